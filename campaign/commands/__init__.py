@@ -1,0 +1,1 @@
+"""Sub-commands of the ``chggen`` command line, one module each."""

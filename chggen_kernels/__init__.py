@@ -1,0 +1,19 @@
+"""chggen_kernels: the pure computation of CHGGen (no Ray, no global state).
+
+Crystal batches and neighbour lists, the equivariant score model, noise schedules and
+samplers, training, lattice search, relaxation, symmetry and thermodynamics.
+"""
+
+from chggen_kernels.crystal import CrystalBatch, CrystalInputError, to_structure
+from chggen_kernels.neighbors import NeighborList, edge_vectors, neighbor_list
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CrystalBatch",
+    "CrystalInputError",
+    "NeighborList",
+    "edge_vectors",
+    "neighbor_list",
+    "to_structure",
+]
