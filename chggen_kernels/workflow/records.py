@@ -1,0 +1,131 @@
+"""Plain records passed between workflow stages (and, by the campaign, between actors).
+
+They hold only JSON-friendly values (structures as pymatgen ``as_dict()``), so they
+pickle cheaply and map one-to-one onto the campaign's Parquet columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+__all__ = [
+    "CANDIDATE_MODES",
+    "CandidateRecord",
+    "CandidateSpec",
+    "GeneratedCandidate",
+    "format_composition",
+]
+
+CANDIDATE_MODES = ("unconditional", "inpaint")
+Mode = Literal["unconditional", "inpaint"]
+
+
+def format_composition(composition: dict[str, int]) -> str:
+    """Cell composition as a formula string with elements in alphabetical order, e.g. 'Li10Si4'."""
+    return "".join(f"{el}{n}" for el, n in sorted(composition.items()) if n)
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateSpec:
+    """What to generate: one crystal of a given cell composition.
+
+    ``composition`` counts atoms in the cell (e.g. ``{"Li": 10, "Si": 4}``). For
+    ``mode == "inpaint"``, ``host`` is the refined framework (pymatgen ``as_dict()``),
+    ``guest_species``/``n_guest`` say what to place into it, and the lattice fields are
+    those of the host.
+    """
+
+    candidate_id: str
+    task_id: str
+    composition: dict[str, int]
+    mode: Mode
+    seed: int
+    lattice_family: str | None = None
+    lattice_ratio: str | None = None
+    volume_per_atom_prior: float | None = None  # Å^3/atom
+    parent_id: str | None = None
+    guest_species: tuple[str, ...] = ()
+    n_guest: int = 0
+    host: dict[str, Any] | None = None
+    spacegroup_framework: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in CANDIDATE_MODES:
+            raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {self.mode!r}")
+        if self.mode == "inpaint" and self.host is None:
+            raise ValueError(f"candidate {self.candidate_id}: mode 'inpaint' needs a host")
+        if not self.composition or any(n < 0 for n in self.composition.values()):
+            raise ValueError(
+                f"candidate {self.candidate_id}: composition must be non-empty with "
+                f"non-negative counts, got {self.composition}"
+            )
+
+    @property
+    def n_atoms(self) -> int:
+        return int(sum(self.composition.values()))
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratedCandidate:
+    """Output of the sampling stage for one spec (``structure`` is pymatgen ``as_dict()``)."""
+
+    spec: CandidateSpec
+    status: Literal["ok", "failed"]
+    structure: dict[str, Any] | None
+    failure_reason: str | None
+    t_sample_s: float
+    sampler_settings: dict[str, Any]
+    model_checkpoint: str
+
+
+@dataclasses.dataclass
+class CandidateRecord:
+    """One row of the results table (energies eV/atom, lengths Å, structures as JSON text).
+
+    Field names are the Parquet column names; ``campaign`` builds its pyarrow schema
+    from this class, so adding a field here adds a column there.
+    """
+
+    candidate_id: str
+    task_id: str
+    formula: str  # reduced formula, e.g. "Li5Si2"
+    composition: str  # cell composition, e.g. "Li10Si4"
+    chemsys: str  # e.g. "Li-Si"
+    n_atoms: int
+    mode: str
+    parent_id: str | None
+    guest_species: str | None  # comma-separated, e.g. "Li"
+    n_guest: int
+    lattice_family: str | None
+    lattice_ratio: str | None
+    volume_per_atom_prior: float | None
+    seed: int
+    status: str  # "ok" | "failed"
+    failure_reason: str | None
+    spacegroup_generated: int | None
+    spacegroup_framework: int | None
+    spacegroup_relaxed: int | None
+    spacegroup_symbol_relaxed: str | None
+    is_symmetric: bool | None
+    energy_generated_per_atom: float | None
+    energy_relaxed_per_atom: float | None
+    delta_e_relax: float | None
+    rmsd_relax: float | None
+    relax_steps: int | None
+    relax_converged: bool | None
+    e_d: float | None
+    e_above_hull: float | None
+    decomposition: str | None
+    hull_source: str | None
+    structure_generated: str | None  # pymatgen Structure JSON
+    structure_relaxed: str | None  # pymatgen Structure JSON
+    cif_relaxed: str | None
+    model_checkpoint: str | None
+    sampler_settings: str | None  # JSON
+    t_sample_s: float | None
+    t_relax_s: float | None
+    created_at: str  # ISO 8601, UTC
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
