@@ -51,7 +51,9 @@ class CrystalBatch:
     def __post_init__(self) -> None:
         pos, lat, z, idx = self.positions, self.lattices, self.atomic_numbers, self.crystal_index
         if pos.ndim != 2 or pos.shape[1] != 3:
-            raise CrystalInputError(f"positions must have shape (n_atoms, 3), got {tuple(pos.shape)}")
+            raise CrystalInputError(
+                f"positions must have shape (n_atoms, 3), got {tuple(pos.shape)}"
+            )
         if lat.ndim != 3 or lat.shape[1:] != (3, 3):
             raise CrystalInputError(
                 f"lattices must have shape (n_crystals, 3, 3), got {tuple(lat.shape)}"
