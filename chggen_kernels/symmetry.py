@@ -1,0 +1,273 @@
+"""Symmetry: framework refinement by a tolerance ladder, and final space groups.
+
+CHGGen turns a relaxed (usually P1) unconditional structure into a symmetric host: all
+sites of the guest species are removed and spglib is asked for the framework's space group
+with increasing tolerances (the *ladder*, symprec in Å and angle tolerance in degrees),
+stopping at the first rung whose space group is not trivial (P1 or P-1). The framework is
+then standardised (symmetrised positions, conventional or primitive cell) at that rung, and
+the guests are inpainted back into it.
+
+Beyond the reference: a rung whose standardised cell changes the framework's composition
+(spglib merging atoms at a large tolerance) is rejected and the ladder goes on.
+
+Guest species that are not in the structure: allowed as long as at least one of the
+named guest species is present (so a chemical system's guest list can be reused across
+compositions); if none is present a :class:`SymmetryInputError` is raised, because that
+almost always means the wrong guest was named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import spglib
+from pymatgen.core import Element, Structure
+
+__all__ = [
+    "DEFAULT_LADDER",
+    "TRIVIAL_SPACEGROUPS",
+    "FrameworkRefinement",
+    "SymmetryInfo",
+    "SymmetryInputError",
+    "SymmetryTolerance",
+    "final_symmetry",
+    "refine_framework",
+]
+
+#: Space groups that count as "no symmetry found": P1 (1) and P-1 (2).
+TRIVIAL_SPACEGROUPS: frozenset[int] = frozenset({1, 2})
+
+
+class SymmetryInputError(ValueError):
+    """A structure or setting given to the symmetry stage is unusable (message says why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SymmetryTolerance:
+    """One rung of the ladder: spglib ``symprec`` (Å) and ``angle_tolerance`` (degrees)."""
+
+    symprec: float
+    angle_tolerance: float
+
+    def __post_init__(self) -> None:
+        if not self.symprec > 0:
+            raise SymmetryInputError(f"symprec must be > 0 Å, got {self.symprec!r}")
+        if not self.angle_tolerance > 0:
+            raise SymmetryInputError(
+                f"angle_tolerance must be > 0 degrees, got {self.angle_tolerance!r}"
+            )
+
+
+#: The reference ladder: symprec 0.1 ... 2.0 Å with angle tolerances 10 ... 30 degrees.
+DEFAULT_LADDER: tuple[SymmetryTolerance, ...] = tuple(
+    SymmetryTolerance(p, a)
+    for p, a in zip((0.1, 0.2, 0.5, 0.8, 1.0, 1.5, 2.0), (10, 15, 15, 15, 20, 30, 30),
+                    strict=True)
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SymmetryInfo:
+    """Space group of a structure; ``note`` explains a fallback to P1 when spglib failed."""
+
+    number: int
+    symbol: str
+    symprec: float
+    angle_tolerance: float
+    note: str | None = None
+
+    @property
+    def is_symmetric(self) -> bool:
+        """True for space groups above P1 and P-1 (number > 2)."""
+        return self.number not in TRIVIAL_SPACEGROUPS
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameworkRefinement:
+    """Result of :func:`refine_framework`.
+
+    Attributes:
+        structure: the standardised framework (guests removed) at the successful rung; when
+            ``success`` is False, the unrefined framework.
+        spacegroup_number, spacegroup_symbol: space group found at the rung used (for a
+            failure: at the last rung tried, 1 / "P1" if spglib never answered).
+        symprec: symprec of that rung in Å; angle_tolerance: its angle tolerance in degrees.
+        rung: index of that rung in the ladder.
+        n_guest_removed: number of guest sites removed from the input structure.
+        n_framework_atoms: framework atoms in the input structure (before refinement).
+        multiplicity: atoms in the refined framework / ``n_framework_atoms``; multiply the
+            guest count by it to keep the composition (1.0 on failure).
+        success: True when a non-trivial space group was found.
+        notes: why rungs were rejected (spglib failure, composition change).
+    """
+
+    structure: Structure
+    spacegroup_number: int
+    spacegroup_symbol: str
+    symprec: float
+    angle_tolerance: float
+    rung: int
+    n_guest_removed: int
+    n_framework_atoms: int
+    multiplicity: float
+    success: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def n_guest_scaled(self) -> float:
+        """Guest count that keeps the original composition in the refined cell."""
+        return self.n_guest_removed * self.multiplicity
+
+
+def _spglib_cell(structure: Structure) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    numbers = [site.specie.Z for site in structure]
+    return structure.lattice.matrix, structure.frac_coords, numbers
+
+
+def _dataset(structure: Structure, tol: SymmetryTolerance):
+    """spglib dataset or None (spglib signals failure by None or, newer, by raising)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return spglib.get_symmetry_dataset(
+                _spglib_cell(structure), symprec=tol.symprec, angle_tolerance=tol.angle_tolerance
+            )
+        except Exception:  # noqa: BLE001 - any spglib error means "no answer"
+            return None
+
+
+def _standardise(structure: Structure, tol: SymmetryTolerance, primitive: bool) -> Structure | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            cell = spglib.standardize_cell(
+                _spglib_cell(structure), to_primitive=primitive, no_idealize=False,
+                symprec=tol.symprec, angle_tolerance=tol.angle_tolerance,
+            )
+        except Exception:  # noqa: BLE001
+            return None
+    if cell is None:
+        return None
+    lattice, frac, numbers = cell
+    return Structure(lattice, [Element.from_Z(int(z)) for z in numbers], np.mod(frac, 1.0))
+
+
+def _check_structure(structure: Structure, what: str) -> None:
+    if not isinstance(structure, Structure):
+        raise SymmetryInputError(f"{what} must be a pymatgen Structure, got {type(structure)}")
+    if not structure.is_ordered:
+        raise SymmetryInputError(f"{what} {structure.formula} is disordered (partial occupancy)")
+
+
+def final_symmetry(structure: Structure, symprec: float = 0.1,
+                   angle_tolerance: float = 10.0) -> SymmetryInfo:
+    """Space group of a (relaxed) structure at a small tolerance (Å, degrees).
+
+    Never raises for a spglib failure or an unusable structure: the answer is then P1 with
+    a ``note`` saying why.
+    """
+    try:
+        tol = SymmetryTolerance(symprec, angle_tolerance)
+        _check_structure(structure, "structure")
+        if len(structure) == 0:
+            raise SymmetryInputError("structure has no atoms")
+    except SymmetryInputError as exc:
+        return SymmetryInfo(1, "P1", symprec, angle_tolerance, note=str(exc))
+    data = _dataset(structure, tol)
+    if data is None:
+        return SymmetryInfo(1, "P1", symprec, angle_tolerance,
+                            note=f"spglib found no symmetry dataset for {structure.formula}")
+    return SymmetryInfo(int(data.number), str(data.international), symprec, angle_tolerance)
+
+
+def _guest_symbols(guest_species: str | Sequence[str]) -> tuple[str, ...]:
+    guests = (guest_species,) if isinstance(guest_species, str) else tuple(guest_species)
+    if not guests:
+        raise SymmetryInputError("guest_species must name at least one element")
+    for g in guests:
+        if not isinstance(g, str) or not Element.is_valid_symbol(g):
+            raise SymmetryInputError(f"guest species {g!r} is not an element symbol")
+    return guests
+
+
+def refine_framework(
+    structure: Structure,
+    guest_species: str | Sequence[str],
+    ladder: Sequence[SymmetryTolerance] = DEFAULT_LADDER,
+    cell: Literal["conventional", "primitive"] = "conventional",
+    trivial_spacegroups: frozenset[int] = TRIVIAL_SPACEGROUPS,
+) -> FrameworkRefinement:
+    """Remove the guests and climb the tolerance ladder until the framework is symmetric.
+
+    Args:
+        structure: ordered crystal containing the guests (e.g. a relaxed Li-Si structure).
+        guest_species: element symbol(s) whose sites are all removed (e.g. ``"Li"``).
+        ladder: tolerances tried in order (symprec Å, angle tolerance degrees).
+        cell: standardise to the ``"conventional"`` or ``"primitive"`` cell.
+        trivial_spacegroups: space group numbers that do not stop the ladder.
+
+    Returns:
+        :class:`FrameworkRefinement`; ``success=False`` (and the unrefined framework) when
+        no rung gives a non-trivial space group.
+
+    Raises:
+        SymmetryInputError: empty ladder, unknown cell, a guest that is not an element, no
+            guest species present, or nothing left after removing the guests.
+    """
+    if cell not in ("conventional", "primitive"):
+        raise SymmetryInputError(f"cell must be 'conventional' or 'primitive', got {cell!r}")
+    if len(ladder) == 0:
+        raise SymmetryInputError("ladder must contain at least one SymmetryTolerance")
+    _check_structure(structure, "structure")
+    guests = _guest_symbols(guest_species)
+    present = {site.specie.symbol for site in structure}
+    if not present.intersection(guests):
+        raise SymmetryInputError(
+            f"none of the guest species {list(guests)} is present in {structure.formula} "
+            f"(species: {', '.join(sorted(present))})"
+        )
+    guest_idx = [i for i, site in enumerate(structure) if site.specie.symbol in guests]
+    framework = structure.copy()
+    framework.remove_sites(guest_idx)
+    if len(framework) == 0:
+        raise SymmetryInputError(
+            f"nothing is left of {structure.formula} after removing the guests {list(guests)}"
+        )
+    reduced = framework.composition.reduced_composition
+    notes: list[str] = []
+    last_number, last_symbol = 1, "P1"
+    for rung, tol in enumerate(ladder):
+        data = _dataset(framework, tol)
+        if data is None:
+            notes.append(f"rung {rung} (symprec {tol.symprec} Å): spglib failed")
+            continue
+        last_number, last_symbol = int(data.number), str(data.international)
+        if last_number in trivial_spacegroups:
+            continue
+        refined = _standardise(framework, tol, primitive=cell == "primitive")
+        if refined is None:
+            notes.append(f"rung {rung} (symprec {tol.symprec} Å): standardisation failed")
+            continue
+        if refined.composition.reduced_composition != reduced:
+            notes.append(
+                f"rung {rung} (symprec {tol.symprec} Å): {last_symbol} cell "
+                f"{refined.composition.formula} changes the framework composition"
+            )
+            continue
+        return FrameworkRefinement(
+            structure=refined, spacegroup_number=last_number, spacegroup_symbol=last_symbol,
+            symprec=tol.symprec, angle_tolerance=tol.angle_tolerance, rung=rung,
+            n_guest_removed=len(guest_idx), n_framework_atoms=len(framework),
+            multiplicity=len(refined) / len(framework), success=True, notes=tuple(notes),
+        )
+    last = ladder[-1]
+    return FrameworkRefinement(
+        structure=framework, spacegroup_number=last_number, spacegroup_symbol=last_symbol,
+        symprec=last.symprec, angle_tolerance=last.angle_tolerance, rung=len(ladder) - 1,
+        n_guest_removed=len(guest_idx), n_framework_atoms=len(framework), multiplicity=1.0,
+        success=False, notes=tuple(notes),
+    )
