@@ -1,0 +1,392 @@
+"""The campaign file: a YAML document validated on load (pydantic v2).
+
+Every model forbids unknown keys, so a typo is an error that names the key. Validation
+errors are re-raised as :class:`CampaignConfigError` whose message lists each bad field
+as a dotted path with the value that was given, e.g.
+``resources.relax_actors = 0: Input should be greater than or equal to 1``.
+
+Units: energies eV/atom, forces eV/Å, volumes Å^3/atom.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from campaign.compositions import (
+    CompositionError,
+    cell_compositions,
+    parse_chemsys,
+    parse_constraint,
+    parse_formula,
+)
+
+__all__ = [
+    "ATOMS_PER_CELL_LIMIT",
+    "CampaignConfig",
+    "CampaignConfigError",
+    "CompositionLine",
+    "CompositionsConfig",
+    "HullConfig",
+    "InpaintConfig",
+    "LATTICE_FAMILIES",
+    "LatticeConfig",
+    "ModelConfig",
+    "RATIO_FREE_FAMILIES",
+    "RelaxConfig",
+    "ResourcesConfig",
+    "StagesConfig",
+    "format_validation_error",
+    "load_config",
+]
+
+LATTICE_FAMILIES = (
+    "cubic",
+    "tetragonal",
+    "orthorhombic",
+    "monoclinic",
+    "triclinic",
+    "hexagonal",
+    "rhombohedral",
+)
+# Families whose shape has no free axis ratio ("any" draws a family per candidate).
+RATIO_FREE_FAMILIES = ("cubic", "rhombohedral", "any")
+ATOMS_PER_CELL_LIMIT = 200
+DEFAULT_STAGES_MODULE = "chggen_kernels.workflow.stages"
+_RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?(:\d+(\.\d+)?)*)$")
+
+Family = Literal[
+    "any", "cubic", "tetragonal", "orthorhombic", "monoclinic", "triclinic", "hexagonal",
+    "rhombohedral",
+]  # fmt: skip
+
+
+class CampaignConfigError(ValueError):
+    """The campaign file is unusable; the message names each bad field and its value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AtomsRange(_Strict):
+    """Atoms per cell, inclusive on both ends."""
+
+    min: int = Field(1, ge=1, le=ATOMS_PER_CELL_LIMIT)
+    max: int = Field(20, ge=1, le=ATOMS_PER_CELL_LIMIT)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AtomsRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class CompositionLine(_Strict):
+    """``x1*A + x2*B + ...`` with integer multiples of the end-member formulas."""
+
+    end_members: list[str] = Field(min_length=2)
+    include_end_members: bool = False
+
+    @field_validator("end_members")
+    @classmethod
+    def _formulas(cls, value: list[str]) -> list[str]:
+        for formula in value:
+            parse_formula(formula)
+        return value
+
+
+class CompositionsConfig(_Strict):
+    """Where cell compositions come from; the union of all sources, then ``constraints``.
+
+    ``formulas`` expand to every multiple within ``atoms_per_cell``; ``cells`` are exact
+    cell compositions taken as given.
+    """
+
+    chemical_systems: list[str] = []
+    lines: list[CompositionLine] = []
+    formulas: list[str] = []
+    cells: list[str] = []
+    constraints: list[str] = []
+
+    @field_validator("chemical_systems")
+    @classmethod
+    def _chemsys(cls, value: list[str]) -> list[str]:
+        return ["-".join(parse_chemsys(c)) for c in value]
+
+    @field_validator("formulas", "cells")
+    @classmethod
+    def _formula_list(cls, value: list[str]) -> list[str]:
+        for formula in value:
+            parse_formula(formula)
+        return value
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_constraint(text)
+        return value
+
+    @model_validator(mode="after")
+    def _some_source(self) -> CompositionsConfig:
+        if not (self.chemical_systems or self.lines or self.formulas or self.cells):
+            raise ValueError("give at least one of chemical_systems, lines, formulas, cells")
+        return self
+
+
+class LatticeConfig(_Strict):
+    """Bravais lattice families and axis ratios of unconditional samples.
+
+    ``any`` draws one of the seven families per candidate (seeded). A ratio is an opaque
+    string handed to the lattice stage (``"1.25"``, ``"1:1.25"``); ``random`` lets the
+    stage draw it. Ratio-free families (cubic, rhombohedral, any) take no ratio.
+    """
+
+    families: list[Family] = Field(default_factory=lambda: ["any"], min_length=1)
+    ratios: list[str] = Field(default_factory=lambda: ["random"], min_length=1)
+
+    @field_validator("ratios", mode="before")
+    @classmethod
+    def _ratios(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for item in value:
+            text = format(item, "g") if isinstance(item, int | float) else str(item)
+            if not _RATIO_RE.match(text):
+                raise ValueError(
+                    f"ratio {item!r} is not 'random' or positive numbers joined by ':'"
+                )
+            out.append(text)
+        return out
+
+    def combinations(self) -> list[tuple[str, str | None]]:
+        """(family, ratio) pairs; ratio ``None`` means the stage draws it."""
+        pairs: list[tuple[str, str | None]] = []
+        for family in dict.fromkeys(self.families):
+            if family in RATIO_FREE_FAMILIES:
+                pairs.append((family, None))
+            else:
+                for ratio in dict.fromkeys(self.ratios):
+                    pairs.append((family, None if ratio == "random" else ratio))
+        return pairs
+
+
+class InpaintConfig(_Strict):
+    """Inpainting of guest species into refined frameworks of relaxed unconditional hosts.
+
+    From each unconditional task the ``hosts_per_task`` lowest-E_d successful candidates
+    (with E_d <= ``host_max_e_d`` eV/atom when set) become hosts; each host yields one
+    inpainting task of ``samples_per_host`` samples.
+    """
+
+    guest_species: list[str] = []
+    samples_per_host: int = Field(4, ge=1)
+    hosts_per_task: int = Field(1, ge=1)
+    host_max_e_d: float | None = None
+
+    @field_validator("guest_species")
+    @classmethod
+    def _elements(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            parse_chemsys(symbol)
+        return sorted(dict.fromkeys(value))
+
+
+class RelaxConfig(_Strict):
+    """CHGNet relaxation (FIRE with a cell filter)."""
+
+    fmax: float = Field(0.1, gt=0)  # eV/Å
+    max_steps: int = Field(500, ge=1)
+    relax_cell: bool = True
+
+
+class HullConfig(_Strict):
+    """Phase diagram for E_d: ``offline`` (shipped reference hull), ``mp`` or a file path."""
+
+    source: str = "offline"
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value not in ("offline", "mp") and not Path(value).expanduser().is_file():
+            raise ValueError(f"must be 'offline', 'mp' or an existing file, got {value!r}")
+        return value
+
+
+class ModelConfig(_Strict):
+    """Score model checkpoint; ``""`` means the model shipped with chggen."""
+
+    checkpoint: str = ""
+
+
+class ResourcesConfig(_Strict):
+    """Ray actors and what each asks of the cluster.
+
+    ``wait_for_resources``: the cluster autoscales, so wait for GPUs or custom resources
+    that no node offers yet (otherwise samplers fall back to CPU and infeasible requests
+    are errors).
+    """
+
+    sampler_actors: int = Field(1, ge=1)
+    gpus_per_sampler: float = Field(0.0, ge=0)
+    cpus_per_sampler: float = Field(0.0, ge=0)
+    sampler_resources: dict[str, float] = {}
+    relax_actors: int = Field(2, ge=1)
+    cpus_per_relax_actor: float = Field(1.0, gt=0)
+    relax_resources: dict[str, float] = {}
+    atoms_per_batch: int = Field(512, ge=1)
+    max_candidates_in_flight: int | None = Field(None, ge=1)
+    max_restarts: int = Field(-1, ge=-1)
+    max_task_retries: int = Field(3, ge=-1)
+    wait_for_resources: bool = False
+
+
+class StagesConfig(_Strict):
+    """Python module implementing the stage functions (tests and dry runs use others)."""
+
+    module: str = DEFAULT_STAGES_MODULE
+    options: dict[str, Any] = {}
+
+
+class CampaignConfig(_Strict):
+    """A whole campaign; see ``examples/li_si.yaml``."""
+
+    name: str = Field("campaign", min_length=1)
+    compositions: CompositionsConfig
+    atoms_per_cell: AtomsRange = AtomsRange()
+    lattice: LatticeConfig = LatticeConfig()
+    samples_per_task: int = Field(4, ge=1)
+    seed_blocks: int = Field(1, ge=1)
+    volume_per_atom: float | None = Field(None, gt=0)  # Å^3/atom; None: stage default
+    modes: list[Literal["unconditional", "inpaint"]] = Field(
+        default_factory=lambda: ["unconditional"], min_length=1
+    )
+    inpaint: InpaintConfig = InpaintConfig()
+    sampler: dict[str, Any] = {}
+    relax: RelaxConfig = RelaxConfig()
+    hull: HullConfig = HullConfig()
+    model: ModelConfig = ModelConfig()
+    output: str = Field("results", min_length=1)
+    resources: ResourcesConfig = ResourcesConfig()
+    seed: int = Field(0, ge=0)
+    stages: StagesConfig = StagesConfig()
+    _cells: list[dict[str, int]] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignConfig:
+        if "inpaint" in self.modes:
+            if "unconditional" not in self.modes:
+                raise ValueError("modes: 'inpaint' needs 'unconditional' (hosts come from it)")
+            if not self.inpaint.guest_species:
+                raise ValueError("inpaint.guest_species must name at least one element")
+            elements = {el for comp in self.cell_compositions() for el in comp}
+            missing = sorted(set(self.inpaint.guest_species) - elements)
+            if missing:
+                raise ValueError(
+                    f"inpaint.guest_species {missing} do not occur in any composition "
+                    f"(elements: {sorted(elements)})"
+                )
+        if not self.cell_compositions():
+            raise ValueError(
+                f"compositions: no cell composition with {self.atoms_per_cell.min}-"
+                f"{self.atoms_per_cell.max} atoms satisfies the constraints"
+            )
+        return self
+
+    def cell_compositions(self) -> list[dict[str, int]]:
+        """All cell compositions of the campaign, sorted by atoms per cell then formula."""
+        cached = self._cells
+        if cached is None:
+            c = self.compositions
+            cached = cell_compositions(
+                chemical_systems=c.chemical_systems,
+                lines=[(line.end_members, line.include_end_members) for line in c.lines],
+                formulas=c.formulas,
+                cells=c.cells,
+                constraints=c.constraints,
+                min_atoms=self.atoms_per_cell.min,
+                max_atoms=self.atoms_per_cell.max,
+            )
+            self._cells = cached
+        return [dict(c) for c in cached]
+
+    @property
+    def elements(self) -> list[str]:
+        return sorted({el for comp in self.cell_compositions() for el in comp})
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "(top level)"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_validation_error(error: ValidationError, source: str = "campaign") -> str:
+    """One line per bad field: ``path = value: reason``."""
+    lines = []
+    for item in error.errors():
+        path = _loc_to_path(tuple(p for p in item["loc"] if not str(p).startswith("function-")))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            lines.append(f"{path}: required field is missing")
+        elif not item["loc"]:  # whole-campaign checks name their fields in the message
+            lines.append(message)
+        elif item["type"] == "extra_forbidden":
+            lines.append(f"{path} = {item.get('input')!r}: unknown field")
+        else:
+            lines.append(f"{path} = {_short(item.get('input'))}: {message}")
+    return f"{source}: invalid configuration\n  " + "\n  ".join(lines)
+
+
+def validate_config(data: Any, source: str = "campaign") -> CampaignConfig:
+    """Validate a mapping (e.g. parsed YAML) into a :class:`CampaignConfig`."""
+    if not isinstance(data, dict):
+        raise CampaignConfigError(f"{source}: expected a mapping at the top level, got {data!r}")
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise CampaignConfigError(format_validation_error(exc, source)) from None
+    except CompositionError as exc:  # pragma: no cover - validators wrap these
+        raise CampaignConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CampaignConfigError(f"campaign file {str(path)!r}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CampaignConfigError(f"campaign file {str(path)!r}: not valid YAML ({exc})") from None
+    return validate_config(data, source=f"campaign file {str(path)!r}")
+
+
+def dump_config(config: CampaignConfig) -> str:
+    """The configuration as YAML text (round-trips through :func:`validate_config`)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
