@@ -5,6 +5,12 @@ samplers, training, lattice search, relaxation, symmetry and thermodynamics.
 """
 
 from chggen_kernels.crystal import CrystalBatch, CrystalInputError, to_structure
+from chggen_kernels.model import (
+    ScoreModel,
+    ScoreModelConfig,
+    cpu_default_config,
+    gpu_preset_config,
+)
 from chggen_kernels.neighbors import NeighborList, edge_vectors, neighbor_list
 
 __version__ = "0.1.0"
@@ -13,7 +19,11 @@ __all__ = [
     "CrystalBatch",
     "CrystalInputError",
     "NeighborList",
+    "ScoreModel",
+    "ScoreModelConfig",
+    "cpu_default_config",
     "edge_vectors",
+    "gpu_preset_config",
     "neighbor_list",
     "to_structure",
 ]
