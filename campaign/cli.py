@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # ``func`` on its parser via ``set_defaults(func=...)``; ``func(args) -> int``.
 COMMAND_MODULES: list[str] = [
     "campaign.commands.scan",
+    "campaign.commands.run",
+    "campaign.commands.top",
 ]
 
 

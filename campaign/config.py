@@ -45,7 +45,6 @@ __all__ = [
     "LatticeConfig",
     "ModelConfig",
     "RATIO_FREE_FAMILIES",
-    "RelaxConfig",
     "ResourcesConfig",
     "StagesConfig",
     "format_validation_error",
@@ -206,14 +205,6 @@ class InpaintConfig(_Strict):
         return sorted(dict.fromkeys(value))
 
 
-class RelaxConfig(_Strict):
-    """CHGNet relaxation (FIRE with a cell filter)."""
-
-    fmax: float = Field(0.1, gt=0)  # eV/Å
-    max_steps: int = Field(500, ge=1)
-    relax_cell: bool = True
-
-
 class HullConfig(_Strict):
     """Phase diagram for E_d: ``offline`` (shipped reference hull), ``mp`` or a file path."""
 
@@ -276,8 +267,8 @@ class CampaignConfig(_Strict):
         default_factory=lambda: ["unconditional"], min_length=1
     )
     inpaint: InpaintConfig = InpaintConfig()
-    sampler: dict[str, Any] = {}
-    relax: RelaxConfig = RelaxConfig()
+    sampler: dict[str, Any] = {}  # SamplerSettings fields (n_levels, n_corrector_steps, ...)
+    relax: dict[str, Any] = {}  # RelaxSettings fields (fmax eV/Å, max_steps, relax_cell, ...)
     hull: HullConfig = HullConfig()
     model: ModelConfig = ModelConfig()
     output: str = Field("results", min_length=1)
@@ -285,6 +276,31 @@ class CampaignConfig(_Strict):
     seed: int = Field(0, ge=0)
     stages: StagesConfig = StagesConfig()
     _cells: list[dict[str, int]] | None = PrivateAttr(default=None)
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            from chggen_kernels.sampling import SamplerSettings
+        except ImportError:  # kernels without a sampler yet: the actors will check
+            return value
+        SamplerSettings.from_dict(dict(value))
+        return value
+
+    @field_validator("relax")
+    @classmethod
+    def _relax_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "n_threads" in value:
+            raise ValueError("n_threads is set from resources.cpus_per_relax_actor")
+        try:
+            from chggen_kernels.relax import RelaxSettings
+        except ImportError:  # kernels without a relaxer yet: the actors will check
+            return value
+        try:
+            RelaxSettings(**value)
+        except TypeError as exc:
+            raise ValueError(str(exc).replace(".__init__()", "")) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignConfig:

@@ -1,19 +1,194 @@
-"""``chggen scan``: the campaign over a whole composition line (the product's main job)."""
+"""``chggen scan CHEMSYS``: a campaign over a whole composition line (the product's main job).
+
+Builds a campaign configuration with sensible defaults, then runs it like ``chggen run``.
+With no options it is sized for a laptop (2 cores, about 15 minutes): 24 candidates in
+cells of at most 8 atoms, spread evenly along the composition line, two thirds
+unconditional and one third inpainted into the refined frameworks of the best hosts.
+``--print-config`` writes the YAML instead, to edit and run with ``chggen run``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["register", "run", "scan_config"]
+
+DEFAULT_MAX_ATOMS = 8
+DEFAULT_BUDGET = 24  # candidates
+UNCONDITIONAL_SHARE = 2 / 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scan", help="scan a chemical system's composition line (campaign)")
+    p = sub.add_parser(
+        "scan",
+        help="scan a chemical system's composition line (campaign)",
+        description="Generate, relax and rank candidates along a composition line. "
+        "Rerunning the same command resumes it.",
+    )
     p.add_argument("chemsys", nargs="?", default="Li-Si", help="chemical system, e.g. Li-Si")
+    p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, help="atoms per cell")
+    p.add_argument("--min-atoms", type=int, default=None, help="default: number of elements")
+    p.add_argument(
+        "--budget", type=int, default=DEFAULT_BUDGET, help="total candidates (about; default 24)"
+    )
+    p.add_argument("--out", default=None, help="results folder (default runs/<chemsys>)")
+    p.add_argument("--checkpoint", default="", help="score model checkpoint (default: shipped)")
+    p.add_argument(
+        "--guest", default=None, help="guest element to inpaint (default: most electropositive)"
+    )
+    p.add_argument("--no-inpaint", action="store_true", help="unconditional generation only")
+    p.add_argument(
+        "--line", default=None, help="restrict to a line between formulas, e.g. ZnS,P2S5"
+    )
+    p.add_argument(
+        "--constraint", action="append", default=[], help="e.g. 'Li > Si' (repeatable)"
+    )
+    p.add_argument("--hull", default="offline", help="offline | mp | path to a hull file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--relax-actors", type=int, default=None, help="default: CPU count")
+    p.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
+    p.add_argument("--print-config", action="store_true", help="print the YAML and exit")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    print(
-        "chggen scan is not available yet: the Ray campaign lands with the campaign issue. "
-        f"(requested chemical system: {args.chemsys})"
+def _default_guest(elements: Sequence[str]) -> str:
+    from pymatgen.core.periodic_table import Element
+
+    return min(elements, key=lambda el: (Element(el).X, el))
+
+
+def _spread(items: list, n: int) -> list:
+    """``n`` items evenly spaced along ``items`` (both ends included)."""
+    if n >= len(items):
+        return list(items)
+    if n == 1:
+        return [items[len(items) // 2]]
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
+
+
+def scan_config(
+    chemsys: str,
+    *,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    min_atoms: int | None = None,
+    budget: int = DEFAULT_BUDGET,
+    output: str | None = None,
+    checkpoint: str = "",
+    guest: str | None = None,
+    inpaint: bool = True,
+    line: Sequence[str] | None = None,
+    constraints: Sequence[str] = (),
+    hull: str = "offline",
+    seed: int = 0,
+    relax_actors: int | None = None,
+):
+    """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
+
+    One cell per reduced formula (the largest with at most ``max_atoms`` atoms), formulas
+    spread evenly by guest fraction when there are more than the budget allows.
+    """
+    from campaign.compositions import cell_compositions, guest_fraction, parse_chemsys
+    from campaign.config import CampaignConfigError, validate_config
+
+    if budget < 1:
+        raise CampaignConfigError(f"--budget must be >= 1, got {budget}")
+    elements = parse_chemsys(chemsys)
+    min_atoms = len(elements) if min_atoms is None else min_atoms
+    inpaint = inpaint and len(elements) > 1
+    guest = guest or (_default_guest(elements) if inpaint else None)
+    lines = [(list(line), False)] if line else []
+    cells = cell_compositions(
+        chemical_systems=() if line else (chemsys,),
+        lines=lines,
+        constraints=constraints,
+        min_atoms=min_atoms,
+        max_atoms=max_atoms,
     )
-    return 3
+    if not cells:
+        raise CampaignConfigError(
+            f"scan {chemsys}: no cell with {min_atoms}-{max_atoms} atoms (try --max-atoms)"
+        )
+    by_formula: dict[str, dict[str, int]] = {}
+    for cell in cells:  # sorted by size, so the last one kept is the largest
+        g = math.gcd(*cell.values())
+        by_formula["".join(f"{el}{n // g}" for el, n in sorted(cell.items()))] = cell
+    ordered = sorted(
+        by_formula.values(),
+        key=lambda c: (guest_fraction(c, [guest] if guest else [elements[0]]), sum(c.values())),
+    )
+    unconditional = max(1, round(budget * UNCONDITIONAL_SHARE)) if inpaint else budget
+    n_formulas = min(len(ordered), max(1, unconditional // 2))
+    chosen = _spread(ordered, n_formulas)
+    samples_per_task = max(1, round(unconditional / n_formulas))
+    samples_per_host = max(1, round((budget - unconditional) / n_formulas))
+    data = {
+        "name": f"scan-{'-'.join(elements)}",
+        "compositions": {
+            "cells": ["".join(f"{el}{n if n > 1 else ''}" for el, n in sorted(c.items()))
+                      for c in chosen]  # fmt: skip
+        },
+        "atoms_per_cell": {"min": min_atoms, "max": max_atoms},
+        "lattice": {"families": ["any"], "ratios": ["random"]},
+        "samples_per_task": samples_per_task,
+        "modes": ["unconditional", "inpaint"] if inpaint else ["unconditional"],
+        "inpaint": {
+            "guest_species": [guest] if inpaint else [],
+            "samples_per_host": samples_per_host,
+            "hosts_per_task": 1,
+        },
+        "hull": {"source": hull},
+        "model": {"checkpoint": checkpoint},
+        "output": output or os.path.join("runs", "-".join(elements)),
+        "resources": {
+            "sampler_actors": 1,
+            "cpus_per_sampler": 0,
+            "relax_actors": relax_actors or max(1, os.cpu_count() or 1),
+            "cpus_per_relax_actor": 1,
+        },
+        "seed": seed,
+    }
+    return validate_config(data, source=f"chggen scan {chemsys}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.commands.run import execute
+    from campaign.compositions import CompositionError
+    from campaign.config import CampaignConfigError, dump_config
+
+    try:
+        config = scan_config(
+            args.chemsys,
+            max_atoms=args.max_atoms,
+            min_atoms=args.min_atoms,
+            budget=args.budget,
+            output=args.out,
+            checkpoint=args.checkpoint,
+            guest=args.guest,
+            inpaint=not args.no_inpaint,
+            line=args.line.split(",") if args.line else None,
+            constraints=args.constraint,
+            hull=args.hull,
+            seed=args.seed,
+            relax_actors=args.relax_actors,
+        )
+    except (CampaignConfigError, CompositionError) as exc:
+        print(f"chggen scan: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    code = execute(config, args.address, not args.no_progress, args.verbose)
+    if code == 0:
+        from campaign.commands.top import EmptyResults, format_table, rank_candidates
+
+        try:
+            print(format_table(rank_candidates(config.output, n=10)))
+        except EmptyResults as exc:
+            print(f"chggen scan: {exc}", file=sys.stderr)
+    return code

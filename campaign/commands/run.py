@@ -1,0 +1,63 @@
+"""``chggen run CONFIG``: run or resume the campaign described by a YAML file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run (or resume) a campaign from a YAML file",
+        description="Run the campaign in CONFIG on Ray. Tasks already on disk are skipped, "
+        "so running the same command again resumes an interrupted campaign.",
+    )
+    p.add_argument("config", help="campaign YAML file (see examples/li_si.yaml)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join ('auto': the running cluster); default: start a local Ray",
+    )
+    p.add_argument("--out", default=None, help="results folder (overrides 'output' in CONFIG)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--verbose", action="store_true", help="show actor logs and info messages")
+    p.set_defaults(func=run)
+
+
+def execute(config, address: str | None, progress: bool, verbose: bool) -> int:
+    """Run a validated configuration; print the summary; 130 if interrupted."""
+    from campaign.actors import CampaignResourceError
+    from campaign.pipeline import CampaignError, run_campaign
+    from campaign.results import ResultsError
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        summary = run_campaign(config, address=address, progress=progress, log_to_driver=verbose)
+    except (CampaignError, CampaignResourceError, ResultsError) as exc:
+        print(f"chggen: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line())
+    if summary.interrupted:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.config import CampaignConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        if args.out:
+            config = config.model_copy(update={"output": args.out})
+    except CampaignConfigError as exc:
+        print(f"chggen: {exc}", file=sys.stderr)
+        return 2
+    return execute(config, args.address, not args.no_progress, args.verbose)

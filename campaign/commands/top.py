@@ -1,0 +1,96 @@
+"""``chggen top DIR``: the best candidates of a results folder, ranked by E_d (eV/atom)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["rank_candidates", "register", "run"]
+
+COLUMNS = [
+    "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
+    "spacegroup_symbol_relaxed", "is_symmetric", "e_d", "e_above_hull",
+    "energy_relaxed_per_atom", "n_atoms", "status",
+]  # fmt: skip
+
+
+class EmptyResults(ValueError):
+    """Nothing to rank; the message says why."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("top", help="print the best candidates of a results folder")
+    p.add_argument("directory", help="results folder written by chggen run / chggen scan")
+    p.add_argument("-n", type=int, default=20, help="how many candidates (default 20)")
+    p.add_argument(
+        "--max-ed", type=float, default=None, help="keep E_d <= this (eV/atom), e.g. 0.03"
+    )
+    p.add_argument("--symmetric", action="store_true", help="keep space groups above P-1 only")
+    p.set_defaults(func=run)
+
+
+def rank_candidates(
+    directory: str, n: int = 20, max_e_d: float | None = None, symmetric: bool = False
+) -> pd.DataFrame:
+    """Successful candidates sorted by E_d (eV/atom), lowest first; failed rows excluded."""
+    from campaign.results import read_results
+
+    table = read_results(directory, columns=COLUMNS)
+    if table.empty:
+        raise EmptyResults(f"{directory}: no candidates yet")
+    ok = table[(table["status"] == "ok") & table["e_d"].notna()]
+    if ok.empty:
+        raise EmptyResults(
+            f"{directory}: all {len(table)} candidates failed (see the failure_reason column)"
+        )
+    if max_e_d is not None:
+        ok = ok[ok["e_d"] <= max_e_d]
+    if symmetric:
+        ok = ok[ok["is_symmetric"].fillna(False).astype(bool)]
+    return ok.sort_values(["e_d", "candidate_id"]).head(n).reset_index(drop=True)
+
+
+def format_table(ranked: pd.DataFrame) -> str:
+    import pandas as pd
+
+    shown = pd.DataFrame(
+        {
+            "rank": range(1, len(ranked) + 1),
+            "candidate_id": ranked["candidate_id"],
+            "formula": ranked["formula"],
+            "cell": ranked["composition"],
+            "mode": ranked["mode"],
+            "space_group": [
+                f"{s} ({int(n)})" if isinstance(s, str) else "?"
+                for s, n in zip(
+                    ranked["spacegroup_symbol_relaxed"],
+                    ranked["spacegroup_relaxed"].fillna(0),
+                    strict=True,
+                )
+            ],
+            "E_d_eV_per_atom": ranked["e_d"].map(lambda v: f"{v:+.4f}"),
+            "E_hull_eV_per_atom": ranked["e_above_hull"].map(
+                lambda v: "" if pd.isna(v) else f"{v:.4f}"
+            ),
+        }
+    )
+    return shown.to_string(index=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.results import ResultsError
+
+    try:
+        ranked = rank_candidates(args.directory, args.n, args.max_ed, args.symmetric)
+    except (EmptyResults, ResultsError) as exc:
+        print(f"chggen top: {exc}", file=sys.stderr)
+        return 1
+    if ranked.empty:
+        print("no candidate passes the filters (--max-ed / --symmetric)")
+        return 0
+    print(format_table(ranked))
+    return 0

@@ -1,0 +1,410 @@
+"""The campaign driver: tasks -> sampler actors -> relaxation actors -> Parquet, on Ray.
+
+Data flow for one candidate::
+
+    spec --(batched with other tasks' specs)--> SamplerWorker.generate  -> ObjectRef
+    ObjectRef (never fetched by the driver)  --> RelaxWorker.relax       -> CandidateRecord
+    all records of a task                    --> part-<task_id>.parquet (atomic rename)
+    best records of an unconditional task    --> RelaxWorker.inpainting_specs -> new task
+
+The driver only admits new tasks while fewer than ``max_candidates_in_flight``
+candidates are between admission and disk, so its memory does not grow with the
+campaign; it never blocks on ``ray.get`` while submitting (it waits with ``ray.wait``
+and fetches only finished records). Tasks whose file exists are skipped, so running the
+same configuration again resumes an interrupted campaign.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from campaign.actors import plan_actors, short_reason, start_relaxers, start_samplers
+from campaign.config import CampaignConfig, dump_config
+from campaign.results import ResultStore
+from campaign.stage_api import failed_record
+from campaign.tasks import (
+    Task,
+    bind_inpainting_specs,
+    count_unconditional_tasks,
+    inpainting_stage_seed,
+    inpainting_task,
+    select_hosts,
+    unconditional_specs,
+    unconditional_tasks,
+)
+from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
+
+__all__ = ["CampaignError", "CampaignSummary", "run_campaign"]
+
+logger = logging.getLogger("campaign")
+
+SAMPLER_QUEUE_DEPTH = 2  # batches submitted per sampler actor (one running, one waiting)
+RELAX_QUEUE_DEPTH = 2  # calls submitted per relaxation actor
+WAIT_TIMEOUT_S = 1.0  # progress-bar refresh while waiting
+MAX_CONSECUTIVE_WORKER_ERRORS = 25
+
+
+class CampaignError(RuntimeError):
+    """The campaign cannot go on (actors cannot start, workers keep dying)."""
+
+
+@dataclasses.dataclass
+class CampaignSummary:
+    """What one run of the driver did."""
+
+    output: str
+    tasks_planned: int = 0  # unconditional tasks of the configuration
+    tasks_skipped: int = 0  # found complete on disk (resume)
+    tasks_written: int = 0
+    candidates_written: int = 0
+    candidates_failed: int = 0
+    hosts_refined: int = 0
+    hosts_without_framework: int = 0
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+
+    def line(self) -> str:
+        state = "interrupted" if self.interrupted else "finished"
+        return (
+            f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
+            f"({self.tasks_skipped} already done), {self.candidates_written} candidates, "
+            f"{self.candidates_failed} failed; results in {self.output}"
+        )
+
+
+@dataclasses.dataclass
+class _ActiveTask:
+    task: Task
+    expected: int
+    records: list[CandidateRecord] = dataclasses.field(default_factory=list)
+
+
+def _auto_in_flight(config: CampaignConfig) -> int:
+    res = config.resources
+    smallest = min(sum(c.values()) for c in config.cell_compositions())
+    per_batch = max(1, res.atoms_per_batch // max(1, smallest))
+    return max(16, min(4096, SAMPLER_QUEUE_DEPTH * res.sampler_actors * per_batch
+                       + 2 * RELAX_QUEUE_DEPTH * res.relax_actors))  # fmt: skip
+
+
+class CampaignDriver:
+    """Runs one campaign on an initialised Ray (see module docstring)."""
+
+    def __init__(self, config: CampaignConfig, progress: bool = True) -> None:
+        self.config = config
+        self.store = ResultStore(config.output)
+        self.limit = config.resources.max_candidates_in_flight or _auto_in_flight(config)
+        self.show_progress = progress
+        self.summary = CampaignSummary(output=str(self.store.directory))
+        self.inpaint = "inpaint" in config.modes
+        # work not yet on disk
+        self._tasks: dict[str, _ActiveTask] = {}
+        self._queues: dict[str, collections.deque[CandidateSpec]] = {
+            "inpaint": collections.deque(),
+            "unconditional": collections.deque(),
+        }
+        self._hosts: collections.deque[tuple[dict[str, Any], Task]] = collections.deque()
+        self._in_flight = 0
+        # Ray bookkeeping
+        self._gen_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
+        self._batch_left: dict[int, int] = {}
+        self._generated: collections.deque[tuple[Any, CandidateSpec]] = collections.deque()
+        self._relax_pending: dict[Any, tuple[CandidateSpec, int]] = {}
+        self._refine_pending: dict[Any, tuple[Task, int]] = {}
+        self._next_batch = 0
+        self._worker_errors = 0
+        self.samplers: list[Any] = []
+        self.relaxers: list[Any] = []
+
+    # ------------------------------------------------------------------ sources
+    def _new_unconditional(self) -> Iterator[Task]:
+        for task in unconditional_tasks(self.config):
+            if self.store.is_done(task.task_id):
+                self.summary.tasks_skipped += 1
+                continue
+            yield task
+
+    def _resumed_hosts(self) -> Iterator[tuple[dict[str, Any], Task]]:
+        """Hosts of unconditional tasks finished earlier whose inpainting is not done."""
+        if not self.inpaint:
+            return
+        for task in unconditional_tasks(self.config):
+            if self.store.is_done(task.task_id):
+                yield from self._hosts_of(self.store.read_task(task.task_id))
+
+    def _hosts_of(self, rows: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Task]]:
+        inp = self.config.inpaint
+        for host in select_hosts(rows, inp.hosts_per_task, inp.host_max_e_d):
+            task = inpainting_task(self.config, host)
+            if self.store.is_done(task.task_id):
+                self.summary.tasks_skipped += 1
+            else:
+                yield dict(host), task
+
+    # ------------------------------------------------------------------ admission
+    def _admit(self) -> None:
+        while self._in_flight < self.limit:
+            host = self._hosts.popleft() if self._hosts else next(self._resume, None)
+            if host is not None:
+                self._ensure_actors()
+                self._submit_refine(*host)
+                continue
+            task = next(self._unconditional, None)
+            if task is None:
+                return
+            self._ensure_actors()
+            self._start_task(task, unconditional_specs(task, self.config.seed))
+
+    def _start_task(self, task: Task, specs: list[CandidateSpec]) -> None:
+        self._tasks[task.task_id] = _ActiveTask(task=task, expected=len(specs))
+        self._queues[task.mode].extend(specs)
+        self._in_flight += len(specs)
+
+    def _least_loaded_relaxer(self) -> int:
+        return min(range(len(self.relaxers)), key=lambda i: self._relax_load[i])
+
+    def _submit_refine(self, host: dict[str, Any], task: Task) -> None:
+        index = self._least_loaded_relaxer()
+        ref = self.relaxers[index].inpainting_specs.remote(
+            host,
+            list(task.guest_species),
+            task.n_samples,
+            inpainting_stage_seed(self.config.seed, task),
+        )
+        self._refine_pending[ref] = (task, index)
+        self._relax_load[index] += 1
+        self._in_flight += task.n_samples
+
+    # ------------------------------------------------------------------ submission
+    def _take_batch(self) -> list[CandidateSpec]:
+        queue = self._queues["inpaint"] or self._queues["unconditional"]
+        batch: list[CandidateSpec] = []
+        atoms = 0
+        budget = self.config.resources.atoms_per_batch
+        while queue and (not batch or atoms + queue[0].n_atoms <= budget):
+            spec = queue.popleft()
+            batch.append(spec)
+            atoms += spec.n_atoms
+        return batch
+
+    def _submit_sampling(self) -> None:
+        for index, sampler in enumerate(self.samplers):
+            while self._sampler_load[index] < SAMPLER_QUEUE_DEPTH:
+                batch = self._take_batch()
+                if not batch:
+                    return
+                refs = sampler.generate.options(num_returns=len(batch)).remote(batch)
+                refs = [refs] if len(batch) == 1 else list(refs)
+                self._next_batch += 1
+                self._batch_left[self._next_batch] = len(batch)
+                for spec, ref in zip(batch, refs, strict=True):
+                    self._gen_pending[ref] = (spec, index, self._next_batch)
+                self._sampler_load[index] += 1
+
+    def _submit_relaxation(self) -> None:
+        while self._generated:
+            index = self._least_loaded_relaxer()
+            if self._relax_load[index] >= RELAX_QUEUE_DEPTH:
+                return
+            ref, spec = self._generated.popleft()
+            # The sampler's output goes to the relaxation actor as a reference: the
+            # driver never fetches the generated structure.
+            self._relax_pending[self.relaxers[index].relax.remote(ref)] = (spec, index)
+            self._relax_load[index] += 1
+
+    # ------------------------------------------------------------------ results
+    def _on_generated(self, ref: Any) -> None:
+        spec, index, batch = self._gen_pending.pop(ref)
+        self._batch_left[batch] -= 1
+        if self._batch_left[batch] == 0:
+            del self._batch_left[batch]
+            self._sampler_load[index] -= 1
+        self._generated.append((ref, spec))
+
+    def _on_relaxed(self, ref: Any) -> None:
+        import ray
+
+        spec, index = self._relax_pending.pop(ref)
+        self._relax_load[index] -= 1
+        try:
+            record = ray.get(ref)
+            self._worker_errors = 0
+        except ray.exceptions.RayError as exc:
+            self._worker_errors += 1
+            if self._worker_errors >= MAX_CONSECUTIVE_WORKER_ERRORS:
+                raise CampaignError(
+                    f"{self._worker_errors} candidates in a row lost their worker; last: "
+                    f"{short_reason('worker', exc)}"
+                ) from exc
+            logger.warning("candidate %s: %s", spec.candidate_id, short_reason("worker", exc))
+            record = failed_record(spec, short_reason("worker", exc))
+        self._add_record(record)
+
+    def _on_refined(self, ref: Any) -> None:
+        import ray
+
+        task, index = self._refine_pending.pop(ref)
+        self._relax_load[index] -= 1
+        self._in_flight -= task.n_samples
+        self.summary.hosts_refined += 1
+        try:
+            specs = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            logger.warning("host %s: %s", task.parent_id, short_reason("framework", exc))
+            specs = []
+        if not specs:
+            self.summary.hosts_without_framework += 1
+            return
+        self._start_task(task, bind_inpainting_specs(task, specs, self.config.seed))
+        self._bar.total += 1
+        self._bar.refresh()
+
+    def _add_record(self, record: CandidateRecord) -> None:
+        active = self._tasks[record.task_id]
+        active.records.append(record)
+        self.summary.candidates_written += 1
+        self.summary.candidates_failed += record.status != "ok"
+        if len(active.records) < active.expected:
+            return
+        self.store.write_task(active.task.task_id, active.records)
+        del self._tasks[active.task.task_id]
+        self._in_flight -= active.expected
+        self.summary.tasks_written += 1
+        self._bar.update(1)
+        self._bar.set_postfix(
+            candidates=self.summary.candidates_written,
+            failed=self.summary.candidates_failed,
+            refresh=False,
+        )
+        if self.inpaint and active.task.mode == "unconditional":
+            self._hosts.extend(self._hosts_of([r.to_dict() for r in active.records]))
+
+    # ------------------------------------------------------------------ main loop
+    def _ensure_actors(self) -> None:
+        """Start the actors when the first work appears (a finished campaign starts none)."""
+        if self.samplers:
+            return
+        import ray
+
+        plan = plan_actors(self.config, ray.cluster_resources())
+        for text in plan.warnings:
+            logger.warning(text)
+        self.samplers = start_samplers(self.config, plan)
+        self.relaxers = start_relaxers(self.config)
+        self._sampler_load = [0] * len(self.samplers)
+        self._relax_load = [0] * len(self.relaxers)
+        pending = {a.ready.remote(): f"sampler actor {i}" for i, a in enumerate(self.samplers)}
+        pending.update({a.ready.remote(): f"relaxation actor {i}"
+                        for i, a in enumerate(self.relaxers)})  # fmt: skip
+        started = time.monotonic()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=30.0)
+            for ref in ready:
+                name = pending.pop(ref)
+                try:
+                    info = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise CampaignError(
+                        f"{name} failed to start: {short_reason('error', exc).split(': ', 1)[1]}"
+                    ) from None
+                logger.info("%s ready: %s", name, info)
+            if pending:
+                logger.warning(
+                    "waiting %.0f s for %d actors to get resources: %s",
+                    time.monotonic() - started, len(pending), ", ".join(pending.values()),
+                )  # fmt: skip
+
+    def _stop_actors(self) -> None:
+        import ray
+
+        for actor in self.samplers + self.relaxers:
+            ray.kill(actor)
+        self.samplers, self.relaxers = [], []
+
+    def _pending_refs(self) -> list[Any]:
+        return [*self._gen_pending, *self._relax_pending, *self._refine_pending]
+
+    def _loop(self) -> None:
+        import ray
+
+        while True:
+            self._admit()
+            self._submit_sampling()
+            self._submit_relaxation()
+            refs = self._pending_refs()
+            if not refs:
+                if self._tasks or self._generated or any(self._queues.values()):
+                    raise CampaignError("internal error: work left but nothing running")
+                return
+            ready, _ = ray.wait(refs, num_returns=1, timeout=WAIT_TIMEOUT_S, fetch_local=False)
+            if ready:
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
+            for ref in ready:
+                if ref in self._gen_pending:
+                    self._on_generated(ref)
+                elif ref in self._relax_pending:
+                    self._on_relaxed(ref)
+                else:
+                    self._on_refined(ref)
+            self._bar.refresh()
+
+    def run(self) -> CampaignSummary:
+        from tqdm.auto import tqdm
+
+        started = time.monotonic()
+        self.store.check_schema()
+        self.store.remove_stale_temporaries()
+        self.store.write_config(dump_config(self.config))
+        self.summary.tasks_planned = count_unconditional_tasks(self.config)
+        remaining = sum(1 for _ in self._new_unconditional())
+        self.summary.tasks_skipped = 0
+        self._unconditional = self._new_unconditional()
+        self._resume = self._resumed_hosts()
+        self._bar = tqdm(
+            total=remaining, unit="task", desc=self.config.name, disable=not self.show_progress,
+            dynamic_ncols=True, mininterval=1.0,
+        )  # fmt: skip
+        self._bar.set_postfix(candidates=0, failed=0)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        finally:
+            self._bar.close()
+            self._stop_actors()
+            self.summary.elapsed_s = time.monotonic() - started
+        return self.summary
+
+
+def run_campaign(
+    config: CampaignConfig,
+    *,
+    address: str | None = None,
+    progress: bool = True,
+    log_to_driver: bool = False,
+    ray_init_kwargs: Mapping[str, Any] | None = None,
+) -> CampaignSummary:
+    """Run (or resume) a campaign; starts a local Ray unless one is running or ``address``.
+
+    ``address="auto"`` joins the running cluster (also what ``ray job submit`` sets up).
+    """
+    import ray
+
+    own_ray = not ray.is_initialized()
+    if own_ray:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=log_to_driver,
+            **dict(ray_init_kwargs or {}),
+        )
+    try:
+        return CampaignDriver(config, progress=progress).run()
+    finally:
+        if own_ray:
+            ray.shutdown()
