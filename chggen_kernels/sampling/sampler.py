@@ -1,0 +1,307 @@
+"""Batched VE predictor-corrector sampling (paper Algorithm 1) and RePaint inpainting
+(Algorithm 2) driven by any score function.
+
+``sample(score_fn, batch, settings, seeds)`` samples every crystal of ``batch`` (any
+sizes, compositions, lattices) at once: the score function is called once per update on
+the whole still-active batch. Without ``batch.mask`` every atom is generated
+(Algorithm 1). With a mask, ``True`` atoms (guests) are generated and ``False`` atoms
+(host) are conditioned on: RePaint with ``settings.resample_passes`` passes and jump
+length ``settings.jump_length`` (see :mod:`chggen_kernels.sampling.schedule`).
+
+Failure guard: a crystal whose positions become non-finite is frozen at its last finite
+positions, marked failed with the level position of the step that failed, and dropped
+from the batch; the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from chggen_kernels.crystal import CrystalBatch
+from chggen_kernels.sampling.schedule import SamplerStep, level_sigmas, sampler_schedule
+from chggen_kernels.sampling.settings import SamplerSettings
+from chggen_kernels.sampling.steps import (
+    SamplerState,
+    ScoreFn,
+    corrector_update,
+    host_reset_update,
+    init_state,
+    jump_back_update,
+    non_finite_crystals,
+    predictor_update,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymatgen.core import Structure
+
+__all__ = ["SampleResult", "Trajectory", "sample"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Trajectory:
+    """Recorded frames of one crystal (for pictures).
+
+    Attributes:
+        levels: ``(n_frames,)`` level position of each frame (0 = ``sigma_max``,
+            ``n_levels`` = clean); RePaint revisits appear as repeated levels.
+        sigmas: ``(n_frames,)`` noise level of each frame in Å.
+        positions: ``(n_frames, n_atoms, 3)`` wrapped Cartesian positions in Å (CPU).
+    """
+
+    levels: torch.Tensor
+    sigmas: torch.Tensor
+    positions: torch.Tensor
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SampleResult:
+    """Output of :func:`sample`, crystals in the order of the request.
+
+    Attributes:
+        batch: the request with generated positions (Å, wrapped into the cell); lattices,
+            species and mask unchanged. A failed crystal keeps its last finite positions.
+        failed: ``(n_crystals,)`` bool, positions became non-finite.
+        failed_level: ``(n_crystals,)`` int64, level position (index into
+            :func:`~chggen_kernels.sampling.schedule.level_sigmas`, 0 = ``sigma_max``) of
+            the step at which the crystal failed; -1 where it did not fail.
+        seeds: the seed of each crystal.
+        settings: ``SamplerSettings.to_dict()`` of the run.
+        inpainting: whether the request had a mask (RePaint) or not (Algorithm 1).
+        n_score_calls: calls made to the score function (all batches together).
+        trajectories: one :class:`Trajectory` per crystal, or ``None`` when not recorded.
+    """
+
+    batch: CrystalBatch
+    failed: torch.Tensor
+    failed_level: torch.Tensor
+    seeds: tuple[int, ...]
+    settings: dict[str, Any]
+    inpainting: bool
+    n_score_calls: int
+    trajectories: tuple[Trajectory, ...] | None = None
+
+    def structures(self) -> list[Structure | None]:
+        """One pymatgen ``Structure`` per crystal; ``None`` for failed crystals."""
+        from chggen_kernels.crystal import to_structure
+
+        failed = self.failed.tolist()
+        return [None if failed[i] else to_structure(self.batch, i) for i in range(len(failed))]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Per-crystal provenance: seed, failure, inpainting flag and sampler settings."""
+        failed = self.failed.tolist()
+        levels = self.failed_level.tolist()
+        return [
+            {
+                "seed": self.seeds[i],
+                "failed": failed[i],
+                "failed_level": levels[i] if failed[i] else None,
+                "inpainting": self.inpainting,
+                "sampler_settings": dict(self.settings),
+            }
+            for i in range(len(failed))
+        ]
+
+
+def sample(
+    score_fn: ScoreFn,
+    batch: CrystalBatch,
+    settings: SamplerSettings | None = None,
+    seeds: Sequence[int] | int = 0,
+) -> SampleResult:
+    """Generate positions for every crystal of ``batch`` with the score function.
+
+    Args:
+        score_fn: ``score_fn(batch, sigma) -> (n_atoms, 3)`` score in Å^-1, ``sigma``
+            ``(n_crystals,)`` in Å (a ``ScoreModel`` or an analytic score).
+        batch: crystals to sample (lattices in Å and species are kept). Without a mask
+            every atom is generated; with ``batch.mask`` only ``True`` atoms are, and the
+            ``False`` atoms' given positions are the host (inpainting).
+        settings: sampler settings (defaults: the reference settings).
+        seeds: one non-negative seed per crystal, or an int ``s`` meaning ``s + i`` for
+            crystal ``i``. A crystal's result depends only on its seed, its own data, the
+            settings and the score function, not on the other crystals or the batch split
+            (for a score function that treats crystals independently).
+    """
+    settings = SamplerSettings() if settings is None else settings
+    n_crystals = batch.n_crystals
+    seeds = _check_seeds(seeds, n_crystals)
+    counts = batch.atoms_per_crystal.tolist()
+    chunks = _split_by_budget(counts, settings.max_atoms_per_batch)
+    inpainting = batch.mask is not None
+    schedule = sampler_schedule(
+        settings.n_levels,
+        settings.resample_passes if inpainting else 1,
+        settings.jump_length,
+    )
+    sigmas = level_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
+
+    positions = batch.positions.clone()
+    failed_level = torch.full((n_crystals,), -1, dtype=torch.long)
+    frames: list[list[tuple[int, float, torch.Tensor]]] = [[] for _ in range(n_crystals)]
+    offsets = batch.offsets.tolist()
+    n_calls = 0
+    with torch.no_grad():
+        for chunk_ids in chunks:
+            chunk = batch if len(chunks) == 1 else batch[chunk_ids]
+            state = init_state(chunk, [seeds[i] for i in chunk_ids], settings.sigma_max, chunk_ids)
+            run = _ChunkRun(score_fn, settings, sigmas, positions, failed_level, frames, offsets)
+            run.execute(state, schedule)
+            n_calls += run.n_calls
+
+    trajectories = None
+    if settings.record_every is not None:
+        trajectories = tuple(_stack_frames(f) for f in frames)
+    return SampleResult(
+        batch=batch.replace(positions=positions),
+        failed=failed_level >= 0,
+        failed_level=failed_level,
+        seeds=tuple(seeds),
+        settings=settings.to_dict(),
+        inpainting=inpainting,
+        n_score_calls=n_calls,
+        trajectories=trajectories,
+    )
+
+
+class _ChunkRun:
+    """Runs the schedule on one budget-sized batch, writing results into shared outputs."""
+
+    def __init__(
+        self,
+        score_fn: ScoreFn,
+        settings: SamplerSettings,
+        sigmas: list[float],
+        positions: torch.Tensor,
+        failed_level: torch.Tensor,
+        frames: list[list[tuple[int, float, torch.Tensor]]],
+        offsets: list[int],
+    ) -> None:
+        self.score_fn = score_fn
+        self.settings = settings
+        self.sigmas = sigmas
+        self.positions = positions
+        self.failed_level = failed_level
+        self.frames = frames
+        self.offsets = offsets
+        self.n_calls = 0
+        # cap of the corrector step (Å^2): a displacement of order sigma_max
+        self.max_step = 0.5 * settings.sigma_max**2
+
+    def execute(self, state: SamplerState, schedule: list[SamplerStep]) -> None:
+        self._record(state, 0)
+        for step in schedule:
+            if state.n_active == 0:
+                break
+            if step.is_reverse:
+                state = self._reverse_step(state, step)
+                if step.target % self._record_every == 0 or step.target == len(self.sigmas) - 1:
+                    self._record(state, step.target)
+            else:
+                new = jump_back_update(state, self.sigmas[step.source], self.sigmas[step.target])
+                state = self._accept(state, new, step.source)
+        self._store(state, state.batch.positions)
+
+    @property
+    def _record_every(self) -> int:
+        every = self.settings.record_every
+        return every if every is not None else len(self.sigmas) + 1
+
+    def _reverse_step(self, state: SamplerState, step: SamplerStep) -> SamplerState:
+        sigma_from, sigma_to = self.sigmas[step.source], self.sigmas[step.target]
+        new = predictor_update(state, self.score_fn, sigma_from, sigma_to)
+        self.n_calls += 1
+        new = host_reset_update(state, new, sigma_to)
+        state = self._accept(state, new, step.source)
+        if sigma_to == 0:
+            return state
+        for _ in range(self.settings.n_corrector_steps):
+            if state.n_active == 0:
+                break
+            new = corrector_update(
+                state,
+                self.score_fn,
+                sigma_to,
+                self.settings.snr,
+                self.max_step,
+                self.settings.corrector_step_rule,
+            )
+            self.n_calls += 1
+            state = self._accept(state, new, step.source)
+        return state
+
+    def _accept(self, state: SamplerState, new: torch.Tensor, level: int) -> SamplerState:
+        """Take the update; freeze and drop crystals whose new positions are non-finite."""
+        bad = non_finite_crystals(state, new)
+        if bad:
+            failed = state.keep(bad)  # last finite positions of the failed crystals
+            self._store(failed, failed.batch.positions)
+            self.failed_level[failed.crystal_ids] = level
+            keep = sorted(set(range(state.n_active)) - set(bad))
+            return state.with_positions(new).keep(keep)
+        return state.with_positions(new)
+
+    def _store(self, state: SamplerState, positions: torch.Tensor) -> None:
+        counts = state.atom_counts
+        start = 0
+        for crystal, n in zip(state.crystal_ids.tolist(), counts, strict=True):
+            a = self.offsets[crystal]
+            self.positions[a : a + n] = positions[start : start + n].to(self.positions.device)
+            start += n
+
+    def _record(self, state: SamplerState, level: int) -> None:
+        if self.settings.record_every is None:
+            return
+        pos = state.batch.positions.detach().cpu()
+        start = 0
+        for crystal, n in zip(state.crystal_ids.tolist(), state.atom_counts, strict=True):
+            self.frames[crystal].append((level, self.sigmas[level], pos[start : start + n]))
+            start += n
+
+
+def _stack_frames(frames: list[tuple[int, float, torch.Tensor]]) -> Trajectory:
+    return Trajectory(
+        levels=torch.tensor([f[0] for f in frames], dtype=torch.long),
+        sigmas=torch.tensor([f[1] for f in frames], dtype=torch.float64),
+        positions=torch.stack([f[2] for f in frames]),
+    )
+
+
+def _check_seeds(seeds: Sequence[int] | int, n_crystals: int) -> list[int]:
+    if isinstance(seeds, bool):
+        raise ValueError(f"seeds must be an int or one int per crystal, got {seeds!r}")
+    if isinstance(seeds, int):
+        seeds = [seeds + i for i in range(n_crystals)]
+    seeds = list(seeds)
+    if len(seeds) != n_crystals:
+        raise ValueError(f"got {len(seeds)} seeds for {n_crystals} crystals; need one per crystal")
+    for i, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63:
+            raise ValueError(f"seed of crystal {i} must be an integer in [0, 2**63), got {s!r}")
+    return seeds
+
+
+def _split_by_budget(counts: list[int], budget: int | None) -> list[list[int]]:
+    """Consecutive groups of crystals with at most ``budget`` atoms each."""
+    if budget is None:
+        return [list(range(len(counts)))]
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for i, n in enumerate(counts):
+        if n > budget:
+            raise ValueError(
+                f"crystal {i} has {n} atoms, more than max_atoms_per_batch = {budget}; "
+                "raise the budget (a crystal is never split)"
+            )
+        if current and total + n > budget:
+            chunks.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += n
+    chunks.append(current)
+    return chunks
