@@ -173,7 +173,8 @@ def line_compositions(
         counts: dict[str, int] = {}
         for x, member in zip(xs, members, strict=True):
             for el, n in member.items():
-                counts[el] = counts.get(el, 0) + x * n
+                if x:
+                    counts[el] = counts.get(el, 0) + x * n
         out.append(counts)
     return out
 

@@ -65,6 +65,7 @@ class CampaignSummary:
     candidates_failed: int = 0
     hosts_refined: int = 0
     hosts_without_framework: int = 0
+    peak_in_flight: int = 0  # most candidates held between admission and disk
     elapsed_s: float = 0.0
     interrupted: bool = False
 
@@ -164,6 +165,7 @@ class CampaignDriver:
         self._tasks[task.task_id] = _ActiveTask(task=task, expected=len(specs))
         self._queues[task.mode].extend(specs)
         self._in_flight += len(specs)
+        self.summary.peak_in_flight = max(self.summary.peak_in_flight, self._in_flight)
 
     def _least_loaded_relaxer(self) -> int:
         return min(range(len(self.relaxers)), key=lambda i: self._relax_load[i])
@@ -179,6 +181,7 @@ class CampaignDriver:
         self._refine_pending[ref] = (task, index)
         self._relax_load[index] += 1
         self._in_flight += task.n_samples
+        self.summary.peak_in_flight = max(self.summary.peak_in_flight, self._in_flight)
 
     # ------------------------------------------------------------------ submission
     def _take_batch(self) -> list[CandidateSpec]:

@@ -1,0 +1,137 @@
+"""Tasks: deterministic ids and seeds, spec expansion, order-independent host selection."""
+
+from __future__ import annotations
+
+import collections
+import random
+
+import pytest
+
+from campaign.config import LATTICE_FAMILIES, validate_config
+from campaign.stage_api import failed_record
+from campaign.tasks import (
+    SEED_MODULUS,
+    bind_inpainting_specs,
+    candidate_seed,
+    count_unconditional_tasks,
+    inpainting_task,
+    select_hosts,
+    short_hash,
+    unconditional_specs,
+    unconditional_tasks,
+)
+from chggen_kernels.workflow.records import CandidateSpec
+
+
+def _config(**override):
+    data = {
+        "compositions": {"chemical_systems": ["Li-Si"], "constraints": ["Li > Si"]},
+        "atoms_per_cell": {"min": 3, "max": 7},
+        "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["1.25", "random"]},
+        "samples_per_task": 3,
+        "seed_blocks": 2,
+        "modes": ["unconditional", "inpaint"],
+        "inpaint": {"guest_species": ["Li"], "samples_per_host": 2, "hosts_per_task": 2},
+    }
+    data.update(override)
+    return validate_config(data)
+
+
+def test_task_ids_are_pinned() -> None:
+    # Resuming depends on ids never changing between versions: pin the scheme.
+    assert short_hash("unconditional", "Li2Si1", 3) == "59dda86a625c"
+    first = next(unconditional_tasks(_config()))
+    assert (first.formula, first.lattice_family, first.lattice_ratio, first.seed_block) == (
+        "Li2Si1", "cubic", None, 0,
+    )  # fmt: skip
+    assert first.task_id == short_hash(
+        "unconditional", "Li2Si1", 3, "cubic", None, None, 3, 0, 0
+    )
+
+
+def test_enumeration_is_complete_unique_and_reproducible() -> None:
+    config = _config()
+    tasks = list(unconditional_tasks(config))
+    # Li-rich cells with 3..7 atoms: 1+1+2+2+3 = 9; x (cubic + hexagonal x 2 ratios) x 2 blocks
+    assert len(tasks) == 9 * 3 * 2 == count_unconditional_tasks(config)
+    assert len({t.task_id for t in tasks}) == len(tasks)
+    assert [t.task_id for t in unconditional_tasks(_config())] == [t.task_id for t in tasks]
+    # the order of the sources in the file does not matter
+    reordered = _config(compositions={"chemical_systems": ["Si-Li"], "constraints": ["Li > Si"]})
+    assert [t.task_id for t in unconditional_tasks(reordered)] == [t.task_id for t in tasks]
+
+
+@pytest.mark.parametrize(
+    "override", [{"seed": 1}, {"samples_per_task": 4}, {"volume_per_atom": 18.0}]
+)
+def test_settings_that_change_results_change_ids(override: dict) -> None:
+    before = {t.task_id for t in unconditional_tasks(_config())}
+    after = {t.task_id for t in unconditional_tasks(_config(**override))}
+    assert before.isdisjoint(after)
+
+
+def test_specs_have_deterministic_ids_and_distinct_seeds() -> None:
+    config = _config(lattice={"families": ["any"]}, samples_per_task=40, seed_blocks=1)
+    task = next(unconditional_tasks(config))
+    specs = unconditional_specs(task, config.seed)
+    assert [s.candidate_id for s in specs] == [f"{task.task_id}-{i:03d}" for i in range(40)]
+    assert all(s.task_id == task.task_id and s.composition == {"Li": 2, "Si": 1} for s in specs)
+    seeds = [s.seed for s in specs]
+    assert len(set(seeds)) == 40 and all(0 <= s < SEED_MODULUS for s in seeds)
+    assert seeds == [s.seed for s in unconditional_specs(task, config.seed)]
+    assert seeds[0] == candidate_seed(0, task.task_id, 0)
+    # family "any" is drawn per candidate from the seven families, reproducibly
+    families = collections.Counter(s.lattice_family for s in specs)
+    assert set(families) <= set(LATTICE_FAMILIES) and len(families) >= 5
+
+
+def _row(candidate_id: str, e_d: float | None, status: str = "ok") -> dict:
+    spec = CandidateSpec(
+        candidate_id=candidate_id, task_id="t", composition={"Li": 4, "Si": 2},
+        mode="unconditional", seed=1, lattice_family="cubic",
+    )  # fmt: skip
+    row = failed_record(spec, "x").to_dict()
+    row.update(status=status, e_d=e_d, failure_reason=None if status == "ok" else "x")
+    return row
+
+
+def test_host_selection_is_order_independent() -> None:
+    rows = [
+        _row("t-000", 0.10),
+        _row("t-001", -0.02),
+        _row("t-002", None),  # no E_d: never a host
+        _row("t-003", -0.50, status="failed"),  # failed: never a host
+        _row("t-004", 0.10),
+        _row("t-005", 0.40),
+    ]
+    expected = ["t-001", "t-000", "t-004"]
+    for seed in range(5):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        assert [r["candidate_id"] for r in select_hosts(shuffled, 3)] == expected
+    assert [r["candidate_id"] for r in select_hosts(rows, 5, host_max_e_d=0.0)] == ["t-001"]
+
+
+def test_inpainting_task_and_bound_specs() -> None:
+    config = _config()
+    host = _row("abc-001", 0.0)
+    task = inpainting_task(config, host)
+    assert task.mode == "inpaint" and task.parent_id == "abc-001"
+    assert task.composition == {"Li": 4, "Si": 2} and task.guest_species == ("Li",)
+    assert task.task_id == inpainting_task(config, host).task_id
+    assert task.task_id != inpainting_task(config, _row("abc-002", 0.0)).task_id
+    raw = [
+        CandidateSpec(
+            candidate_id=f"whatever-{i}", task_id="x", composition={"Li": 4, "Si": 2},
+            mode="inpaint", seed=7, host={"sites": []}, guest_species=("Li",), n_guest=4,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    bound = bind_inpainting_specs(task, raw, config.seed)
+    assert [s.candidate_id for s in bound] == [f"{task.task_id}-000", f"{task.task_id}-001"]
+    assert {s.task_id for s in bound} == {task.task_id}
+    assert {s.parent_id for s in bound} == {"abc-001"}
+    assert bound[0].seed != bound[1].seed and bound[0].n_guest == 4
+    unconditional = unconditional_specs(next(unconditional_tasks(config)), 0)
+    with pytest.raises(ValueError, match=r"inpainting stage returned a 'unconditional' spec"):
+        bind_inpainting_specs(task, unconditional[:1], 0)
