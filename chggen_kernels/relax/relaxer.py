@@ -159,10 +159,7 @@ class Relaxer:
             return self._failed(reason, state, t0)
         # Plain elements (drop oxidation states and site properties) for the calculator.
         generated = Structure(
-            structure.lattice,
-            [site.specie.element if hasattr(site.specie, "element") else site.specie
-             for site in structure],
-            structure.frac_coords,
+            structure.lattice, [site.specie.symbol for site in structure], structure.frac_coords
         )
         state["v0"] = v0 = float(generated.volume)
         reason = check_min_distance(generated, settings.min_distance)

@@ -11,17 +11,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import Element, Structure
 
 __all__ = ["check_isolated_atoms", "check_min_distance", "check_valid_structure"]
 
 
 def check_valid_structure(structure: Structure) -> str | None:
-    """Empty, disordered, non-finite or degenerate (volume <= 1e-6 Å^3) structures fail."""
+    """Empty, disordered, non-element, non-finite or degenerate (volume <= 1e-6 Å^3) fail."""
     if len(structure) == 0:
         return "invalid_structure: the structure has no sites"
     if not structure.is_ordered:
         return "invalid_structure: the structure is disordered (partial occupancies)"
+    for i, site in enumerate(structure):
+        if not Element.is_valid_symbol(getattr(site.specie, "symbol", "")):
+            return f"invalid_structure: site {i} holds {site.specie}, not a chemical element"
     matrix = structure.lattice.matrix
     if not np.isfinite(matrix).all():
         return "invalid_structure: the lattice has non-finite entries"

@@ -142,8 +142,11 @@ def test_step_limit_gives_ok_but_not_converged(relaxer: Relaxer) -> None:
 
 def test_relax_many_keeps_order_and_isolates_failures(relaxer: Relaxer) -> None:
     close = Structure(Lattice.cubic(5.0), ["Li", "Li"], [[0, 0, 0], [0.06, 0, 0]])
-    results = relaxer.relax_many([close, expanded_bcc_li()])
+    charged = expanded_bcc_li()
+    charged.add_oxidation_state_by_element({"Li": 1})  # oxidation states are dropped
+    results = relaxer.relax_many([close, charged])
     assert [r.status for r in results] == ["failed", "ok"]
+    assert [str(sp) for sp in results[1].structure_relaxed.species] == ["Li", "Li"]
 
 
 def test_exception_inside_chgnet_is_a_failed_result(
@@ -200,6 +203,10 @@ def test_disordered_and_empty_inputs_fail(relaxer: Relaxer) -> None:
     )
     empty = Structure(Lattice.cubic(3.5), [], [])
     assert relaxer.relax(empty).failure_reason == "invalid_structure: the structure has no sites"
+    dummy = Structure(Lattice.cubic(3.5), ["Li", "X"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert relaxer.relax(dummy).failure_reason == (
+        "invalid_structure: site 1 holds X0+, not a chemical element"
+    )
 
 
 # ------------------------------------------------------------------ fake calculators
@@ -218,6 +225,16 @@ def test_non_finite_stress_fails() -> None:
     result = fake_relaxer(calc).relax(expanded_bcc_li())
     assert result.failure_reason == "non_finite: stress contains NaN/inf at step 0"
     assert result.energy_initial_per_atom == -1.0
+
+
+def test_non_finite_forces_fail() -> None:
+    class NanForces(FakeCalculator):
+        def calculate(self, *args, **kwargs) -> None:
+            super().calculate(*args, **kwargs)
+            self.results["forces"][0, 0] = math.nan
+
+    result = fake_relaxer(NanForces(lambda atoms: -1.0)).relax(expanded_bcc_li())
+    assert result.failure_reason == "non_finite: forces contain NaN/inf at step 0"
 
 
 def test_huge_energy_fails() -> None:
