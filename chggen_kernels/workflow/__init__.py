@@ -10,11 +10,29 @@ from chggen_kernels.workflow.records import (
     GeneratedCandidate,
     format_composition,
 )
+from chggen_kernels.workflow.stages import (
+    HullProvider,
+    candidate_id_for,
+    failed_record,
+    format_ratio,
+    generate,
+    initial_crystal,
+    inpainting_specs,
+    relax_and_score,
+)
 
 __all__ = [
     "CANDIDATE_MODES",
     "CandidateRecord",
     "CandidateSpec",
     "GeneratedCandidate",
+    "HullProvider",
+    "candidate_id_for",
+    "failed_record",
     "format_composition",
+    "format_ratio",
+    "generate",
+    "initial_crystal",
+    "inpainting_specs",
+    "relax_and_score",
 ]

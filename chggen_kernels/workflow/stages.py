@@ -1,0 +1,390 @@
+"""The CHGGen stages as plain functions, in the order a campaign runs them.
+
+1. :func:`generate`: one batched sampler call for many :class:`CandidateSpec` (random
+   Bravais lattice for unconditional specs; the refined host for inpainting specs).
+2. :func:`relax_and_score`: CHGNet relaxation, final symmetry and E_d of one candidate;
+   never raises, a failure becomes a ``failed`` :class:`CandidateRecord`.
+3. :func:`inpainting_specs`: framework refinement of a relaxed unconditional candidate
+   and the inpainting specs that place its guests back into the refined framework.
+
+The campaign distributes exactly these functions over Ray actors; the single-process
+``chggen generate`` command chains them in one loop.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from pymatgen.core import Composition, Element, Structure
+
+from chggen_kernels.crystal import CrystalBatch
+from chggen_kernels.lattice import LATTICE_FAMILIES, bravais_lattice, sample_lattice
+from chggen_kernels.sampling import SamplerSettings, sample
+from chggen_kernels.symmetry import (
+    DEFAULT_LADDER,
+    SymmetryTolerance,
+    final_symmetry,
+    refine_framework,
+)
+from chggen_kernels.thermo import HullSource, decomposition_energy, get_hull
+from chggen_kernels.workflow.records import (
+    CandidateRecord,
+    CandidateSpec,
+    GeneratedCandidate,
+    format_composition,
+)
+
+__all__ = [
+    "HullProvider",
+    "candidate_id_for",
+    "failed_record",
+    "format_ratio",
+    "generate",
+    "inpainting_specs",
+    "initial_crystal",
+    "relax_and_score",
+]
+
+ScoreFn = Callable[[CrystalBatch, torch.Tensor], torch.Tensor]
+
+
+class HullProvider:
+    """Phase diagrams per chemical system from one hull source, built once and cached."""
+
+    def __init__(self, source: HullSource) -> None:
+        self.source = source
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def phase_diagram(self, chemsys: str) -> Any:
+        if chemsys not in self._cache:
+            self._cache[chemsys] = get_hull(self.source, chemsys)
+        return self._cache[chemsys]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _chemsys(composition: dict[str, int] | Composition) -> str:
+    comp = Composition(composition)
+    return "-".join(sorted(el.symbol for el in comp.elements))
+
+
+def _parse_ratio(ratio: str | None) -> tuple[float, float] | None:
+    if not ratio:
+        return None
+    try:
+        b, c = (float(x) for x in ratio.split(":"))
+    except ValueError as exc:
+        raise ValueError(f"lattice_ratio must look like 'b/a:c/a', e.g. '1.25:1.5', got {ratio!r}"
+                         ) from exc
+    return b, c
+
+
+def format_ratio(ratios: tuple[float, float]) -> str:
+    """Axis ratios (b/a, c/a) as the ``lattice_ratio`` column text, e.g. '1.25:1.5'."""
+    return f"{ratios[0]:g}:{ratios[1]:g}"
+
+
+def candidate_id_for(task_id: str, index: int, mode: str, parent_id: str | None = None) -> str:
+    """Deterministic candidate id: the task id, the mode initial, the parent and the index."""
+    parent = f"-{parent_id}" if parent_id else ""
+    return f"{task_id}{parent}-{mode[0]}{index:03d}"
+
+
+def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cartesian positions Å, lattice rows Å, atomic numbers, guest mask) for one spec.
+
+    Unconditional: the spec's Bravais lattice (or one drawn from its seed when the family is
+    not given) at ``n_atoms * volume_per_atom_prior``; positions are placeholders that the
+    sampler replaces. Inpainting: the host framework plus ``n_guest`` guests (mask True).
+    """
+    rng = np.random.default_rng(spec.seed)
+    if spec.mode == "unconditional":
+        species = [el for el, n in sorted(spec.composition.items()) for _ in range(n)]
+        vpa = spec.volume_per_atom_prior
+        if vpa is None or not vpa > 0:
+            raise ValueError(
+                f"candidate {spec.candidate_id}: volume_per_atom_prior must be positive, "
+                f"got {vpa!r}"
+            )
+        if spec.lattice_family in LATTICE_FAMILIES:
+            lattice = bravais_lattice(spec.lattice_family, len(species), vpa,
+                                      _parse_ratio(spec.lattice_ratio))
+        else:
+            lattice = sample_lattice(len(species), vpa, rng).lattice
+        numbers = np.array([Element(el).Z for el in species])
+        frac = rng.uniform(size=(len(species), 3))
+        return frac @ lattice, lattice, numbers, np.ones(len(species), bool)
+    host = Structure.from_dict(spec.host)  # type: ignore[arg-type]
+    guests = list(spec.guest_species)
+    if not guests or spec.n_guest < 1:
+        raise ValueError(f"candidate {spec.candidate_id}: inpainting needs guest_species and "
+                         f"n_guest >= 1, got {guests} and {spec.n_guest}")
+    # Guests are split over the guest species in the spec's composition ratio.
+    counts = {g: spec.composition.get(g, 0) for g in guests}
+    if sum(counts.values()) != spec.n_guest:
+        counts = {guests[0]: spec.n_guest} | {g: 0 for g in guests[1:]}
+    guest_z = [Element(g).Z for g in guests for _ in range(counts[g])]
+    lattice = host.lattice.matrix
+    frac = rng.uniform(size=(len(guest_z), 3))
+    positions = np.concatenate([host.cart_coords, frac @ lattice])
+    numbers = np.concatenate([np.array(host.atomic_numbers), np.array(guest_z, dtype=int)])
+    mask = np.concatenate([np.zeros(len(host), bool), np.ones(len(guest_z), bool)])
+    return positions, lattice, numbers, mask
+
+
+def generate(
+    score_fn: ScoreFn,
+    specs: Sequence[CandidateSpec],
+    sampler_settings: SamplerSettings,
+    model_checkpoint: str = "",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> list[GeneratedCandidate]:
+    """Sample every spec in as few batched sampler calls as possible (one per mode).
+
+    A spec whose initial crystal cannot be built, or whose positions become non-finite,
+    comes back ``failed`` with the reason; the others are unaffected. ``t_sample_s`` is
+    the sampler wall time shared out in proportion to each crystal's atom count.
+    """
+    results: dict[int, GeneratedCandidate] = {}
+    settings_dict = sampler_settings.to_dict()
+    by_mode: dict[str, list[int]] = {}
+    arrays: dict[int, tuple[np.ndarray, ...]] = {}
+    for i, spec in enumerate(specs):
+        try:
+            arrays[i] = initial_crystal(spec)
+        except Exception as exc:  # bad spec: a failed row, never a crashed batch
+            results[i] = GeneratedCandidate(spec, "failed", None, f"initialisation: {exc}", 0.0,
+                                            settings_dict, model_checkpoint)
+            continue
+        by_mode.setdefault(spec.mode, []).append(i)
+    for mode, ids in by_mode.items():
+        crystals = [arrays[i][:3] for i in ids]
+        masks = [arrays[i][3] for i in ids] if mode == "inpaint" else None
+        batch = CrystalBatch.from_arrays(crystals, masks=masks, dtype=dtype, device=device)
+        t0 = time.perf_counter()
+        out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids])
+        elapsed = time.perf_counter() - t0
+        total_atoms = max(1, batch.n_atoms)
+        counts = batch.atoms_per_crystal.tolist()
+        structures = out.batch.wrap().to_structures()
+        for k, i in enumerate(ids):
+            share = elapsed * counts[k] / total_atoms
+            if bool(out.failed[k]):
+                reason = f"sampler: non-finite positions at level {int(out.failed_level[k])}"
+                results[i] = GeneratedCandidate(specs[i], "failed", None, reason, share,
+                                                settings_dict, model_checkpoint)
+            else:
+                results[i] = GeneratedCandidate(specs[i], "ok", structures[k].as_dict(), None,
+                                                share, settings_dict, model_checkpoint)
+    return [results[i] for i in range(len(specs))]
+
+
+def _base_record(candidate: GeneratedCandidate) -> dict[str, Any]:
+    spec = candidate.spec
+    comp = Composition(spec.composition)
+    return {
+        "candidate_id": spec.candidate_id,
+        "task_id": spec.task_id,
+        "formula": comp.reduced_formula,
+        "composition": format_composition(spec.composition),
+        "chemsys": _chemsys(spec.composition),
+        "n_atoms": spec.n_atoms,
+        "mode": spec.mode,
+        "parent_id": spec.parent_id,
+        "guest_species": ",".join(spec.guest_species) or None,
+        "n_guest": spec.n_guest,
+        "lattice_family": spec.lattice_family,
+        "lattice_ratio": spec.lattice_ratio,
+        "volume_per_atom_prior": spec.volume_per_atom_prior,
+        "seed": spec.seed,
+        "spacegroup_framework": spec.spacegroup_framework,
+        "model_checkpoint": candidate.model_checkpoint,
+        "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
+        "t_sample_s": candidate.t_sample_s,
+        "structure_generated": (json.dumps(candidate.structure)
+                                if candidate.structure is not None else None),
+    }
+
+
+_EMPTY = {
+    "spacegroup_generated": None, "spacegroup_relaxed": None, "spacegroup_symbol_relaxed": None,
+    "is_symmetric": None, "energy_generated_per_atom": None, "energy_relaxed_per_atom": None,
+    "delta_e_relax": None, "rmsd_relax": None, "relax_steps": None, "relax_converged": None,
+    "e_d": None, "e_above_hull": None, "decomposition": None, "hull_source": None,
+    "structure_relaxed": None, "cif_relaxed": None, "t_relax_s": None,
+}
+
+
+def failed_record(candidate: GeneratedCandidate, reason: str, **known: Any) -> CandidateRecord:
+    """A ``failed`` row for ``candidate`` keeping whatever was already known."""
+    row = _base_record(candidate) | _EMPTY | known
+    row.update(status="failed", failure_reason=reason, created_at=_now())
+    return CandidateRecord(**row)
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def relax_and_score(
+    candidate: GeneratedCandidate,
+    relaxer: Any,
+    hull: HullProvider | None,
+    *,
+    symprec: float = 0.1,
+    angle_tolerance: float = 10.0,
+    min_distance_after: float = 1.0,
+) -> CandidateRecord:
+    """Relax one generated candidate, find its space group and E_d; never raises.
+
+    ``relaxer`` is a :class:`chggen_kernels.relax.Relaxer` (anything with
+    ``relax(structure) -> RelaxResult``). Relaxed structures with two atoms closer than
+    ``min_distance_after`` (Å; the reference screening uses 1 Å) are failed rows.
+    ``hull=None`` skips the thermodynamics (E_d left empty).
+    """
+    if candidate.status != "ok" or candidate.structure is None:
+        return failed_record(candidate, candidate.failure_reason or "sampler: no structure")
+    try:
+        generated = Structure.from_dict(candidate.structure)
+        sg_generated = final_symmetry(generated, symprec, angle_tolerance).number
+        result = relaxer.relax(generated)
+        known: dict[str, Any] = {
+            "spacegroup_generated": sg_generated,
+            "energy_generated_per_atom": _finite(result.energy_initial_per_atom),
+            "t_relax_s": result.t_relax_s,
+            "relax_steps": result.n_steps,
+        }
+        if result.status != "ok" or result.structure_relaxed is None:
+            return failed_record(candidate, f"relaxation: {result.failure_reason}", **known)
+        relaxed: Structure = result.structure_relaxed
+        known |= {
+            "energy_relaxed_per_atom": _finite(result.energy_relaxed_per_atom),
+            "delta_e_relax": _finite(result.delta_e),
+            "rmsd_relax": _finite(result.rmsd),
+            "relax_converged": bool(result.converged),
+            "structure_relaxed": json.dumps(relaxed.as_dict()),
+        }
+        if len(relaxed) > 1:
+            dmin = float(np.min(relaxed.distance_matrix + np.eye(len(relaxed)) * 1e9))
+            dmin = min(dmin, float(min(relaxed.lattice.abc)))
+        else:
+            dmin = float(min(relaxed.lattice.abc))
+        if dmin < min_distance_after:
+            return failed_record(
+                candidate,
+                f"screening: relaxed structure has atoms {dmin:.3f} Å apart "
+                f"(minimum {min_distance_after} Å)",
+                **known,
+            )
+        sym = final_symmetry(relaxed, symprec, angle_tolerance)
+        known |= {
+            "spacegroup_relaxed": sym.number,
+            "spacegroup_symbol_relaxed": sym.symbol,
+            "is_symmetric": sym.is_symmetric,
+            "cif_relaxed": _cif(relaxed, symprec),
+        }
+        row = _base_record(candidate) | _EMPTY | known
+        if hull is not None and known["energy_relaxed_per_atom"] is not None:
+            try:
+                pd = hull.phase_diagram(row["chemsys"])
+                thermo = decomposition_energy(relaxed.composition, known["energy_relaxed_per_atom"],
+                                              pd, hull_source=hull.name)
+                row |= {"e_d": thermo.e_d, "e_above_hull": thermo.e_above_hull,
+                        "decomposition": thermo.decomposition_string,
+                        "hull_source": thermo.hull_source}
+            except Exception as exc:
+                return failed_record(candidate, f"thermodynamics: {exc}", **known)
+        row.update(status="ok", failure_reason=None, created_at=_now())
+        return CandidateRecord(**row)
+    except Exception as exc:  # the contract: never raise, the campaign goes on
+        return failed_record(candidate, f"{type(exc).__name__}: {exc}")
+
+
+def _cif(structure: Structure, symprec: float) -> str:
+    from pymatgen.io.cif import CifWriter
+
+    try:
+        return str(CifWriter(structure, symprec=symprec))
+    except Exception:
+        return str(CifWriter(structure))
+
+
+def inpainting_specs(
+    record: CandidateRecord,
+    guest_species: Sequence[str],
+    n_samples: int,
+    seed: int,
+    *,
+    ladder: Sequence[SymmetryTolerance] = DEFAULT_LADDER,
+    cell: str = "conventional",
+    max_atoms: int | None = None,
+) -> list[CandidateSpec]:
+    """Inpainting specs from a relaxed unconditional candidate (framework refinement).
+
+    Removes the guest species, climbs the symmetry ladder and, when the framework reaches
+    a space group above P-1, returns ``n_samples`` specs that re-sample the guests
+    (scaled by the refined cell's multiplicity) inside the refined framework. Returns
+    ``[]`` when the record failed, has no guests, the framework stays P1/P-1, the guest
+    count does not scale to an integer, or the cell would exceed ``max_atoms``.
+    """
+    if record.status != "ok" or record.structure_relaxed is None or n_samples < 1:
+        return []
+    structure = Structure.from_dict(json.loads(record.structure_relaxed))
+    guests = tuple(g for g in guest_species
+                   if any(site.specie.symbol == g for site in structure))
+    if not guests:
+        return []
+    try:
+        refined = refine_framework(structure, guests, ladder=ladder, cell=cell)  # type: ignore[arg-type]
+    except ValueError:
+        return []
+    if not refined.success:
+        return []
+    counts = {g: sum(1 for site in structure if site.specie.symbol == g) * refined.multiplicity
+              for g in guests}
+    if any(abs(c - round(c)) > 1e-6 for c in counts.values()):
+        return []
+    counts_int = {g: round(c) for g, c in counts.items()}
+    n_guest = sum(counts_int.values())
+    framework = refined.structure
+    composition = {el.symbol: int(round(n)) for el, n in framework.composition.items()}
+    for g, n in counts_int.items():
+        composition[g] = composition.get(g, 0) + n
+    if n_guest < 1 or (max_atoms is not None and sum(composition.values()) > max_atoms):
+        return []
+    host = framework.as_dict()
+    specs = []
+    for k in range(n_samples):
+        specs.append(
+            CandidateSpec(
+                candidate_id=candidate_id_for(record.task_id, k, "inpaint", record.candidate_id
+                                              .rsplit("-", 1)[-1]),
+                task_id=record.task_id,
+                composition=composition,
+                mode="inpaint",
+                seed=int(seed) + k,
+                lattice_family=record.lattice_family,
+                lattice_ratio=record.lattice_ratio,
+                volume_per_atom_prior=framework.volume / sum(composition.values()),
+                parent_id=record.candidate_id,
+                guest_species=guests,
+                n_guest=n_guest,
+                host=host,
+                spacegroup_framework=refined.spacegroup_number,
+            )
+        )
+    return specs
