@@ -14,6 +14,13 @@ from chggen_kernels.model import (
 )
 from chggen_kernels.neighbors import NeighborList, edge_vectors, neighbor_list
 from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
+from chggen_kernels.sampling import (
+    SampleResult,
+    SamplerSettings,
+    geometric_sigmas,
+    periodic_gaussian_mixture_score,
+    sample,
+)
 
 __version__ = "0.1.0"
 
@@ -26,13 +33,18 @@ __all__ = [
     "RelaxResult",
     "RelaxSettings",
     "Relaxer",
+    "SampleResult",
+    "SamplerSettings",
     "ScoreModel",
     "ScoreModelConfig",
     "cpu_default_config",
     "edge_vectors",
+    "geometric_sigmas",
     "gpu_preset_config",
     "neighbor_list",
     "parse_guest_spec",
+    "periodic_gaussian_mixture_score",
     "read_host",
+    "sample",
     "to_structure",
 ]
