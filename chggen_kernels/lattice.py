@@ -218,6 +218,9 @@ def _as_composition(composition: Composition | str | Mapping[str, float]) -> Com
         comp = Composition(composition)
     except Exception as exc:  # pymatgen raises several types for bad formulas
         raise ValueError(f"invalid composition {composition!r}: {exc}") from exc
+    dummies = [el.symbol for el in comp.elements if not isinstance(el, Element)]
+    if dummies:
+        raise ValueError(f"invalid composition {composition!r}: {dummies} are not elements")
     if comp.num_atoms <= 0:
         raise ValueError(f"composition {composition!r} has no atoms")
     return comp

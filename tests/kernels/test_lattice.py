@@ -159,6 +159,8 @@ def test_volume_prior_bad_inputs():
         VolumePrior(element_volumes={}, overrides={"LiSi": 0.0})
     with pytest.raises(ValueError, match=r"invalid composition 'Li\$'"):
         VolumePrior(element_volumes={}).volume_per_atom("Li$")
+    with pytest.raises(ValueError, match=r"invalid composition 'XxLi': \['Xx'\] are not elements"):
+        VolumePrior(element_volumes={}).volume_per_atom("XxLi")
     with pytest.raises(ValueError, match="needs at least one structure"):
         fit_volume_prior([])
     with pytest.raises(TypeError, match=r"structures\[0\] is a str"):

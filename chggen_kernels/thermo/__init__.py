@@ -1,0 +1,50 @@
+"""Thermodynamics: decomposition energy and energy above hull against a chosen hull.
+
+Hull sources: :class:`OfflineHullSource` (default; CHGNet references shipped in
+``chggen_kernels/data/reference_hull.json``), :class:`FileHullSource` (a user's CSV/JSON)
+and :class:`MPHullSource` (Materials Project GGA/GGA+U, cached on disk). All energies are
+eV/atom and go onto the diagram without further corrections.
+
+Typical use::
+
+    source = OfflineHullSource()
+    pd = get_hull(source, "Li-Si")
+    result = decomposition_energy("Li5Si2", -3.1, pd, hull_source=source.name)
+"""
+
+from chggen_kernels.thermo.energy import (
+    ThermoInputError,
+    ThermoResult,
+    decomposition_energy,
+    format_decomposition,
+    parse_chemsys,
+)
+from chggen_kernels.thermo.entries_io import read_entries, write_reference_file
+from chggen_kernels.thermo.sources import (
+    FileHullSource,
+    HullSource,
+    HullSourceError,
+    MissingReferenceError,
+    MPHullSource,
+    OfflineHullSource,
+    get_hull,
+    reference_data_path,
+)
+
+__all__ = [
+    "FileHullSource",
+    "HullSource",
+    "HullSourceError",
+    "MPHullSource",
+    "MissingReferenceError",
+    "OfflineHullSource",
+    "ThermoInputError",
+    "ThermoResult",
+    "decomposition_energy",
+    "format_decomposition",
+    "get_hull",
+    "parse_chemsys",
+    "read_entries",
+    "reference_data_path",
+    "write_reference_file",
+]

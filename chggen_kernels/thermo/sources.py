@@ -1,0 +1,246 @@
+"""Where the convex hull comes from: Materials Project, a user file, or shipped references.
+
+Every source has a ``name`` (recorded as ``hull_source`` with each result) and
+``entries(elements)``, the entries whose elements lie inside ``elements``.
+:func:`get_hull` turns them into a pymatgen ``PhaseDiagram`` and checks that every element
+has a reference.
+
+Energies are used as given. Materials Project entries are fetched with
+``compatible_only=True`` and ``thermo_types=["GGA_GGA+U"]``, i.e. already carrying the
+MaterialsProject2020 corrections; CHGNet energies are trained on that scale and go onto
+the same diagram without any further correction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.resources
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from monty.json import MontyDecoder
+from pymatgen.analysis.phase_diagram import PhaseDiagram
+from pymatgen.core import Element
+
+from chggen_kernels.thermo.energy import ThermoInputError, parse_chemsys
+from chggen_kernels.thermo.entries_io import read_entries, write_json_atomic
+
+__all__ = [
+    "FileHullSource",
+    "HullSource",
+    "HullSourceError",
+    "MPHullSource",
+    "MissingReferenceError",
+    "OfflineHullSource",
+    "get_hull",
+    "reference_data_path",
+]
+
+MP_THERMO_TYPES = ("GGA_GGA+U",)
+
+
+class HullSourceError(RuntimeError):
+    """A hull source could not deliver entries (no API key, failed query, ...)."""
+
+
+class MissingReferenceError(ThermoInputError):
+    """The hull source has no elemental reference for some element of the chemical system."""
+
+
+@runtime_checkable
+class HullSource(Protocol):
+    """Anything with a ``name`` and ``entries(elements) -> list of pymatgen entries``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def entries(self, elements: Sequence[str]) -> list[Any]: ...
+
+
+def _inside(entries: Iterable[Any], elements: Sequence[str]) -> list[Any]:
+    allowed = set(elements)
+    return [e for e in entries if {el.symbol for el in e.composition.elements} <= allowed]
+
+
+_HINT = ("supply a hull file (FileHullSource: CSV with columns formula,energy_per_atom in "
+         "eV/atom, or JSON entries) or use the Materials Project (MPHullSource with the "
+         "MP_API_KEY environment variable)")
+
+
+def get_hull(source: HullSource, chemsys: str | Iterable[str]) -> PhaseDiagram:
+    """Phase diagram of ``chemsys`` (e.g. ``"Li-Si"``) from ``source``.
+
+    Raises:
+        MissingReferenceError: an element has no elemental entry in the source.
+    """
+    elements = parse_chemsys(chemsys)
+    entries = _inside(source.entries(elements), elements)
+    have = {e.composition.elements[0].symbol for e in entries if e.composition.is_element}
+    missing = [el for el in elements if el not in have]
+    if missing:
+        raise MissingReferenceError(
+            f"hull source {source.name} has no elemental reference for "
+            f"{', '.join(missing)} (chemical system {'-'.join(elements)}); {_HINT}"
+        )
+    return PhaseDiagram(entries, elements=[Element(el) for el in elements])
+
+
+# ------------------------------------------------------------------ shipped references
+def reference_data_path() -> Path:
+    """Path of the reference hull shipped with the package (``data/reference_hull.json``)."""
+    return Path(str(importlib.resources.files("chggen_kernels") / "data" / "reference_hull.json"))
+
+
+class OfflineHullSource:
+    """Reference entries computed by this project with CHGNet, shipped in the package.
+
+    Elemental ground states and a few known compounds (see ``build_reference.py``);
+    ``path`` points at another file in the same format.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else reference_data_path()
+        self._entries: list[Any] | None = None
+        self._label = "chggen-chgnet"
+
+    @property
+    def name(self) -> str:
+        return f"offline:{self._label}"
+
+    def _load(self) -> list[Any]:
+        if self._entries is None:
+            raw = json.loads(self.path.read_text())
+            if isinstance(raw, dict) and raw.get("label"):
+                self._label = str(raw["label"])
+            self._entries = read_entries(self.path)
+        return self._entries
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Elements with an elemental reference in this source."""
+        return tuple(sorted({e.composition.elements[0].symbol for e in self._load()
+                             if e.composition.is_element}))
+
+    def entries(self, elements: Sequence[str]) -> list[Any]:
+        return _inside(self._load(), elements)
+
+    def __repr__(self) -> str:
+        return f"OfflineHullSource(path={str(self.path)!r})"
+
+
+class FileHullSource:
+    """Entries from a user's file: CSV (formula, energy_per_atom in eV/atom) or JSON."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._entries: list[Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"file:{self.path.name}"
+
+    def entries(self, elements: Sequence[str]) -> list[Any]:
+        if self._entries is None:
+            self._entries = read_entries(self.path)
+        return _inside(self._entries, elements)
+
+    def __repr__(self) -> str:
+        return f"FileHullSource(path={str(self.path)!r})"
+
+
+# ------------------------------------------------------------------ Materials Project
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/chggen/mp_entries`` (``~/.cache/chggen/mp_entries``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chggen" / "mp_entries"
+
+
+def _default_client_factory(api_key: str) -> Any:
+    try:
+        from mp_api.client import MPRester
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise HullSourceError(
+            "MPHullSource needs the mp-api package (pip install 'chggen[mp]')"
+        ) from exc
+    return MPRester(api_key)
+
+
+class MPHullSource:
+    """GGA/GGA+U entries of the Materials Project, cached on disk per chemical system.
+
+    Args:
+        api_key: Materials Project API key; ``None`` reads ``MP_API_KEY`` when a query is
+            needed (a cached chemical system needs no key). The key is never written to
+            the cache, logged, or shown in ``repr``.
+        cache_dir: directory of the JSON cache (default :func:`default_cache_dir`).
+        client_factory: ``api_key -> client`` with ``get_entries_in_chemsys``; defaults to
+            ``mp_api.client.MPRester``. Tests inject a fake here.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        client_factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._client_factory = client_factory or _default_client_factory
+
+    @property
+    def name(self) -> str:
+        return "mp:" + "+".join(MP_THERMO_TYPES)
+
+    def __repr__(self) -> str:
+        return f"MPHullSource(cache_dir={str(self.cache_dir)!r})"
+
+    def cache_path(self, elements: Sequence[str]) -> Path:
+        """Cache file of one chemical system (elements sorted)."""
+        return self.cache_dir / f"{'-'.join(sorted(elements))}_GGA_GGA+U.json"
+
+    def _key(self) -> str:
+        key = self._api_key or os.environ.get("MP_API_KEY")
+        if not key:
+            raise HullSourceError(
+                "no Materials Project API key: pass MPHullSource(api_key=...) or set the "
+                "MP_API_KEY environment variable (or use OfflineHullSource / FileHullSource)"
+            )
+        return key
+
+    def _query(self, elements: Sequence[str]) -> list[Any]:
+        key = self._key()
+        try:
+            client = self._client_factory(key)
+            kwargs = {"compatible_only": True,
+                      "additional_criteria": {"thermo_types": list(MP_THERMO_TYPES)}}
+            if hasattr(client, "__enter__"):
+                with client as rester:
+                    return list(rester.get_entries_in_chemsys(list(elements), **kwargs))
+            return list(client.get_entries_in_chemsys(list(elements), **kwargs))
+        except HullSourceError:
+            raise
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".replace(key, "***")
+            raise HullSourceError(
+                f"Materials Project query for {'-'.join(elements)} failed ({message})"
+            ) from None
+
+    def entries(self, elements: Sequence[str]) -> list[Any]:
+        elements = parse_chemsys(elements)
+        path = self.cache_path(elements)
+        if path.is_file():
+            data = json.loads(path.read_text())
+            return _inside(MontyDecoder().process_decoded(data["entries"]), elements)
+        entries = self._query(elements)
+        write_json_atomic(path, {
+            "format": "chggen-mp-entries",
+            "chemsys": "-".join(elements),
+            "thermo_types": list(MP_THERMO_TYPES),
+            "compatible_only": True,
+            "retrieved_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "entries": [e.as_dict() for e in entries],
+        })
+        return _inside(entries, elements)
