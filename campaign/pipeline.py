@@ -260,8 +260,9 @@ class CampaignDriver:
         except ray.exceptions.RayError as exc:
             logger.warning("host %s: %s", task.parent_id, short_reason("framework", exc))
             specs = []
-        if not specs:
+        if not specs:  # an empty file: done, so a rerun does not refine this host again
             self.summary.hosts_without_framework += 1
+            self.store.write_task(task.task_id, [], allow_empty=True)
             return
         self._start_task(task, bind_inpainting_specs(task, specs, self.config.seed))
         self._bar.total += 1

@@ -126,11 +126,18 @@ class ResultStore:
             )
 
     def write_task(
-        self, task_id: str, records: Sequence[CandidateRecord | Mapping[str, Any]]
+        self,
+        task_id: str,
+        records: Sequence[CandidateRecord | Mapping[str, Any]],
+        allow_empty: bool = False,
     ) -> Path:
-        """Write one task's rows atomically; rewriting the same task replaces its file."""
+        """Write one task's rows atomically; rewriting the same task replaces its file.
+
+        ``allow_empty`` writes a file without rows: the task is done and produced nothing
+        (e.g. an inpainting host whose framework stayed P1).
+        """
         rows = [_as_row(r) for r in records]
-        if not rows:
+        if not rows and not allow_empty:
             raise ResultsError(f"task {task_id}: no rows to write")
         names = set(self.schema.names)
         required = [f.name for f in self.schema if not f.nullable]

@@ -1,0 +1,193 @@
+"""The Ray pipeline with fake stages: exactly-once results under failures, kills, interrupts.
+
+One local Ray (2 CPUs) serves the whole module. The fake stages (campaign.fake_stages)
+draw E_d and space groups from the candidate seed, so the expected set of candidates,
+inpainting hosts included, follows from the configuration and the written host rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from campaign.actors import CampaignResourceError, plan_actors
+from campaign.config import dump_config, validate_config
+from campaign.pipeline import run_campaign
+from campaign.results import ResultStore
+from campaign.tasks import inpainting_task, select_hosts, unconditional_specs, unconditional_tasks
+
+ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def _config(output: Path, **stage_options):
+    return validate_config(
+        {
+            "name": "test",
+            "compositions": {"cells": ["Li3Si", "Li4Si2", "Li5Si2"]},
+            "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["random"]},
+            "samples_per_task": 3,
+            "modes": ["unconditional", "inpaint"],
+            "inpaint": {"guest_species": ["Li"], "samples_per_host": 2, "hosts_per_task": 1},
+            "output": str(output),
+            "resources": {
+                "relax_actors": 2,
+                "gpus_per_sampler": 1,  # no GPU here: must fall back to CPU
+                "atoms_per_batch": 20,
+                "max_candidates_in_flight": 6,
+            },
+            "stages": {"module": "campaign.fake_stages", "options": stage_options},
+        }
+    )
+
+
+def _unconditional_ids(config) -> list[str]:
+    return [
+        spec.candidate_id
+        for task in unconditional_tasks(config)
+        for spec in unconditional_specs(task, config.seed)
+    ]
+
+
+def _expected_ids(config) -> set[str]:
+    """Unconditional candidates plus the inpainting tasks their best hosts must yield."""
+    store = ResultStore(config.output)
+    expected = set(_unconditional_ids(config))
+    for task in unconditional_tasks(config):
+        for host in select_hosts(store.read_task(task.task_id), 1):
+            inpaint = inpainting_task(config, host)
+            assert store.is_done(inpaint.task_id)  # an empty file if the framework is P1
+            if host["spacegroup_relaxed"] > 2:  # fake frameworks of P1/P-1 hosts stay P1
+                expected |= {f"{inpaint.task_id}-{i:03d}" for i in range(2)}
+    return expected
+
+
+def _check_exactly_once(config) -> pd.DataFrame:
+    table = pd.read_parquet(config.output)
+    assert table["candidate_id"].is_unique
+    assert set(table["candidate_id"]) == _expected_ids(config)
+    assert (table["mode"] == "inpaint").any()
+    return table
+
+
+def test_full_run_failed_rows_and_idempotent_rerun(ray_session, tmp_path: Path) -> None:
+    probe = _config(tmp_path / "out")
+    ids = _unconditional_ids(probe)
+    config = _config(tmp_path / "out", fail_ids=[ids[0]], generate_fail_ids=[ids[4]])
+    summary = run_campaign(config, progress=False)
+    table = _check_exactly_once(config).set_index("candidate_id")
+    assert table.loc[ids[0], "status"] == "failed"
+    assert table.loc[ids[0], "failure_reason"] == "fake: relaxation failed"
+    assert table.loc[ids[4], "failure_reason"] == "fake: sampling failed"
+    assert (table.drop(index=[ids[0], ids[4]])["status"] == "ok").all()
+    assert table["model_checkpoint"].str.endswith("/cpu").all()  # GPU fallback
+    inpainted = table[table["mode"] == "inpaint"]
+    assert inpainted["parent_id"].isin(table.index).all()
+    assert summary.candidates_written == len(table) and summary.candidates_failed == 2
+    # bounded driver: admission stops at the limit (plus at most one task's candidates)
+    assert summary.peak_in_flight <= 6 + 3 - 1
+    # the same command again finds everything done and touches nothing
+    files = {p: p.stat().st_mtime_ns for p in Path(config.output).glob("part-*.parquet")}
+    started = time.monotonic()
+    again = run_campaign(config, progress=False)
+    assert again.tasks_written == 0 and again.tasks_skipped == len(files)
+    assert again.hosts_refined == 0  # no actor was needed
+    assert time.monotonic() - started < 10
+    assert {p: p.stat().st_mtime_ns for p in files} == files
+
+
+def test_killed_relaxation_worker_loses_nothing(ray_session, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    ids = _unconditional_ids(_config(tmp_path / "out"))
+    victims = [ids[9]]
+    config = _config(
+        tmp_path / "out", crash_once_ids=victims, marker_dir=str(markers), relax_seconds=0.05
+    )
+    run_campaign(config, progress=False)
+    # the victim's first attempt SIGKILLed its relaxation worker process
+    assert sorted(p.name for p in markers.iterdir()) == sorted(f"crashed-{v}" for v in victims)
+    table = _check_exactly_once(config).set_index("candidate_id")
+    assert (table.loc[victims, "status"] == "ok").all()  # retried on the restarted actor
+    killed_pid = int((markers / f"crashed-{victims[0]}").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed_pid, 0)  # that worker process is really gone
+
+
+def test_interrupted_driver_resumes_without_duplicates(ray_session, tmp_path: Path) -> None:
+    config = _config(tmp_path / "out", relax_seconds=0.4)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(dump_config(config))
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "run", str(path), "--address", ray_session,
+         "--no-progress"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out = Path(config.output)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("part-*.parquet"))) < 2:
+        assert driver.poll() is None, driver.communicate()
+        assert time.monotonic() < deadline, "the driver wrote nothing in time"
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    first = {p: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    assert 2 <= len(first) < 6  # interrupted mid-run
+    summary = run_campaign(config, progress=False)
+    assert summary.tasks_skipped >= len(first)
+    _check_exactly_once(config)
+    assert {p: p.stat().st_mtime_ns for p in first} == first  # nothing rewritten
+
+
+def test_actor_plan_fallback_and_infeasible_requests(tmp_path: Path) -> None:
+    base = yaml.safe_load(dump_config(_config(tmp_path)))
+    plan = plan_actors(validate_config(base), {"CPU": 2.0})
+    assert not plan.use_gpu and "samplers run on CPU" in plan.warnings[0]
+    waiting = validate_config({**base, "resources": {"gpus_per_sampler": 1,
+                                                     "wait_for_resources": True}})  # fmt: skip
+    assert plan_actors(waiting, {"CPU": 2.0}).use_gpu
+    assert plan_actors(validate_config(base), {"CPU": 2.0, "GPU": 1.0}).use_gpu
+    too_many = validate_config({**base, "resources": {"relax_actors": 3}})
+    with pytest.raises(CampaignResourceError, match=r"the actors need 3 CPUs .* cluster has 2"):
+        plan_actors(too_many, {"CPU": 2.0})
+    custom = validate_config({**base, "resources": {"sampler_resources": {"accel": 1}}})
+    with pytest.raises(CampaignResourceError, match=r"sampler_resources: accel = 1 but the"):
+        plan_actors(custom, {"CPU": 2.0})
+
+
+def test_bad_stages_module_stops_before_any_row(ray_session, tmp_path: Path) -> None:
+    from campaign.pipeline import CampaignError
+
+    data = yaml.safe_load(dump_config(_config(tmp_path / "out")))
+    data["stages"] = {"module": "campaign.no_such_stages", "options": {}}
+    data["resources"]["relax_actors"] = 1
+    with pytest.raises(CampaignError, match=r"actor 0 failed to start: .*no_such_stages"):
+        run_campaign(validate_config(data), progress=False)
+    assert not list((tmp_path / "out").glob("part-*"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_actors(request):
+    yield
+    if "ray_session" in request.fixturenames and ray.is_initialized():
+        deadline = time.monotonic() + 30  # every campaign actor gave its CPU back
+        while ray.available_resources().get("CPU", 0) < 2:
+            assert time.monotonic() < deadline, "campaign actors outlived their campaign"
+            time.sleep(0.2)
