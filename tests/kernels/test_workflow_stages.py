@@ -1,0 +1,323 @@
+"""Workflow stages on tiny crystals: generate (tiny random-weight model), relax_and_score
+(real CHGNet, offline Li-Si hull), inpainting_specs (framework refinement by hand-built
+records). Known answers: exact cell volumes, exact compositions, host atoms held, E_d
+equal to the energy above the lower convex hull of the shipped references, guest counts
+scaled by the refined cell's multiplicity."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from chggen_kernels.model import ScoreModel, count_parameters
+from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
+from chggen_kernels.sampling import SamplerSettings
+from chggen_kernels.symmetry import SymmetryTolerance
+from chggen_kernels.thermo import OfflineHullSource
+from chggen_kernels.training.tiny import tiny_model_config
+from chggen_kernels.workflow import (
+    CandidateRecord,
+    CandidateSpec,
+    GeneratedCandidate,
+    HullProvider,
+    failed_record,
+    generate,
+    initial_crystal,
+    inpainting_specs,
+    relax_and_score,
+)
+
+SETTINGS = SamplerSettings(n_levels=8, n_corrector_steps=1, sigma_max=5.0, sigma_min=0.01,
+                           resample_passes=2, jump_length=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model() -> ScoreModel:
+    torch.manual_seed(0)
+    config = tiny_model_config(n_layers=1, hidden_irreps="4x0e+2x1o", radial_hidden=(8,),
+                               n_radial_basis=4, species_embedding_dim=4, noise_embedding_dim=4)
+    net = ScoreModel(config).eval()
+    assert count_parameters(net) < 10_000
+    return net
+
+
+@pytest.fixture(scope="module")
+def relaxer() -> Relaxer:
+    return Relaxer(RelaxSettings(n_threads=1, max_steps=50))
+
+
+@pytest.fixture(scope="module")
+def hull() -> HullProvider:
+    return HullProvider(OfflineHullSource())
+
+
+def unconditional(index: int, composition: dict[str, int], family: str | None,
+                  ratio: str | None = None, vpa: float | None = 18.0) -> CandidateSpec:
+    return CandidateSpec(candidate_id=f"t-u{index:03d}", task_id="t", composition=composition,
+                         mode="unconditional", seed=100 + index, lattice_family=family,
+                         lattice_ratio=ratio, volume_per_atom_prior=vpa)
+
+
+def generated_from(structure: Structure, candidate_id: str = "t-u000") -> GeneratedCandidate:
+    composition = {el.symbol: int(n) for el, n in structure.composition.items()}
+    spec = CandidateSpec(candidate_id=candidate_id, task_id="t", composition=composition,
+                         mode="unconditional", seed=1, lattice_family="cubic",
+                         volume_per_atom_prior=structure.volume / len(structure))
+    return GeneratedCandidate(spec, "ok", structure.as_dict(), None, 0.01,
+                              SETTINGS.to_dict(), "hand-made")
+
+
+def ok_record(structure: Structure, candidate_id: str = "t-u000") -> CandidateRecord:
+    """A successful record as relax_and_score would write it for ``structure``."""
+    record = failed_record(generated_from(structure, candidate_id), "placeholder")
+    return dataclasses.replace(record, status="ok", failure_reason=None,
+                               structure_relaxed=json.dumps(structure.as_dict()), e_d=0.0)
+
+
+def counts(structure: Structure) -> dict[str, int]:
+    return {el.symbol: int(n) for el, n in structure.composition.items()}
+
+
+# ------------------------------------------------------------------ generate
+def test_generate_unconditional_composition_volume_and_lattice(model: ScoreModel) -> None:
+    specs = [
+        unconditional(0, {"Li": 3, "Si": 1}, "cubic"),
+        unconditional(1, {"Li": 1, "Si": 2}, "hexagonal", "1:1.5"),
+        unconditional(2, {"Li": 2, "Si": 2}, "triclinic", "1.25:0.75", vpa=21.5),
+        unconditional(3, {"Si": 2}, None),  # family drawn from the seed
+    ]
+    out = generate(model, specs, SETTINGS, model_checkpoint="tiny.pt")
+    assert [g.status for g in out] == ["ok"] * 4
+    for spec, candidate in zip(specs, out, strict=True):
+        assert candidate.spec is spec and candidate.model_checkpoint == "tiny.pt"
+        assert candidate.sampler_settings == SETTINGS.to_dict() and candidate.t_sample_s > 0
+        s = Structure.from_dict(candidate.structure)
+        assert counts(s) == spec.composition
+        assert np.isfinite(s.cart_coords).all()
+        assert np.all((s.frac_coords >= -1e-6) & (s.frac_coords < 1 + 1e-6))
+        assert s.volume == pytest.approx(spec.n_atoms * spec.volume_per_atom_prior, rel=1e-5)
+    cubic, hexagonal, triclinic = (Structure.from_dict(g.structure).lattice for g in out[:3])
+    assert cubic.abc == pytest.approx((cubic.a,) * 3, rel=1e-5)
+    assert cubic.angles == pytest.approx((90, 90, 90), abs=1e-3)
+    assert hexagonal.angles == pytest.approx((90, 90, 120), abs=1e-3)
+    assert hexagonal.c / hexagonal.a == pytest.approx(1.5, rel=1e-5)
+    assert triclinic.b / triclinic.a == pytest.approx(1.25, rel=1e-5)
+    assert triclinic.angles == pytest.approx((80, 85, 100), abs=1e-3)
+    # Deterministic: a crystal depends only on its own spec (seed), not on the batch.
+    again = generate(model, specs[2:3], SETTINGS)
+    np.testing.assert_allclose(Structure.from_dict(again[0].structure).cart_coords,
+                               Structure.from_dict(out[2].structure).cart_coords, atol=1e-4)
+
+
+def test_generate_inpainting_keeps_host_and_places_guests(model: ScoreModel) -> None:
+    host = Structure(Lattice.tetragonal(4.2, 6.0), ["Si", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    spec = CandidateSpec(candidate_id="t-i000", task_id="t", composition={"Si": 2, "Li": 3},
+                         mode="inpaint", seed=7, volume_per_atom_prior=host.volume / 5,
+                         guest_species=("Li",), n_guest=3, host=host.as_dict(),
+                         spacegroup_framework=139)
+    mixed = [spec, unconditional(0, {"Li": 1, "Si": 1}, "cubic")]
+    out = generate(model, mixed, SETTINGS)
+    assert [g.status for g in out] == ["ok", "ok"]
+    assert out[1].spec.mode == "unconditional"  # order kept across the per-mode batches
+    s = Structure.from_dict(out[0].structure)
+    assert counts(s) == {"Si": 2, "Li": 3}
+    np.testing.assert_allclose(s.lattice.matrix, host.lattice.matrix, atol=1e-4)
+    assert [site.specie.symbol for site in s][:2] == ["Si", "Si"]
+    for i in range(2):  # host atoms end within a few sigma_min of where they were given
+        d = s.lattice.get_distance_and_image(s.frac_coords[i], host.frac_coords[i])[0]
+        assert d < 5 * SETTINGS.sigma_min
+    guest_moves = [s.lattice.get_distance_and_image(s.frac_coords[i], host.frac_coords[0])[0]
+                   for i in range(2, 5)]
+    assert max(guest_moves) > 0.5  # the guests were generated, not parked on the host
+
+
+def test_generate_failures_stay_with_their_spec() -> None:
+    def nan_for_lithium(batch, sigma):
+        score = torch.zeros_like(batch.positions)
+        score[batch.atomic_numbers == 3] = float("nan")
+        return score
+
+    specs = [
+        unconditional(0, {"Si": 2}, "cubic"),
+        unconditional(1, {"Li": 1, "Si": 1}, "cubic"),
+        unconditional(2, {"Si": 1}, "cubic", vpa=None),
+        CandidateSpec(candidate_id="t-i000", task_id="t", composition={"Si": 1}, mode="inpaint",
+                      seed=1, host=Structure(Lattice.cubic(3), ["Si"], [[0, 0, 0]]).as_dict()),
+    ]
+    out = generate(nan_for_lithium, specs, SETTINGS)
+    assert [g.status for g in out] == ["ok", "failed", "failed", "failed"]
+    assert out[1].failure_reason.startswith("sampler: non-finite positions at level")
+    assert out[1].structure is None
+    assert "volume_per_atom_prior must be positive, got None" in out[2].failure_reason
+    assert "needs guest_species and n_guest >= 1" in out[3].failure_reason
+    # A failed sample becomes a failed row, never an exception.
+    record = relax_and_score(out[1], relaxer=None, hull=None)
+    assert record.status == "failed" and record.failure_reason == out[1].failure_reason
+    assert record.composition == "Li1Si1" and record.energy_relaxed_per_atom is None
+
+
+# ------------------------------------------------------------------ relax_and_score
+def lower_hull_energy(elements: tuple[str, str], x: float, exclude_x: float | None = None
+                      ) -> float:
+    """Energy per atom of the lower convex hull of the shipped references at fraction
+    ``x`` of ``elements[1]``, ignoring entries at ``exclude_x`` (binary systems only)."""
+    points = []
+    for entry in OfflineHullSource().entries(list(elements)):
+        comp = entry.composition
+        xi = comp.get_atomic_fraction(elements[1])
+        if exclude_x is None or not math.isclose(xi, exclude_x):
+            points.append((xi, entry.energy_per_atom))
+    best = math.inf
+    for (x1, e1), (x2, e2) in itertools.product(points, repeat=2):
+        if x1 <= x <= x2 and x2 > x1:
+            best = min(best, e1 + (e2 - e1) * (x - x1) / (x2 - x1))
+        elif math.isclose(x1, x) and math.isclose(x2, x):
+            best = min(best, e1)
+    return best
+
+
+def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider) -> None:
+    cscl = Structure(Lattice.cubic(3.2), ["Li", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    record = relax_and_score(generated_from(cscl), relaxer, hull)
+    assert record.status == "ok", record.failure_reason
+    row = record.to_dict()
+    allowed_null = {"failure_reason", "parent_id", "guest_species", "lattice_ratio",
+                    "spacegroup_framework"}
+    assert sorted(k for k, v in row.items() if v is None) == sorted(allowed_null)
+    # E_d (Bartel) of a LiSi candidate = its energy above the hull of all other phases.
+    expected = record.energy_relaxed_per_atom - lower_hull_energy(("Li", "Si"), 0.5, 0.5)
+    assert record.e_d == pytest.approx(expected, abs=1e-6)
+    # e_above_hull: against the full hull (may be negative: below the current hull).
+    full = record.energy_relaxed_per_atom - lower_hull_energy(("Li", "Si"), 0.5)
+    assert record.e_above_hull == pytest.approx(full, abs=1e-6)
+    assert record.hull_source == "offline:chggen-chgnet-0.3.0"
+    assert set(record.decomposition.replace("+", " ").split()) >= {"Li", "Si"}
+    # Symmetric start, symmetric forces: CsCl stays Pm-3m through the cell relaxation.
+    assert (record.spacegroup_generated, record.spacegroup_relaxed) == (221, 221)
+    assert record.spacegroup_symbol_relaxed == "Pm-3m" and record.is_symmetric
+    assert record.delta_e_relax == pytest.approx(
+        record.energy_generated_per_atom - record.energy_relaxed_per_atom, abs=1e-9)
+    assert record.delta_e_relax > -1e-4 and 1 <= record.relax_steps <= 50
+    relaxed = Structure.from_dict(json.loads(record.structure_relaxed))
+    from_cif = Structure.from_str(record.cif_relaxed, fmt="cif")
+    assert counts(from_cif) == counts(relaxed) == {"Li": 1, "Si": 1}
+    assert from_cif.volume == pytest.approx(relaxed.volume, rel=1e-3)
+    assert (record.chemsys, record.formula, record.n_atoms) == ("Li-Si", "LiSi", 2)
+
+
+class _RaisingRelaxer:
+    def relax(self, structure):
+        raise RuntimeError("CHGNet exploded")
+
+
+class _FixedRelaxer:
+    """Returns the input as 'relaxed' at a fixed energy (eV/atom): no CHGNet needed."""
+
+    def __init__(self, energy: float) -> None:
+        self.energy = energy
+
+    def relax(self, structure):
+        return RelaxResult("ok", None, structure, self.energy, self.energy, 0.0, 0.0,
+                           "fractional_displacement", 3, True, 0.01, 0.01, structure.volume,
+                           structure.volume, len(structure), 0.1)
+
+
+def test_relax_and_score_failures_are_rows(relaxer: Relaxer, hull: HullProvider) -> None:
+    overlapping = Structure(Lattice.cubic(5.0), ["Li", "Si"], [[0, 0, 0], [0.04, 0, 0]])
+    record = relax_and_score(generated_from(overlapping), relaxer, hull)
+    assert record.status == "failed"
+    assert record.failure_reason.startswith("relaxation: min_distance")
+    assert record.spacegroup_generated is not None and record.e_d is None
+
+    cscl = Structure(Lattice.cubic(3.2), ["Li", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    record = relax_and_score(generated_from(cscl), _RaisingRelaxer(), hull)
+    assert record.status == "failed"
+    assert record.failure_reason == "RuntimeError: CHGNet exploded"
+
+    rocksalt = Structure(Lattice.cubic(5.1), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    record = relax_and_score(generated_from(rocksalt), _FixedRelaxer(-3.5), hull)
+    assert record.status == "failed"
+    assert record.failure_reason.startswith("thermodynamics: ")
+    assert "no elemental reference for Cl" in record.failure_reason
+    assert record.energy_relaxed_per_atom == -3.5 and record.spacegroup_relaxed == 221
+
+    squeezed = Structure(Lattice.cubic(5.0), ["Li", "Si"], [[0, 0, 0], [0.16, 0, 0]])  # 0.8 Å
+    record = relax_and_score(generated_from(squeezed), _FixedRelaxer(-5.0), hull)
+    assert record.status == "failed" and record.failure_reason.startswith("screening:")
+
+    record = relax_and_score(generated_from(cscl), _FixedRelaxer(-3.0), hull=None)
+    assert record.status == "ok" and record.e_d is None and record.hull_source is None
+
+
+# ------------------------------------------------------------------ inpainting_specs
+def fcc_primitive(a: float) -> Lattice:
+    return Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
+
+
+def rocksalt_licl(a: float = 5.1) -> Structure:
+    """Rock-salt LiCl, primitive cell (2 atoms); cubic lattice constant ``a`` Å."""
+    return Structure(fcc_primitive(a), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_inpainting_specs_scale_guests_by_multiplicity(model: ScoreModel) -> None:
+    record = ok_record(rocksalt_licl(), "t-u004")
+    assert len(Structure.from_dict(json.loads(record.structure_relaxed))) == 2
+    specs = inpainting_specs(record, ["Li"], n_samples=3, seed=50)
+    assert len(specs) == 3
+    for k, spec in enumerate(specs):
+        # framework fcc Cl: 1 atom primitive -> 4 atoms conventional, so 1 Li -> 4 Li
+        assert spec.mode == "inpaint" and spec.composition == {"Cl": 4, "Li": 4}
+        assert (spec.n_guest, spec.guest_species) == (4, ("Li",))
+        assert spec.spacegroup_framework == 225 and spec.parent_id == "t-u004"
+        assert spec.seed == 50 + k and spec.task_id == "t"
+        host = Structure.from_dict(spec.host)
+        assert counts(host) == {"Cl": 4}
+        assert host.lattice.abc == pytest.approx((5.1,) * 3, abs=1e-3)
+        assert spec.volume_per_atom_prior == pytest.approx(5.1**3 / 8, rel=1e-4)
+    assert len({s.candidate_id for s in specs}) == 3
+    positions, lattice, numbers, mask = initial_crystal(specs[0])
+    assert mask.tolist() == [False] * 4 + [True] * 4 and numbers.tolist()[4:] == [3] * 4
+    assert generate(model, specs[:1], SETTINGS)[0].status == "ok"
+
+    primitive = inpainting_specs(record, ["Li"], n_samples=1, seed=0, cell="primitive")
+    assert primitive[0].composition == {"Cl": 1, "Li": 1} and primitive[0].n_guest == 1
+    assert inpainting_specs(record, ["Li"], 1, 0, max_atoms=7) == []
+
+
+def test_inpainting_specs_two_guests_per_framework_atom() -> None:
+    # Li2Si-like antifluorite, primitive cell: 1 Si + 2 Li
+    antifluorite = Structure(fcc_primitive(6.1), ["Si", "Li", "Li"],
+                             [[0, 0, 0], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]])
+    specs = inpainting_specs(ok_record(antifluorite), ["Li"], n_samples=1, seed=0)
+    assert specs[0].composition == {"Si": 4, "Li": 8} and specs[0].n_guest == 8
+    assert specs[0].spacegroup_framework == 225
+
+
+def test_inpainting_specs_empty_when_no_usable_framework() -> None:
+    rng = np.random.default_rng(3)
+    lattice = Lattice.from_parameters(7.1, 8.3, 9.7, 71, 83, 104)
+    random_p1 = Structure(lattice, ["Si"] * 5 + ["Li"], rng.uniform(size=(6, 3)))
+    strict = (SymmetryTolerance(0.01, 1.0),)
+    assert inpainting_specs(ok_record(random_p1), ["Li"], 2, 0, ladder=strict) == []
+    licl = ok_record(rocksalt_licl())
+    assert inpainting_specs(licl, ["Na"], 2, 0) == []  # guest species absent
+    assert inpainting_specs(licl, ["Li"], 0, 0) == []
+    failed = dataclasses.replace(licl, status="failed", failure_reason="relaxation: x")
+    assert inpainting_specs(failed, ["Li"], 2, 0) == []
+    only_guests = ok_record(Structure(Lattice.cubic(3.5), ["Li"], [[0, 0, 0]]))
+    assert inpainting_specs(only_guests, ["Li"], 2, 0) == []
