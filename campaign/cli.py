@@ -17,6 +17,12 @@ COMMAND_MODULES: list[str] = [
     "campaign.commands.scan",
     "campaign.commands.run",
     "campaign.commands.top",
+    "campaign.commands.generate",
+    "campaign.commands.inpaint",
+    "campaign.commands.report",
+    "campaign.commands.analyze",
+    "campaign.commands.export",
+    "campaign.commands.train",
 ]
 
 
