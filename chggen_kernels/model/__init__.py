@@ -8,6 +8,7 @@ from chggen_kernels.model.convolution import InteractionBlock
 from chggen_kernels.model.embedding import NoiseLevelEmbedding, SpeciesEmbedding
 from chggen_kernels.model.network import ScoreModel, count_parameters
 from chggen_kernels.model.radial import BesselBasis, PolynomialEnvelope, RadialEmbedding
+from chggen_kernels.model.tensor_product import UVUConvolution
 
 __all__ = [
     "BesselBasis",
@@ -18,6 +19,7 @@ __all__ = [
     "ScoreModel",
     "ScoreModelConfig",
     "SpeciesEmbedding",
+    "UVUConvolution",
     "count_parameters",
     "cpu_default_config",
     "gpu_preset_config",

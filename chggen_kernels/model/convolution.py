@@ -3,29 +3,58 @@
 from __future__ import annotations
 
 import torch
-from e3nn import nn as e3nn_nn
 from e3nn import o3
 from torch import nn
 
+from chggen_kernels.model.radial import RadialMLP, normalized_activation
 from chggen_kernels.model.tensor_product import UVUConvolution
 
-__all__ = ["InteractionBlock", "gate_for"]
+__all__ = ["Gate", "InteractionBlock", "equivariant_linear"]
 
 
-def gate_for(irreps: o3.Irreps) -> e3nn_nn.Gate:
-    """An e3nn ``Gate`` whose output irreps are ``irreps`` (sorted and simplified).
+class Gate(nn.Module):
+    """Gated nonlinearity whose output irreps equal ``irreps`` (sorted, simplified).
 
-    Even scalars pass through SiLU, odd scalars through tanh (odd function, so parity is
-    kept); every ``l > 0`` irrep is multiplied by the sigmoid of its own ``0e`` gate scalar.
+    Input layout: the scalars of ``irreps`` (``0e`` / ``0o`` blocks), then one ``0e`` gate
+    per ``l > 0`` irrep, then the ``l > 0`` irreps (:attr:`irreps_in`). Even scalars pass
+    through SiLU, odd scalars through tanh (odd function: parity kept); every ``l > 0``
+    irrep is multiplied by the sigmoid of its own gate. All activations are rescaled to
+    unit second moment on unit Gaussian input (as e3nn's ``normalize2mom``).
     """
-    scalars = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l == 0])
-    gated = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l > 0])
-    acts = [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars]
-    gates = o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps else o3.Irreps("")
-    gate = e3nn_nn.Gate(scalars, acts, gates, [torch.sigmoid] * len(gates), gated)
-    if gate.irreps_out != irreps:
-        raise ValueError(f"gate output {gate.irreps_out} differs from the node irreps {irreps}")
-    return gate
+
+    def __init__(self, irreps: o3.Irreps) -> None:
+        super().__init__()
+        self.irreps_out = o3.Irreps(irreps)
+        scalars = o3.Irreps([(mul, ir) for mul, ir in self.irreps_out if ir.l == 0])
+        gated = o3.Irreps([(mul, ir) for mul, ir in self.irreps_out if ir.l > 0])
+        if self.irreps_out != scalars + gated:
+            raise ValueError(f"irreps must be sorted with scalars first, got {self.irreps_out}")
+        self.n_gates = gated.num_irreps
+        self.irreps_in = scalars + o3.Irreps(f"{self.n_gates}x0e") + gated
+        self.scalar_blocks = [(sl.start, sl.stop, ir.p) for (_, ir), sl in
+                              zip(scalars, scalars.slices(), strict=True)]
+        self.scalar_dim = scalars.dim
+        # Gate index of every component of the gated block: irrep k spans ir.dim columns.
+        gate_of_column = torch.cat(
+            [torch.arange(mul).repeat_interleave(ir.dim) + sum(m for m, _ in gated[:k])
+             for k, (mul, ir) in enumerate(gated)]
+        ) if len(gated) else torch.zeros(0, dtype=torch.long)
+        self.register_buffer("gate_of_column", gate_of_column)
+        self.even = normalized_activation("silu")
+        self.odd = normalized_activation("tanh")
+        self.gate = normalized_activation("sigmoid")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: (n, irreps_in.dim) -> (n, irreps_out.dim)."""
+        parts = [
+            (self.even if parity == 1 else self.odd)(x[:, start:stop])
+            for start, stop, parity in self.scalar_blocks
+        ]
+        if self.n_gates:
+            gates = self.gate(x[:, self.scalar_dim : self.scalar_dim + self.n_gates])
+            gated = x[:, self.scalar_dim + self.n_gates :]
+            parts.append(gated * gates[:, self.gate_of_column])
+        return torch.cat(parts, dim=1)
 
 
 class InteractionBlock(nn.Module):
@@ -67,17 +96,14 @@ class InteractionBlock(nn.Module):
         super().__init__()
         self.irreps_node = irreps_node
         self.message_normalization = float(message_normalization)
-        self.gate = gate_for(irreps_node)
+        self.gate = Gate(irreps_node)
 
-        self.pre_linear = o3.Linear(irreps_node, irreps_node)
+        self.pre_linear = equivariant_linear(irreps_node, irreps_node)
         self.convolution = UVUConvolution(irreps_node, irreps_sh, {ir for _, ir in irreps_node})
         self.irreps_mid = self.convolution.irreps_out
-        self.radial_mlp = e3nn_nn.FullyConnectedNet(
-            [n_radial, *radial_hidden, self.convolution.weight_numel],
-            torch.nn.functional.silu,
-        )
-        self.post_linear = o3.Linear(self.irreps_mid, self.gate.irreps_in)
-        self.self_interaction = o3.Linear(irreps_node, self.gate.irreps_in)
+        self.radial_mlp = RadialMLP([n_radial, *radial_hidden, self.convolution.weight_numel])
+        self.post_linear = equivariant_linear(self.irreps_mid, self.gate.irreps_in)
+        self.self_interaction = equivariant_linear(irreps_node, self.gate.irreps_in)
         self.residual_scale = nn.Parameter(torch.zeros(()))
 
         scalar_columns = [
@@ -124,3 +150,8 @@ class InteractionBlock(nn.Module):
         summed = self.convolution(h, edge_sh, weights, edge_index)
         y = self.post_linear(summed / self.message_normalization) + self.self_interaction(h)
         return x + self.residual_scale * self.gate(y)
+
+
+def equivariant_linear(irreps_in: o3.Irreps, irreps_out: o3.Irreps) -> o3.Linear:
+    """Equivariant linear map (e3nn), built without the slow einsum path optimisation."""
+    return o3.Linear(irreps_in, irreps_out, _optimize_einsums=False)

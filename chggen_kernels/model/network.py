@@ -8,7 +8,7 @@ from torch import nn
 
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.model.config import ScoreModelConfig
-from chggen_kernels.model.convolution import InteractionBlock
+from chggen_kernels.model.convolution import InteractionBlock, equivariant_linear
 from chggen_kernels.model.embedding import NoiseLevelEmbedding, SpeciesEmbedding
 from chggen_kernels.model.radial import RadialEmbedding
 from chggen_kernels.neighbors import edge_vectors, neighbor_list
@@ -72,7 +72,7 @@ class ScoreModel(nn.Module):
             if conditioned
             else None
         )
-        self.node_embedding = o3.Linear(
+        self.node_embedding = equivariant_linear(
             o3.Irreps(f"{config.species_embedding_dim}x0e"), self.irreps_hidden
         )
         self.spherical_harmonics = o3.SphericalHarmonics(
@@ -92,7 +92,7 @@ class ScoreModel(nn.Module):
             )
             for _ in range(config.n_layers)
         )
-        self.output = o3.Linear(self.irreps_hidden, o3.Irreps("1x1o"))
+        self.output = equivariant_linear(self.irreps_hidden, o3.Irreps("1x1o"))
 
     # ------------------------------------------------------------------ info
     @property

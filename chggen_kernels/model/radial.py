@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BesselBasis", "PolynomialEnvelope", "RadialEmbedding"]
+__all__ = [
+    "BesselBasis",
+    "PolynomialEnvelope",
+    "RadialEmbedding",
+    "RadialMLP",
+    "normalized_activation",
+]
 
 # Edge lengths are clamped from below to this value (Å) before dividing by them. The
 # neighbour list never returns zero-length edges; this only guards overlapping atoms.
@@ -67,3 +77,61 @@ class RadialEmbedding(nn.Module):
 
     def forward(self, length: torch.Tensor) -> torch.Tensor:
         return self.basis(length) * self.envelope(length)[:, None]
+
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "silu": torch.nn.functional.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "silu": lambda z: z / (1.0 + np.exp(-z)),
+    "tanh": np.tanh,
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+}
+
+
+@functools.cache
+def _second_moment_scale(name: str) -> float:
+    """``1 / sqrt(E[f(z)^2])`` for ``z ~ N(0, 1)`` by 100-point Gauss-Hermite quadrature."""
+    z, w = np.polynomial.hermite_e.hermegauss(100)
+    moment = float(np.sum(w * _NUMPY_ACTIVATIONS[name](z) ** 2) / np.sum(w))
+    return 1.0 / math.sqrt(moment)
+
+
+def normalized_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Activation ``name`` ('silu', 'tanh', 'sigmoid') rescaled to unit second moment on
+    unit Gaussian input (keeps feature variances O(1) through the layers)."""
+    act = _ACTIVATIONS[name]
+    scale = _second_moment_scale(name)
+
+    def normalized(x: torch.Tensor) -> torch.Tensor:
+        return act(x) * scale
+
+    return normalized
+
+
+class RadialMLP(nn.Module):
+    """Bias-free MLP with normalised SiLU: radial features -> tensor-product weights.
+
+    Without biases a zero input gives a zero output, so edges whose radial features
+    vanish (at the cutoff, through the envelope) carry no message: the network is
+    continuous when a neighbour crosses the cutoff. Weights are N(0, 1) and every layer
+    divides by sqrt(fan_in).
+    """
+
+    def __init__(self, sizes: list[int]) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.randn(n_in, n_out)) for n_in, n_out in itertools.pairwise(sizes)
+        )
+        self.scales = [1.0 / math.sqrt(n_in) for n_in in sizes[:-1]]
+        self.activation = normalized_activation("silu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.weights) - 1
+        for k, (w, scale) in enumerate(zip(self.weights, self.scales, strict=True)):
+            x = (x @ w) * scale
+            if k < last:
+                x = self.activation(x)
+        return x

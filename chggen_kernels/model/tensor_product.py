@@ -62,6 +62,10 @@ class UVUConvolution(nn.Module):
         self.instructions: list[tuple[int, int, int]] = []
         # Per input block: (input slice, mul, dim_in, K, [(k_start, k_stop, weight_start)])
         self._blocks: list[tuple[slice, int, int, int, list[tuple[int, int, int]]]] = []
+        # Clebsch-Gordan blocks are kept in float64 outside the module's buffers (so that
+        # .float() / .double() round trips cannot round them) and cast per dtype/device.
+        self._cg_float64: list[torch.Tensor] = []
+        self._cg_cache: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
         out_cols: list[torch.Tensor] = []  # e3nn output column of each of our columns
         out_offset = 0
         weight_offset = 0
@@ -95,12 +99,7 @@ class UVUConvolution(nn.Module):
             if not paths:
                 continue
             contraction = torch.cat(coeffs, dim=2)  # (dim_sh, dim_in, K)
-            self.register_buffer(
-                f"_cg_{len(self._blocks)}",
-                contraction.reshape(self.irreps_sh.dim, ir_in.dim * k).to(
-                    torch.get_default_dtype()
-                ),
-            )
+            self._cg_float64.append(contraction.reshape(self.irreps_sh.dim, ir_in.dim * k))
             self._blocks.append((in_slice, mul, ir_in.dim, k, paths))
         self.irreps_out = o3.Irreps(irreps_out)
         self.weight_numel = weight_offset
@@ -116,6 +115,12 @@ class UVUConvolution(nn.Module):
                 ours_to_e3nn[e3nn_col.flatten()] = ours.flatten()
             block_start += mul * k_total
         self.register_buffer("_to_e3nn_layout", ours_to_e3nn)
+
+    def _clebsch_gordan(self, dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
+        key = (dtype, device)
+        if key not in self._cg_cache:
+            self._cg_cache[key] = [c.to(device=device, dtype=dtype) for c in self._cg_float64]
+        return self._cg_cache[key]
 
     def forward(
         self,
@@ -146,9 +151,10 @@ class UVUConvolution(nn.Module):
         n_edges = center.shape[0]
         n_atoms = node_features.shape[0]
         gathered = node_features[neighbor]
+        cgs = self._clebsch_gordan(node_features.dtype, node_features.device)
         summed = []
         for b, (in_slice, mul, dim_in, k_total, paths) in enumerate(self._blocks):
-            cg = getattr(self, f"_cg_{b}")
+            cg = cgs[b]
             x = gathered[:, in_slice].reshape(n_edges, mul, dim_in)
             contraction = (edge_sh @ cg).reshape(n_edges, dim_in, k_total)
             # (n_edges, mul, K); an outer product is cheaper as a broadcast multiply
