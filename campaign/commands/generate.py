@@ -147,12 +147,17 @@ def relax_settings_from_args(args: argparse.Namespace) -> Any:
 def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: int | None
                      ) -> dict[str, int]:
     """Atom counts of the cell from FORMULA and --formula-units / --atoms-per-cell."""
+    from pymatgen.core import Element
+
     from campaign.compositions import CompositionError, parse_formula
 
     try:
         counts = parse_formula(formula)
     except CompositionError as exc:
         raise InputError(str(exc)) from None
+    unknown = [el for el in counts if not Element.is_valid_symbol(el)]
+    if unknown:
+        raise InputError(f"formula {formula!r}: {', '.join(unknown)} not a chemical element")
     n_formula = sum(counts.values())
     units = 1 if formula_units is None else formula_units
     if atoms_per_cell is not None:

@@ -1,0 +1,226 @@
+"""``chggen generate`` and ``chggen inpaint`` end to end through the CLI's main(): a tiny
+random-weight checkpoint, a few noise levels, real CHGNet, the offline Li-Si hull."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
+
+from campaign import model_loading
+from campaign.cli import main
+from campaign.commands.top import rank_candidates
+from campaign.results import read_results
+from campaign.single_process import host_specs
+from chggen_kernels.hosts import parse_guest_spec, read_host
+from chggen_kernels.model import ScoreModel
+from chggen_kernels.training import CheckpointMetadata, save_checkpoint
+from chggen_kernels.training.tiny import tiny_model_config
+
+FAST = ["--n-levels", "6", "--n-corrector", "1", "--resample-passes", "1", "--jump-length", "2",
+        "--max-steps", "12", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random-weight checkpoint (< 1k parameters) with a 20 Å^3/atom volume prior."""
+    torch.manual_seed(0)
+    config = tiny_model_config(n_layers=1, hidden_irreps="4x0e+2x1o", radial_hidden=(8,),
+                               n_radial_basis=4, species_embedding_dim=4, noise_embedding_dim=4)
+    model = ScoreModel(config)
+    metadata = CheckpointMetadata(data_hash="0123456789abcdef", sigma_min=0.01, sigma_max=5.0,
+                                  volume_prior={"Li": 20.0, "Si": 20.0})
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, config.to_dict(), model.state_dict(), metadata)
+    return str(path)
+
+
+def write_cif(path, structure: Structure) -> str:
+    CifWriter(structure).write_file(str(path))
+    return str(path)
+
+
+# ------------------------------------------------------------------ generate
+def test_generate_both_runs_the_whole_chain(tmp_path, checkpoint, capsys) -> None:
+    out = tmp_path / "run"
+    argv = ["generate", "LiSi", "--n-samples", "2", "--mode", "both", "--guest", "Li",
+            "--samples-per-host", "1", "--max-hosts", "1", "--lattice-family", "cubic",
+            "--checkpoint", checkpoint, "--out", str(out), "--seed", "1", *FAST]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    rows = read_results(out)
+    uncond = rows[rows["mode"] == "unconditional"]
+    inpainted = rows[rows["mode"] == "inpaint"]
+    assert len(uncond) == 2 and set(rows["status"]) <= {"ok", "failed"}
+    hosts = uncond[uncond["status"] == "ok"]
+    assert len(hosts) >= 1
+    # The lowest-E_d host: framework = 1 Si (symmetric), its 1 Li inpainted back.
+    assert list(inpainted["parent_id"]) == [hosts.sort_values("e_d")["candidate_id"].iloc[0]]
+    assert set(inpainted["composition"]) == {"Li1Si1"} and set(inpainted["n_guest"]) == {1}
+    assert inpainted["spacegroup_framework"].ge(3).all()
+    assert (uncond["volume_per_atom_prior"] == 20.0).all()  # from the checkpoint's prior
+    for text in uncond["structure_generated"]:
+        generated = Structure.from_dict(json.loads(text))
+        assert generated.volume == pytest.approx(40.0, rel=1e-5)
+        assert generated.lattice.angles == pytest.approx((90, 90, 90), abs=1e-3)
+    assert rows["model_checkpoint"].str.startswith(checkpoint).all()
+    settings = json.loads(rows["sampler_settings"].iloc[0])
+    assert (settings["n_levels"], settings["sigma_max"], settings["sigma_min"]) == (6, 5.0, 0.01)
+    ok = rows[rows["status"] == "ok"]
+    assert ok["e_d"].notna().all() and (ok["hull_source"] == "offline:chggen-chgnet-0.3.0").all()
+    assert ok["relax_steps"].le(12).all() and ok["cif_relaxed"].notna().all()
+    failed = rows[rows["status"] == "failed"]
+    assert failed["failure_reason"].notna().all()
+    # The printed table: every successful candidate, lowest E_d first, as `chggen top` ranks.
+    assert f"{len(ok)}/{len(rows)} candidates ok" in printed
+    ranked_ids = [line.split()[1] for line in printed.splitlines()
+                  if line.split() and line.split()[0].isdigit()]
+    assert ranked_ids == list(ok.sort_values(["e_d", "candidate_id"])["candidate_id"])
+    assert ranked_ids == list(rank_candidates(str(out))["candidate_id"])
+
+
+def test_generate_all_failed_exit_1_rows_kept(tmp_path, checkpoint, capsys) -> None:
+    out = tmp_path / "dense"
+    # A cubic cell of 0.1 Å^3 (a = 0.46 Å): every atom is 0.46 Å from its own image.
+    argv = ["generate", "LiSi", "--n-samples", "2", "--volume-per-atom", "0.05",
+            "--lattice-family", "cubic", "--checkpoint", checkpoint, "--out", str(out), *FAST]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "0/2 candidates ok" in captured.out
+    assert "no successful candidate to rank (failures: relaxation" in captured.err
+    rows = read_results(out)
+    assert list(rows["status"]) == ["failed", "failed"]
+    assert rows["failure_reason"].str.startswith("relaxation: min_distance").all()
+    assert (rows["volume_per_atom_prior"] == 0.05).all()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["generate", "Xq2"], "formula 'Xq2': Xq not a chemical element"),
+        (["generate", "Li2.5Si"], "atom counts must be positive integers"),
+        (["generate", "LiSi", "--guest", "Na", "--mode", "both"], "--guest Na not in LiSi"),
+        (["generate", "LiSi", "--mode", "inpaint"], "--mode inpaint needs --guest"),
+        (["generate", "Li5Si2", "--atoms-per-cell", "10"], "not a positive multiple of the 7"),
+        (["generate", "LiCl"], "no elemental reference for Cl"),
+        (["generate", "LiSi", "--hull", "nowhere.csv"], "expected 'offline', 'mp', 'none'"),
+        (["generate", "LiSi", "--lattice-family", "cubicc"], "--lattice-family must be"),
+        (["generate", "LiSi", "--n-levels", "1"], "n_levels must be an integer >= 2"),
+        (["generate", "LiSi", "--checkpoint", "missing.pt"], "missing.pt' does not exist"),
+    ],
+)
+def test_generate_bad_input_is_one_line_exit_2(argv, message, capsys, checkpoint) -> None:
+    if "--checkpoint" not in argv:
+        argv = [*argv, "--checkpoint", checkpoint]
+    assert main([*argv, "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert captured.err.startswith("chggen generate: ") and captured.out == ""
+
+
+def test_model_loading_default_and_missing(tmp_path, monkeypatch, checkpoint, capsys) -> None:
+    monkeypatch.setattr(model_loading, "default_model_path", lambda: tmp_path / "absent.pt")
+    with pytest.raises(model_loading.ModelNotAvailableError,
+                       match="does not ship a default model yet.*--checkpoint PATH"):
+        model_loading.load_default_or_given(None)
+    assert main(["generate", "LiSi", "--quiet"]) == 2
+    assert "does not ship a default model yet" in capsys.readouterr().err
+
+    monkeypatch.setattr(model_loading, "default_model_path", lambda: Path(checkpoint))
+    model, label, prior = model_loading.load_default_or_given(None)
+    assert label == "chggen:default_model.pt@0123456789ab"
+    assert prior.volume_per_atom("Li3Si") == pytest.approx(20.0)
+    assert isinstance(model, ScoreModel) and not model.training
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(model_loading.ModelNotAvailableError, match="corrupt"):
+        model_loading.load_default_or_given(str(corrupt))
+
+
+# ------------------------------------------------------------------ inpaint
+def test_inpaint_places_guests_into_a_host_file(tmp_path, checkpoint, capsys) -> None:
+    host = Structure(Lattice.tetragonal(4.2, 3.6), ["Si"], [[0, 0, 0]])
+    path = write_cif(tmp_path / "host.cif", host)
+    out = tmp_path / "inpaint"
+    argv = ["inpaint", path, "--guest", "Li:2", "--n-samples", "1", "--checkpoint", checkpoint,
+            "--out", str(out), *FAST]
+    code = main(argv)
+    printed = capsys.readouterr().out
+    rows = read_results(out)
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert (row["mode"], row["composition"], row["n_guest"]) == ("inpaint", "Li2Si1", 2)
+    assert row["parent_id"] == "host:host.cif" and row["guest_species"] == "Li"
+    generated = Structure.from_dict(json.loads(row["structure_generated"]))
+    assert generated.lattice.abc == pytest.approx((4.2, 4.2, 3.6), abs=1e-4)
+    assert generated[0].specie.symbol == "Si"
+    assert generated.lattice.get_distance_and_image(generated[0].frac_coords, [0, 0, 0])[0] < 0.05
+    assert code == 0 and row["status"] == "ok" and pd.notna(row["e_d"])
+    assert "1/1 candidates ok (1/1 inpaint)" in printed and row["candidate_id"] in printed
+
+
+def test_disordered_host_gives_framework_and_guest_count(tmp_path) -> None:
+    # An intercalation compound: Si framework, four Li sites half occupied -> place 2 Li.
+    half = {"Li": 0.5}
+    disordered = Structure(Lattice.cubic(4.6), ["Si", half, half, half, half],
+                           [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
+                            [0.5, 0.5, 0.5]])
+    path = write_cif(tmp_path / "intercalated.cif", disordered)
+    host = read_host(path, parse_guest_spec("Li"))
+    specs = host_specs(host, n_samples=2, seed=3)
+    assert host.count_origin == {"Li": "occupancy"} and host.n_guest_sites_removed == 4
+    assert [s.composition for s in specs] == [{"Li": 2, "Si": 1}] * 2
+    assert {s.n_guest for s in specs} == {2} and specs[0].spacegroup_framework == 221
+    assert specs[0].seed != specs[1].seed and specs[0].candidate_id != specs[1].candidate_id
+    assert specs[0].volume_per_atom_prior == pytest.approx(4.6**3 / 3)
+
+
+def _host_file(tmp_path, kind: str) -> str:
+    if kind == "missing":
+        return str(tmp_path / "nothing.cif")
+    if kind == "garbage":
+        path = tmp_path / "garbage.cif"
+        path.write_text("data_x\n_cell_length_a banana\nloop_\n_atom_site_label\n")
+        return str(path)
+    if kind == "only-guests":
+        return write_cif(tmp_path / "li.cif", Structure(Lattice.cubic(3.5), ["Li"], [[0, 0, 0]]))
+    if kind == "overlap":
+        overlap = Structure(Lattice.cubic(5.0), ["Si", "Si"], [[0, 0, 0], [0.04, 0, 0]])
+        return write_cif(tmp_path / "overlap.cif", overlap)
+    host = Structure(Lattice.cubic(4.0), ["Si", {"Li": 0.5}, {"Li": 0.25}],
+                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])
+    return write_cif(tmp_path / "fraction.cif", host)
+
+
+@pytest.mark.parametrize(
+    ("kind", "guest", "message"),
+    [
+        ("missing", "Li:2", "file not found"),
+        ("garbage", "Li:2", "cannot read a structure from the file"),
+        ("only-guests", "Li:2", "nothing left after removing the guest species Li"),
+        ("overlap", "Li:1", "overlapping atoms"),
+        ("fraction", "Li:500", "500 guests do not fit"),
+        ("fraction", "Li:0", "count for Li must be positive"),
+        ("fraction", "Li", "occupancies of Li sum to 0.75, not within 0.1 of an integer"),
+        ("fraction", "Xx:2", "'Xx' is not a chemical element symbol"),
+    ],
+)
+def test_bad_host_is_one_line_exit_2(tmp_path, capsys, checkpoint, kind, guest, message) -> None:
+    argv = ["inpaint", _host_file(tmp_path, kind), "--guest", guest, "--checkpoint", checkpoint]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("chggen inpaint: ") and message in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
