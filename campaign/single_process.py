@@ -235,11 +235,14 @@ def run_specs(
     hull: HullProvider | None,
     model_checkpoint: str = "",
     log: Log | None = None,
+    device: str = "cpu",
 ) -> list[CandidateRecord]:
-    """generate (one batched sampler call per mode) then relax_and_score each candidate."""
+    """generate (one batched sampler call per mode, on ``device``) then relax_and_score
+    each candidate in turn."""
     if not specs:
         return []
-    generated = generate(score_fn, specs, sampler_settings, model_checkpoint=model_checkpoint)
+    generated = generate(score_fn, specs, sampler_settings, model_checkpoint=model_checkpoint,
+                         device=device)
     if log:
         n_ok = sum(g.status == "ok" for g in generated)
         log(f"sampled {n_ok}/{len(generated)} {specs[0].mode} candidates; relaxing")
@@ -290,13 +293,15 @@ def run_chain(
     seed: int = 0,
     out_dir: str | Path | None = None,
     log: Log | None = None,
+    device: str = "cpu",
 ) -> ChainResult:
     """The whole chain for ``specs`` (unconditional or already-inpainting specs).
 
     With ``inpaint=True`` the successful unconditional records become hosts (see
     :func:`select_hosts`); each symmetric framework yields ``samples_per_host`` inpainted
     candidates of ``guest_species``. Rows are written to ``out_dir`` (one task file per
-    stage) as soon as the stage ends; ``out_dir=None`` writes nothing.
+    stage) as soon as the stage ends; ``out_dir=None`` writes nothing. ``score_fn`` must
+    live on ``device`` (sampling); the relaxer has its own device setting.
     """
     store = None
     if out_dir is not None:
@@ -305,7 +310,8 @@ def run_chain(
         store = ResultStore(out_dir)
         store.check_schema()
     files: list[Path] = []
-    first = run_specs(specs, score_fn, sampler_settings, relaxer, hull, model_checkpoint, log)
+    first = run_specs(specs, score_fn, sampler_settings, relaxer, hull, model_checkpoint, log,
+                      device)
     by_task: dict[str, list[CandidateRecord]] = {}
     for record in first:
         by_task.setdefault(record.task_id, []).append(record)
@@ -332,7 +338,7 @@ def run_chain(
         log(f"{n_symmetric} of {len(hosts)} hosts have a symmetric framework; "
             f"{len(specs_inpaint)} inpainting candidates")
     second = run_specs(specs_inpaint, score_fn, sampler_settings, relaxer, hull,
-                       model_checkpoint, log)
+                       model_checkpoint, log, device)
     path = _write(store, task_id, second)
     files += [path] if path else []
     return ChainResult(unconditional, inpainted_direct + second, n_hosts=len(hosts),

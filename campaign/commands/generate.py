@@ -272,7 +272,7 @@ def _execute(args: argparse.Namespace) -> int:
         relaxer=load_relaxer(relax_settings), hull=hull, model_checkpoint=loaded.label,
         guest_species=guests, inpaint=inpaint, samples_per_host=args.samples_per_host,
         max_hosts=args.max_hosts, max_atoms=args.max_atoms, seed=args.seed, out_dir=out_dir,
-        log=log,
+        log=log, device=args.device,
     )
     modes = ("inpaint",) if args.mode == "inpaint" else None
     return print_results(result, modes, args.top, out_dir)

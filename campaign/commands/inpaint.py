@@ -67,7 +67,7 @@ def _execute(args: argparse.Namespace) -> int:
     result = run_chain(
         specs, score_fn=loaded.model, sampler_settings=sampler_settings,
         relaxer=load_relaxer(relax_settings), hull=hull, model_checkpoint=loaded.label,
-        seed=args.seed, out_dir=out_dir, log=log,
+        seed=args.seed, out_dir=out_dir, log=log, device=args.device,
     )
     return print_results(result, None, args.top, out_dir)
 

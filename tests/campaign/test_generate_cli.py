@@ -3,6 +3,7 @@ random-weight checkpoint, a few noise levels, real CHGNet, the offline Li-Si hul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from campaign import model_loading
 from campaign.cli import main
 from campaign.commands.top import rank_candidates
 from campaign.results import read_results
-from campaign.single_process import host_specs
+from campaign.single_process import host_specs, rank_records, select_hosts
 from chggen_kernels.hosts import parse_guest_spec, read_host
 from chggen_kernels.model import ScoreModel
 from chggen_kernels.training import CheckpointMetadata, save_checkpoint
@@ -224,3 +225,33 @@ def test_bad_host_is_one_line_exit_2(tmp_path, capsys, checkpoint, kind, guest, 
     captured = capsys.readouterr()
     assert captured.err.startswith("chggen inpaint: ") and message in captured.err
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+# ------------------------------------------------------------------ ranking and hosts
+def _record(candidate_id: str, mode: str, status: str, e_d, energy=-3.0):
+    from chggen_kernels.workflow import CandidateSpec, GeneratedCandidate, failed_record
+
+    host = Structure(Lattice.cubic(3.0), ["Si"], [[0, 0, 0]])
+    spec = CandidateSpec(candidate_id=candidate_id, task_id="t", composition={"Li": 1, "Si": 1},
+                         mode=mode, seed=0, host=host.as_dict() if mode == "inpaint" else None)
+    record = failed_record(GeneratedCandidate(spec, "ok", None, None, 0.0, {}, "m"), "x")
+    relaxed = json.dumps(host.as_dict()) if status == "ok" else None
+    return dataclasses.replace(record, status=status, e_d=e_d, energy_relaxed_per_atom=energy,
+                               structure_relaxed=relaxed)
+
+
+def test_rank_records_and_select_hosts() -> None:
+    records = [
+        _record("t-u000", "unconditional", "ok", 0.05),
+        _record("t-u001", "unconditional", "failed", None),
+        _record("t-u002", "unconditional", "ok", -0.02),
+        _record("t-u003", "unconditional", "ok", None, energy=-4.0),
+        _record("t-u002-i000", "inpaint", "ok", -0.03),
+    ]
+    ranked = rank_records(records)
+    assert list(ranked["candidate_id"]) == ["t-u002-i000", "t-u002", "t-u000", "t-u003"]
+    assert list(rank_records(records, ("inpaint",))["candidate_id"]) == ["t-u002-i000"]
+    assert rank_records(records[1:2]).empty
+    hosts = [r.candidate_id for r in select_hosts(records, max_hosts=None)]
+    assert hosts == ["t-u002", "t-u000", "t-u003"]  # lowest E_d first, no E_d last
+    assert [r.candidate_id for r in select_hosts(records, max_hosts=1)] == ["t-u002"]
