@@ -63,8 +63,8 @@ LATTICE_FAMILIES = (
 # Families whose shape has no free axis ratio ("any" draws a family per candidate).
 RATIO_FREE_FAMILIES = ("cubic", "rhombohedral", "any")
 ATOMS_PER_CELL_LIMIT = 200
-DEFAULT_STAGES_MODULE = "chggen_kernels.workflow.stages"
-_RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?(:\d+(\.\d+)?)*)$")
+DEFAULT_STAGES_MODULE = "campaign.kernel_stages"
+_RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?:\d+(\.\d+)?)$")
 
 Family = Literal[
     "any", "cubic", "tetragonal", "orthorhombic", "monoclinic", "triclinic", "hexagonal",
@@ -149,9 +149,11 @@ class CompositionsConfig(_Strict):
 class LatticeConfig(_Strict):
     """Bravais lattice families and axis ratios of unconditional samples.
 
-    ``any`` draws one of the seven families per candidate (seeded). A ratio is an opaque
-    string handed to the lattice stage (``"1.25"``, ``"1:1.25"``); ``random`` lets the
-    stage draw it. Ratio-free families (cubic, rhombohedral, any) take no ratio.
+    ``any`` draws one of the seven families per candidate (seeded). A ratio is the pair
+    of axis ratios ``"b/a:c/a"`` as a quoted string (``"1:1.25"``; unquoted, YAML reads
+    1:1.25 as the number 61.25); ``random`` draws the free ratios per candidate from the
+    reference set {0.5, 0.75, 1, 1.25, 1.5}. Ratio-free families (cubic, rhombohedral,
+    any) take no ratio.
     """
 
     families: list[Family] = Field(default_factory=lambda: ["any"], min_length=1)
@@ -164,12 +166,11 @@ class LatticeConfig(_Strict):
             return value
         out = []
         for item in value:
-            text = format(item, "g") if isinstance(item, int | float) else str(item)
-            if not _RATIO_RE.match(text):
+            if not isinstance(item, str) or not _RATIO_RE.match(item):
                 raise ValueError(
-                    f"ratio {item!r} is not 'random' or positive numbers joined by ':'"
+                    f"ratio {item!r} must be 'random' or a quoted 'b/a:c/a' such as '1:1.25'"
                 )
-            out.append(text)
+            out.append(item)
         return out
 
     def combinations(self) -> list[tuple[str, str | None]]:

@@ -18,12 +18,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from campaign.compositions import parse_formula
-from campaign.config import LATTICE_FAMILIES, CampaignConfig
+from campaign.config import CampaignConfig
 from chggen_kernels.workflow.records import CandidateSpec, format_composition
 
 __all__ = [
@@ -32,6 +31,7 @@ __all__ = [
     "candidate_id",
     "candidate_seed",
     "count_unconditional_tasks",
+    "draw_lattice",
     "inpainting_stage_seed",
     "inpainting_task",
     "select_hosts",
@@ -129,9 +129,7 @@ def unconditional_specs(task: Task, campaign_seed: int) -> list[CandidateSpec]:
     specs = []
     for index in range(task.n_samples):
         seed = candidate_seed(campaign_seed, task.task_id, index)
-        family = task.lattice_family
-        if family == "any":
-            family = random.Random(seed).choice(LATTICE_FAMILIES)
+        family, ratio = draw_lattice(task.lattice_family, task.lattice_ratio, task.n_atoms, seed)
         specs.append(
             CandidateSpec(
                 candidate_id=candidate_id(task.task_id, index),
@@ -140,11 +138,30 @@ def unconditional_specs(task: Task, campaign_seed: int) -> list[CandidateSpec]:
                 mode="unconditional",
                 seed=seed,
                 lattice_family=family,
-                lattice_ratio=task.lattice_ratio,
+                lattice_ratio=ratio,
                 volume_per_atom_prior=task.volume_per_atom_prior,
             )
         )
     return specs
+
+
+def draw_lattice(
+    family: str | None, ratio: str | None, n_atoms: int, seed: int
+) -> tuple[str, str]:
+    """Concrete (family, ``"b/a:c/a"``) of one candidate: ``any`` and ``None`` are drawn.
+
+    Uses the lattice stage's own sampler (reference ratio set) seeded by the candidate
+    seed, so the results table records the lattice each candidate started from.
+    """
+    import numpy as np
+
+    from chggen_kernels.lattice import LATTICE_FAMILIES, sample_lattice
+
+    families = LATTICE_FAMILIES if family in (None, "any") else (family,)
+    drawn = sample_lattice(n_atoms, 1.0, np.random.default_rng(seed), families=families)
+    if ratio is None:
+        ratio = f"{drawn.ratios[0]:g}:{drawn.ratios[1]:g}"
+    return drawn.family, ratio
 
 
 def select_hosts(

@@ -108,13 +108,20 @@ def test_defaults_and_round_trip() -> None:
 
 def test_lattice_combinations_skip_ratios_of_ratio_free_families() -> None:
     config = validate_config(
-        {**BASE, "lattice": {"families": ["cubic", "tetragonal"], "ratios": [1.25, "1:1.5"]}}
+        {**BASE, "lattice": {"families": ["cubic", "tetragonal"], "ratios": ["1:1.5", "random"]}}
     )
     assert config.lattice.combinations() == [
         ("cubic", None),
-        ("tetragonal", "1.25"),
         ("tetragonal", "1:1.5"),
+        ("tetragonal", None),  # drawn per candidate
     ]
+
+
+def test_unquoted_yaml_ratio_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("compositions: {chemical_systems: [Li-Si]}\nlattice: {ratios: [1:1.25]}\n")
+    with pytest.raises(CampaignConfigError, match=r"lattice\.ratios = \[61\.25\]: ratio 61\.25"):
+        load_config(path)
 
 
 @pytest.mark.parametrize(
@@ -136,7 +143,7 @@ def test_lattice_combinations_skip_ratios_of_ratio_free_families() -> None:
         ),
         (
             {"lattice": {"ratios": ["wide"]}},
-            r"lattice\.ratios = \['wide'\]: ratio 'wide' is not 'random'",
+            r"lattice\.ratios = \['wide'\]: ratio 'wide' must be 'random' or a quoted 'b/a:c/a'",
         ),
         (
             {"atoms_per_cell": {"min": 10, "max": 3}},

@@ -27,7 +27,7 @@ def _config(**override):
     data = {
         "compositions": {"chemical_systems": ["Li-Si"], "constraints": ["Li > Si"]},
         "atoms_per_cell": {"min": 3, "max": 7},
-        "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["1.25", "random"]},
+        "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["1:1.25", "random"]},
         "samples_per_task": 3,
         "seed_blocks": 2,
         "modes": ["unconditional", "inpaint"],
@@ -80,9 +80,26 @@ def test_specs_have_deterministic_ids_and_distinct_seeds() -> None:
     assert len(set(seeds)) == 40 and all(0 <= s < SEED_MODULUS for s in seeds)
     assert seeds == [s.seed for s in unconditional_specs(task, config.seed)]
     assert seeds[0] == candidate_seed(0, task.task_id, 0)
-    # family "any" is drawn per candidate from the seven families, reproducibly
+    # family "any" is drawn per candidate from the seven families, reproducibly, with the
+    # axis ratios (b/a:c/a) of the reference set; ratio-free families get 1:1
     families = collections.Counter(s.lattice_family for s in specs)
     assert set(families) <= set(LATTICE_FAMILIES) and len(families) >= 5
+    reference = {"0.5", "0.75", "1", "1.25", "1.5"}
+    for spec in specs:
+        b, c = spec.lattice_ratio.split(":")
+        assert {b, c} <= reference
+        if spec.lattice_family in ("cubic", "rhombohedral"):
+            assert spec.lattice_ratio == "1:1"
+
+
+def test_given_family_and_ratio_pass_through() -> None:
+    config = _config()
+    by_key = {(t.lattice_family, t.lattice_ratio): t for t in unconditional_tasks(config)}
+    fixed = unconditional_specs(by_key[("hexagonal", "1:1.25")], 0)
+    assert {(s.lattice_family, s.lattice_ratio) for s in fixed} == {("hexagonal", "1:1.25")}
+    drawn = unconditional_specs(by_key[("hexagonal", None)], 0)
+    assert {s.lattice_family for s in drawn} == {"hexagonal"}
+    assert all(s.lattice_ratio.startswith("1:") for s in drawn)  # hexagonal: a = b
 
 
 def _row(candidate_id: str, e_d: float | None, status: str = "ok") -> dict:
