@@ -1,0 +1,42 @@
+"""``chggen export DIR``: the best unique candidates as CIF, POSCAR or r2SCAN VASP inputs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the best unique candidates for DFT (CIF, POSCAR, r2SCAN inputs)",
+        description="Rank the successful candidates by E_d, merge structures that "
+        "StructureMatcher finds equivalent across the whole run, and write the best ones: "
+        "cif (CIF files), poscar (POSCAR files) or vasp (r2SCAN relaxation inputs from "
+        "pymatgen's MPScanRelaxSet; POTCAR.spec instead of POTCAR).",
+    )
+    p.add_argument("directory", help="results folder written by chggen run / chggen scan")
+    p.add_argument("--top", type=int, default=10, help="how many unique candidates (default 10)")
+    p.add_argument("--format", dest="fmt", choices=("cif", "poscar", "vasp"), default="cif")
+    p.add_argument("--out", default=None, help="output folder (default DIR/_export/FORMAT)")
+    p.add_argument("--max-ed", type=float, default=None,
+                   help="keep E_d <= this (eV/atom), e.g. 0.03")
+    p.add_argument("--symmetric", action="store_true", help="keep space groups above P-1 only")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.report import ReportError, export_candidates
+
+    try:
+        result = export_candidates(args.directory, args.out, top=args.top, fmt=args.fmt,
+                                   max_e_d=args.max_ed, symmetric_only=args.symmetric)
+    except (ReportError, ValueError) as exc:
+        print(f"chggen export: {exc}", file=sys.stderr)
+        return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {len(result.paths)} candidates ({args.fmt}) to {result.output_dir}")
+    return 0

@@ -1,0 +1,43 @@
+"""``chggen report DIR``: figures and one self-contained HTML page of a results folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="figures and an HTML report of a results folder",
+        description="Draw the figures of a results folder (symmetry success rate versus "
+        "atoms per cell, relaxation and E_d distributions, binary formation-energy hull, "
+        "space groups, unit cells of the best candidates) and write them with the ranked "
+        "table of unique candidates into one self-contained HTML page.",
+    )
+    p.add_argument("directory", help="results folder written by chggen run / chggen scan")
+    p.add_argument("--out", default=None, help="output folder (default DIR/_report)")
+    p.add_argument("--top", type=int, default=20, help="rows of the ranked table (default 20)")
+    p.add_argument("--cells", type=int, default=6,
+                   help="unit-cell pictures of the best candidates (default 6; 0: none)")
+    p.add_argument("--hull", default="auto",
+                   help="reference hull for the formation-energy plot: auto (the run's), "
+                   "offline, mp or a file (CSV formula,energy_per_atom in eV/atom)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.report import ReportError, build_report
+
+    try:
+        result = build_report(args.directory, args.out, top=args.top, n_cells=args.cells,
+                              hull=args.hull)
+    except (ReportError, ValueError) as exc:
+        print(f"chggen report: {exc}", file=sys.stderr)
+        return 1
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {result.html_path} ({len(result.figures)} figures)")
+    return 0
