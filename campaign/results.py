@@ -83,7 +83,7 @@ class ResultStore:
     """A campaign's results folder (created if missing)."""
 
     def __init__(self, directory: str | Path, schema: pa.Schema = CANDIDATE_SCHEMA) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()
         self.schema = schema
         self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -185,7 +185,7 @@ class ResultStore:
 def read_results(directory: str | Path, columns: Iterable[str] | None = None):
     """The results folder as a pandas DataFrame (empty, with all columns, if no file yet)."""
     store = ResultStore.__new__(ResultStore)
-    store.directory = Path(directory)
+    store.directory = Path(directory).expanduser()
     store.schema = CANDIDATE_SCHEMA
     if not store.directory.is_dir():
         raise ResultsError(f"results folder {str(directory)!r} does not exist")

@@ -193,3 +193,29 @@ def test_load_config_file_errors(tmp_path: Path) -> None:
     typo.write_text("compositions: {chemical_systems: [Li-Si]}\nsamples_per_task: many\n")
     with pytest.raises(CampaignConfigError, match=r"typo\.yaml'.*\n  samples_per_task = 'many'"):
         load_config(typo)
+
+
+# ---------------------------------------------------------------- chggen scan defaults
+def test_scan_defaults_spread_the_line_within_the_budget(capsys) -> None:
+    from campaign.cli import main
+    from campaign.commands.scan import scan_config
+    from campaign.tasks import count_unconditional_tasks
+
+    config = scan_config("Li-Si", output="out")
+    assert config.modes == ["unconditional", "inpaint"] and config.inpaint.guest_species == ["Li"]
+    cells = config.cell_compositions()
+    unconditional = count_unconditional_tasks(config) * config.samples_per_task
+    inpainted_at_most = len(cells) * config.inpaint.hosts_per_task * config.inpaint.samples_per_host
+    assert unconditional + inpainted_at_most == 24  # the default budget
+    assert all(sum(c.values()) <= 8 for c in cells)
+    fractions = sorted(c["Li"] / sum(c.values()) for c in cells)
+    assert fractions[0] < 0.2 and fractions[-1] > 0.8  # both ends of the line
+    assert len({round(f, 6) for f in fractions}) == len(cells)  # one cell per formula
+    zn = scan_config("Zn-P-S", line=["ZnS", "P2S5"], max_atoms=13, budget=9, output="out")
+    assert zn.inpaint.guest_species == ["Zn"]  # the most electropositive element
+    assert _cells(zn.cell_compositions()) == ["P2S6Zn1", "P2S7Zn2", "P2S8Zn3"]
+    assert main(["scan", "Li-Si", "--budget", "6", "--no-inpaint", "--print-config"]) == 0
+    printed = __import__("yaml").safe_load(capsys.readouterr().out)
+    assert validate_config(printed).modes == ["unconditional"]
+    assert main(["scan", "Li-Xx", "--print-config"]) == 2
+    assert "'Xx' is not a chemical element" in capsys.readouterr().err
