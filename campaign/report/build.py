@@ -117,11 +117,13 @@ def _hull_blocks(table: pd.DataFrame, hull: str, out: Path, figures: dict[str, P
 
 def _cell_blocks(unique: pd.DataFrame, n_cells: int, out: Path,
                  figures: dict[str, Path]) -> list[FigureBlock]:
+    import pandas as pd
+
     blocks = []
     for row in unique.head(n_cells).itertuples(index=False):
         structure = parse_structure(row.structure_relaxed, row.candidate_id)
         sg = row.spacegroup_symbol_relaxed or "?"
-        e_d = "" if row.e_d != row.e_d or row.e_d is None else f", E_d {row.e_d:+.3f} eV/atom"
+        e_d = "" if pd.isna(row.e_d) else f", E_d {row.e_d:+.3f} eV/atom"
         title = f"#{row.rank} {row.formula} ({sg}){e_d}"
         name = f"cells/cell_{row.rank:02d}_{safe_name(row.candidate_id)}"
         fig = cell_figure(structure, title)
@@ -178,7 +180,8 @@ def build_report(
     cells = _cell_blocks(unique, n_cells, out, figures)
     shown = [c for c, _, _ in TABLE_COLUMNS if c in unique.columns]
     table_path = out / "top_candidates.csv"
-    unique[[*shown, "duplicate_ids"]].to_csv(table_path, index=False)
+    unique[[*shown, "duplicate_ids"]].astype({"spacegroup_relaxed": "Int64"}).to_csv(
+        table_path, index=False)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps({**summary, "notes": notes}, indent=2))
     html_path = out / "index.html"

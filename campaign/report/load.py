@@ -113,7 +113,8 @@ def summary_counts(table: pd.DataFrame, e_d_threshold: float = 0.030) -> dict[st
         "chemsys": sorted(set(table["chemsys"].dropna())),
         "by_mode": {},
     }
-    for mode, group in ok.groupby("mode", sort=True):
+    for mode, group in sorted(ok.groupby("mode"), key=lambda kv: (kv[0] != "unconditional",
+                                                                   str(kv[0]))):
         e_d = group["e_d"].dropna()
         symmetric = group["is_symmetric"].dropna().astype(bool)
         out["by_mode"][str(mode)] = {
