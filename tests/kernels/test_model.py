@@ -242,7 +242,13 @@ def test_sigma_shape_and_value_are_checked(
 
 
 # ---------------------------------------------------------------------- the convolution kernel
-def test_fused_convolution_matches_e3nn_tensor_product() -> None:
+@pytest.mark.parametrize("fold_scalar_weights", [True, False])
+@pytest.mark.parametrize("strided_weights", [True, False])
+def test_fused_convolution_matches_e3nn_tensor_product(
+    monkeypatch: pytest.MonkeyPatch, fold_scalar_weights: bool, strided_weights: bool
+) -> None:
+    monkeypatch.setattr(UVUConvolution, "fold_scalar_weights", fold_scalar_weights)
+    monkeypatch.setattr(UVUConvolution, "strided_weights", strided_weights)
     torch.manual_seed(0)
     irreps = o3.Irreps("3x0o+8x0e+4x1o+2x1e+3x2e")
     sh_irreps = o3.Irreps.spherical_harmonics(2)
@@ -261,16 +267,16 @@ def test_fused_convolution_matches_e3nn_tensor_product() -> None:
     x = torch.randn(n_atoms, irreps.dim, dtype=torch.float64, requires_grad=True)
     w = torch.randn(n_edges, conv.weight_numel, dtype=torch.float64, requires_grad=True)
     edge_index = torch.randint(0, n_atoms, (2, n_edges))
-    y = o3.spherical_harmonics(sh_irreps, torch.randn(n_edges, 3, dtype=torch.float64), True,
-                               normalization="component")
+    vec = torch.randn(n_edges, 3, dtype=torch.float64, requires_grad=True)
+    y = o3.spherical_harmonics(sh_irreps, vec, True, normalization="component")
     ours = conv(x, y, w, edge_index)
     theirs = torch.zeros(n_atoms, conv.irreps_out.dim, dtype=torch.float64).index_add_(
         0, edge_index[0], reference(x[edge_index[1]], y, w)
     )
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
     probe = torch.randn_like(theirs)
-    g_ours = torch.autograd.grad((ours * probe).sum(), [x, w])
-    g_theirs = torch.autograd.grad((theirs * probe).sum(), [x, w])
+    g_ours = torch.autograd.grad((ours * probe).sum(), [x, w, vec], retain_graph=True)
+    g_theirs = torch.autograd.grad((theirs * probe).sum(), [x, w, vec])
     for a, b in zip(g_ours, g_theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
