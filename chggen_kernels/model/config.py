@@ -166,10 +166,16 @@ class ScoreModelConfig:
 
 
 def cpu_default_config(**overrides: Any) -> ScoreModelConfig:
-    """Small, fast model for 2-core CPUs (about 0.1 M parameters).
+    """Small model for 2-core CPUs: 48,851 parameters.
 
-    Cutoff 5 Å (about 25-35 neighbours at 15-20 Å^3/atom), at most 32 neighbours,
-    3 layers of ``32x0e+16x1o+8x2e``. ``overrides`` replace individual fields.
+    Cutoff 5 Å (about 28 neighbours per atom at 15-20 Å^3/atom), at most 32 neighbours,
+    3 layers of ``32x0e+16x1o+8x2e``, 8 Bessel functions, radial MLP [32].
+    ``overrides`` replace individual fields.
+
+    Measured on an idle 16-core host with 2 torch threads, 64 crystals x 20 atoms
+    (36k edges): forward 0.2 s, forward + backward 0.66 s. Halving the widths
+    (``16x0e+8x1o+4x2e``) with cutoff 4.5 Å and 24 neighbours gives 0.13 s / 0.28 s
+    (20k parameters); the reference widths at this cutoff 0.57 s / 1.5 s.
     """
     base = ScoreModelConfig(
         cutoff=5.0,
@@ -187,7 +193,10 @@ def cpu_default_config(**overrides: Any) -> ScoreModelConfig:
 
 def gpu_preset_config(**overrides: Any) -> ScoreModelConfig:
     """The reference CHGGen sizes: cutoff 7 Å, 60 neighbours, 3 layers of
-    ``64x0e+32x1o+16x2e``, 32 Bessel functions, radial MLP [32, 64], embedding 32."""
+    ``64x0e+32x1o+16x2e``, 32 Bessel functions, radial MLP [32, 64], embedding 32;
+    196,899 parameters. On an H200 (float32, 64 crystals x 20 atoms, 77k edges) a
+    forward pass measured 50 ms and forward + backward 80 ms, of which 40 ms was the
+    earlier per-crystal neighbour search; the batched search takes 6.5 ms there."""
     return dataclasses.replace(ScoreModelConfig(), **overrides)
 
 

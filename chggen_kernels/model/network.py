@@ -126,6 +126,12 @@ class ScoreModel(nn.Module):
         torch.Tensor
             ``(n_atoms, 3)`` score in Å^-1, in the dtype and on the device of the positions.
         """
+        model_dtype = self.output.weight.dtype
+        if batch.dtype != model_dtype:
+            raise ValueError(
+                f"batch positions are {batch.dtype} but the model parameters are {model_dtype}; "
+                "convert one of them (batch.to(dtype=...) or model.to(...))"
+            )
         sigma = self._check_sigma(batch, sigma)
         cfg = self.config
         nl = neighbor_list(batch, cfg.cutoff, cfg.max_neighbors)

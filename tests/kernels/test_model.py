@@ -350,6 +350,12 @@ def test_from_dict_rejects_unknown_fields() -> None:
         ScoreModelConfig.from_dict(data)
 
 
+def test_dtype_mismatch_is_reported(models: dict[str, ScoreModel]) -> None:
+    batch = CrystalBatch.from_structures([bcc()], dtype=torch.float32)
+    with pytest.raises(ValueError, match="batch positions are torch.float32 but the model"):
+        models["none"](batch, torch.tensor([1.0]))
+
+
 def test_atomic_number_beyond_embedding_is_rejected() -> None:
     model = ScoreModel(cpu_default_config(max_atomic_number=20))
     batch = CrystalBatch.from_structures([bcc(species="Fe")], dtype=torch.float32)
