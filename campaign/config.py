@@ -207,15 +207,16 @@ class InpaintConfig(_Strict):
 
 
 class HullConfig(_Strict):
-    """Phase diagram for E_d: ``offline`` (shipped reference hull), ``mp`` or a file path."""
+    """Phase diagram for E_d: ``offline`` (shipped reference hull), ``mp``, a CSV/JSON file,
+    or ``none`` (no E_d: candidates are not ranked)."""
 
     source: str = "offline"
 
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
-        if value not in ("offline", "mp") and not Path(value).expanduser().is_file():
-            raise ValueError(f"must be 'offline', 'mp' or an existing file, got {value!r}")
+        if value not in ("offline", "mp", "none") and not Path(value).expanduser().is_file():
+            raise ValueError(f"must be 'offline', 'mp', 'none' or an existing file, got {value!r}")
         return value
 
 

@@ -2,41 +2,28 @@
 
 This is the campaign's default ``stages.module``. It adds to the kernel stage functions
 what only an actor knows: the loaded score model (with its device and the volume prior
-stored in its checkpoint), CHGNet, the hull and the sampler settings.
+stored in its checkpoint), CHGNet, the hull and the sampler settings. Loading is shared
+with the single-process commands (:mod:`campaign.model_loading`,
+:mod:`campaign.single_process`), so both paths record the same checkpoint labels.
 
-* ``load_score_model(checkpoint, device)``: ``checkpoint == ""`` is the shipped model
-  (:func:`shipped_checkpoint`); returns a :class:`LoadedModel` and the checkpoint name.
+* ``load_score_model(checkpoint, device)``: ``checkpoint == ""`` is the shipped model;
+  returns a :class:`LoadedModel` and the checkpoint label.
 * ``generate``: fills ``volume_per_atom_prior`` (Å^3/atom) of unconditional specs that
-  have none from the checkpoint's per-element volume prior (elemental volumes for
-  elements it lacks), then calls the kernel ``generate`` on the model's device.
-* ``make_hull(source, elements)``: ``offline`` | ``mp`` | a CSV/JSON file path.
+  have none from the checkpoint's per-element volume prior (elemental-solid volumes
+  when the checkpoint has none), then calls the kernel ``generate`` on the model's device.
+* ``make_hull(source, elements)``: ``offline`` | ``mp`` | ``none`` | a CSV/JSON file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from campaign.stage_api import Stages
 
-__all__ = ["LoadedModel", "make_stages", "shipped_checkpoint", "write_untrained_checkpoint"]
-
-SHIPPED_CHECKPOINT_NAMES = ("score_model.pt", "score_model.ckpt", "chggen_score_model.pt")
-
-
-def shipped_checkpoint() -> Path:
-    """The score model checkpoint shipped in ``chggen_kernels/data``."""
-    data = Path(str(importlib.resources.files("chggen_kernels") / "data"))
-    for name in SHIPPED_CHECKPOINT_NAMES:
-        if (data / name).is_file():
-            return data / name
-    raise FileNotFoundError(
-        f"no shipped score model in {data} (looked for {', '.join(SHIPPED_CHECKPOINT_NAMES)}); "
-        "set model.checkpoint in the campaign file (chggen scan --checkpoint PATH)"
-    )
+__all__ = ["LoadedModel", "make_stages", "write_untrained_checkpoint"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +36,12 @@ class LoadedModel:
 
 
 def load_score_model(checkpoint: str, device: str) -> tuple[LoadedModel, str]:
+    from campaign.model_loading import load_model
     from chggen_kernels.lattice import VolumePrior
-    from chggen_kernels.training import load_score_model as load_checkpoint
 
-    path = Path(checkpoint).expanduser() if checkpoint else shipped_checkpoint()
-    model, metadata = load_checkpoint(path, device=device)
-    prior = VolumePrior(element_volumes=dict(metadata.volume_prior or {}))
-    return LoadedModel(model=model, device=device, volume_prior=prior), str(path)
+    loaded = load_model(checkpoint or None, device=device)
+    prior = loaded.volume_prior or VolumePrior(element_volumes={})
+    return LoadedModel(model=loaded.model, device=device, volume_prior=prior), loaded.label
 
 
 def generate(
@@ -80,22 +66,16 @@ def generate(
 
 
 def make_hull(source: str, elements: Sequence[str]) -> Any:
-    from chggen_kernels.thermo import FileHullSource, MPHullSource, OfflineHullSource
-    from chggen_kernels.workflow.stages import HullProvider
+    from campaign.single_process import make_hull_provider
 
-    if source == "offline":
-        hull_source: Any = OfflineHullSource()
-    elif source == "mp":
-        hull_source = MPHullSource()
-    else:
-        hull_source = FileHullSource(Path(source).expanduser())
-    return HullProvider(hull_source)
+    return make_hull_provider(source)
 
 
 def make_relaxer(relax_settings: Mapping[str, Any], n_threads: int) -> Any:
-    from chggen_kernels.relax import Relaxer, RelaxSettings
+    from campaign.single_process import load_relaxer
+    from chggen_kernels.relax import RelaxSettings
 
-    return Relaxer(RelaxSettings(**{**dict(relax_settings), "n_threads": n_threads}))
+    return load_relaxer(RelaxSettings(**{**dict(relax_settings), "n_threads": n_threads}))
 
 
 def make_sampler_settings(values: Mapping[str, Any]) -> Any:
