@@ -344,6 +344,17 @@ def test_config_validation_messages(changes: dict, message: str) -> None:
         dataclasses.replace(cpu_default_config(), **changes)
 
 
+def test_checkpoint_round_trip_reproduces_the_scores(
+    models: dict[str, ScoreModel], batch: CrystalBatch
+) -> None:
+    model = models["log_sigma"]
+    saved = {"config": json.dumps(model.config.to_dict()), "state": model.state_dict()}
+    again = ScoreModel(ScoreModelConfig.from_dict(json.loads(saved["config"]))).double()
+    again.load_state_dict(saved["state"])
+    with torch.no_grad():
+        torch.testing.assert_close(again(batch, SIGMA), model(batch, SIGMA), rtol=0, atol=0)
+
+
 def test_from_dict_rejects_unknown_fields() -> None:
     data = cpu_default_config().to_dict() | {"cuttof": 5.0}
     with pytest.raises(ValueError, match=r"ScoreModelConfig got unknown fields \['cuttof'\]"):
