@@ -42,10 +42,16 @@ def rank_candidates(
     table = read_results(directory, columns=COLUMNS)
     if table.empty:
         raise EmptyResults(f"{directory}: no candidates yet")
-    ok = table[(table["status"] == "ok") & table["e_d"].notna()]
-    if ok.empty:
+    succeeded = table[table["status"] == "ok"]
+    if succeeded.empty:
         raise EmptyResults(
             f"{directory}: all {len(table)} candidates failed (see the failure_reason column)"
+        )
+    ok = succeeded[succeeded["e_d"].notna()]
+    if ok.empty:
+        raise EmptyResults(
+            f"{directory}: none of the {len(succeeded)} successful candidates has an E_d "
+            "(campaign run with hull source 'none'?)"
         )
     if max_e_d is not None:
         ok = ok[ok["e_d"] <= max_e_d]
