@@ -33,7 +33,7 @@ class SamplerSettings:
             MatterGen: one step per crystal from the norms over its ``N`` atoms,
             ``eps = 2 snr^2 (3 N) / sum_i |score_i|^2``). The per-atom rule takes very
             large steps for atoms whose score is small (near a mode) and measurably
-            biases site occupations (see docs); ``"per_crystal"`` is the better choice
+            biases site occupations (docs/sampling.md); ``"per_crystal"`` is the better choice
             for correctness. Both are capped (see ``corrector_update``).
     """
 

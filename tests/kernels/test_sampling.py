@@ -11,6 +11,7 @@ from chggen_kernels.sampling import (
     level_sigmas,
     periodic_gaussian_mixture_score,
     sample,
+    sampler_schedule,
 )
 
 SITES = torch.tensor([[0.25, 0.25, 0.25], [0.75, 0.75, 0.75]], dtype=torch.float64)
@@ -163,3 +164,26 @@ def test_bad_requests_raise_clear_errors() -> None:
 
     with pytest.raises(ValueError, match=r"score_fn returned \(7,\); expected .* \(7, 3\)"):
         sample(wrong_shape, batch, FAST, seeds=0)
+
+
+def test_inpainting_follows_the_repaint_schedule() -> None:
+    """Every reverse step calls the score 1 + M times (once at the clean step); jumps none."""
+    batch = _crystals([3, 4], mask=True)
+    result = sample(SCORE, batch, FAST, seeds=0)
+    steps = sampler_schedule(FAST.n_levels, FAST.resample_passes, FAST.jump_length)
+    reverse = sum(step.is_reverse for step in steps)
+    assert reverse > FAST.n_levels  # resampling happened
+    assert result.n_score_calls == reverse * (1 + FAST.n_corrector_steps) - FAST.n_corrector_steps
+
+
+@pytest.mark.parametrize("rule", ["per_atom", "per_crystal"])
+def test_a_zero_score_gives_capped_finite_corrector_steps(rule: str) -> None:
+    """|score| = 0 would make the SNR step infinite; the cap keeps every crystal finite."""
+
+    def zero(batch: CrystalBatch, sigma: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(batch.positions)
+
+    settings = SamplerSettings(n_levels=6, n_corrector_steps=2, corrector_step_rule=rule)
+    result = sample(zero, _crystals([2, 3]), settings, seeds=0)
+    assert not bool(result.failed.any())
+    assert bool(torch.isfinite(result.batch.positions).all())
