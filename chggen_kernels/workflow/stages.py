@@ -13,6 +13,7 @@ The campaign distributes exactly these functions over Ray actors; the single-pro
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -50,6 +51,7 @@ __all__ = [
     "inpainting_specs",
     "initial_crystal",
     "relax_and_score",
+    "resolve_lattice",
 ]
 
 ScoreFn = Callable[[CrystalBatch, torch.Tensor], torch.Tensor]
@@ -103,6 +105,22 @@ def candidate_id_for(task_id: str, index: int, mode: str, parent_id: str | None 
     return f"{task_id}{parent}-{mode[0]}{index:03d}"
 
 
+def resolve_lattice(spec: CandidateSpec) -> CandidateSpec:
+    """An unconditional spec without a lattice family gets one drawn from its seed.
+
+    The drawn family and axis ratios are written into the spec, so they are recorded in
+    the results; specs with a family, and inpainting specs, come back unchanged.
+    """
+    if spec.mode != "unconditional" or spec.lattice_family in LATTICE_FAMILIES:
+        return spec
+    vpa = spec.volume_per_atom_prior
+    if vpa is None or not vpa > 0:
+        return spec  # initial_crystal names the problem
+    drawn = sample_lattice(spec.n_atoms, vpa, np.random.default_rng([spec.seed, 7]))
+    return dataclasses.replace(spec, lattice_family=drawn.family,
+                               lattice_ratio=format_ratio(drawn.ratios))
+
+
 def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cartesian positions Å, lattice rows Å, atomic numbers, guest mask) for one spec.
 
@@ -122,7 +140,7 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
         if spec.lattice_family in LATTICE_FAMILIES:
             lattice = bravais_lattice(spec.lattice_family, len(species), vpa,
                                       _parse_ratio(spec.lattice_ratio))
-        else:
+        else:  # no family given: draw one from the seed (recorded by resolve_lattice)
             lattice = sample_lattice(len(species), vpa, rng).lattice
         numbers = np.array([Element(el).Z for el in species])
         frac = rng.uniform(size=(len(species), 3))
@@ -159,12 +177,15 @@ def generate(
     comes back ``failed`` with the reason; the others are unaffected. ``t_sample_s`` is
     the sampler wall time shared out in proportion to each crystal's atom count.
     """
+    specs = list(specs)
     results: dict[int, GeneratedCandidate] = {}
     settings_dict = sampler_settings.to_dict()
     by_mode: dict[str, list[int]] = {}
     arrays: dict[int, tuple[np.ndarray, ...]] = {}
     for i, spec in enumerate(specs):
         try:
+            spec = resolve_lattice(spec)
+            specs[i] = spec
             arrays[i] = initial_crystal(spec)
         except Exception as exc:  # bad spec: a failed row, never a crashed batch
             results[i] = GeneratedCandidate(spec, "failed", None, f"initialisation: {exc}", 0.0,
@@ -176,7 +197,16 @@ def generate(
         masks = [arrays[i][3] for i in ids] if mode == "inpaint" else None
         batch = CrystalBatch.from_arrays(crystals, masks=masks, dtype=dtype, device=device)
         t0 = time.perf_counter()
-        out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids])
+        try:
+            out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids])
+        except Exception as exc:  # a crashing score function fails its batch, not the run
+            elapsed = time.perf_counter() - t0
+            reason = f"sampler: {type(exc).__name__}: {exc}"
+            for i in ids:
+                results[i] = GeneratedCandidate(specs[i], "failed", None, reason,
+                                                elapsed / len(ids), settings_dict,
+                                                model_checkpoint)
+            continue
         elapsed = time.perf_counter() - t0
         total_atoms = max(1, batch.n_atoms)
         counts = batch.atoms_per_crystal.tolist()

@@ -16,6 +16,7 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+from chggen_kernels.lattice import LATTICE_FAMILIES
 from chggen_kernels.model import ScoreModel, count_parameters
 from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
 from chggen_kernels.sampling import SamplerSettings
@@ -103,8 +104,14 @@ def test_generate_unconditional_composition_volume_and_lattice(model: ScoreModel
     ]
     out = generate(model, specs, SETTINGS, model_checkpoint="tiny.pt")
     assert [g.status for g in out] == ["ok"] * 4
-    for spec, candidate in zip(specs, out, strict=True):
-        assert candidate.spec is spec and candidate.model_checkpoint == "tiny.pt"
+    for spec, candidate in zip(specs[:3], out[:3], strict=True):
+        assert candidate.spec is spec  # a given lattice family is kept as it is
+    drawn = out[3].spec  # no family given: the one drawn from the seed is recorded
+    assert drawn.lattice_family in LATTICE_FAMILIES and drawn.lattice_ratio
+    assert drawn == dataclasses.replace(specs[3], lattice_family=drawn.lattice_family,
+                                        lattice_ratio=drawn.lattice_ratio)
+    for spec, candidate in zip([*specs[:3], drawn], out, strict=True):
+        assert candidate.model_checkpoint == "tiny.pt"
         assert candidate.sampler_settings == SETTINGS.to_dict() and candidate.t_sample_s > 0
         s = Structure.from_dict(candidate.structure)
         assert counts(s) == spec.composition
