@@ -33,8 +33,9 @@ class SamplerSettings:
             MatterGen: one step per crystal from the norms over its ``N`` atoms,
             ``eps = 2 snr^2 (3 N) / sum_i |score_i|^2``). The per-atom rule takes very
             large steps for atoms whose score is small (near a mode) and measurably
-            biases site occupations (docs/sampling.md); ``"per_crystal"`` is the better choice
-            for correctness. Both are capped (see ``corrector_update``).
+            biases site occupations (docs/sampling.md), so ``"per_crystal"`` is the default;
+            ``"per_atom"`` reproduces the reference. Both are capped (see
+            ``corrector_update``).
     """
 
     n_levels: int = 200
@@ -46,7 +47,7 @@ class SamplerSettings:
     jump_length: int = 10
     max_atoms_per_batch: int | None = 4096
     record_every: int | None = None
-    corrector_step_rule: str = "per_atom"
+    corrector_step_rule: str = "per_crystal"
 
     def __post_init__(self) -> None:
         _check_int("n_levels", self.n_levels, minimum=2)

@@ -84,7 +84,7 @@ def test_reference_settings_are_the_defaults() -> None:
     s = SamplerSettings()
     assert (s.n_levels, s.n_corrector_steps, s.snr) == (200, 5, 0.4)
     assert (s.sigma_max, s.sigma_min, s.resample_passes, s.jump_length) == (10.0, 0.01, 3, 10)
-    assert s.corrector_step_rule == "per_atom" and s.record_every is None
+    assert s.corrector_step_rule == "per_crystal" and s.record_every is None
 
 
 def test_settings_round_trip_through_a_dict() -> None:
