@@ -25,10 +25,11 @@ class TrainSettings:
     ``batch_size`` crystals, at least one).
 
     Optimiser: Adam with ``lr``, linear warm-up over ``warmup_steps``; then ``"cosine"``
-    decay to ``lr * min_lr_factor`` at ``n_steps``, or ``"plateau"`` (reference):
-    multiply by ``plateau_factor`` after ``plateau_patience`` validations without
-    improvement, not below ``lr * min_lr_factor``. Gradient norm clipped to ``grad_clip``;
-    ``ema_decay`` for the averaged weights used in validation and checkpoints.
+    decay from ``lr`` (end of warm-up) to ``lr * min_lr_factor`` (last step), or
+    ``"plateau"`` (reference): multiply by ``plateau_factor`` after ``plateau_patience``
+    validations without improvement, not below ``lr * min_lr_factor``. Gradient norm
+    clipped to ``grad_clip``; ``ema_decay`` for the averaged weights used in validation
+    and checkpoints.
 
     Length: ``n_steps`` optimiser steps, or ``epochs`` passes over the training crystals
     (overrides ``n_steps`` when given).
@@ -118,7 +119,8 @@ class TrainSettings:
         """Multiplier of ``lr`` for optimiser step ``step`` (0-based)."""
         warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
         if self.schedule == "cosine":
-            progress = min(1.0, step / max(1, self.n_steps - 1))
+            span = max(1, self.n_steps - self.warmup_steps)
+            progress = min(1.0, max(0.0, (step + 1 - self.warmup_steps) / span))
             decay = self.min_lr_factor + (1 - self.min_lr_factor) * 0.5 * (
                 1 + math.cos(math.pi * progress)
             )

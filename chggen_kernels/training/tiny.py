@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from chggen_kernels.model import ScoreModelConfig
 
-__all__ = ["PROTOTYPES", "tiny_crystals", "tiny_model_config"]
+__all__ = ["PROTOTYPES", "tiny_crystal_arrays", "tiny_crystals", "tiny_model_config"]
 
 _FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 _U = 0.375  # wurtzite internal parameter
@@ -42,15 +42,20 @@ _SPECIES = {
 }
 
 
-def tiny_crystals(
+# Atomic numbers of the species above (kept here so the arrays need no pymatgen).
+_Z = {"Li": 3, "O": 8, "F": 9, "Na": 11, "Mg": 12, "Al": 13, "Si": 14, "S": 16, "Cl": 17,
+      "K": 19, "Ca": 20, "Ti": 22, "Cu": 29, "Zn": 30, "Br": 35, "Sr": 38, "Zr": 40, "Ba": 56}
+
+
+def tiny_crystal_arrays(
     n: int,
     prototypes: tuple[str, ...] = ("rocksalt", "bcc", "diamond"),
     seed: int = 0,
-) -> list[Structure]:
-    """``n`` small conventional cells cycling through ``prototypes`` with random species
-    (from a short list) and lattice constants scaled by a factor in [0.95, 1.05]."""
-    from pymatgen.core import Lattice, Structure
-
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``n`` small conventional cells as ``(cartesian Å, lattice rows Å, atomic numbers)``,
+    cycling through ``prototypes`` with random species (from a short list) and lattice
+    constants scaled by a factor in [0.95, 1.05]. Needs no pymatgen (see
+    :meth:`CrystalBatch.from_arrays`)."""
     unknown = [p for p in prototypes if p not in PROTOTYPES]
     if unknown:
         raise ValueError(f"unknown prototypes {unknown}; known: {sorted(PROTOTYPES)}")
@@ -62,10 +67,28 @@ def tiny_crystals(
         choices = _SPECIES[n_species]
         species = choices[int(rng.integers(len(choices)))]
         a *= float(rng.uniform(0.95, 1.05))
-        lattice = Lattice.hexagonal(a, a * 1.633) if kind == "hexagonal" else Lattice.cubic(a)
-        out.append(Structure(lattice, [species[slot] for slot, _ in sites],
-                             [coords for _, coords in sites]))
+        if kind == "hexagonal":
+            lattice = np.array([[a, 0, 0], [-a / 2, a * np.sqrt(3) / 2, 0], [0, 0, 1.633 * a]])
+        else:
+            lattice = np.eye(3) * a
+        frac = np.array([coords for _, coords in sites], dtype=float)
+        numbers = np.array([_Z[species[slot]] for slot, _ in sites], dtype=np.int64)
+        out.append((frac @ lattice, lattice, numbers))
     return out
+
+
+def tiny_crystals(
+    n: int,
+    prototypes: tuple[str, ...] = ("rocksalt", "bcc", "diamond"),
+    seed: int = 0,
+) -> list[Structure]:
+    """:func:`tiny_crystal_arrays` as pymatgen structures."""
+    from pymatgen.core import Lattice, Structure
+
+    return [
+        Structure(Lattice(lattice), numbers.tolist(), cart, coords_are_cartesian=True)
+        for cart, lattice, numbers in tiny_crystal_arrays(n, prototypes, seed)
+    ]
 
 
 def tiny_model_config(**overrides: Any) -> ScoreModelConfig:
