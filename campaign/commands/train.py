@@ -202,7 +202,7 @@ def _train(args: argparse.Namespace) -> int:
 
     data = load_training_data(args.data, on_invalid=config.on_invalid,
                               min_distance=config.min_distance)
-    data_hash = data.hash()
+    data_hash = data.hash
     if resume_payload is not None and resume_payload["metadata"]["data_hash"] != data_hash:
         raise CheckpointError(
             f"checkpoint {str(last)!r} was trained on other data (hash "

@@ -17,6 +17,7 @@ records the reason in :attr:`TrainingData.skipped`, so nothing is dropped silent
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import warnings
@@ -100,8 +101,9 @@ class TrainingData:
     def structures(self) -> list[Structure]:
         return [c.structure for c in self.crystals]
 
+    @functools.cached_property
     def hash(self) -> str:
-        """:func:`dataset_hash` of the kept crystals."""
+        """:func:`dataset_hash` of the kept crystals (computed once)."""
         return dataset_hash(self.crystals)
 
 

@@ -99,6 +99,8 @@ class Trainer:
         data_hash: str = "",
         device: torch.device | str = "cpu",
     ) -> None:
+        if not isinstance(data_hash, str):
+            raise TypeError(f"data_hash must be a string, got {type(data_hash).__name__}")
         self.settings = settings
         self.data_hash = data_hash
         self.device = torch.device(device)

@@ -61,7 +61,7 @@ def test_parquet_round_trip_keeps_structures_ids_energies_and_provenance(tmp_pat
     np.testing.assert_allclose(data.crystals[0].structure.cart_coords, _nacl().cart_coords)
     np.testing.assert_allclose(data.crystals[0].structure.lattice.matrix, _nacl().lattice.matrix)
     assert data.skipped == () and data.n_read == 2
-    assert data.hash() == dataset_hash(crystals)
+    assert data.hash == dataset_hash(crystals)
 
 
 def test_dataset_hash_changes_when_a_coordinate_moves() -> None:
