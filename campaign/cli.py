@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "campaign.commands.analyze",
     "campaign.commands.export",
     "campaign.commands.train",
+    "campaign.commands.model",
 ]
 
 

@@ -1,0 +1,99 @@
+"""``chggen model info [--checkpoint PATH] [--json]``: the model card of a score model.
+
+Prints what the checkpoint says about itself: parameter count and architecture, trained
+noise range (Å), optimiser steps and wall time, training data per source and chemical
+system, validation DSM loss per sigma range against the untrained model, and the
+per-element volume prior (Å^3/atom) used for lattice search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["model_card", "register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="inspect score-model checkpoints")
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION")
+    info = msub.add_parser("info", help="print the model card of a checkpoint")
+    info.add_argument("--checkpoint", default=None,
+                      help="checkpoint file (default: the model shipped with chggen)")
+    info.add_argument("--json", action="store_true", help="print the card as JSON")
+    info.set_defaults(func=run)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def model_card(checkpoint: str | None) -> dict[str, Any]:
+    """The model card of ``checkpoint`` (None: the shipped default) as a plain dict."""
+    from campaign.model_loading import load_model
+
+    loaded = load_model(checkpoint)
+    md = loaded.metadata
+    extra = dict(md.extra)
+    settings = extra.pop("settings", {})
+    config = loaded.model.config.to_dict()
+    return {
+        "checkpoint": loaded.label,
+        "n_parameters": int(sum(p.numel() for p in loaded.model.parameters())),
+        "model_config": config,
+        "sigma_range_A": [md.sigma_min, md.sigma_max],
+        "steps": md.steps,
+        "wall_time_s": round(md.wall_time_s, 1),
+        "best_val_loss": md.best_val_loss,
+        "data_hash": md.data_hash,
+        "training": extra,
+        "train_settings": settings,
+        "volume_prior_A3_per_atom": dict(md.volume_prior or {}),
+    }
+
+
+def _format(card: dict[str, Any]) -> str:
+    cfg = card["model_config"]
+    training = card["training"]
+    lines = [
+        f"checkpoint        {card['checkpoint']}",
+        f"parameters        {card['n_parameters']:,}",
+        f"architecture      {cfg.get('n_layers')} layers, hidden {cfg.get('hidden_irreps')}, "
+        f"cutoff {cfg.get('cutoff')} Å, max neighbours {cfg.get('max_neighbors')}, "
+        f"noise conditioning {cfg.get('noise_conditioning')}",
+        f"sigma range       {card['sigma_range_A'][0]} - {card['sigma_range_A'][1]} Å",
+        f"training          {card['steps']} steps, {card['wall_time_s']} s wall, "
+        f"train/val crystals {training.get('n_train')}/{training.get('n_val')}",
+        f"best val loss     {card['best_val_loss']}",
+    ]
+    untrained = training.get("untrained_val_by_bin")
+    final = training.get("final_val_by_bin")
+    if untrained:
+        lines.append("val DSM loss by sigma range (trained vs untrained):")
+        for key, value in untrained.items():
+            trained = final.get(key) if final else None
+            shown = f"{trained:.4f}" if trained is not None else "n/a"
+            lines.append(f"  {key:<18} {shown:>8}  vs {value:.4f}")
+    if training.get("sources"):
+        lines.append("training data by source: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(training["sources"].items())))
+    systems = training.get("chemical_systems")
+    if systems:
+        top = list(systems.items())[:12]
+        lines.append("training data by chemical system (top 12 of "
+                     f"{len(systems)}): " + ", ".join(f"{k} {v}" for k, v in top))
+    prior = card["volume_prior_A3_per_atom"]
+    if prior:
+        shown = ", ".join(f"{el} {v:.1f}" for el, v in sorted(prior.items()) if v > 0)
+        lines.append(f"volume prior (Å^3/atom, {len(prior)} elements): {shown}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.model_loading import ModelNotAvailableError
+
+    try:
+        card = model_card(args.checkpoint)
+    except ModelNotAvailableError as exc:
+        print(f"chggen model info: {exc}")
+        return 2
+    print(json.dumps(card, indent=1, default=str) if args.json else _format(card))
+    return 0
