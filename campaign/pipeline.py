@@ -66,6 +66,7 @@ class CampaignSummary:
     hosts_refined: int = 0
     hosts_without_framework: int = 0
     peak_in_flight: int = 0  # most candidates held between admission and disk
+    actor_start_s: float = 0.0  # waiting for the actors to load their models
     elapsed_s: float = 0.0
     interrupted: bool = False
 
@@ -308,6 +309,7 @@ class CampaignDriver:
         started = time.monotonic()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=30.0)
+            self.summary.actor_start_s = time.monotonic() - started
             for ref in ready:
                 name = pending.pop(ref)
                 try:
@@ -393,19 +395,28 @@ def run_campaign(
     log_to_driver: bool = False,
     ray_init_kwargs: Mapping[str, Any] | None = None,
 ) -> CampaignSummary:
-    """Run (or resume) a campaign; starts a local Ray unless one is running or ``address``.
+    """Run (or resume) a campaign on the Ray this process is connected to, else on a new one.
 
-    ``address="auto"`` joins the running cluster (also what ``ray job submit`` sets up).
+    ``address`` (or ``RAY_ADDRESS``, which ``ray job submit`` sets): the cluster to join,
+    ``"auto"`` for the one running on this machine. Without either, a private local Ray
+    is started (listening on loopback only), never someone else's cluster that happens to
+    run on the same machine.
     """
+    import os
+
     import ray
 
     own_ray = not ray.is_initialized()
     if own_ray:
+        init_kwargs = dict(ray_init_kwargs or {})
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
+        if address == "local":  # a local Ray listens on loopback only
+            init_kwargs.setdefault("_node_ip_address", "127.0.0.1")
         ray.init(
             address=address,
             include_dashboard=False,
             log_to_driver=log_to_driver,
-            **dict(ray_init_kwargs or {}),
+            **init_kwargs,
         )
     try:
         return CampaignDriver(config, progress=progress).run()
