@@ -186,11 +186,19 @@ class CampaignDriver:
 
     # ------------------------------------------------------------------ submission
     def _take_batch(self) -> list[CandidateSpec]:
+        """Specs of one mode up to ``atoms_per_batch`` atoms.
+
+        The first batches ramp up (as many specs as relaxation actors, then doubling) so
+        that relaxation starts after a short first sampling call, not after a full batch.
+        """
         queue = self._queues["inpaint"] or self._queues["unconditional"]
         batch: list[CandidateSpec] = []
         atoms = 0
         budget = self.config.resources.atoms_per_batch
-        while queue and (not batch or atoms + queue[0].n_atoms <= budget):
+        max_specs = len(self.relaxers) * 2 ** min(self._next_batch, 20)
+        while queue and len(batch) < max_specs and (
+            not batch or atoms + queue[0].n_atoms <= budget
+        ):
             spec = queue.popleft()
             batch.append(spec)
             atoms += spec.n_atoms
