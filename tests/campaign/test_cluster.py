@@ -66,12 +66,9 @@ def two_nodes():
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 2, "include_dashboard": False,
-                        "node_ip_address": "127.0.0.1"},
+        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
     )
-    # the "GPU" node; every node listens on loopback only
-    cluster.add_node(num_cpus=1, resources={"accel": 1}, node_ip_address="127.0.0.1")
+    cluster.add_node(num_cpus=1, resources={"accel": 1})  # the "GPU" node
     ray.init(address=cluster.address, log_to_driver=False)
     yield cluster
     ray.shutdown()
