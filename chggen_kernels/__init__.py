@@ -4,25 +4,40 @@ Crystal batches and neighbour lists, the equivariant score model, noise schedule
 samplers, training, lattice search, relaxation, symmetry and thermodynamics.
 """
 
-from chggen_kernels.crystal import CrystalBatch, CrystalInputError, to_structure
-from chggen_kernels.hosts import HostError, HostSpec, parse_guest_spec, read_host
-from chggen_kernels.model import (
-    ScoreModel,
-    ScoreModelConfig,
-    cpu_default_config,
-    gpu_preset_config,
-)
-from chggen_kernels.neighbors import NeighborList, edge_vectors, neighbor_list
-from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
-from chggen_kernels.sampling import (
-    SampleResult,
-    SamplerSettings,
-    geometric_sigmas,
-    periodic_gaussian_mixture_score,
-    sample,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> defining module. Imported on first access, so that ``import
+# chggen_kernels`` (and every submodule import) does not pull in pymatgen, scipy, CHGNet
+# or e3nn before they are needed.
+_EXPORTS: dict[str, str] = {
+    "CrystalBatch": "chggen_kernels.crystal",
+    "CrystalInputError": "chggen_kernels.crystal",
+    "to_structure": "chggen_kernels.crystal",
+    "HostError": "chggen_kernels.hosts",
+    "HostSpec": "chggen_kernels.hosts",
+    "parse_guest_spec": "chggen_kernels.hosts",
+    "read_host": "chggen_kernels.hosts",
+    "ScoreModel": "chggen_kernels.model",
+    "ScoreModelConfig": "chggen_kernels.model",
+    "cpu_default_config": "chggen_kernels.model",
+    "gpu_preset_config": "chggen_kernels.model",
+    "NeighborList": "chggen_kernels.neighbors",
+    "edge_vectors": "chggen_kernels.neighbors",
+    "neighbor_list": "chggen_kernels.neighbors",
+    "Relaxer": "chggen_kernels.relax",
+    "RelaxResult": "chggen_kernels.relax",
+    "RelaxSettings": "chggen_kernels.relax",
+    "SampleResult": "chggen_kernels.sampling",
+    "SamplerSettings": "chggen_kernels.sampling",
+    "geometric_sigmas": "chggen_kernels.sampling",
+    "periodic_gaussian_mixture_score": "chggen_kernels.sampling",
+    "sample": "chggen_kernels.sampling",
+}
 
 __all__ = [
     "CrystalBatch",
@@ -48,3 +63,36 @@ __all__ = [
     "sample",
     "to_structure",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chggen_kernels' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from chggen_kernels.crystal import CrystalBatch, CrystalInputError, to_structure
+    from chggen_kernels.hosts import HostError, HostSpec, parse_guest_spec, read_host
+    from chggen_kernels.model import (
+        ScoreModel,
+        ScoreModelConfig,
+        cpu_default_config,
+        gpu_preset_config,
+    )
+    from chggen_kernels.neighbors import NeighborList, edge_vectors, neighbor_list
+    from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
+    from chggen_kernels.sampling import (
+        SampleResult,
+        SamplerSettings,
+        geometric_sigmas,
+        periodic_gaussian_mixture_score,
+        sample,
+    )
