@@ -1,0 +1,425 @@
+"""Measured quality of a score model: validation DSM loss and the CHGGen generation metrics.
+
+1. Validation DSM loss per sigma bin ([0.01, 0.1), [0.1, 1), [1, 10] Å) of the checkpoint
+   and of an untrained model of the same configuration, on the same held-out crystals with
+   the same fixed noise draws (``--validation-parquet``, training-format Parquet). When the
+   checkpoint lists its ``validation_ids``, those crystals are used; when the file is the
+   checkpoint's own training set (same data hash), its seeded split is reproduced;
+   otherwise every crystal of the file is treated as held out.
+2. Generation, the paper's protocol (Fig. 4a, b, f; Fig. 6): per composition and cell size,
+   ``--samples`` unconditional candidates (random Bravais lattice at V = N * V0 from the
+   checkpoint's volume prior, reverse SDE, CHGNet relaxation, space group of the relaxed
+   structure at 0.1 Å / 10 deg); then every relaxed unconditional candidate is a host: its
+   guest species (Zn for Zn-P-S, Li for Li-Si) is removed, the framework refined with the
+   symmetry ladder, the guests inpainted back (``--samples-per-host`` each), relaxed and
+   classified. Only the workflow's own functions are used (``campaign.single_process``,
+   ``chggen_kernels.workflow``).
+
+Groups (composition x cell size) run in ``--workers`` processes with one torch thread
+each. Writes JSON (``--output``); ``--markdown`` prints the model-card tables, also from an
+existing result with ``--from-json``. Sampler settings other than the reference 200 levels
+x 5 corrector steps are marked ``sampler_reduced`` in the JSON and in the tables.
+
+    nice -n 5 python benchmarks/eval_model_quality.py --samples 50 --workers 2 \\
+        --validation-parquet train.parquet --markdown
+    python benchmarks/eval_model_quality.py --from-json benchmarks/results/model_quality.json \\
+        --markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_LEVELS, REFERENCE_CORRECTORS, REFERENCE_RELAX_STEPS = 200, 5, 500
+DEFAULT_SIZES = ("ZnP2S6:1,2", "Zn2P2S7:1,2", "Li2Si:2,4", "Li5Si2:1,2", "Li4Si:2")
+DEFAULT_GUESTS = {"P-S-Zn": "Zn", "Li-Si": "Li"}
+MAX_ATOMS = 64
+ROW_COLUMNS = (
+    "candidate_id", "parent_id", "task_id", "composition", "n_atoms", "seed", "status",
+    "failure_reason", "lattice_family", "lattice_ratio", "volume_per_atom_prior",
+    "spacegroup_generated", "spacegroup_framework", "spacegroup_relaxed",
+    "spacegroup_symbol_relaxed", "energy_generated_per_atom", "energy_relaxed_per_atom",
+    "delta_e_relax", "rmsd_relax", "relax_steps", "relax_converged", "e_d",
+    "t_sample_s", "t_relax_s",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """One composition at one cell size: ``z`` formula units, ``composition`` atoms/cell."""
+
+    system: str  # e.g. "Zn-P-S" (guest first)
+    guest: str
+    formula: str  # formula unit as given, e.g. "ZnP2S6"
+    z: int
+    composition: dict[str, int]
+
+    @property
+    def atoms_per_cell(self) -> int:
+        return sum(self.composition.values())
+
+
+# ---------------------------------------------------------------------------- arguments
+def available_modes() -> tuple[str, ...]:
+    """Modes this installation can evaluate: unconditional plus the workflow's
+    inpainting modes (``inpaint``; ``inpaint-symmetric`` once the workflow has it)."""
+    from chggen_kernels.workflow.records import CANDIDATE_MODES
+
+    return tuple(dict.fromkeys(("unconditional", *CANDIDATE_MODES)))
+
+
+def parse_sizes(items: list[str], guests: dict[str, str]) -> list[Group]:
+    """``FORMULA:Z[,Z...]`` items (formula units per cell) -> groups; errors name the item."""
+    from pymatgen.core import Composition
+
+    groups = []
+    for item in items:
+        formula, sep, zs = item.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            unit = Composition(formula)
+            z_values = [int(z) for z in zs.split(",")]
+        except (ValueError, KeyError):
+            raise ValueError(f"--sizes: expected FORMULA:Z[,Z...] such as 'ZnP2S6:1,2', "
+                             f"got {item!r}") from None
+        counts = unit.get_el_amt_dict()
+        if not counts or any(abs(n - round(n)) > 1e-8 for n in counts.values()):
+            raise ValueError(f"--sizes: formula {formula!r} must name elements with integer "
+                             "counts")
+        chemsys = "-".join(sorted(counts))
+        if chemsys not in guests:
+            raise ValueError(f"--sizes: no guest species for {formula!r} (chemical system "
+                             f"{chemsys}); give one with --guest {chemsys}=ELEMENT")
+        guest = guests[chemsys]
+        system = "-".join([guest] + [el for el in sorted(counts) if el != guest])
+        for z in z_values:
+            cell = {el: int(round(n)) * z for el, n in sorted(counts.items())}
+            if z < 1 or sum(cell.values()) > MAX_ATOMS:
+                raise ValueError(f"--sizes {item!r}: Z = {z} gives {sum(cell.values())} atoms; "
+                                 f"Z must be >= 1 and cells at most {MAX_ATOMS} atoms")
+            groups.append(Group(system, guest, formula.strip(), z, cell))
+    keys = [(Composition(g.formula).reduced_formula, g.z) for g in groups]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"--sizes: a formula and Z appear twice: {items}")
+    return groups
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default="", help="score model (default: the shipped one)")
+    p.add_argument("--validation-parquet", default=None, help="training-format Parquet")
+    p.add_argument("--val-draws", type=int, default=None,
+                   help="noise draws per validation crystal (default: the checkpoint's)")
+    p.add_argument("--val-limit", type=int, default=None,
+                   help="use only the first N held-out crystals (quick checks)")
+    p.add_argument("--samples", type=int, default=20,
+                   help="unconditional samples per composition and cell size (0: none)")
+    p.add_argument("--samples-per-host", type=int, default=1,
+                   help="inpainted samples per relaxed unconditional host")
+    p.add_argument("--sizes", nargs="+", default=list(DEFAULT_SIZES),
+                   help="FORMULA:Z[,Z...] formula units per cell (default: %(default)s)")
+    p.add_argument("--guest", nargs="*", default=[],
+                   help="CHEMSYS=ELEMENT guest species (defaults: P-S-Zn=Zn Li-Si=Li)")
+    p.add_argument("--modes", nargs="+", default=["unconditional", "inpaint"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--levels", type=int, default=REFERENCE_LEVELS)
+    p.add_argument("--correctors", type=int, default=REFERENCE_CORRECTORS)
+    p.add_argument("--relax-steps", type=int, default=REFERENCE_RELAX_STEPS)
+    p.add_argument("--fmax", type=float, default=0.1, help="eV/Å")
+    p.add_argument("--hull", default="offline", help="offline | mp | none | file (for E_d)")
+    p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
+    p.add_argument("--device", default="cpu", help="sampling device (relaxation: CPU)")
+    p.add_argument("--output", type=Path,
+                   default=ROOT / "benchmarks" / "results" / "model_quality.json")
+    p.add_argument("--markdown", action="store_true", help="print the model-card tables")
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="only render --markdown from an existing result")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check the arguments; bad values exit with a message naming the option."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.from_json is not None:
+        if not args.from_json.is_file():
+            parser.error(f"--from-json {str(args.from_json)!r} does not exist")
+        return args
+    for name, minimum in (("samples", 0), ("samples_per_host", 1), ("levels", 2),
+                          ("correctors", 0), ("relax_steps", 1), ("workers", 1)):
+        if getattr(args, name) < minimum:
+            parser.error(f"--{name.replace('_', '-')} must be >= {minimum}, "
+                         f"got {getattr(args, name)}")
+    for name in ("val_draws", "val_limit"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.fmax > 0:
+        parser.error(f"--fmax must be > 0 eV/Å, got {args.fmax}")
+    modes = available_modes()
+    for mode in args.modes:
+        if mode not in modes:
+            parser.error(f"--modes: {mode!r} is not available in this chggen "
+                         f"(available: {', '.join(modes)})")
+    args.modes = list(dict.fromkeys(args.modes))
+    if any(m != "unconditional" for m in args.modes) and "unconditional" not in args.modes:
+        parser.error("--modes: inpainting needs 'unconditional' (its hosts come from it)")
+    if args.validation_parquet and not Path(args.validation_parquet).exists():
+        parser.error(f"--validation-parquet {args.validation_parquet!r} does not exist")
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        parser.error(f"--checkpoint {args.checkpoint!r} does not exist")
+    guests = dict(DEFAULT_GUESTS)
+    for item in args.guest:
+        chemsys, sep, element = item.partition("=")
+        if not sep or not element:
+            parser.error(f"--guest: expected CHEMSYS=ELEMENT such as 'Li-Si=Li', got {item!r}")
+        guests["-".join(sorted(chemsys.split("-")))] = element
+    try:
+        args.groups = parse_sizes(args.sizes, guests) if args.samples else []
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.samples == 0 and not args.validation_parquet:
+        parser.error("nothing to do: --samples 0 and no --validation-parquet")
+    return args
+
+
+# ---------------------------------------------------------------------------- generation
+def make_relaxer(fmax: float, max_steps: int) -> Any:
+    """CHGNet relaxer, one thread (tests replace this function with a fake)."""
+    from campaign.single_process import load_relaxer
+    from chggen_kernels.relax import RelaxSettings
+
+    return load_relaxer(RelaxSettings(fmax=fmax, max_steps=max_steps, n_threads=1))
+
+
+def make_context(options: dict[str, Any]) -> dict[str, Any]:
+    """Everything a worker needs, loaded once per process."""
+    import torch
+
+    from campaign.model_loading import load_model
+    from campaign.single_process import make_hull_provider
+    from chggen_kernels.sampling import SamplerSettings
+
+    torch.set_num_threads(1)
+    loaded = load_model(options["checkpoint"] or None, device=options["device"])
+    return {
+        **options,
+        "model": loaded.model,
+        "label": loaded.label,
+        "volume_prior": loaded.volume_prior,
+        "sampler": SamplerSettings.from_dict(options["sampler"]),
+        "relaxer": make_relaxer(options["fmax"], options["relax_steps"]),
+        "hull": make_hull_provider(options["hull"]),
+    }
+
+
+def inpainting_specs_for(mode: str, record: Any, guest: str, n: int, seed: int) -> list[Any]:
+    """Inpainting specs of one host for ``mode``; modes other than ``inpaint`` go through
+    the workflow's ``mode`` argument when it has one, else the specs' mode is replaced."""
+    from chggen_kernels.workflow import inpainting_specs
+
+    if mode == "inpaint":
+        return inpainting_specs(record, [guest], n, seed)
+    if "mode" in inspect.signature(inpainting_specs).parameters:
+        return inpainting_specs(record, [guest], n, seed, mode=mode)
+    return [dataclasses.replace(s, mode=mode) for s in inpainting_specs(record, [guest], n, seed)]
+
+
+def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
+    data = record.to_dict()
+    return {"system": group.system, "formula": group.formula, "z": group.z,
+            "atoms_per_cell": group.atoms_per_cell, "mode": mode,
+            **{k: data[k] for k in ROW_COLUMNS}}
+
+
+def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[str, Any]:
+    """Unconditional candidates of ``group``, then each inpainting mode on their hosts."""
+    from campaign.single_process import resolve_volume_per_atom, run_specs, unconditional_specs
+    from campaign.tasks import candidate_seed
+
+    t0 = time.perf_counter()
+    vpa, vpa_source = resolve_volume_per_atom(group.composition, None, ctx["volume_prior"])
+    specs = unconditional_specs(group.composition, ctx["samples"], ctx["seed"], vpa)
+    common = dict(score_fn=ctx["model"], sampler_settings=ctx["sampler"],
+                  relaxer=ctx["relaxer"], hull=ctx["hull"], model_checkpoint=ctx["label"],
+                  log=log, device=ctx["device"])
+    records = run_specs(specs, **common)
+    rows = [_row(r, group, "unconditional") for r in records]
+    timings = {"unconditional_s": time.perf_counter() - t0}
+    hosts_by_mode: dict[str, dict[str, Any]] = {}
+    hosts = [r for r in records if r.status == "ok" and r.structure_relaxed is not None]
+    for mode in ctx["modes"]:
+        if mode == "unconditional":
+            continue
+        t1 = time.perf_counter()
+        inpaint, framework_sg = [], {}
+        for k, host in enumerate(hosts):
+            seed = candidate_seed(ctx["seed"], f"{host.task_id}:{mode}", k)
+            found = inpainting_specs_for(mode, host, group.guest, ctx["samples_per_host"], seed)
+            inpaint += found
+            if found:
+                sg = str(found[0].spacegroup_framework)
+                framework_sg[sg] = framework_sg.get(sg, 0) + 1
+        rows += [_row(r, group, mode) for r in run_specs(inpaint, **common)]
+        hosts_by_mode[mode] = {"n_hosts": len(hosts),
+                               "n_symmetric_framework": sum(framework_sg.values()),
+                               "framework_spacegroups": dict(sorted(framework_sg.items()))}
+        timings[f"{mode}_s"] = time.perf_counter() - t1
+    return {"group": dataclasses.asdict(group), "rows": rows, "hosts": hosts_by_mode,
+            "volume_per_atom": vpa, "volume_source": vpa_source,
+            "wall_s": time.perf_counter() - t0, "timings": timings}
+
+
+_CONTEXT: dict[str, Any] = {}
+
+
+def _worker_init(options: dict[str, Any]) -> None:
+    _CONTEXT.update(make_context(options))
+
+
+def _worker_run(group: Group) -> dict[str, Any]:
+    def log(message: str) -> None:
+        print(f"[{group.formula} Z={group.z}] {message}", file=sys.stderr, flush=True)
+
+    try:
+        return evaluate_group(group, _CONTEXT, log)
+    except Exception as exc:  # one broken group must not lose the others
+        return {"group": dataclasses.asdict(group), "rows": [], "hosts": {},
+                "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_groups(groups: list[Group], options: dict[str, Any], workers: int) -> list[dict]:
+    """All groups, largest cells first, in ``workers`` spawned processes (1: in-process)."""
+    ordered = sorted(groups, key=lambda g: -g.atoms_per_cell)
+    if workers == 1 or len(ordered) == 1:
+        _worker_init(options)
+        return [_worker_run(g) for g in ordered]
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(ordered)), _worker_init,
+                                                   (options,)) as pool:
+        return list(pool.imap_unordered(_worker_run, ordered))
+
+
+# ---------------------------------------------------------------------------- main
+def _checkpoint_info(checkpoint: str) -> dict[str, Any]:
+    from campaign.model_loading import default_model_path, load_model
+
+    path = Path(checkpoint) if checkpoint else default_model_path()
+    loaded = load_model(checkpoint or None)
+    return {"path": str(path), "label": loaded.label,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "data_hash": loaded.metadata.data_hash, "steps": loaded.metadata.steps}
+
+
+def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Summaries per group (formula x cell size x mode, with the host counts of the
+    inpainting modes), per system x mode x cell size, per system x mode, per system, per
+    mode."""
+    from chggen_kernels.evaluation import summarize_by, summarize_rows
+
+    groups = summarize_by(rows, ["system", "formula", "atoms_per_cell", "mode"])
+    by_key = {(g["formula"], g["atoms_per_cell"], g["mode"]): g for g in groups}
+    for run in results:
+        group = run["group"]
+        n_atoms = sum(group["composition"].values())
+        for mode in ["unconditional", *run.get("hosts", {})]:
+            key = (group["formula"], n_atoms, mode)
+            if key not in by_key:  # e.g. an inpainting mode without a symmetric framework
+                by_key[key] = {"system": group["system"], "formula": group["formula"],
+                               "atoms_per_cell": n_atoms, "mode": mode} | summarize_rows([])
+            by_key[key] |= {"z": group["z"], "hosts": run.get("hosts", {}).get(mode)}
+    modes = {m: k for k, m in enumerate(available_modes())}
+
+    def order(keys: list[str]) -> Any:
+        return lambda g: tuple(modes.get(g[k], 99) if k == "mode" else g[k] for k in keys)
+
+    def by(keys: list[str]) -> list[dict[str, Any]]:
+        return sorted(summarize_by(rows, keys), key=order(keys))
+
+    groups = sorted(by_key.values(), key=order(["system", "formula", "atoms_per_cell", "mode"]))
+    return {"groups_summary": groups,
+            "by_atoms_per_cell": by(["system", "mode", "atoms_per_cell"]),
+            "systems_summary": by(["system", "mode"]),
+            "systems_all_modes": by(["system"]),
+            "modes_summary": by(["mode"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from chggen_kernels.evaluation import markdown_report
+
+    if args.from_json is not None:
+        print(markdown_report(json.loads(args.from_json.read_text())))
+        return 0
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import torch
+
+    torch.set_num_threads(1)
+    t0, load_start = time.perf_counter(), os.getloadavg()
+    sampler = {"n_levels": args.levels, "n_corrector_steps": args.correctors}
+    reduced = (args.levels, args.correctors) != (REFERENCE_LEVELS, REFERENCE_CORRECTORS)
+    options = {"checkpoint": args.checkpoint, "device": args.device, "sampler": sampler,
+               "fmax": args.fmax, "relax_steps": args.relax_steps, "hull": args.hull,
+               "samples": args.samples, "samples_per_host": args.samples_per_host,
+               "seed": args.seed, "modes": args.modes}
+    validation = None
+    if args.validation_parquet:
+        from campaign.model_loading import default_model_path
+        from chggen_kernels.evaluation import validation_loss_comparison
+        from chggen_kernels.training import load_training_data
+
+        data = load_training_data(args.validation_parquet, on_invalid="skip")
+        validation = validation_loss_comparison(
+            args.checkpoint or default_model_path(), data, noise_draws=args.val_draws,
+            limit=args.val_limit) | {"parquet": str(args.validation_parquet)}
+        print(f"validation DSM loss: {json.dumps(validation['bins'])}", file=sys.stderr)
+    results = run_groups(args.groups, options, args.workers) if args.groups else []
+    rows = [row for r in results for row in r["rows"]]
+    from chggen_kernels.sampling import SamplerSettings
+
+    result = {
+        "benchmark": "model_quality",
+        "checkpoint": _checkpoint_info(args.checkpoint),
+        "settings": {"sampler": SamplerSettings.from_dict(sampler).to_dict(),
+                     "sampler_reduced": reduced,
+                     "relax": {"fmax": args.fmax, "max_steps": args.relax_steps,
+                               "reduced": args.relax_steps < REFERENCE_RELAX_STEPS},
+                     "samples": args.samples, "samples_per_host": args.samples_per_host,
+                     "sizes": args.sizes, "modes": args.modes, "seed": args.seed,
+                     "hull": args.hull, "workers": args.workers, "device": args.device,
+                     "symmetry": "spglib at symprec 0.1 Å, angle 10 deg; symmetric = sg > 2",
+                     "argv": sys.argv[1:] if argv is None else argv},
+        "validation": validation,
+        **summarize(rows, results),
+        "group_runs": [{k: v for k, v in r.items() if k != "rows"} for r in results],
+        "rows": rows,
+        "wall_time_s": time.perf_counter() - t0,
+        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                    "cpus": len(os.sched_getaffinity(0)), "torch_threads": 1,
+                    "load_average_start": load_start, "load_average_end": os.getloadavg()},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(f"wrote {args.output} ({len(rows)} candidates, {result['wall_time_s']:.0f} s)",
+          file=sys.stderr)
+    if args.markdown:
+        print(markdown_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
