@@ -20,7 +20,14 @@ each. Writes JSON (``--output``); ``--markdown`` prints the model-card tables, a
 existing result with ``--from-json``. Sampler settings other than the reference 200 levels
 x 5 corrector steps are marked ``sampler_reduced`` in the JSON and in the tables.
 
-    nice -n 5 python benchmarks/eval_model_quality.py --samples 50 --workers 2 \\
+Cost (CPU, one torch thread per worker; smoke run in results/model_quality_smoke.json):
+sampling about 1,000-1,600 atom-evaluations/s, the reference 200 x 5 sampler being 1,200
+evaluations per atom unconditionally and about 3,500 with RePaint (3 passes); CHGNet
+relaxation about 0.5-1 s per atom. Inpainted cells are often the conventional cell (2x
+atoms). The default sizes at ``--samples 20`` take about 2 h with 2 workers on 2 idle
+cores, about 6 h on one busy core.
+
+    nice -n 5 python benchmarks/eval_model_quality.py --samples 20 --workers 2 \\
         --validation-parquet train.parquet --markdown
     python benchmarks/eval_model_quality.py --from-json benchmarks/results/model_quality.json \\
         --markdown
@@ -139,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--correctors", type=int, default=REFERENCE_CORRECTORS)
     p.add_argument("--relax-steps", type=int, default=REFERENCE_RELAX_STEPS)
     p.add_argument("--fmax", type=float, default=0.1, help="eV/Å")
-    p.add_argument("--hull", default="offline", help="offline | mp | none | file (for E_d)")
+    p.add_argument("--hull", default="none",
+                   help="E_d source: none | mp | offline | file (the shipped offline hull has "
+                        "no P-S or Zn-P-S compounds: its Zn-P-S E_d are not comparable)")
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
     p.add_argument("--device", default="cpu", help="sampling device (relaxation: CPU)")
     p.add_argument("--output", type=Path,

@@ -291,7 +291,7 @@ def markdown_report(result: Mapping[str, Any]) -> str:
             f"sampler {sampler.get('n_levels', '?')} levels x "
             f"{sampler.get('n_corrector_steps', '?')} corrector steps"
             + (" (**reduced**, not the reference 200 x 5)" if reduced else " (reference)")
-            + f"; seed {settings.get('seed', '?')}; wall time "
+            + f"; hull {settings.get('hull', '?')}; seed {settings.get('seed', '?')}; wall time "
             f"{_fmt(result.get('wall_time_s'), '.0f')} s.")
     lines += [head, ""]
     validation = result.get("validation")
