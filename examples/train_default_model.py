@@ -1,19 +1,30 @@
-"""Train the shipped default score model within a wall-clock budget (GPU or CPU).
+"""Train the shipped default score model: resumable, optionally warm-started (GPU or CPU).
 
-The same DSM trainer as ``chggen train``, with the step count chosen from a short
-calibration so that a cosine schedule ends inside ``--budget-s`` seconds. The volume
-prior stored in the checkpoint is fitted on the crystals whose volumes are real (the
-AFLOW compounds and the CHGNet-relaxed decorations), not on the prior-scaled ones.
+The same DSM trainer as ``chggen train``. The run length is ``--n-steps`` optimiser steps,
+or, with ``--budget-s``, the step count a short calibration predicts for a cosine schedule
+that ends inside that many seconds. Every ``--checkpoint-every`` steps ``OUT/last.pt`` holds
+the full training state, so a killed run continues with ``--resume`` (same data, same
+settings) exactly where it stopped. ``--init-from CKPT`` starts from another checkpoint's
+weights (same architecture), e.g. to continue an interim model on a better data set.
 
-    python examples/train_default_model.py --data train.parquet --out DIR --budget-s 360
+The volume prior stored in the checkpoint is fitted (NNLS, Å^3/atom per element) on the
+crystals whose volumes are real: every source except ``decorated-scaled``. The validation
+crystals' ids are stored in the metadata so that an evaluation can reuse the same split.
+
+    python examples/train_default_model.py --data build/train.parquet --out run \
+        --n-steps 12000 --init-from chggen_kernels/data/default_model.pt
+    python examples/train_default_model.py --data build/train.parquet --out run --resume
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,96 +36,142 @@ from chggen_kernels.training import (
     load_training_data,
     split_train_val,
 )
+from chggen_kernels.training.checkpoint import read_checkpoint
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--budget-s", type=float, default=360.0)
+    parser.add_argument("--n-steps", type=int, default=None)
+    parser.add_argument("--budget-s", type=float, default=None)
+    parser.add_argument("--init-from", default=None, help="checkpoint whose weights start the run")
+    parser.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup-steps", type=int, default=200)
     parser.add_argument("--model-json", default=None, help="ScoreModelConfig overrides (JSON)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
+    if (args.n_steps is None) == (args.budget_s is None) and not args.resume:
+        parser.error("give exactly one of --n-steps and --budget-s (or --resume)")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    last, best_path = args.out / "last.pt", args.out / "best.pt"
     t_start = time.time()
+
     data = load_training_data(args.data, on_invalid="skip")
     crystals = list(data.crystals)
-    real_volume = [c.structure for c in crystals if c.source != "decorated-scaled"]
-    prior = fit_volume_prior(real_volume)
-    config = cpu_default_config()
-    if args.model_json:
-        config = ScoreModelConfig.from_dict({**config.to_dict(), **json.loads(args.model_json)})
+    prior = fit_volume_prior([c.structure for c in crystals if c.source != "decorated-scaled"])
     train_idx, val_idx = split_train_val(len(crystals), 0.05, 0)
     train = [crystals[i].structure for i in train_idx]
     val = [crystals[i].structure for i in val_idx]
-    log = open(args.out / "train_log.jsonl", "w")  # noqa: SIM115 - open for the whole run
+    val_ids = [crystals[i].structure_id for i in val_idx]
 
-    def settings(n_steps: int) -> TrainSettings:
-        return TrainSettings(n_steps=n_steps, batch_size=args.batch_size, lr=2e-3,
-                             warmup_steps=200, schedule="cosine", grad_clip=0.5,
-                             ema_decay=0.999, val_every=max(100, n_steps // 12),
-                             log_every=50, checkpoint_every=10**9, seed=0)
+    resume_payload = read_checkpoint(last) if args.resume else None
+    if resume_payload is not None:
+        run = resume_payload["metadata"]["extra"]["run"]
+        config = ScoreModelConfig.from_dict(resume_payload["model_config"])
+        n_steps = int(run["n_steps"])
+        init_from = run["init_from"]
+    else:
+        if last.exists():
+            raise SystemExit(f"{str(last)!r} exists: pass --resume or choose another --out")
+        config = cpu_default_config()
+        if args.model_json:
+            config = ScoreModelConfig.from_dict({**config.to_dict(),
+                                                 **json.loads(args.model_json)})
+        init_from = None
+        if args.init_from:
+            payload = read_checkpoint(args.init_from)
+            config = ScoreModelConfig.from_dict(payload["model_config"])
+            init_from = {"path": str(args.init_from),
+                         "sha256": hashlib.sha256(Path(args.init_from).read_bytes()).hexdigest(),
+                         "steps": payload["metadata"].get("steps")}
+        n_steps = args.n_steps or _calibrated_steps(args, config, train, val, data.hash, t_start)
+
+    def settings() -> TrainSettings:
+        return TrainSettings(n_steps=n_steps, batch_size=args.batch_size, lr=args.lr,
+                             warmup_steps=args.warmup_steps, schedule="cosine", grad_clip=0.5,
+                             ema_decay=0.999, val_every=max(100, n_steps // 20),
+                             log_every=50, checkpoint_every=args.checkpoint_every, seed=0)
 
     torch.manual_seed(0)
-    calib = Trainer(ScoreModel(config), train, val, settings(10**6), data.hash, args.device)
+    untrained = ScoreModel(config)
+    baseline = Trainer(untrained, train, val, settings(), data.hash, args.device).validate(
+        use_ema=False)
+    model = ScoreModel(config)
+    if init_from is not None and resume_payload is None:
+        model.load_state_dict(read_checkpoint(init_from["path"])["state_dict"])
+    trainer = Trainer(model, train, val, settings(), data.hash, args.device)
+    if resume_payload is not None:
+        trainer.load_training_state(resume_payload["training_state"],
+                                    resume_payload["state_dict"])
+    start = trainer.validate()
+    extra = _extra(data, baseline, val_ids, {"n_steps": n_steps, "init_from": init_from,
+                                             "start_val_loss": start.loss})
+    mode = "a" if resume_payload is not None else "w"
+    with open(args.out / "train_log.jsonl", mode) as log:
+        log.write(json.dumps({"event": "start", "resumed": resume_payload is not None,
+                              "step": trainer.step, "n_steps": n_steps, "val": start.loss,
+                              "untrained_val": baseline.loss,
+                              "untrained_by_bin": baseline.loss_by_sigma}) + "\n")
+        best = {"loss": trainer.best_val_loss if trainer.best_val_loss is not None
+                else float("inf")}
+
+        def callback(rec: dict[str, Any]) -> None:
+            if rec["event"] in ("train", "val"):
+                log.write(json.dumps(rec, default=float) + "\n")
+                log.flush()
+            if rec["event"] == "val":
+                print(json.dumps({k: rec[k] for k in ("step", "loss")}), flush=True)
+                if rec["loss"] < best["loss"]:
+                    best["loss"] = rec["loss"]
+                    trainer.save(best_path, volume_prior=dict(prior.element_volumes),
+                                 resumable=False, extra=extra)
+            if rec["event"] == "checkpoint":
+                trainer.save(last, volume_prior=dict(prior.element_volumes), extra=extra)
+
+        final = trainer.run(callback)
+    trainer.save(last, volume_prior=dict(prior.element_volumes), extra=extra)
+    summary = {"final_val": final.loss, "final_by_bin": final.loss_by_sigma,
+               "untrained_val": baseline.loss, "untrained_by_bin": baseline.loss_by_sigma,
+               "start_val": start.loss, "start_by_bin": start.loss_by_sigma,
+               "init_from": init_from, "steps": trainer.step,
+               "wall_time_s": trainer.wall_time_s,
+               "device": torch.cuda.get_device_name() if args.device.startswith("cuda")
+               else "cpu", "n_parameters": sum(p.numel() for p in model.parameters()),
+               "n_train": len(train), "n_val": len(val), "data_hash": data.hash,
+               "volume_prior": prior.element_volumes}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    print(json.dumps(summary, default=float))
+
+
+def _calibrated_steps(args: argparse.Namespace, config: ScoreModelConfig, train: list,
+                      val: list, data_hash: str, t_start: float) -> int:
+    """Steps that fit in ``--budget-s`` (85 % of what is left after 40 timed steps)."""
+    calib = Trainer(ScoreModel(config), train, val,
+                    TrainSettings(n_steps=10**6, batch_size=args.batch_size), data_hash,
+                    args.device)
     for _ in range(5):
         calib.train_step()
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
     t0 = time.time()
     for _ in range(40):
         calib.train_step()
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     step_s = (time.time() - t0) / 40
-    remaining = args.budget_s - (time.time() - t_start)
-    n_steps = max(20, int(0.85 * remaining / step_s))
-    print(json.dumps({"step_s": step_s, "n_steps": n_steps, "n_train": len(train),
-                      "n_val": len(val), "skipped": len(data.skipped)}), flush=True)
-
-    torch.manual_seed(0)
-    untrained = ScoreModel(config)
-    trainer = Trainer(untrained, train, val, settings(n_steps), data.hash, args.device)
-    baseline = trainer.validate(use_ema=False)
-    log.write(json.dumps({"event": "untrained_val", "loss": baseline.loss,
-                          "by_bin": baseline.loss_by_sigma}) + "\n")
-    best = {"loss": float("inf")}
-
-    def callback(rec: dict) -> None:
-        if rec["event"] in ("train", "val"):
-            log.write(json.dumps(rec, default=float) + "\n")
-            log.flush()
-        if rec["event"] == "val":
-            print(json.dumps({k: rec[k] for k in ("step", "loss")}), flush=True)
-            if rec["loss"] < best["loss"]:
-                best["loss"] = rec["loss"]
-                trainer.save(args.out / "best.pt", volume_prior=dict(prior.element_volumes),
-                             resumable=False, extra=_extra(data, baseline))
-
-    final = trainer.run(callback)
-    trainer.save(args.out / "last.pt", volume_prior=dict(prior.element_volumes),
-                 extra=_extra(data, baseline))
-    summary = {"final_val": final.loss, "final_by_bin": final.loss_by_sigma,
-               "untrained_val": baseline.loss, "untrained_by_bin": baseline.loss_by_sigma,
-               "steps": trainer.step, "wall_time_s": trainer.wall_time_s,
-               "device": torch.cuda.get_device_name() if args.device.startswith("cuda")
-               else "cpu", "n_parameters": sum(p.numel() for p in untrained.parameters()),
-               "volume_prior": prior.element_volumes}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    print(json.dumps(summary, default=float))
+    return max(20, int(0.85 * (args.budget_s - (time.time() - t_start)) / step_s))
 
 
-def _extra(data, baseline) -> dict:
-    from collections import Counter
-
+def _extra(data: Any, baseline: Any, val_ids: list[str], run: dict[str, Any]) -> dict:
     sources = Counter(c.source for c in data.crystals)
     systems = Counter(c.structure.composition.chemical_system for c in data.crystals)
     return {"sources": dict(sources), "chemical_systems": dict(systems.most_common()),
             "untrained_val_loss": baseline.loss, "untrained_val_by_bin": baseline.loss_by_sigma,
-            "n_skipped": len(data.skipped)}
+            "n_skipped": len(data.skipped), "validation_ids": val_ids, "run": run}
 
 
 if __name__ == "__main__":
