@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "campaign.commands.export",
     "campaign.commands.train",
     "campaign.commands.model",
+    "campaign.commands.data",
 ]
 
 

@@ -1,5 +1,45 @@
-"""Training-set building blocks: offline structure sources (prototypes, random crystals)."""
+"""Training-set building blocks: candidate sources, the relaxation cache and the selection.
 
+Sources (:class:`SourceStructure` with a deterministic id): AFLOW prototypes (own species
+and decorated), pyxtal random crystals, the Materials Project, the user's files. Relaxed
+records live in a JSONL cache (:mod:`~chggen_kernels.datasets.relaxed`); the selection
+(:mod:`~chggen_kernels.datasets.selection`, :mod:`~chggen_kernels.datasets.build`) keeps
+records near their own hull, deduplicates them and writes the reference hull.
+"""
+
+from chggen_kernels.datasets.build import (
+    Selection,
+    build_counts,
+    file_sha256,
+    interleave,
+    reference_records,
+    select_training_set,
+    training_crystals,
+)
+from chggen_kernels.datasets.external import (
+    MPSourceError,
+    mp_structures,
+    structure_fingerprint,
+    structures_from_files,
+    subsystems,
+)
+from chggen_kernels.datasets.relaxed import (
+    RelaxCache,
+    append_record,
+    failed_record,
+    load_relax_cache,
+    relax_record,
+    relaxer_label,
+    validate_record,
+)
+from chggen_kernels.datasets.selection import (
+    HullPosition,
+    ReferenceHull,
+    deduplicate,
+    energy_above_own_hull,
+    reference_hull_from_build,
+    system_of,
+)
 from chggen_kernels.datasets.sources import (
     SourceStructure,
     aflow_prototypes,
@@ -10,10 +50,35 @@ from chggen_kernels.datasets.sources import (
 )
 
 __all__ = [
+    "HullPosition",
+    "MPSourceError",
+    "ReferenceHull",
+    "RelaxCache",
+    "Selection",
     "SourceStructure",
     "aflow_prototypes",
+    "append_record",
+    "build_counts",
     "decorated_prototypes",
+    "deduplicate",
+    "energy_above_own_hull",
+    "failed_record",
+    "file_sha256",
+    "interleave",
+    "load_relax_cache",
+    "mp_structures",
     "parse_chemsys",
     "random_symmetric_crystals",
+    "reference_hull_from_build",
+    "reference_records",
+    "relax_record",
+    "relaxer_label",
+    "select_training_set",
+    "structure_fingerprint",
     "structure_id",
+    "structures_from_files",
+    "subsystems",
+    "system_of",
+    "training_crystals",
+    "validate_record",
 ]

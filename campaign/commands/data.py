@@ -1,0 +1,153 @@
+"""``chggen data build``: build a CHGNet-relaxed training set (see docs/training_data.md).
+
+    chggen data build --chemsys Li-Si Zn-P-S Li-P-S --sources prototypes random --out DIR
+        [--files PATH] [--random-per-system 60] [--max-atoms 20] [--ehull-max 0.1]
+        [--fmax 0.1] [--max-steps 300] [--workers N] [--limit N] [--seed 0]
+        [--no-undecorated] [--relaxed-cache PATH] [--read-cache PATH ...]
+
+Writes to DIR: ``relaxed.jsonl`` (the relaxation cache, unless ``--relaxed-cache`` names
+another file), ``train.parquet``, ``reference_hull.json``, ``manifest.json``, ``build.yaml``.
+Running the same command again resumes: cached candidates are not relaxed again.
+Exit codes: 0 success, 2 bad input, 130 interrupted (the cache keeps every finished record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run_data_build"]
+
+_SOURCES = ("prototypes", "random", "mp", "files")
+
+
+def _chemsys(value: str) -> str:
+    from chggen_kernels.datasets import parse_chemsys
+
+    try:
+        return "-".join(parse_chemsys(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _int_at_least(minimum: int):
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            raise argparse.ArgumentTypeError(f"{value!r} is not an integer >= {minimum}")
+        return number
+
+    return parse
+
+
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number >= 0")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = _non_negative_float(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number > 0")
+    return number
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="training data: build a CHGNet-relaxed training set")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
+    p = data_sub.add_parser(
+        "build", help="relax candidates from prototypes / random crystals / MP / files, "
+        "keep those near their own hull, deduplicate, write Parquet + reference hull")
+    p.add_argument("--chemsys", nargs="+", required=True, type=_chemsys,
+                   help="chemical systems, e.g. Li-Si Zn-P-S Li-P-S (subsystems included)")
+    p.add_argument("--sources", nargs="+", default=["prototypes", "random"], choices=_SOURCES,
+                   help="candidate sources (default: prototypes random)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--files", type=Path, default=None,
+                   help="folder of CIF/POSCAR/.vasp files, or an .extxyz file (source 'files')")
+    p.add_argument("--random-per-system", type=_int_at_least(0), default=60,
+                   help="pyxtal random crystals per chemical system (default 60)")
+    p.add_argument("--max-atoms", type=_int_at_least(1), default=20,
+                   help="most sites per candidate cell (default 20)")
+    p.add_argument("--ehull-max", type=_non_negative_float, default=0.1,
+                   help="keep relaxed structures at most this far above the set's own "
+                   "hull, eV/atom (default 0.1)")
+    p.add_argument("--mp-ehull-max", type=_non_negative_float, default=0.1,
+                   help="Materials Project energy above hull cut, eV/atom (default 0.1)")
+    p.add_argument("--fmax", type=_positive_float, default=0.1,
+                   help="relaxation force threshold, eV/Å (default 0.1)")
+    p.add_argument("--max-steps", type=_int_at_least(1), default=300,
+                   help="most FIRE steps per relaxation (default 300)")
+    p.add_argument("--workers", type=_int_at_least(1), default=1,
+                   help="relaxation workers; 1 relaxes in this process, more use Ray "
+                   "actors with one CPU each (default 1)")
+    p.add_argument("--limit", type=_int_at_least(1), default=None,
+                   help="only the first N candidates (smallest cells first, systems "
+                   "interleaved)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0,
+                   help="seed of the random crystals (default 0)")
+    p.add_argument("--no-undecorated", dest="undecorated", action="store_false",
+                   help="leave out the AFLOW prototypes with their own species")
+    p.add_argument("--drop-unreferenced", dest="keep_unreferenced", action="store_false",
+                   help="drop relaxed structures whose chemical system has no relaxed "
+                   "elemental reference (default: keep them, energy above hull unknown)")
+    p.add_argument("--hull-references", type=Path, default=None,
+                   help="hull file (reference JSON or CSV, e.g. the shipped "
+                   "chggen_kernels/data/reference_hull.json) whose entries join the "
+                   "set's own hull, e.g. elemental ground states too large to relax here")
+    p.add_argument("--relaxed-cache", type=Path, default=None,
+                   help="relaxation cache to read and append to (default OUT/relaxed.jsonl)")
+    p.add_argument("--read-cache", type=Path, nargs="+", default=[],
+                   help="further caches to reuse records from (read only; used records "
+                   "are copied into the build's cache)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="relax again candidates whose cached record failed")
+    p.add_argument("--no-relax", action="store_true",
+                   help="relax nothing; build the outputs from the cache as it is")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (default: a private local Ray)")
+    p.add_argument("--relaxer", default=None, help=argparse.SUPPRESS)  # module:function
+    p.set_defaults(func=run_data_build)
+
+
+def run_data_build(args: argparse.Namespace) -> int:
+    from campaign.data_build import BuildOptions, DataBuildError, run_build
+    from campaign.data_relax import DEFAULT_RELAXER
+    from chggen_kernels.datasets import MPSourceError
+    from chggen_kernels.training import TrainingDataError
+
+    try:
+        opts = BuildOptions(
+            chemsys=tuple(args.chemsys), sources=tuple(dict.fromkeys(args.sources)),
+            out=args.out, files=args.files, random_per_system=args.random_per_system,
+            max_atoms=args.max_atoms, ehull_max=args.ehull_max, mp_ehull_max=args.mp_ehull_max,
+            fmax=args.fmax, max_steps=args.max_steps, workers=args.workers, limit=args.limit,
+            seed=args.seed, undecorated=args.undecorated,
+            keep_unreferenced=args.keep_unreferenced, hull_references=args.hull_references,
+            relaxed_cache=args.relaxed_cache,
+            read_cache=tuple(args.read_cache), retry_failed=args.retry_failed,
+            no_relax=args.no_relax, relaxer=args.relaxer or DEFAULT_RELAXER,
+            address=args.address,
+        )
+        if opts.workers > 1 and not opts.no_relax:
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise DataBuildError("--workers > 1 needs Ray (pip install 'chggen[campaign]'); "
+                                     "use --workers 1") from None
+        summary = run_build(opts)
+    except (DataBuildError, MPSourceError, TrainingDataError) as err:
+        print(f"chggen data build: error: {err}", file=sys.stderr)
+        return 2
+    return 130 if summary.interrupted else 0

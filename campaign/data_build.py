@@ -1,0 +1,392 @@
+"""``chggen data build``: candidates -> CHGNet relaxation (cached) -> selection -> files.
+
+Steps (see docs/training_data.md):
+
+1. Candidates from the chosen sources, one pool per chemical system (decorated
+   prototypes, random crystals, Materials Project, files inside it), one pool of AFLOW
+   prototypes with their own species and one of files outside every system; each pool
+   sorted smallest cells first and the pools interleaved (:func:`interleave`); ``limit``
+   keeps the first candidates of that order.
+2. Candidates without a record in the cache are relaxed (in process, or on Ray relax
+   actors) and every record is appended to the cache as it arrives.
+3. The relaxed records of the candidates are filtered by their energy above the hull of
+   the set itself, deduplicated, and written with the reference hull and the manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from campaign.data_relax import (
+    DEFAULT_RELAXER,
+    Progress,
+    load_factory,
+    relax_in_process,
+    relax_with_ray,
+)
+from chggen_kernels.datasets import (
+    SourceStructure,
+    aflow_prototypes,
+    append_record,
+    build_counts,
+    decorated_prototypes,
+    file_sha256,
+    interleave,
+    load_relax_cache,
+    mp_structures,
+    parse_chemsys,
+    random_symmetric_crystals,
+    reference_hull_from_build,
+    reference_records,
+    relaxer_label,
+    select_training_set,
+    structures_from_files,
+    system_of,
+    training_crystals,
+)
+from chggen_kernels.relax import RelaxSettings
+
+__all__ = ["SOURCES", "BuildOptions", "BuildSummary", "DataBuildError", "gather_candidates",
+           "run_build"]
+
+SOURCES = ("prototypes", "random", "mp", "files")
+MANIFEST_FORMAT = "chggen-data-build-manifest"
+
+
+class DataBuildError(ValueError):
+    """Bad build input (options, sources); the message names the option and the value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """The arguments of one build (``build.yaml``). Energies eV/atom, forces eV/Å."""
+
+    chemsys: tuple[str, ...]
+    sources: tuple[str, ...]
+    out: Path
+    files: Path | None = None
+    random_per_system: int = 60
+    max_atoms: int = 20
+    ehull_max: float = 0.1
+    mp_ehull_max: float = 0.1
+    fmax: float = 0.1
+    max_steps: int = 300
+    workers: int = 1
+    limit: int | None = None
+    seed: int = 0
+    undecorated: bool = True
+    keep_unreferenced: bool = True
+    hull_references: Path | None = None
+    relaxed_cache: Path | None = None
+    read_cache: tuple[Path, ...] = ()
+    retry_failed: bool = False
+    no_relax: bool = False
+    relaxer: str = DEFAULT_RELAXER
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.chemsys:
+            raise DataBuildError("--chemsys: give at least one chemical system")
+        for system in self.chemsys:
+            try:
+                parse_chemsys(system)
+            except ValueError as exc:
+                raise DataBuildError(f"--chemsys: {exc}") from None
+        for source in self.sources:
+            if source not in SOURCES:
+                raise DataBuildError(f"--sources: {source!r} is not one of {list(SOURCES)}")
+        if not self.sources:
+            raise DataBuildError("--sources: give at least one source")
+        if "files" in self.sources and self.files is None:
+            raise DataBuildError("--sources files needs --files PATH")
+        if self.files is not None and "files" not in self.sources:
+            raise DataBuildError(f"--files {str(self.files)!r} given but 'files' is not in "
+                                 "--sources")
+        for name in ("random_per_system", "max_atoms", "max_steps", "workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "random_per_system" else 1):
+                raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}")
+        for name in ("ehull_max", "mp_ehull_max", "fmax"):
+            value = getattr(self, name)
+            if not (value >= 0) or (name == "fmax" and value == 0):
+                raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}")
+
+    @property
+    def cache_path(self) -> Path:
+        return self.relaxed_cache if self.relaxed_cache is not None else self.out / "relaxed.jsonl"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [str(v) for v in value]
+            out[f.name] = value
+        return out
+
+
+@dataclasses.dataclass
+class BuildSummary:
+    """What a build did; ``manifest`` is the content of ``manifest.json``."""
+
+    n_candidates: int = 0
+    n_cached: int = 0
+    n_relaxed: int = 0
+    n_failed: int = 0
+    n_train: int = 0
+    interrupted: bool = False
+    manifest: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def gather_candidates(
+    opts: BuildOptions,
+    mp_client: Any = None,
+    notes: dict[str, Any] | None = None,
+) -> list[SourceStructure]:
+    """The build's candidates in relaxation order (module docstring, step 1)."""
+    from chggen_kernels.lattice import VolumePrior
+
+    notes = {} if notes is None else notes
+    prior = VolumePrior(element_volumes={})  # elemental volumes (pymatgen) for every element
+    systems = ["-".join(parse_chemsys(s)) for s in opts.chemsys]
+    pools: dict[str, list[SourceStructure]] = {s: [] for s in systems}
+    for system in systems:
+        if "prototypes" in opts.sources:
+            pools[system] += decorated_prototypes(system, prior, max_atoms=opts.max_atoms)
+        if "random" in opts.sources and opts.random_per_system:
+            pools[system] += random_symmetric_crystals(
+                system, opts.random_per_system, max_atoms=opts.max_atoms, seed=opts.seed)
+        if "mp" in opts.sources:
+            pools[system] += mp_structures(system, client=mp_client, max_atoms=opts.max_atoms,
+                                           e_above_hull_max=opts.mp_ehull_max)
+    extra: list[list[SourceStructure]] = []
+    if "prototypes" in opts.sources and opts.undecorated:
+        extra.append(list(aflow_prototypes(max_atoms=opts.max_atoms)))
+    if "files" in opts.sources:
+        skipped: list[str] = []
+        outside: list[SourceStructure] = []
+        too_large = 0
+        for c in structures_from_files(opts.files, skipped=skipped):
+            if len(c.structure) > opts.max_atoms:
+                too_large += 1
+                continue
+            system = system_of((el.symbol for el in c.structure.composition.elements), systems)
+            (outside if system == "other" else pools[system]).append(c)
+        extra.append(outside)
+        notes["files_skipped"] = skipped
+        notes["files_over_max_atoms"] = too_large
+    order = interleave([*pools.values(), *extra])
+    if opts.limit is not None:
+        order = order[: opts.limit]
+    return order
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("chggen", "chgnet", "pymatgen", "pyxtal", "torch"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[name] = importlib.metadata.version(name)
+    return out
+
+
+def command_line(opts: BuildOptions) -> str:
+    """The ``chggen data build`` command that reproduces ``opts`` (defaults left out)."""
+    import shlex
+
+    default = BuildOptions(chemsys=opts.chemsys, sources=opts.sources, out=opts.out,
+                           files=opts.files)
+    words = ["chggen", "data", "build", "--chemsys", *opts.chemsys, "--sources",
+             *opts.sources, "--out", str(opts.out)]
+    flags = {"undecorated": "--no-undecorated", "keep_unreferenced": "--drop-unreferenced",
+             "retry_failed": "--retry-failed", "no_relax": "--no-relax"}
+    for f in dataclasses.fields(opts):
+        value = getattr(opts, f.name)
+        if f.name in ("chemsys", "sources", "out") or value == getattr(default, f.name):
+            continue
+        if f.name in flags:
+            words.append(flags[f.name])
+        elif isinstance(value, tuple):
+            words += [f"--{f.name.replace('_', '-')}", *map(str, value)]
+        else:
+            words += [f"--{f.name.replace('_', '-')}", str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def run_build(
+    opts: BuildOptions,
+    *,
+    mp_client: Any = None,
+    relaxer_factory: Callable[[RelaxSettings], Any] | None = None,
+    stream: TextIO | None = None,
+) -> BuildSummary:
+    """Run (or resume) a build; outputs in ``opts.out``. ``KeyboardInterrupt`` during the
+    relaxation returns a summary with ``interrupted=True`` and writes no outputs."""
+    stream = stream or sys.stderr
+    started = time.monotonic()
+    if relaxer_factory is None and not opts.no_relax:
+        try:
+            load_factory(opts.relaxer)  # a bad name fails before any work
+        except ValueError as exc:
+            raise DataBuildError(f"--relaxer: {exc}") from None
+    extra: list[dict[str, Any]] = []
+    if opts.hull_references is not None:
+        try:
+            extra = reference_records(opts.hull_references)
+        except ValueError as exc:
+            raise DataBuildError(f"--hull-references: {exc}") from None
+    summary = BuildSummary()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    import yaml
+
+    (opts.out / "build.yaml").write_text(yaml.safe_dump(
+        {"command": command_line(opts), "arguments": opts.to_dict()}, sort_keys=False))
+    notes: dict[str, Any] = {}
+    candidates = gather_candidates(opts, mp_client=mp_client, notes=notes)
+    summary.n_candidates = len(candidates)
+    ids = {c.structure_id for c in candidates}
+    cache = load_relax_cache(opts.cache_path, keep_ids=ids)
+    for path in opts.read_cache:  # reused records are copied into the build's cache
+        if Path(path).resolve() == opts.cache_path.resolve():
+            continue
+        other = load_relax_cache(path, keep_ids=ids)
+        for sid, record in other.records.items():
+            if sid not in cache.records or (cache.records[sid].get("status") != "ok"
+                                            and record.get("status") == "ok"):
+                append_record(opts.cache_path, record)
+                cache.add(record)
+    records = cache.records
+
+    def needs(c: SourceStructure) -> bool:
+        r = records.get(c.structure_id)
+        return r is None or (opts.retry_failed and r.get("status") != "ok")
+
+    todo = [c for c in candidates if needs(c)]
+    summary.n_cached = len(candidates) - len(todo)
+    print(f"data build: {len(candidates)} candidates, {summary.n_cached} in the cache "
+          f"{str(opts.cache_path)!r}, {0 if opts.no_relax else len(todo)} to relax with "
+          f"{opts.workers} worker(s)", file=stream, flush=True)
+    if cache.bad_lines:
+        print(f"data build: skipped {len(cache.bad_lines)} bad cache lines; first: "
+              f"{cache.bad_lines[0]}", file=stream)
+    if todo and not opts.no_relax:
+        summary.interrupted = not _relax(opts, todo, records, summary, relaxer_factory, stream)
+        if summary.interrupted:
+            print("data build: interrupted; every finished relaxation is in the cache, run "
+                  "the same command again to resume", file=stream)
+            return summary
+    notes["hull_references"] = extra
+    summary.manifest = _finalize(opts, candidates, records, cache, notes, started, summary,
+                                 stream)
+    return summary
+
+
+def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, Any],
+           summary: BuildSummary, relaxer_factory: Callable[[RelaxSettings], Any] | None,
+           stream: TextIO) -> bool:
+    settings = RelaxSettings(fmax=opts.fmax, max_steps=opts.max_steps)
+    label = relaxer_label(opts.fmax, opts.max_steps)
+    if relaxer_factory is not None:
+        label += f" via {getattr(relaxer_factory, '__qualname__', type(relaxer_factory).__name__)}"
+    elif opts.relaxer != DEFAULT_RELAXER:
+        label += f" via {opts.relaxer}"
+    progress = Progress(len(todo), stream)
+
+    def on_record(record: dict[str, Any]) -> None:
+        append_record(opts.cache_path, record)
+        records[record["structure_id"]] = record
+        progress.add(record)
+        summary.n_relaxed += record.get("status") == "ok"
+        summary.n_failed += record.get("status") != "ok"
+
+    try:
+        if opts.workers == 1 or relaxer_factory is not None:
+            factory = relaxer_factory or load_factory(opts.relaxer)
+            relax_in_process(todo, factory=factory, settings=settings, label=label,
+                             on_record=on_record)
+        else:
+            relax_with_ray(todo, workers=opts.workers, factory_path=opts.relaxer,
+                           settings=settings, label=label, on_record=on_record,
+                           address=opts.address)
+    except KeyboardInterrupt:
+        return False
+    return True
+
+
+def _file_info(path: Path) -> dict[str, Any]:
+    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+
+
+def _finalize(opts: BuildOptions, candidates: list[SourceStructure], records: Mapping[str, Any],
+              cache: Any, notes: dict[str, Any], started: float, summary: BuildSummary,
+              stream: TextIO) -> dict[str, Any]:
+    from chggen_kernels.training import dataset_hash, write_training_parquet
+
+    systems = ["-".join(parse_chemsys(s)) for s in opts.chemsys]
+    mine = {c.structure_id: records[c.structure_id] for c in candidates
+            if c.structure_id in records}
+    extra = notes.get("hull_references", [])
+    selection = select_training_set(mine.values(), e_above_hull_max=opts.ehull_max,
+                                    keep_unreferenced=opts.keep_unreferenced,
+                                    extra_hull_records=extra)
+    counts = build_counts(candidates, mine, selection, systems)
+    files: dict[str, Any] = {}
+    crystals = training_crystals(mine, selection, systems)
+    summary.n_train = len(crystals)
+    train_path = opts.out / "train.parquet"
+    if crystals:
+        write_training_parquet(train_path, crystals)
+        files["train.parquet"] = {**_file_info(train_path), "rows": len(crystals),
+                                  "data_hash": dataset_hash(crystals)}
+    hull_path = opts.out / "reference_hull.json"
+    missing: dict[str, list[str]] = {}
+    if any(r.get("status") == "ok" for r in mine.values()):
+        reference = reference_hull_from_build(
+            [*mine.values(), *extra], chemsys=systems, hull=selection.hull, path=hull_path,
+            structure_max_e_above_hull=opts.ehull_max,
+            metadata={"chemsys": systems, "model": "CHGNet (chgnet "
+                      f"{_versions().get('chgnet', '?')})"})
+        missing = reference.missing_elements
+        files["reference_hull.json"] = {**_file_info(hull_path),
+                                        "entries": len(reference.entries)}
+    if opts.relaxed_cache is None and opts.cache_path.exists():
+        files["relaxed.jsonl"] = _file_info(opts.cache_path)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command_line(opts),
+        "arguments": opts.to_dict(),
+        "versions": _versions(),
+        "counts": counts,
+        "missing_elemental_references": missing,
+        "cache": {"path": str(opts.cache_path), "lines": cache.n_lines,
+                  "bad_lines": len(cache.bad_lines), "first_bad_lines": cache.bad_lines[:5]},
+        "files_source": {k: notes[k] for k in ("files_skipped", "files_over_max_atoms")
+                         if k in notes},
+        "hull_references": None if opts.hull_references is None else {
+            "path": str(opts.hull_references), "entries": len(extra),
+            **_file_info(opts.hull_references)},
+        "outputs": files,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    (opts.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    total = counts["total"]
+    print(f"data build: {total['candidates']} candidates, {total['relaxed_ok']} relaxed, "
+          f"{total['failed']} failed, {total['pending']} not relaxed, {total['kept_hull']} "
+          f"within {opts.ehull_max:g} eV/atom of their hull, {total['kept_dedup']} after "
+          f"deduplication; outputs in {str(opts.out)!r}", flush=True)
+    for system, absent in missing.items():
+        print(f"data build: warning: no relaxed elemental {', '.join(absent)} for {system}; "
+              "the reference hull of that system is incomplete", file=stream)
+    return manifest

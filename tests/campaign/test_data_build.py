@@ -1,0 +1,182 @@
+"""``chggen data build`` in process with the fake relaxer: order, resume, failures, outputs,
+external caches and command-line errors. (The Ray path starts a local Ray, which takes
+well over 20 s on the shared test machine; only its worker class is tested here.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from campaign.cli import main
+from campaign.data_build import BuildOptions, gather_candidates, run_build
+from campaign.data_fake import FakeRelaxer, fails, fake_energy
+from campaign.data_relax import DataRelaxWorker, load_factory
+from chggen_kernels.datasets import load_relax_cache, system_of
+from chggen_kernels.thermo import OfflineHullSource, get_hull
+from chggen_kernels.training import load_training_data
+
+FCC = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+
+
+def _library() -> list[tuple[str, Structure]]:
+    """Ten small prototypes standing in for pymatgen's AFLOW library (which takes ~10 s to
+    load): five elemental, five binary, one of them as a conventional and a primitive cell."""
+    cubic = Lattice.cubic
+    return [
+        ("A_cP1", Structure(cubic(2.7), ["Cu"], [[0, 0, 0]])),
+        ("A_cI2", Structure(cubic(3.2), ["W", "W"], [[0, 0, 0], [0.5] * 3])),
+        ("A_cF4", Structure(cubic(3.6), ["Cu"] * 4, FCC)),
+        ("A_hP2", Structure(Lattice.hexagonal(3.2, 5.2), ["Mg", "Mg"],
+                            [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])),
+        ("A_cF8", Structure(cubic(5.4), ["C"] * 8, np.concatenate([FCC, FCC + 0.25]))),
+        ("AB_cP2", Structure(cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])),
+        ("AB_cF8", Structure(cubic(5.6), ["Na"] * 4 + ["Cl"] * 4,
+                             np.concatenate([FCC, FCC + [0.5, 0, 0]]))),
+        ("AB_cF8p", Structure(Lattice([[0, 2.8, 2.8], [2.8, 0, 2.8], [2.8, 2.8, 0]]),
+                              ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])),
+        ("AB2_cF12p", Structure(Lattice([[0, 2.7, 2.7], [2.7, 0, 2.7], [2.7, 2.7, 0]]),
+                                ["Ca", "F", "F"], [[0, 0, 0], [0.25] * 3, [0.75] * 3])),
+        ("AB3_cP4", Structure(cubic(3.7), ["Au", "Cu", "Cu", "Cu"],
+                              [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def small_library(monkeypatch) -> None:
+    monkeypatch.setattr("chggen_kernels.datasets.sources._library", _library)
+
+
+class CountingFactory:
+    """Relaxer factory remembering every structure it relaxed."""
+
+    def __init__(self) -> None:
+        self.relaxer = FakeRelaxer()
+
+    def __call__(self, settings):
+        return self.relaxer
+
+
+def _options(out: Path, **kwargs) -> BuildOptions:
+    base = {"chemsys": ("Li-Si",), "sources": ("prototypes",), "out": out, "max_atoms": 8,
+            "undecorated": False}
+    return BuildOptions(**{**base, **kwargs})
+
+
+def test_order_is_smallest_first_with_systems_interleaved(tmp_path) -> None:
+    opts = _options(tmp_path, chemsys=("Li-Si", "Zn-P-S"), undecorated=True)
+    order = gather_candidates(opts)
+    assert len(order) == 20 + 45 + 10  # Li-Si, Zn-P-S decorations, own species
+    assert len({c.structure_id for c in order}) == len(order)
+    systems = [system_of((el.symbol for el in c.structure.composition.elements),
+                         ["Li-Si", "Zn-P-S"]) for c in order]
+    assert systems[:30] == ["Li-Si", "P-S-Zn", "other"] * 10  # the three pools interleaved
+    for name in ("Li-Si", "P-S-Zn", "other"):
+        sizes = [len(c.structure) for c, s in zip(order, systems, strict=True) if s == name]
+        assert sizes == sorted(sizes)
+    limited = gather_candidates(_options(tmp_path, chemsys=("Li-Si", "Zn-P-S"),
+                                         undecorated=True, limit=12))
+    assert [c.structure_id for c in limited] == [c.structure_id for c in order[:12]]
+
+
+def test_resume_relaxes_only_new_candidates_and_failures_are_excluded(tmp_path) -> None:
+    out = tmp_path / "build"
+    first = CountingFactory()
+    summary = run_build(_options(out, limit=8), relaxer_factory=first)
+    assert first.relaxer.calls == 8 and summary.n_cached == 0
+    second = CountingFactory()
+    summary = run_build(_options(out), relaxer_factory=second)
+    assert second.relaxer.calls == 12 and summary.n_cached == 8
+    third = CountingFactory()
+    summary = run_build(_options(out), relaxer_factory=third)
+    assert third.relaxer.calls == 0
+
+    cache = load_relax_cache(out / "relaxed.jsonl")
+    assert cache.n_lines == 20 and len(cache.records) == 20
+    failed = {sid for sid, r in cache.records.items() if r["status"] == "failed"}
+    assert failed  # the fake fails one structure in seven
+    manifest = json.loads((out / "manifest.json").read_text())
+    total = manifest["counts"]["total"]
+    assert total["candidates"] == 20 and total["failed"] == len(failed)
+    assert total["relaxed_ok"] == 20 - len(failed) and total["pending"] == 0
+    assert manifest["counts"]["failure_codes"] == {"calculator_error": len(failed)}
+
+    data = load_training_data(out / "train.parquet")
+    ids = {c.structure_id for c in data.crystals}
+    assert len(ids) == total["kept_dedup"] == manifest["outputs"]["train.parquet"]["rows"]
+    assert not ids & failed
+    for crystal in data.crystals:
+        assert crystal.energy_per_atom == pytest.approx(fake_energy(crystal.structure))
+        assert float(crystal.provenance["e_above_hull"]) <= 0.1
+        assert crystal.provenance["system"] == "Li-Si" and crystal.source == "prototypes"
+    table = pq.read_table(out / "train.parquet")
+    assert {"prototype", "e_above_hull", "relaxer", "n_duplicates"} <= set(table.column_names)
+    assert manifest["outputs"]["train.parquet"]["data_hash"] == data.hash
+    assert manifest["command"].startswith("chggen data build --chemsys Li-Si --sources "
+                                          "prototypes --out")
+    assert "--max-atoms 8 --no-undecorated" in manifest["command"]
+    diagram = get_hull(OfflineHullSource(out / "reference_hull.json"), "Li-Si")
+    assert {e.composition.reduced_formula for e in diagram.stable_entries} >= {"Li", "Si"}
+
+
+def test_no_relax_counts_pending_and_external_cache_is_reused(tmp_path) -> None:
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    run_build(_options(tmp_path / "a", limit=8, relaxed_cache=elsewhere),
+              relaxer_factory=CountingFactory())
+    assert not (tmp_path / "a" / "relaxed.jsonl").exists()
+    summary = run_build(_options(tmp_path / "b", limit=10, no_relax=True, read_cache=(elsewhere,)))
+    counts = summary.manifest["counts"]["total"]
+    assert counts["pending"] == 2 and counts["relaxed_ok"] + counts["failed"] == 8
+    assert load_relax_cache(tmp_path / "b" / "relaxed.jsonl").ids == load_relax_cache(elsewhere).ids
+    factory = CountingFactory()
+    run_build(_options(tmp_path / "b", limit=10, read_cache=(elsewhere,)), relaxer_factory=factory)
+    assert factory.relaxer.calls == 2
+
+
+def test_retry_failed_relaxes_failed_records_again(tmp_path) -> None:
+    out = tmp_path / "build"
+    run_build(_options(out), relaxer_factory=CountingFactory())
+    n_failed = sum(r["status"] == "failed"
+                   for r in load_relax_cache(out / "relaxed.jsonl").records.values())
+    factory = CountingFactory()
+    run_build(_options(out, retry_failed=True), relaxer_factory=factory)
+    assert factory.relaxer.calls == n_failed > 0
+
+
+def test_relax_worker_builds_records_without_ray(tmp_path) -> None:
+    order = gather_candidates(_options(tmp_path, limit=8))
+    worker = DataRelaxWorker("campaign.data_fake:fake_relaxer", {"fmax": 0.05}, "fake")
+    records = [worker.relax(c) for c in order]
+    assert [r["status"] == "failed" for r in records] == [fails(c.structure) for c in order]
+    assert worker.relaxer.settings.fmax == 0.05
+    with pytest.raises(ValueError, match="'campaign.data_fake:nothing' cannot be imported"):
+        load_factory("campaign.data_fake:nothing")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--chemsys", "Li-Xx"], "'Xx' is not an element symbol"),
+        (["--chemsys", "Li-Si", "--sources", "prototypes", "dft"], "'dft'"),
+        (["--chemsys", "Li-Si", "--ehull-max", "-0.5"], "'-0.5' is not a finite number >= 0"),
+        (["--chemsys", "Li-Si", "--workers", "0"], "'0' is not an integer >= 1"),
+        (["--chemsys", "Li-Si", "--max-atoms", "many"], "'many' is not an integer >= 1"),
+        (["--chemsys", "Li-Si", "--sources", "files"], "--sources files needs --files"),
+        (["--chemsys", "Li-Si", "--relaxer", "nowhere"], "relaxer 'nowhere' must look like"),
+        (["--chemsys", "Li-Si", "--sources", "mp"], "MP_API_KEY"),
+        (["--chemsys", "Li-Si", "--hull-references", "/nonexistent/h.json"],
+         "--hull-references: hull entry file '/nonexistent/h.json' does not exist"),
+    ],
+)
+def test_command_line_errors_name_the_value(tmp_path, capsys, monkeypatch, args, message) -> None:
+    monkeypatch.delenv("MP_API_KEY", raising=False)
+    try:
+        code = main(["data", "build", "--out", str(tmp_path / "out"), *args])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    assert message in capsys.readouterr().err
