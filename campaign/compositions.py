@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pymatgen.core import Composition
 from pymatgen.core.periodic_table import Element
 
+from chggen_kernels.chemsys import ChemicalSystemError
+from chggen_kernels.chemsys import parse_chemsys as _parse_chemsys
+
 __all__ = [
     "CompositionError",
     "Constraint",
@@ -55,15 +58,15 @@ def _check_element(symbol: str, where: str) -> str:
 
 
 def parse_chemsys(chemsys: str) -> tuple[str, ...]:
-    """Elements of a chemical system written as ``"Li-Si"`` (sorted, unique)."""
-    parts = [p.strip() for p in str(chemsys).split("-")]
-    if not parts or any(not p for p in parts):
-        raise CompositionError(f"chemical system {chemsys!r}: expected elements joined by '-'")
-    for p in parts:
-        _check_element(p, f"chemical system {chemsys!r}")
-    if len(set(parts)) != len(parts):
-        raise CompositionError(f"chemical system {chemsys!r}: repeated element")
-    return tuple(sorted(parts))
+    """Elements of a chemical system written as ``"Li-Si"`` (sorted, unique).
+
+    The kernel parser (:func:`chggen_kernels.chemsys.parse_chemsys`, repeated elements
+    rejected); its errors are raised as :class:`CompositionError` with the same message.
+    """
+    try:
+        return _parse_chemsys(str(chemsys))
+    except ChemicalSystemError as err:
+        raise CompositionError(str(err)) from None
 
 
 def parse_formula(formula: str) -> dict[str, int]:

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from pymatgen.core import Composition, Element, Structure
 
+from chggen_kernels.chemsys import parse_chemsys
 from chggen_kernels.lattice import VolumePrior
 
 __all__ = [
@@ -47,20 +48,6 @@ class SourceStructure:
 def structure_id(*parts: object) -> str:
     """Deterministic short id (16 hex digits) from the parts that define a structure."""
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
-
-
-def parse_chemsys(chemsys: str | Sequence[str]) -> tuple[str, ...]:
-    """'Li-Si' or ['Li', 'Si'] -> ('Li', 'Si') sorted; unknown elements name the value."""
-    elements = chemsys.split("-") if isinstance(chemsys, str) else list(chemsys)
-    out = []
-    for el in elements:
-        el = el.strip()
-        if not Element.is_valid_symbol(el):
-            raise ValueError(f"chemical system {chemsys!r}: {el!r} is not an element symbol")
-        out.append(el)
-    if len(set(out)) != len(out) or not out:
-        raise ValueError(f"chemical system {chemsys!r} must list distinct elements")
-    return tuple(sorted(out))
 
 
 def _library() -> list[tuple[str, Structure]]:

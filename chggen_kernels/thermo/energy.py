@@ -31,6 +31,9 @@ from typing import Any
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Element
 
+from chggen_kernels.chemsys import ChemicalSystemError
+from chggen_kernels.chemsys import parse_chemsys as _parse_chemsys
+
 __all__ = [
     "ThermoInputError",
     "ThermoResult",
@@ -88,17 +91,15 @@ def format_decomposition(decomposition: Mapping[str, float]) -> str:
 
 
 def parse_chemsys(chemsys: str | Iterable[str]) -> tuple[str, ...]:
-    """``"Si-Li"`` or ``["Si", "Li"]`` -> ``("Li", "Si")`` (sorted, unique, validated)."""
-    if isinstance(chemsys, str):
-        symbols = [s.strip() for s in chemsys.split("-")]
-    else:
-        symbols = [str(s).strip() for s in chemsys]
-    if not symbols or symbols == [""]:
-        raise ThermoInputError(f"chemical system {chemsys!r} names no elements")
-    bad = [s for s in symbols if not Element.is_valid_symbol(s)]
-    if bad:
-        raise ThermoInputError(f"chemical system {chemsys!r}: {bad} are not element symbols")
-    return tuple(sorted(set(symbols)))
+    """``"Si-Li"`` or ``["Si", "Li"]`` -> ``("Li", "Si")`` (sorted, unique, validated).
+
+    :func:`chggen_kernels.chemsys.parse_chemsys` with repeated elements merged; its
+    errors are raised as :class:`ThermoInputError` with the same message.
+    """
+    try:
+        return _parse_chemsys(chemsys, repeated="merge")
+    except ChemicalSystemError as err:
+        raise ThermoInputError(str(err)) from None
 
 
 def _as_composition(composition: Composition | str | Mapping[str, float]) -> Composition:

@@ -160,7 +160,7 @@ def test_relax_worker_builds_records_without_ray(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--chemsys", "Li-Xx"], "'Xx' is not an element symbol"),
+        (["--chemsys", "Li-Xx"], "'Xx' is not a chemical element symbol"),
         (["--chemsys", "Li-Si", "--sources", "prototypes", "dft"], "'dft'"),
         (["--chemsys", "Li-Si", "--ehull-max", "-0.5"], "'-0.5' is not a finite number >= 0"),
         (["--chemsys", "Li-Si", "--workers", "0"], "'0' is not an integer >= 1"),

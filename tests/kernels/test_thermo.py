@@ -109,7 +109,7 @@ def test_bad_candidates(li_si_hull):
 def test_parse_chemsys():
     assert parse_chemsys("Si-Li") == ("Li", "Si")
     assert parse_chemsys(["S", "Zn", "P", "S"]) == ("P", "S", "Zn")
-    with pytest.raises(ThermoInputError, match=r"\['Qq'\] are not element symbols"):
+    with pytest.raises(ThermoInputError, match=r"'Qq' is not a chemical element symbol"):
         parse_chemsys("Li-Qq")
 
 
