@@ -11,6 +11,11 @@ length ``settings.jump_length`` (see :mod:`chggen_kernels.sampling.schedule`).
 Failure guard: a crystal whose positions become non-finite is frozen at its last finite
 positions, marked failed with the level position of the step that failed, and dropped
 from the batch; the others go on.
+
+Optional orbit constraint (symmetric inpainting, :mod:`chggen_kernels.wyckoff`): the score
+function is wrapped so that each orbit gets its symmetrised score, and after every position
+update (initial draw, predictor, host reset, corrector, RePaint jump back) each orbit is
+regenerated from its representative. Without a constraint nothing of this runs.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from chggen_kernels.sampling.steps import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
+
+    from chggen_kernels.wyckoff.constraint import BoundOrbits, OrbitConstraint
 
 __all__ = ["SampleResult", "Trajectory", "sample"]
 
@@ -112,6 +119,7 @@ def sample(
     batch: CrystalBatch,
     settings: SamplerSettings | None = None,
     seeds: Sequence[int] | int = 0,
+    constraint: OrbitConstraint | None = None,
 ) -> SampleResult:
     """Generate positions for every crystal of ``batch`` with the score function.
 
@@ -126,10 +134,15 @@ def sample(
             crystal ``i``. A crystal's result depends only on its seed, its own data, the
             settings and the score function, not on the other crystals or the batch split
             (for a score function that treats crystals independently).
+        constraint: optional :class:`~chggen_kernels.wyckoff.OrbitConstraint` (one entry
+            per crystal) tying generated atoms to symmetry orbits; ``None`` (default) runs
+            the plain sampler, unchanged.
     """
     settings = SamplerSettings() if settings is None else settings
     n_crystals = batch.n_crystals
     seeds = _check_seeds(seeds, n_crystals)
+    if constraint is not None:
+        constraint.check(batch)
     counts = batch.atoms_per_crystal.tolist()
     chunks = _split_by_budget(counts, settings.max_atoms_per_batch)
     inpainting = batch.mask is not None
@@ -149,7 +162,9 @@ def sample(
         for chunk_ids in chunks:
             chunk = batch if len(chunks) == 1 else batch[chunk_ids]
             state = init_state(chunk, [seeds[i] for i in chunk_ids], settings.sigma_max, chunk_ids)
-            run = _ChunkRun(score_fn, settings, sigmas, positions, failed_level, frames, offsets)
+            run = _ChunkRun(score_fn, settings, sigmas, positions, failed_level, frames, offsets,
+                            constraint)
+            state = run.constrain(state, state.batch.positions)
             run.execute(state, schedule)
             n_calls += run.n_calls
 
@@ -180,8 +195,11 @@ class _ChunkRun:
         failed_level: torch.Tensor,
         frames: list[list[tuple[int, float, torch.Tensor]]],
         offsets: list[int],
+        constraint: OrbitConstraint | None = None,
     ) -> None:
         self.score_fn = score_fn
+        self.constraint = constraint
+        self._bound: tuple[list[int], BoundOrbits] | None = None
         self.settings = settings
         self.sigmas = sigmas
         self.positions = positions
@@ -203,7 +221,7 @@ class _ChunkRun:
                     self._record(state, step.target)
             else:
                 new = jump_back_update(state, self.sigmas[step.source], self.sigmas[step.target])
-                state = self._accept(state, new, step.source)
+                state = self._accept(state, self._project(state, new), step.source)
         self._store(state, state.batch.positions)
 
     @property
@@ -213,10 +231,10 @@ class _ChunkRun:
 
     def _reverse_step(self, state: SamplerState, step: SamplerStep) -> SamplerState:
         sigma_from, sigma_to = self.sigmas[step.source], self.sigmas[step.target]
-        new = predictor_update(state, self.score_fn, sigma_from, sigma_to)
+        new = predictor_update(state, self._score_fn(state), sigma_from, sigma_to)
         self.n_calls += 1
         new = host_reset_update(state, new, sigma_to)
-        state = self._accept(state, new, step.source)
+        state = self._accept(state, self._project(state, new), step.source)
         if sigma_to == 0:
             return state
         for _ in range(self.settings.n_corrector_steps):
@@ -224,15 +242,48 @@ class _ChunkRun:
                 break
             new = corrector_update(
                 state,
-                self.score_fn,
+                self._score_fn(state),
                 sigma_to,
                 self.settings.snr,
                 self.max_step,
                 self.settings.corrector_step_rule,
             )
             self.n_calls += 1
-            state = self._accept(state, new, step.source)
+            state = self._accept(state, self._project(state, new), step.source)
         return state
+
+    # ------------------------------------------------------------------ constraint
+    def _bound_for(self, state: SamplerState) -> BoundOrbits:
+        ids = state.crystal_ids.tolist()
+        if self._bound is None or self._bound[0] != ids:
+            assert self.constraint is not None
+            self._bound = (ids, self.constraint.bind(state.batch, ids))
+        return self._bound[1]
+
+    def _score_fn(self, state: SamplerState) -> ScoreFn:
+        """The score function, symmetrised over the orbits when there is a constraint."""
+        if self.constraint is None:
+            return self.score_fn
+        bound = self._bound_for(state)
+
+        def symmetric(batch: CrystalBatch, sigma: torch.Tensor) -> torch.Tensor:
+            score = self.score_fn(batch, sigma)
+            if not isinstance(score, torch.Tensor) or tuple(score.shape) != (batch.n_atoms, 3):
+                return score  # SamplerState.score names the problem
+            return bound.symmetrize_score(score)
+
+        return symmetric
+
+    def _project(self, state: SamplerState, new: torch.Tensor) -> torch.Tensor:
+        if self.constraint is None:
+            return new
+        return self._bound_for(state).project(new)
+
+    def constrain(self, state: SamplerState, positions: torch.Tensor) -> SamplerState:
+        """``state`` with ``positions`` projected on the orbits (no-op without constraint)."""
+        if self.constraint is None:
+            return state
+        return state.with_positions(self._project(state, positions))
 
     def _accept(self, state: SamplerState, new: torch.Tensor, level: int) -> SamplerState:
         """Take the update; freeze and drop crystals whose new positions are non-finite."""

@@ -20,6 +20,7 @@ from chggen_kernels.workflow.stages import (
     inpainting_specs,
     relax_and_score,
 )
+from chggen_kernels.workflow.symmetric import symmetric_specs
 
 __all__ = [
     "CANDIDATE_MODES",
@@ -35,4 +36,5 @@ __all__ = [
     "initial_crystal",
     "inpainting_specs",
     "relax_and_score",
+    "symmetric_specs",
 ]

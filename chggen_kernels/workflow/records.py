@@ -17,8 +17,8 @@ __all__ = [
     "format_composition",
 ]
 
-CANDIDATE_MODES = ("unconditional", "inpaint")
-Mode = Literal["unconditional", "inpaint"]
+CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
+Mode = Literal["unconditional", "inpaint", "inpaint-symmetric"]
 
 
 def format_composition(composition: dict[str, int]) -> str:
@@ -33,7 +33,10 @@ class CandidateSpec:
     ``composition`` counts atoms in the cell (e.g. ``{"Li": 10, "Si": 4}``). For
     ``mode == "inpaint"``, ``host`` is the refined framework (pymatgen ``as_dict()``),
     ``guest_species``/``n_guest`` say what to place into it, and the lattice fields are
-    those of the host.
+    those of the host. ``mode == "inpaint-symmetric"`` is inpainting with the guests tied
+    to Wyckoff orbits of the host's space group: ``wyckoff_letters`` names the positions
+    (e.g. ``"Li:4a,8c"``), or ``symmetric_fallback`` says why the spec is sampled by
+    ordinary inpainting (see :mod:`chggen_kernels.workflow.symmetric`).
     """
 
     candidate_id: str
@@ -49,12 +52,14 @@ class CandidateSpec:
     n_guest: int = 0
     host: dict[str, Any] | None = None
     spacegroup_framework: int | None = None
+    wyckoff_letters: str | None = None
+    symmetric_fallback: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in CANDIDATE_MODES:
             raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {self.mode!r}")
-        if self.mode == "inpaint" and self.host is None:
-            raise ValueError(f"candidate {self.candidate_id}: mode 'inpaint' needs a host")
+        if self.mode != "unconditional" and self.host is None:
+            raise ValueError(f"candidate {self.candidate_id}: mode {self.mode!r} needs a host")
         if not self.composition or any(n < 0 for n in self.composition.values()):
             raise ValueError(
                 f"candidate {self.candidate_id}: composition must be non-empty with "
@@ -126,6 +131,8 @@ class CandidateRecord:
     t_sample_s: float | None
     t_relax_s: float | None
     created_at: str  # ISO 8601, UTC
+    wyckoff_letters: str | None = None  # inpaint-symmetric: e.g. "Li:4a,8c"
+    symmetric_fallback: str | None = None  # inpaint-symmetric sampled as plain inpainting: why
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -41,6 +41,14 @@ from chggen_kernels.workflow.records import (
     GeneratedCandidate,
     format_composition,
 )
+from chggen_kernels.workflow.symmetric import (
+    DEFAULT_MAX_COMBINATIONS,
+    INPAINT_MODES,
+    guest_counts,
+    resolve_symmetric,
+    symmetric_specs,
+)
+from chggen_kernels.wyckoff import OrbitConstraint
 
 __all__ = [
     "HullProvider",
@@ -150,10 +158,7 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
     if not guests or spec.n_guest < 1:
         raise ValueError(f"candidate {spec.candidate_id}: inpainting needs guest_species and "
                          f"n_guest >= 1, got {guests} and {spec.n_guest}")
-    # Guests are split over the guest species in the spec's composition ratio.
-    counts = {g: spec.composition.get(g, 0) for g in guests}
-    if sum(counts.values()) != spec.n_guest:
-        counts = {guests[0]: spec.n_guest} | {g: 0 for g in guests[1:]}
+    counts = guest_counts(spec)  # split over the species in the composition's ratio
     guest_z = [Element(g).Z for g in guests for _ in range(counts[g])]
     lattice = host.lattice.matrix
     frac = rng.uniform(size=(len(guest_z), 3))
@@ -182,11 +187,14 @@ def generate(
     settings_dict = sampler_settings.to_dict()
     by_mode: dict[str, list[int]] = {}
     arrays: dict[int, tuple[np.ndarray, ...]] = {}
+    orbits: dict[int, Any] = {}
     for i, spec in enumerate(specs):
         try:
             spec = resolve_lattice(spec)
             specs[i] = spec
             arrays[i] = initial_crystal(spec)
+            if spec.mode == "inpaint-symmetric":
+                specs[i], orbits[i] = resolve_symmetric(spec, arrays[i][2], arrays[i][3])
         except Exception as exc:  # bad spec: a failed row, never a crashed batch
             results[i] = GeneratedCandidate(spec, "failed", None, f"initialisation: {exc}", 0.0,
                                             settings_dict, model_checkpoint)
@@ -194,11 +202,14 @@ def generate(
         by_mode.setdefault(spec.mode, []).append(i)
     for mode, ids in by_mode.items():
         crystals = [arrays[i][:3] for i in ids]
-        masks = [arrays[i][3] for i in ids] if mode == "inpaint" else None
+        masks = [arrays[i][3] for i in ids] if mode != "unconditional" else None
         batch = CrystalBatch.from_arrays(crystals, masks=masks, dtype=dtype, device=device)
+        constraint = (OrbitConstraint([orbits.get(i) for i in ids])
+                      if mode == "inpaint-symmetric" else None)
         t0 = time.perf_counter()
         try:
-            out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids])
+            out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids],
+                         constraint=constraint)
         except Exception as exc:  # a crashing score function fails its batch, not the run
             elapsed = time.perf_counter() - t0
             reason = f"sampler: {type(exc).__name__}: {exc}"
@@ -242,6 +253,8 @@ def _base_record(candidate: GeneratedCandidate) -> dict[str, Any]:
         "volume_per_atom_prior": spec.volume_per_atom_prior,
         "seed": spec.seed,
         "spacegroup_framework": spec.spacegroup_framework,
+        "wyckoff_letters": spec.wyckoff_letters,
+        "symmetric_fallback": spec.symmetric_fallback,
         "model_checkpoint": candidate.model_checkpoint,
         "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
         "t_sample_s": candidate.t_sample_s,
@@ -362,6 +375,8 @@ def inpainting_specs(
     ladder: Sequence[SymmetryTolerance] = DEFAULT_LADDER,
     cell: str = "conventional",
     max_atoms: int | None = None,
+    mode: str = "inpaint",
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
 ) -> list[CandidateSpec]:
     """Inpainting specs from a relaxed unconditional candidate (framework refinement).
 
@@ -370,7 +385,12 @@ def inpainting_specs(
     (scaled by the refined cell's multiplicity) inside the refined framework. Returns
     ``[]`` when the record failed, has no guests, the framework stays P1/P-1, the guest
     count does not scale to an integer, or the cell would exceed ``max_atoms``.
+    ``mode="inpaint-symmetric"`` gives symmetric specs (Wyckoff positions chosen by
+    :func:`~chggen_kernels.workflow.symmetric.symmetric_specs`, at most
+    ``max_combinations`` per host; the refined conventional cell is the guests' cell).
     """
+    if mode not in INPAINT_MODES:
+        raise ValueError(f"mode must be one of {INPAINT_MODES}, got {mode!r}")
     if record.status != "ok" or record.structure_relaxed is None or n_samples < 1:
         return []
     structure = Structure.from_dict(json.loads(record.structure_relaxed))
@@ -397,11 +417,12 @@ def inpainting_specs(
     if n_guest < 1 or (max_atoms is not None and sum(composition.values()) > max_atoms):
         return []
     host = framework.as_dict()
+    id_mode = "symmetric" if mode == "inpaint-symmetric" else "inpaint"
     specs = []
     for k in range(n_samples):
         specs.append(
             CandidateSpec(
-                candidate_id=candidate_id_for(record.task_id, k, "inpaint", record.candidate_id
+                candidate_id=candidate_id_for(record.task_id, k, id_mode, record.candidate_id
                                               .rsplit("-", 1)[-1]),
                 task_id=record.task_id,
                 composition=composition,
@@ -417,4 +438,6 @@ def inpainting_specs(
                 spacegroup_framework=refined.spacegroup_number,
             )
         )
+    if mode == "inpaint-symmetric":
+        return symmetric_specs(specs, seed=seed, max_combinations=max_combinations)
     return specs

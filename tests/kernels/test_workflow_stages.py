@@ -204,7 +204,7 @@ def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider
     assert record.status == "ok", record.failure_reason
     row = record.to_dict()
     allowed_null = {"failure_reason", "parent_id", "guest_species", "lattice_ratio",
-                    "spacegroup_framework"}
+                    "spacegroup_framework", "wyckoff_letters", "symmetric_fallback"}
     assert sorted(k for k, v in row.items() if v is None) == sorted(allowed_null)
     # E_d (Bartel) of a LiSi candidate = its energy above the hull of all other phases.
     expected = record.energy_relaxed_per_atom - lower_hull_energy(("Li", "Si"), 0.5, 0.5)
