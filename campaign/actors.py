@@ -160,12 +160,22 @@ class RelaxWorker:
         )
 
     def inpainting_specs(
-        self, host: Mapping[str, Any], guest_species: Sequence[str], n_samples: int, seed: int
+        self, host: Mapping[str, Any], guest_species: Sequence[str], n_samples: int, seed: int,
+        mode: str = "inpaint", max_combinations: int = 64,
     ) -> list[CandidateSpec]:
-        """Framework refinement of a host row; ``[]`` if it fails or stays P1."""
+        """Framework refinement of a host row; ``[]`` if it fails or stays P1.
+
+        ``mode="inpaint-symmetric"``: the stage's specs get Wyckoff positions (or a recorded
+        fallback) from :func:`chggen_kernels.workflow.symmetric.symmetric_specs`.
+        """
         names = {f.name for f in dataclasses.fields(CandidateRecord)}
         record = CandidateRecord(**{k: v for k, v in host.items() if k in names})
-        return list(self.stages.inpainting_specs(record, list(guest_species), n_samples, seed))
+        specs = list(self.stages.inpainting_specs(record, list(guest_species), n_samples, seed))
+        if mode == "inpaint-symmetric" and specs:
+            from chggen_kernels.workflow.symmetric import symmetric_specs
+
+            specs = symmetric_specs(specs, seed=seed, max_combinations=max_combinations)
+        return specs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,7 @@ __all__ = [
     "RATIO_FREE_FAMILIES",
     "ResourcesConfig",
     "StagesConfig",
+    "INPAINT_MODES",
     "format_validation_error",
     "load_config",
 ]
@@ -64,6 +65,8 @@ LATTICE_FAMILIES = (
 RATIO_FREE_FAMILIES = ("cubic", "rhombohedral", "any")
 ATOMS_PER_CELL_LIMIT = 200
 DEFAULT_STAGES_MODULE = "campaign.kernel_stages"
+# Modes that inpaint guests into the frameworks of unconditional hosts.
+INPAINT_MODES = ("inpaint", "inpaint-symmetric")
 _RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?:\d+(\.\d+)?)$")
 
 Family = Literal[
@@ -190,13 +193,17 @@ class InpaintConfig(_Strict):
 
     From each unconditional task the ``hosts_per_task`` lowest-E_d successful candidates
     (with E_d <= ``host_max_e_d`` eV/atom when set) become hosts; each host yields one
-    inpainting task of ``samples_per_host`` samples.
+    inpainting task of ``samples_per_host`` samples per inpainting mode. Mode
+    ``inpaint-symmetric`` ties the guests to Wyckoff orbits of the refined framework, with
+    at most ``max_wyckoff_combinations`` combinations of positions per host (sample ``k``
+    takes combination ``k`` mod their number).
     """
 
     guest_species: list[str] = []
     samples_per_host: int = Field(4, ge=1)
     hosts_per_task: int = Field(1, ge=1)
     host_max_e_d: float | None = None
+    max_wyckoff_combinations: int = Field(64, ge=1)
 
     @field_validator("guest_species")
     @classmethod
@@ -265,7 +272,7 @@ class CampaignConfig(_Strict):
     samples_per_task: int = Field(4, ge=1)
     seed_blocks: int = Field(1, ge=1)
     volume_per_atom: float | None = Field(None, gt=0)  # Å^3/atom; None: stage default
-    modes: list[Literal["unconditional", "inpaint"]] = Field(
+    modes: list[Literal["unconditional", "inpaint", "inpaint-symmetric"]] = Field(
         default_factory=lambda: ["unconditional"], min_length=1
     )
     inpaint: InpaintConfig = InpaintConfig()
@@ -306,9 +313,11 @@ class CampaignConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignConfig:
-        if "inpaint" in self.modes:
+        inpainting = [m for m in self.modes if m in INPAINT_MODES]
+        if inpainting:
             if "unconditional" not in self.modes:
-                raise ValueError("modes: 'inpaint' needs 'unconditional' (hosts come from it)")
+                raise ValueError(f"modes: {inpainting[0]!r} needs 'unconditional' (hosts come "
+                                 "from it)")
             if not self.inpaint.guest_species:
                 raise ValueError("inpaint.guest_species must name at least one element")
             elements = {el for comp in self.cell_compositions() for el in comp}

@@ -55,7 +55,7 @@ def _random_structure(spec: CandidateSpec) -> dict[str, Any]:
     from pymatgen.core import Lattice, Structure
 
     rng = random.Random(spec.seed)
-    if spec.mode == "inpaint" and spec.host is not None:
+    if spec.mode != "unconditional" and spec.host is not None:
         structure = Structure.from_dict(spec.host)
         guests = list(spec.guest_species) or ["Li"]
         for i in range(spec.n_guest):

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from campaign.actors import plan_actors, short_reason, start_relaxers, start_samplers
-from campaign.config import CampaignConfig, dump_config
+from campaign.config import INPAINT_MODES, CampaignConfig, dump_config
 from campaign.results import ResultStore
 from campaign.stage_api import failed_record
 from campaign.tasks import (
@@ -103,11 +103,13 @@ class CampaignDriver:
         self.limit = config.resources.max_candidates_in_flight or _auto_in_flight(config)
         self.show_progress = progress
         self.summary = CampaignSummary(output=str(self.store.directory))
-        self.inpaint = "inpaint" in config.modes
+        self.inpaint_modes = [m for m in config.modes if m in INPAINT_MODES]
+        self.inpaint = bool(self.inpaint_modes)
         # work not yet on disk
         self._tasks: dict[str, _ActiveTask] = {}
         self._queues: dict[str, collections.deque[CandidateSpec]] = {
             "inpaint": collections.deque(),
+            "inpaint-symmetric": collections.deque(),
             "unconditional": collections.deque(),
         }
         self._hosts: collections.deque[tuple[dict[str, Any], Task]] = collections.deque()
@@ -142,11 +144,12 @@ class CampaignDriver:
     def _hosts_of(self, rows: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Task]]:
         inp = self.config.inpaint
         for host in select_hosts(rows, inp.hosts_per_task, inp.host_max_e_d):
-            task = inpainting_task(self.config, host)
-            if self.store.is_done(task.task_id):
-                self.summary.tasks_skipped += 1
-            else:
-                yield dict(host), task
+            for mode in self.inpaint_modes:
+                task = inpainting_task(self.config, host, mode)
+                if self.store.is_done(task.task_id):
+                    self.summary.tasks_skipped += 1
+                else:
+                    yield dict(host), task
 
     # ------------------------------------------------------------------ admission
     def _admit(self) -> None:
@@ -178,6 +181,8 @@ class CampaignDriver:
             list(task.guest_species),
             task.n_samples,
             inpainting_stage_seed(self.config.seed, task),
+            task.mode,
+            self.config.inpaint.max_wyckoff_combinations,
         )
         self._refine_pending[ref] = (task, index)
         self._relax_load[index] += 1
@@ -191,7 +196,8 @@ class CampaignDriver:
         The first batches ramp up (as many specs as relaxation actors, then doubling) so
         that relaxation starts after a short first sampling call, not after a full batch.
         """
-        queue = self._queues["inpaint"] or self._queues["unconditional"]
+        queue = (self._queues["inpaint"] or self._queues["inpaint-symmetric"]
+                 or self._queues["unconditional"])
         batch: list[CandidateSpec] = []
         atoms = 0
         budget = self.config.resources.atoms_per_batch

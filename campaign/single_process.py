@@ -32,6 +32,7 @@ from chggen_kernels.workflow import (
     generate,
     inpainting_specs,
     relax_and_score,
+    symmetric_specs,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,9 +191,16 @@ def unconditional_specs(
     return specs
 
 
-def host_specs(host: HostSpec, n_samples: int, seed: int) -> list[CandidateSpec]:
+def host_specs(host: HostSpec, n_samples: int, seed: int, *, symmetric: bool = False,
+               max_combinations: int = 64) -> list[CandidateSpec]:
     """Inpainting specs placing ``host.guest_counts`` into ``host.framework`` as given
-    (no refinement); ``parent_id`` is ``host:<file name>``."""
+    (no refinement); ``parent_id`` is ``host:<file name>``.
+
+    ``symmetric=True``: mode ``inpaint-symmetric``, the guests on Wyckoff orbits of the
+    framework's space group in the framework's own cell (at most ``max_combinations``
+    combinations; spec ``k`` takes combination ``k`` mod their number), or ordinary
+    inpainting with the reason recorded when no combination reaches the guest counts.
+    """
     from chggen_kernels.symmetry import final_symmetry
 
     if n_samples < 1:
@@ -204,11 +212,12 @@ def host_specs(host: HostSpec, n_samples: int, seed: int) -> list[CandidateSpec]
     for guest, n in host.guest_counts.items():
         composition[guest] = composition.get(guest, 0) + int(n)
     guests = tuple(g for g in host.guest_species if host.guest_counts[g] > 0)
-    task_id = short_hash("inpaint-host", framework.as_dict(), dict(sorted(
+    parts: tuple[Any, ...] = ("inpaint-host", framework.as_dict(), dict(sorted(
         host.guest_counts.items())), n_samples, seed)
+    task_id = short_hash(*(parts + (("symmetric", max_combinations),) if symmetric else parts))
     spacegroup = final_symmetry(framework).number
     host_dict = framework.as_dict()
-    return [
+    specs = [
         CandidateSpec(
             candidate_id=candidate_id_for(task_id, k, "inpaint"),
             task_id=task_id,
@@ -224,6 +233,11 @@ def host_specs(host: HostSpec, n_samples: int, seed: int) -> list[CandidateSpec]
         )
         for k in range(n_samples)
     ]
+    if not symmetric:
+        return specs
+    specs = [dataclasses.replace(s, candidate_id=candidate_id_for(task_id, k, "symmetric"))
+             for k, s in enumerate(specs)]
+    return symmetric_specs(specs, seed=seed, max_combinations=max_combinations)
 
 
 # ------------------------------------------------------------------ stages
@@ -287,6 +301,8 @@ def run_chain(
     model_checkpoint: str = "",
     guest_species: Sequence[str] = (),
     inpaint: bool = False,
+    inpaint_mode: str = "inpaint",
+    max_combinations: int = 64,
     samples_per_host: int = 1,
     max_hosts: int | None = None,
     max_atoms: int | None = None,
@@ -299,7 +315,9 @@ def run_chain(
 
     With ``inpaint=True`` the successful unconditional records become hosts (see
     :func:`select_hosts`); each symmetric framework yields ``samples_per_host`` inpainted
-    candidates of ``guest_species``. Rows are written to ``out_dir`` (one task file per
+    candidates of ``guest_species`` in ``inpaint_mode`` (``inpaint`` or
+    ``inpaint-symmetric``: guests on Wyckoff orbits, at most ``max_combinations``
+    combinations per host). Rows are written to ``out_dir`` (one task file per
     stage) as soon as the stage ends; ``out_dir=None`` writes nothing. ``score_fn`` must
     live on ``device`` (sampling); the relaxer has its own device setting.
     """
@@ -319,19 +337,23 @@ def run_chain(
         path = _write(store, task_id, rows)
         files += [path] if path else []
     unconditional = [r for r in first if r.mode == "unconditional"]
-    inpainted_direct = [r for r in first if r.mode == "inpaint"]
+    inpainted_direct = [r for r in first if r.mode != "unconditional"]
     if not inpaint or not unconditional:
         return ChainResult(unconditional, inpainted_direct, files=tuple(files))
     if not guest_species:
         raise ChainError("inpainting needs at least one guest species (--guest)")
     hosts = select_hosts(unconditional, max_hosts)
-    task_id = short_hash("generate-inpaint", sorted({r.task_id for r in unconditional}),
-                         list(guest_species), samples_per_host, max_hosts, seed)
+    parts: tuple[Any, ...] = ("generate-inpaint", sorted({r.task_id for r in unconditional}),
+                              list(guest_species), samples_per_host, max_hosts, seed)
+    if inpaint_mode != "inpaint":
+        parts += (inpaint_mode, max_combinations)
+    task_id = short_hash(*parts)
     specs_inpaint: list[CandidateSpec] = []
     n_symmetric = 0
     for index, host in enumerate(hosts):
         found = inpainting_specs(host, guest_species, samples_per_host,
-                                 candidate_seed(seed, task_id, index), max_atoms=max_atoms)
+                                 candidate_seed(seed, task_id, index), max_atoms=max_atoms,
+                                 mode=inpaint_mode, max_combinations=max_combinations)
         n_symmetric += bool(found)
         specs_inpaint += [dataclasses.replace(s, task_id=task_id) for s in found]
     if log:

@@ -129,6 +129,8 @@ def failed_record(spec: CandidateSpec, reason: str, **known: Any) -> CandidateRe
         status="failed",
         failure_reason=reason,
         spacegroup_framework=spec.spacegroup_framework,
+        wyckoff_letters=spec.wyckoff_letters,
+        symmetric_fallback=spec.symmetric_fallback,
         created_at=utc_now(),
     )
     unknown = set(known) - set(values)

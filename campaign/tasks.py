@@ -8,7 +8,7 @@ Ids and seeds are pure functions of the configuration:
 * unconditional task id = hash of (mode, cell composition, atoms per cell, lattice
   family, ratio, volume prior, samples per task, seed block, campaign seed);
 * inpainting task id = hash of (mode, host candidate id, guest species, samples per
-  host, campaign seed);
+  host, campaign seed), plus the Wyckoff-combination cap for ``inpaint-symmetric``;
 * candidate id = ``<task id>-<index>``; candidate seed = hash of (campaign seed, task id,
   index) folded into 31 bits.
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from campaign.compositions import parse_formula
-from campaign.config import CampaignConfig
+from campaign.config import INPAINT_MODES, CampaignConfig
 from chggen_kernels.workflow.records import CandidateSpec, format_composition
 
 __all__ = [
@@ -186,16 +186,23 @@ def select_hosts(
     return eligible[:hosts_per_task]
 
 
-def inpainting_task(config: CampaignConfig, host: Mapping[str, Any]) -> Task:
-    """The inpainting task derived from one host record (a results row)."""
+def inpainting_task(config: CampaignConfig, host: Mapping[str, Any], mode: str = "inpaint"
+                    ) -> Task:
+    """The inpainting task of ``mode`` (inpaint | inpaint-symmetric) derived from one host
+    record (a results row)."""
+    if mode not in INPAINT_MODES:
+        raise ValueError(f"inpainting mode must be one of {INPAINT_MODES}, got {mode!r}")
     guests = tuple(config.inpaint.guest_species)
-    task_id = short_hash(
-        "inpaint", host["candidate_id"], guests, config.inpaint.samples_per_host, config.seed
+    parts: tuple[Any, ...] = (
+        mode, host["candidate_id"], guests, config.inpaint.samples_per_host, config.seed
     )
+    if mode == "inpaint-symmetric":
+        parts += (config.inpaint.max_wyckoff_combinations,)
+    task_id = short_hash(*parts)
     composition = parse_formula(host["composition"])
     return Task(
         task_id=task_id,
-        mode="inpaint",
+        mode=mode,
         composition=composition,
         n_samples=config.inpaint.samples_per_host,
         lattice_family=host.get("lattice_family"),
@@ -212,7 +219,7 @@ def bind_inpainting_specs(
     """Give the specs returned by the framework stage this task's ids and seeds."""
     bound = []
     for index, spec in enumerate(specs):
-        if spec.mode != "inpaint":
+        if spec.mode != task.mode:
             raise ValueError(
                 f"task {task.task_id}: inpainting stage returned a {spec.mode!r} spec"
             )

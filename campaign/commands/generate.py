@@ -2,10 +2,11 @@
 
 Unconditional generation in random Bravais lattices at ``V = N * V0``, CHGNet relaxation
 and E_d; with ``--mode inpaint|both`` the best relaxed candidates' frameworks are refined
-and their guests (``--guest Li``) inpainted back, relaxed and scored. Rows go to the
-results folder (``--out``, the campaign's Parquet schema) and the ranked candidates are
-printed. ``--mode inpaint`` still runs (and saves) the unconditional hosts but ranks only
-the inpainted candidates.
+and their guests (``--guest Li``) inpainted back, relaxed and scored; ``--mode
+inpaint-symmetric`` places the guests on Wyckoff orbits of the refined framework's space
+group. Rows go to the results folder (``--out``, the campaign's Parquet schema) and the
+ranked candidates are printed. ``--mode inpaint`` (and ``inpaint-symmetric``) still runs
+(and saves) the unconditional hosts but ranks only the inpainted candidates.
 
 The shared options (model, sampler, relaxation, hull, output) are defined here and reused
 by ``chggen inpaint``. Exit codes: 0 success, 1 nothing succeeded, 2 bad input.
@@ -31,7 +32,8 @@ __all__ = [
     "sampler_settings_from_args",
 ]
 
-MODES = ("unconditional", "inpaint", "both")
+MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric")
+REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
 # argparse dest -> SamplerSettings field
 SAMPLER_OPTIONS = {
     "n_levels": "n_levels",
@@ -79,6 +81,10 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("relaxation (CHGNet, FIRE + FrechetCellFilter)")
     r.add_argument("--fmax", type=float, default=0.1, help="force threshold, eV/Å (default 0.1)")
     r.add_argument("--max-steps", type=int, default=500, help="optimiser steps (default 500)")
+    w = p.add_argument_group("symmetric inpainting (guests on Wyckoff orbits)")
+    w.add_argument("--max-wyckoff-combinations", type=int, default=64,
+                   help="most combinations of Wyckoff positions per host; sample k takes "
+                   "combination k mod their number (default 64)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("formula", help="cell composition, e.g. LiSi or Li5Si2")
     p.add_argument("--mode", choices=MODES, default="unconditional",
-                   help="unconditional, inpaint (guests into refined hosts) or both")
+                   help="unconditional, inpaint (guests into refined hosts), both, or "
+                   "inpaint-symmetric (guests on Wyckoff orbits of the refined framework)")
     p.add_argument("--guest", default=None,
                    help="guest species for inpainting, e.g. Li or Li,Mg")
     cell = p.add_mutually_exclusive_group()
@@ -181,11 +188,17 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
     by_mode = ", ".join(
         f"{sum(r.mode == m and r.status == 'ok' for r in records)}/"
         f"{sum(r.mode == m for r in records)} {m}"
-        for m in ("unconditional", "inpaint") if any(r.mode == m for r in records)
+        for m in REPORTED_MODES if any(r.mode == m for r in records)
     )
     hosts = (f"; {result.n_symmetric_hosts}/{result.n_hosts} hosts with a symmetric framework"
              if result.n_hosts else "")
     print(f"{n_ok}/{len(records)} candidates ok ({by_mode}){hosts}")
+    symmetric = [r for r in records if r.mode == "inpaint-symmetric"]
+    if symmetric:
+        fallback = [r for r in symmetric if r.symmetric_fallback]
+        print(f"{len(symmetric) - len(fallback)}/{len(symmetric)} inpaint-symmetric candidates "
+              f"on Wyckoff orbits; {len(fallback)} fell back to ordinary inpainting (see the "
+              "symmetric_fallback column)")
     if out_dir is not None:
         print(f"results: {out_dir}")
     ranked = rank_records(records, modes)
@@ -235,7 +248,7 @@ def _execute(args: argparse.Namespace) -> int:
     from chggen_kernels.workflow import format_composition
 
     composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell)
-    inpaint = args.mode in ("inpaint", "both")
+    inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
     guests: list[str] = []
     if args.guest:
         guests = [g.strip() for g in args.guest.split(",") if g.strip()]
@@ -248,7 +261,7 @@ def _execute(args: argparse.Namespace) -> int:
                              "as the host framework")
     if inpaint and not guests:
         raise InputError(f"--mode {args.mode} needs --guest (e.g. --guest Li)")
-    for name in ("samples_per_host", "max_hosts", "max_atoms"):
+    for name in ("samples_per_host", "max_hosts", "max_atoms", "max_wyckoff_combinations"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -271,10 +284,12 @@ def _execute(args: argparse.Namespace) -> int:
         specs, score_fn=loaded.model, sampler_settings=sampler_settings,
         relaxer=load_relaxer(relax_settings), hull=hull, model_checkpoint=loaded.label,
         guest_species=guests, inpaint=inpaint, samples_per_host=args.samples_per_host,
+        inpaint_mode="inpaint-symmetric" if args.mode == "inpaint-symmetric" else "inpaint",
+        max_combinations=args.max_wyckoff_combinations,
         max_hosts=args.max_hosts, max_atoms=args.max_atoms, seed=args.seed, out_dir=out_dir,
         log=log, device=args.device,
     )
-    modes = ("inpaint",) if args.mode == "inpaint" else None
+    modes = (args.mode,) if args.mode in ("inpaint", "inpaint-symmetric") else None
     return print_results(result, modes, args.top, out_dir)
 
 

@@ -4,8 +4,11 @@ HOST is a CIF/POSCAR file. Every site of the guest species is removed and the re
 framework kept as given (no symmetry refinement); ``Li:4`` places 4 Li, ``Li`` takes the
 count from the host's Li occupancies (a disordered intercalation CIF with partly occupied
 Li sites). The guests are inpainted with the score model, relaxed with CHGNet and ranked
-by E_d. A host that cannot be used (unreadable, nothing left after removing the guests,
-overlapping atoms, guests that cannot fit) is reported in one line, exit code 2.
+by E_d; ``--symmetric`` places them on Wyckoff orbits of the framework's space group (found
+at 0.01 Å, in the file's own cell), falling back to ordinary inpainting, recorded per
+candidate, when no combination of orbits holds the guest count. A host that cannot be
+used (unreadable, nothing left after removing the guests, overlapping atoms, guests that
+cannot fit) is reported in one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "host's occupancies)")
     p.add_argument("--occupancy-tolerance", type=float, default=0.1,
                    help="largest distance of a guest occupancy sum from an integer")
+    p.add_argument("--symmetric", action="store_true",
+                   help="mode inpaint-symmetric: guests on Wyckoff orbits of the framework")
     add_shared_arguments(p)
     p.set_defaults(func=run)
 
@@ -50,7 +55,11 @@ def _execute(args: argparse.Namespace) -> int:
 
     host = read_host(args.host, parse_guest_spec(args.guest),
                      occupancy_tolerance=args.occupancy_tolerance)
-    specs = host_specs(host, args.n_samples, args.seed)
+    if args.max_wyckoff_combinations < 1:
+        raise InputError(f"--max-wyckoff-combinations must be >= 1, got "
+                         f"{args.max_wyckoff_combinations}")
+    specs = host_specs(host, args.n_samples, args.seed, symmetric=args.symmetric,
+                       max_combinations=args.max_wyckoff_combinations)
     set_threads(args)
     chemsys = "-".join(sorted(specs[0].composition))
     hull = make_hull_provider(args.hull, chemsys)

@@ -112,6 +112,26 @@ def test_full_run_failed_rows_and_idempotent_rerun(ray_session, tmp_path: Path) 
     assert {p: p.stat().st_mtime_ns for p in files} == files
 
 
+def test_symmetric_mode_next_to_inpaint(ray_session, tmp_path: Path) -> None:
+    base = yaml.safe_load(dump_config(_config(tmp_path / "out")))
+    base["modes"] = ["unconditional", "inpaint", "inpaint-symmetric"]
+    base["compositions"] = {"cells": ["Li3Si"]}  # a one-Si framework: Pm-3m in a cubic cell
+    base["lattice"] = {"families": ["cubic"], "ratios": ["random"]}
+    base["samples_per_task"] = 2
+    config = validate_config(base)
+    run_campaign(config, progress=False)
+    table = pd.read_parquet(config.output)
+    assert table["candidate_id"].is_unique
+    plain = table[table["mode"] == "inpaint"]
+    symmetric = table[table["mode"] == "inpaint-symmetric"]
+    assert len(plain) == len(symmetric) > 0  # one task per host and mode
+    assert set(plain["parent_id"]) == set(symmetric["parent_id"])
+    # each symmetric candidate has Wyckoff letters or the reason it fell back, never both
+    letters, fallback = symmetric["wyckoff_letters"], symmetric["symmetric_fallback"]
+    assert (letters.isna() != fallback.isna()).all() and letters.notna().any()
+    assert plain["wyckoff_letters"].isna().all() and plain["symmetric_fallback"].isna().all()
+
+
 def test_killed_relaxation_worker_loses_nothing(ray_session, tmp_path: Path) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()

@@ -1,0 +1,169 @@
+"""Mode ``inpaint-symmetric`` in the campaign and the CLI: configuration, task ids, the
+framework stage of the relaxation actor (fake stages), the driver's host expansion, and
+``chggen inpaint --symmetric`` / ``chggen generate --mode inpaint-symmetric`` end to end
+(tiny random-weight checkpoint, real CHGNet, offline Li-Si hull)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
+
+from campaign.actors import RelaxWorker
+from campaign.cli import main
+from campaign.config import CampaignConfigError, validate_config
+from campaign.results import CANDIDATE_SCHEMA, read_results
+from campaign.tasks import bind_inpainting_specs, inpainting_task
+from chggen_kernels.model import ScoreModel
+from chggen_kernels.symmetry import final_symmetry
+from chggen_kernels.training import CheckpointMetadata, save_checkpoint
+from chggen_kernels.training.tiny import tiny_model_config
+
+FAST = ["--n-levels", "6", "--n-corrector", "1", "--resample-passes", "1", "--jump-length", "2",
+        "--max-steps", "12", "--threads", "1", "--quiet"]
+BASE = {"compositions": {"cells": ["Li2Si"]}, "inpaint": {"guest_species": ["Li"]}}
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    torch.manual_seed(0)
+    config = tiny_model_config(n_layers=1, hidden_irreps="4x0e+2x1o", radial_hidden=(8,),
+                               n_radial_basis=4, species_embedding_dim=4, noise_embedding_dim=4)
+    metadata = CheckpointMetadata(data_hash="0123456789abcdef", sigma_min=0.01, sigma_max=5.0,
+                                  volume_prior={"Li": 20.0, "Si": 20.0})
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, config.to_dict(), ScoreModel(config).state_dict(), metadata)
+    return str(path)
+
+
+def diamond_si(a: float = 5.43) -> Structure:
+    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    coords = fcc + [[x + 0.25, y + 0.25, z + 0.25] for x, y, z in fcc]
+    return Structure(Lattice.cubic(a), ["Si"] * 8, coords)
+
+
+def antifluorite_row() -> dict:
+    """A relaxed Li2Si antifluorite host row (Fm-3m; Li on 8c of the Si fcc framework)."""
+    a = 6.1
+    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    li = [[x + dx, y + dy, z + dz] for x, y, z in fcc for dx, dy, dz in
+          ((0.25, 0.25, 0.25), (0.75, 0.75, 0.75))]
+    structure = Structure(Lattice.cubic(a), ["Si"] * 4 + ["Li"] * 8, fcc + li)
+    row = {name: None for name in CANDIDATE_SCHEMA.names}
+    row |= {"candidate_id": "abc-001", "task_id": "abc", "formula": "Li2Si",
+            "composition": "Li8Si4", "chemsys": "Li-Si", "n_atoms": 12, "mode": "unconditional",
+            "n_guest": 0, "seed": 1, "status": "ok", "e_d": 0.0, "spacegroup_relaxed": 225,
+            "structure_relaxed": json.dumps(structure.as_dict()), "created_at": "x"}
+    return row
+
+
+# ------------------------------------------------------------------ configuration, tasks
+def test_config_accepts_the_mode_and_names_bad_values() -> None:
+    config = validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"]})
+    assert config.inpaint.max_wyckoff_combinations == 64
+    with pytest.raises(CampaignConfigError, match="modes: 'inpaint-symmetric' needs 'uncond"):
+        validate_config({**BASE, "modes": ["inpaint-symmetric"]})
+    with pytest.raises(CampaignConfigError,
+                       match=r"inpaint\.max_wyckoff_combinations = 0: Input should be greater"):
+        validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"],
+                         "inpaint": {"guest_species": ["Li"], "max_wyckoff_combinations": 0}})
+    with pytest.raises(CampaignConfigError, match=r"modes\[1\] = 'symmetric': Input should be"):
+        validate_config({**BASE, "modes": ["unconditional", "symmetric"]})
+
+
+def test_one_task_per_inpainting_mode_and_host() -> None:
+    config = validate_config({**BASE, "modes": ["unconditional", "inpaint", "inpaint-symmetric"]})
+    host = antifluorite_row()
+    plain = inpainting_task(config, host)
+    symmetric = inpainting_task(config, host, "inpaint-symmetric")
+    assert (plain.mode, symmetric.mode) == ("inpaint", "inpaint-symmetric")
+    assert plain.task_id != symmetric.task_id
+    capped = validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"],
+                              "inpaint": {"guest_species": ["Li"], "max_wyckoff_combinations": 2}})
+    assert inpainting_task(capped, host, "inpaint-symmetric").task_id != symmetric.task_id
+    assert inpainting_task(capped, host).task_id == plain.task_id  # plain ids unchanged
+    with pytest.raises(ValueError, match="inpainting mode must be one of"):
+        inpainting_task(config, host, "unconditional")
+
+    from campaign.pipeline import CampaignDriver
+
+    driver = CampaignDriver(config.model_copy(update={"output": "unused"}), progress=False)
+    tasks = [task for _, task in driver._hosts_of([host])]
+    assert [t.mode for t in tasks] == ["inpaint", "inpaint-symmetric"]
+
+
+def test_relaxation_actor_gives_symmetric_specs(tmp_path) -> None:
+    worker = RelaxWorker("campaign.fake_stages", {}, {}, 1, "offline", ["Li", "Si"])
+    config = validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"]})
+    task = inpainting_task(config, antifluorite_row(), "inpaint-symmetric")
+    specs = worker.inpainting_specs(antifluorite_row(), ["Li"], 2, 5, "inpaint-symmetric", 64)
+    assert [s.mode for s in specs] == ["inpaint-symmetric"] * 2
+    assert [s.wyckoff_letters for s in specs] == ["Li:8c"] * 2  # 4a holds Si; 4b + 4? none
+    bound = bind_inpainting_specs(task, specs, config.seed)
+    assert [s.wyckoff_letters for s in bound] == ["Li:8c"] * 2
+    plain = worker.inpainting_specs(antifluorite_row(), ["Li"], 2, 5)
+    assert {s.mode for s in plain} == {"inpaint"} and plain[0].wyckoff_letters is None
+    with pytest.raises(ValueError, match="returned a 'inpaint' spec"):
+        bind_inpainting_specs(task, plain, config.seed)
+
+
+# ------------------------------------------------------------------ CLI
+def test_inpaint_symmetric_host_file(tmp_path, checkpoint, capsys) -> None:
+    path = tmp_path / "si.cif"
+    CifWriter(diamond_si()).write_file(str(path))
+    out = tmp_path / "sym"
+    argv = ["inpaint", str(path), "--guest", "Li:8", "--symmetric", "--n-samples", "1",
+            "--checkpoint", checkpoint, "--out", str(out), *FAST]
+    assert main(argv) in (0, 1)
+    printed = capsys.readouterr().out
+    rows = read_results(out)
+    assert list(rows["mode"]) == ["inpaint-symmetric"]
+    assert list(rows["wyckoff_letters"]) == ["Li:8b"] and rows["symmetric_fallback"].isna().all()
+    assert set(rows["spacegroup_framework"]) == {227}
+    for text in rows["structure_generated"].dropna():  # symmetric before relaxation
+        assert final_symmetry(Structure.from_dict(json.loads(text)), 0.01, 5.0).number == 227
+    assert "1/1 inpaint-symmetric candidates on Wyckoff orbits; 0 fell back" in printed
+
+    out = tmp_path / "fallback"
+    argv = ["inpaint", str(path), "--guest", "Li:5", "--symmetric", "--n-samples", "1",
+            "--checkpoint", checkpoint, "--out", str(out), *FAST]
+    main(argv)
+    row = read_results(out).iloc[0]
+    assert row["mode"] == "inpaint-symmetric" and pd.isna(row["wyckoff_letters"])
+    assert row["symmetric_fallback"].startswith("no combination of Wyckoff positions of Fd-3m")
+    assert "0/1 inpaint-symmetric candidates on Wyckoff orbits; 1 fell back" in (
+        capsys.readouterr().out)
+
+
+def test_generate_inpaint_symmetric_chain(tmp_path, checkpoint, capsys) -> None:
+    out = tmp_path / "run"
+    argv = ["generate", "LiSi", "--n-samples", "2", "--mode", "inpaint-symmetric", "--guest",
+            "Li", "--samples-per-host", "2", "--max-hosts", "1", "--lattice-family", "cubic",
+            "--checkpoint", checkpoint, "--out", str(out), "--seed", "1", *FAST]
+    main(argv)
+    rows = read_results(out)
+    symmetric = rows[rows["mode"] == "inpaint-symmetric"]
+    assert len(symmetric) == 2 and (rows["mode"] == "inpaint").sum() == 0
+    assert symmetric["candidate_id"].str.endswith(("-s000", "-s001")).all()
+    assert symmetric["wyckoff_letters"].notna().any()
+    for _, row in symmetric.iterrows():
+        assert pd.isna(row["wyckoff_letters"]) != pd.isna(row["symmetric_fallback"])
+        if pd.notna(row["wyckoff_letters"]) and row["structure_generated"]:
+            generated = Structure.from_dict(json.loads(row["structure_generated"]))
+            assert final_symmetry(generated, 0.01, 5.0).number == row["spacegroup_framework"]
+    capsys.readouterr()
+    bad = ["generate", "LiSi", "--mode", "inpaint-symmetric", "--guest", "Li",
+           "--max-wyckoff-combinations", "0", "--checkpoint", checkpoint, "--quiet"]
+    assert main(bad) == 2
+    assert "--max-wyckoff-combinations must be >= 1, got 0" in capsys.readouterr().err
