@@ -48,6 +48,8 @@ def test_random_crystals_are_symmetric_and_reproducible() -> None:
 
 
 def test_bad_chemsys_named() -> None:
-    with pytest.raises(ValueError, match=r"chemical system 'Li-Xx': 'Xx' is not a chemical element symbol"):
+    with pytest.raises(
+        ValueError, match=r"chemical system 'Li-Xx': 'Xx' is not a chemical element symbol"
+    ):
         parse_chemsys("Li-Xx")
     assert parse_chemsys("Si-Li") == ("Li", "Si")
