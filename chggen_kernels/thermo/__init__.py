@@ -27,6 +27,7 @@ from chggen_kernels.thermo.sources import (
     MissingReferenceError,
     MPHullSource,
     OfflineHullSource,
+    build_hull_data_path,
     get_hull,
     reference_data_path,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "get_hull",
     "parse_chemsys",
     "read_entries",
+    "build_hull_data_path",
     "reference_data_path",
     "write_reference_file",
 ]

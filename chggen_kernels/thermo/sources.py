@@ -36,6 +36,7 @@ __all__ = [
     "MissingReferenceError",
     "OfflineHullSource",
     "get_hull",
+    "build_hull_data_path",
     "reference_data_path",
 ]
 
@@ -94,15 +95,41 @@ def reference_data_path() -> Path:
     return Path(str(importlib.resources.files("chggen_kernels") / "data" / "reference_hull.json"))
 
 
+def build_hull_data_path() -> Path:
+    """Path of the hull from the shipped training-set build (``data/reference_hull_build.json``).
+
+    The lowest-energy CHGNet-relaxed entry per composition of the ``chggen data build``
+    behind the default model (Li-Si, Zn-P-S, Li-P-S and their subsystems).
+    """
+    return Path(
+        str(importlib.resources.files("chggen_kernels") / "data" / "reference_hull_build.json")
+    )
+
+
 class OfflineHullSource:
     """Reference entries computed by this project with CHGNet, shipped in the package.
 
-    Elemental ground states and a few known compounds (see ``build_reference.py``);
-    ``path`` points at another file in the same format.
+    By default two files: the curated reference phases (elemental ground states and known
+    compounds relaxed by ``build_reference.py``, :func:`reference_data_path`) and the hull
+    of the shipped training-set build (:func:`build_hull_data_path`). Both are on the
+    same CHGNet energy scale; where both hold a composition the phase diagram keeps the
+    lower entry. ``path`` (one file or several) replaces the defaults.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else reference_data_path()
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    ) -> None:
+        if path is None:
+            paths = [reference_data_path(), build_hull_data_path()]
+        elif isinstance(path, (str, os.PathLike)):
+            paths = [Path(path)]
+        else:
+            paths = [Path(p) for p in path]
+        if not paths:
+            raise ThermoInputError("OfflineHullSource.path: no hull file given")
+        self.paths = paths
+        self.path = paths[0]
         self._entries: list[Any] | None = None
         self._label = "chggen-chgnet"
 
@@ -112,10 +139,15 @@ class OfflineHullSource:
 
     def _load(self) -> list[Any]:
         if self._entries is None:
-            raw = json.loads(self.path.read_text())
-            if isinstance(raw, dict) and raw.get("label"):
-                self._label = str(raw["label"])
-            self._entries = read_entries(self.path)
+            labels, entries = [], []
+            for p in self.paths:
+                raw = json.loads(p.read_text())
+                if isinstance(raw, dict) and raw.get("label"):
+                    labels.append(str(raw["label"]))
+                entries.extend(read_entries(p))
+            if labels:
+                self._label = "+".join(labels)
+            self._entries = entries
         return self._entries
 
     @property
@@ -128,7 +160,8 @@ class OfflineHullSource:
         return _inside(self._load(), elements)
 
     def __repr__(self) -> str:
-        return f"OfflineHullSource(path={str(self.path)!r})"
+        paths = [str(p) for p in self.paths]
+        return f"OfflineHullSource(path={paths[0] if len(paths) == 1 else paths!r})"
 
 
 class FileHullSource:

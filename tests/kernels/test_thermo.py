@@ -324,3 +324,21 @@ def test_build_script_reproduces_the_shipped_references(tmp_path):
     assert [e.composition.reduced_formula for e in rebuilt] == ["Li", "Si"]
     for entry_ in rebuilt:
         assert entry_.energy_per_atom == pytest.approx(shipped[entry_.data["source"]], abs=1e-4)
+
+
+def test_offline_default_joins_curated_references_and_the_build_hull(tmp_path) -> None:
+    from chggen_kernels.thermo import build_hull_data_path, reference_data_path
+
+    default = OfflineHullSource()
+    assert default.paths == [reference_data_path(), build_hull_data_path()]
+    li_si = default.entries(["Li", "Si"])
+    assert default.name == "offline:chggen-chgnet-0.3.0+chggen-data-build"  # read with entries
+    curated = OfflineHullSource(reference_data_path()).entries(["Li", "Si"])
+    # The build adds Li-Si compounds the curated file lacks; both sets are loaded.
+    assert not any(len(e.composition.elements) == 2 for e in curated)
+    assert sum(len(e.composition.elements) == 2 for e in li_si) >= 5
+    assert len(li_si) > len(curated)
+    # Zn-P-S: ternary compounds from the build are now on the offline hull.
+    assert any(len(e.composition.elements) == 3 for e in default.entries(["P", "S", "Zn"]))
+    with pytest.raises(ThermoInputError, match="OfflineHullSource.path: no hull file given"):
+        OfflineHullSource([])
