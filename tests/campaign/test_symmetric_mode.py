@@ -18,10 +18,8 @@ from campaign.cli import main
 from campaign.config import CampaignConfigError, validate_config
 from campaign.results import CANDIDATE_SCHEMA, read_results
 from campaign.tasks import bind_inpainting_specs, inpainting_task
-from chggen_kernels.model import ScoreModel
 from chggen_kernels.symmetry import final_symmetry
-from chggen_kernels.training import CheckpointMetadata, save_checkpoint
-from chggen_kernels.training.tiny import tiny_model_config
+from chggen_kernels.testing import diamond
 
 FAST = ["--n-levels", "6", "--n-corrector", "1", "--resample-passes", "1", "--jump-length", "2",
         "--max-steps", "12", "--threads", "1", "--quiet"]
@@ -33,24 +31,6 @@ def _restore_threads():
     previous = torch.get_num_threads()
     yield
     torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    torch.manual_seed(0)
-    config = tiny_model_config(n_layers=1, hidden_irreps="4x0e+2x1o", radial_hidden=(8,),
-                               n_radial_basis=4, species_embedding_dim=4, noise_embedding_dim=4)
-    metadata = CheckpointMetadata(data_hash="0123456789abcdef", sigma_min=0.01, sigma_max=5.0,
-                                  volume_prior={"Li": 20.0, "Si": 20.0})
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, config.to_dict(), ScoreModel(config).state_dict(), metadata)
-    return str(path)
-
-
-def diamond_si(a: float = 5.43) -> Structure:
-    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
-    coords = fcc + [[x + 0.25, y + 0.25, z + 0.25] for x, y, z in fcc]
-    return Structure(Lattice.cubic(a), ["Si"] * 8, coords)
 
 
 def antifluorite_row() -> dict:
@@ -121,7 +101,7 @@ def test_relaxation_actor_gives_symmetric_specs(tmp_path) -> None:
 # ------------------------------------------------------------------ CLI
 def test_inpaint_symmetric_host_file(tmp_path, checkpoint, capsys) -> None:
     path = tmp_path / "si.cif"
-    CifWriter(diamond_si()).write_file(str(path))
+    CifWriter(diamond()).write_file(str(path))
     out = tmp_path / "sym"
     argv = ["inpaint", str(path), "--guest", "Li:8", "--symmetric", "--n-samples", "1",
             "--checkpoint", checkpoint, "--out", str(out), *FAST]

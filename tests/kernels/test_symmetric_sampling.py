@@ -16,6 +16,7 @@ from pymatgen.core import Lattice, Structure
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.sampling import SamplerSettings, periodic_gaussian_mixture_score, sample
 from chggen_kernels.symmetry import final_symmetry
+from chggen_kernels.testing import diamond, fcc
 from chggen_kernels.workflow import (
     CandidateRecord,
     CandidateSpec,
@@ -40,14 +41,8 @@ def _one_thread():
 
 
 def fcc_cl(a: float = 5.64) -> Structure:
-    return Structure(Lattice.cubic(a), ["Cl"] * 4,
-                     [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-
-
-def diamond_si(a: float = 5.43) -> Structure:
-    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
-    coords = fcc + [[x + 0.25, y + 0.25, z + 0.25] for x, y, z in fcc]
-    return Structure(Lattice.cubic(a), ["Si"] * 8, coords)
+    """Cl framework of rock salt, conventional cubic cell (Fm-3m, 4a occupied)."""
+    return fcc(a, "Cl")
 
 
 def _problem(letters: str, n_guest: int, width: float = 0.15):
@@ -151,13 +146,13 @@ def test_bad_constraints_name_the_problem() -> None:
 # ------------------------------------------------------------------ workflow
 def _li_score():
     """Exact score of Li on the 8b and 16c sites of the diamond Si framework."""
-    table = wyckoff_table(diamond_si())
+    table = wyckoff_table(diamond())
     sites = np.concatenate([table.site("8b").orbit(), table.site("16c").orbit()])
     return periodic_gaussian_mixture_score(torch.tensor(sites), torch.ones(len(sites)), 0.15)
 
 
 def _spec(n_li: int, k: int = 0, mode: str = "inpaint-symmetric") -> CandidateSpec:
-    host = diamond_si()
+    host = diamond()
     return CandidateSpec(candidate_id=f"t-s{k:03d}", task_id="t", composition={"Si": 8, "Li": n_li},
                          mode=mode, seed=10 + k, guest_species=("Li",), n_guest=n_li,
                          host=host.as_dict(), spacegroup_framework=227)

@@ -8,6 +8,7 @@ import pytest
 import spglib
 from pymatgen.core import Lattice, Structure
 
+from chggen_kernels.testing import diamond, fcc
 from chggen_kernels.wyckoff import (
     WyckoffError,
     format_choice,
@@ -20,17 +21,14 @@ from chggen_kernels.wyckoff import (
 
 def fcc_cl(a: float = 5.64) -> Structure:
     """Cl framework of rock salt, conventional cubic cell (Fm-3m, 4a occupied)."""
-    return Structure(Lattice.cubic(a), ["Cl"] * 4,
-                     [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    return fcc(a, "Cl")
 
 
 def diamond_si(primitive: bool = False, a: float = 5.43) -> Structure:
     if primitive:
         lattice = Lattice([[0, a / 2, a / 2], [a / 2, 0, a / 2], [a / 2, a / 2, 0]])
         return Structure(lattice, ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]])
-    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
-    coords = fcc + [[x + 0.25, y + 0.25, z + 0.25] for x, y, z in fcc]
-    return Structure(Lattice.cubic(a), ["Si"] * 8, coords)
+    return diamond(a)
 
 
 def _invariant(structure: Structure, orbit: np.ndarray) -> bool:
