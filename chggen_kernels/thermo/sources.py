@@ -129,7 +129,6 @@ class OfflineHullSource:
         if not paths:
             raise ThermoInputError("OfflineHullSource.path: no hull file given")
         self.paths = paths
-        self.path = paths[0]
         self._entries: list[Any] | None = None
         self._label = "chggen-chgnet"
 

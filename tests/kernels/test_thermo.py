@@ -15,10 +15,12 @@ from chggen_kernels.thermo import (
     MPHullSource,
     OfflineHullSource,
     ThermoInputError,
+    build_hull_data_path,
     decomposition_energy,
     get_hull,
     parse_chemsys,
     read_entries,
+    reference_data_path,
     write_reference_file,
 )
 
@@ -313,7 +315,7 @@ def test_build_script_reproduces_the_shipped_references(tmp_path):
     from chggen_kernels.thermo import build_reference
 
     shipped = {e.data["source"]: e.energy_per_atom
-               for e in read_entries(OfflineHullSource().path)}
+               for e in read_entries(reference_data_path())}
     import torch
 
     threads = torch.get_num_threads()
@@ -327,8 +329,6 @@ def test_build_script_reproduces_the_shipped_references(tmp_path):
 
 
 def test_offline_default_joins_curated_references_and_the_build_hull(tmp_path) -> None:
-    from chggen_kernels.thermo import build_hull_data_path, reference_data_path
-
     default = OfflineHullSource()
     assert default.paths == [reference_data_path(), build_hull_data_path()]
     li_si = default.entries(["Li", "Si"])
