@@ -58,7 +58,7 @@ from chggen_kernels.relax import RelaxSettings
 __all__ = ["SOURCES", "BuildOptions", "BuildSummary", "DataBuildError", "gather_candidates",
            "run_build"]
 
-SOURCES = ("prototypes", "random", "mp", "files")
+SOURCES = ("prototypes", "random", "mp", "files", "known")
 MANIFEST_FORMAT = "chggen-data-build-manifest"
 
 
@@ -92,9 +92,17 @@ class BuildOptions:
     no_relax: bool = False
     relaxer: str = DEFAULT_RELAXER
     address: str | None = None
+    known: Path | None = None
+    min_distance: float = 0.5
+    val_fraction: float = 0.05
+    test_fraction: float = 0.05
+    test_formulas: tuple[str, ...] = ()
+    single_point: bool = False
 
     def __post_init__(self) -> None:
-        if not self.chemsys:
+        if "known" in self.sources:
+            self._check_known()
+        elif not self.chemsys:
             raise DataBuildError("--chemsys: give at least one chemical system")
         for system in self.chemsys:
             try:
@@ -119,6 +127,35 @@ class BuildOptions:
             value = getattr(self, name)
             if not (value >= 0) or (name == "fmax" and value == 0):
                 raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}")
+
+    def _check_known(self) -> None:
+        if self.known is None:
+            raise DataBuildError("--sources known needs --known PATH")
+        others = [s for s in self.sources if s != "known"]
+        if others:
+            raise DataBuildError(f"--sources: 'known' builds on its own, not with {others} "
+                                 "(build those separately and train on both files)")
+        if not Path(self.known).is_file():
+            raise DataBuildError(f"--known: {str(self.known)!r} is not a file")
+        if not (self.min_distance >= 0):
+            raise DataBuildError(f"--min-distance: got {self.min_distance!r}")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not (0 <= value < 1):
+                raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}, expected "
+                                     "a fraction in [0, 1)")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise DataBuildError("--val-fraction + --test-fraction must be below 1, got "
+                                 f"{self.val_fraction + self.test_fraction:g}")
+        from pymatgen.core import Composition, Element
+
+        for formula in self.test_formulas:
+            try:
+                ok = all(isinstance(el, Element) for el in Composition(formula).elements)
+            except Exception:  # pymatgen raises several types
+                ok = False
+            if not ok:
+                raise DataBuildError(f"--test-formulas: {formula!r} is not a formula")
 
     @property
     def cache_path(self) -> Path:
@@ -228,11 +265,20 @@ def run_build(
     *,
     mp_client: Any = None,
     relaxer_factory: Callable[[RelaxSettings], Any] | None = None,
+    energy_function: Callable[[Any], list[float]] | None = None,
     stream: TextIO | None = None,
 ) -> BuildSummary:
     """Run (or resume) a build; outputs in ``opts.out``. ``KeyboardInterrupt`` during the
     relaxation returns a summary with ``interrupted=True`` and writes no outputs."""
     stream = stream or sys.stderr
+    if "known" in opts.sources:
+        from campaign.data_known import run_known_build
+
+        summary = BuildSummary()
+        summary.manifest = run_known_build(opts, energy_function=energy_function,
+                                           stream=stream)
+        summary.n_train = summary.manifest["splits"]["train"]["crystals"]
+        return summary
     started = time.monotonic()
     if relaxer_factory is None and not opts.no_relax:
         try:

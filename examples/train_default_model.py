@@ -54,6 +54,12 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=200)
     parser.add_argument("--model-json", default=None, help="ScoreModelConfig overrides (JSON)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--val-data", default=None,
+                        help="validation crystals (e.g. the val.parquet of a known-structures "
+                        "build); default: 5 %% of --data at random")
+    parser.add_argument("--manifest", type=Path, default=None,
+                        help="manifest.json of the build; its held-out test formulas are "
+                        "recorded in the checkpoint metadata")
     args = parser.parse_args()
     if (args.n_steps is None) == (args.budget_s is None) and not args.resume:
         parser.error("give exactly one of --n-steps and --budget-s (or --resume)")
@@ -65,10 +71,17 @@ def main() -> None:
     data = load_training_data(args.data, on_invalid="skip")
     crystals = list(data.crystals)
     prior = fit_volume_prior([c.structure for c in crystals if c.source != "decorated-scaled"])
-    train_idx, val_idx = split_train_val(len(crystals), 0.05, 0)
-    train = [crystals[i].structure for i in train_idx]
-    val = [crystals[i].structure for i in val_idx]
-    val_ids = [crystals[i].structure_id for i in val_idx]
+    if args.val_data:
+        val_crystals = list(load_training_data(args.val_data, on_invalid="skip").crystals)
+        train = [c.structure for c in crystals]
+        val = [c.structure for c in val_crystals]
+        val_ids = [c.structure_id for c in val_crystals]
+    else:
+        train_idx, val_idx = split_train_val(len(crystals), 0.05, 0)
+        train = [crystals[i].structure for i in train_idx]
+        val = [crystals[i].structure for i in val_idx]
+        val_ids = [crystals[i].structure_id for i in val_idx]
+    split = _split_metadata(args.manifest)
 
     resume_payload = read_checkpoint(last) if args.resume else None
     if resume_payload is not None:
@@ -112,6 +125,7 @@ def main() -> None:
     start = trainer.validate()
     extra = _extra(data, baseline, val_ids, {"n_steps": n_steps, "init_from": init_from,
                                              "start_val_loss": start.loss})
+    extra["split"] = split
     mode = "a" if resume_payload is not None else "w"
     with open(args.out / "train_log.jsonl", mode) as log:
         log.write(json.dumps({"event": "start", "resumed": resume_payload is not None,
@@ -164,6 +178,16 @@ def _calibrated_steps(args: argparse.Namespace, config: ScoreModelConfig, train:
         torch.cuda.synchronize()
     step_s = (time.time() - t0) / 40
     return max(20, int(0.85 * (args.budget_s - (time.time() - t_start)) / step_s))
+
+
+def _split_metadata(manifest: Path | None) -> dict[str, Any] | None:
+    """The build's split (test and validation formulas, counts) for the checkpoint."""
+    if manifest is None:
+        return None
+    m = json.loads(Path(manifest).read_text())
+    return {"known_file_sha256": m.get("known_file", {}).get("sha256"),
+            "test_formulas": m.get("test_formulas", []), "splits": m.get("splits", {}),
+            "forced_test_formulas": m.get("arguments", {}).get("test_formulas", [])}
 
 
 def _extra(data: Any, baseline: Any, val_ids: list[str], run: dict[str, Any]) -> dict:

@@ -1,6 +1,9 @@
 """``chggen data build``: build a CHGNet-relaxed training set (see docs/training_data.md).
 
     chggen data build --chemsys Li-Si Zn-P-S Li-P-S --sources prototypes random --out DIR
+    chggen data build --sources known --known known_crystals.parquet --out DIR
+        [--chemsys ...] [--max-atoms 20] [--min-distance 0.5] [--single-point]
+        [--val-fraction 0.05] [--test-fraction 0.05] [--test-formulas F ...]
         [--files PATH] [--random-per-system 60] [--max-atoms 20] [--ehull-max 0.1]
         [--fmax 0.1] [--max-steps 300] [--workers N] [--limit N] [--seed 0]
         [--no-undecorated] [--relaxed-cache PATH] [--read-cache PATH ...]
@@ -20,7 +23,7 @@ from pathlib import Path
 
 __all__ = ["register", "run_data_build"]
 
-_SOURCES = ("prototypes", "random", "mp", "files")
+_SOURCES = ("prototypes", "random", "mp", "files", "known")
 
 
 def _chemsys(value: str) -> str:
@@ -69,13 +72,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = data_sub.add_parser(
         "build", help="relax candidates from prototypes / random crystals / MP / files, "
         "keep those near their own hull, deduplicate, write Parquet + reference hull")
-    p.add_argument("--chemsys", nargs="+", required=True, type=_chemsys,
-                   help="chemical systems, e.g. Li-Si Zn-P-S Li-P-S (subsystems included)")
+    p.add_argument("--chemsys", nargs="+", default=[], type=_chemsys,
+                   help="chemical systems, e.g. Li-Si Zn-P-S Li-P-S (subsystems included); "
+                   "required except for --sources known, where it limits the elements")
     p.add_argument("--sources", nargs="+", default=["prototypes", "random"], choices=_SOURCES,
                    help="candidate sources (default: prototypes random)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--files", type=Path, default=None,
                    help="folder of CIF/POSCAR/.vasp files, or an .extxyz file (source 'files')")
+    p.add_argument("--known", type=Path, default=None,
+                   help="known structures (Parquet or JSON of pymatgen structures with "
+                   "provenance columns; source 'known'), e.g. ../shared/data/"
+                   "known_crystals.parquet")
+    p.add_argument("--min-distance", type=_non_negative_float, default=0.5,
+                   help="known source: drop crystals with two atoms closer than this, Å "
+                   "(default 0.5)")
+    p.add_argument("--val-fraction", type=_non_negative_float, default=0.05,
+                   help="known source: share of formulas in the validation split (0.05)")
+    p.add_argument("--test-fraction", type=_non_negative_float, default=0.05,
+                   help="known source: share of formulas held out for testing (0.05)")
+    p.add_argument("--test-formulas", nargs="+", default=[],
+                   help="known source: formulas always held out in the test split")
+    p.add_argument("--single-point", action="store_true",
+                   help="known source: CHGNet single-point energies and an energy-above-"
+                   "hull filter (--ehull-max) against the file's own structures")
     p.add_argument("--random-per-system", type=_int_at_least(0), default=60,
                    help="pyxtal random crystals per chemical system (default 60)")
     p.add_argument("--max-atoms", type=_int_at_least(1), default=20,
@@ -138,7 +158,9 @@ def run_data_build(args: argparse.Namespace) -> int:
             relaxed_cache=args.relaxed_cache,
             read_cache=tuple(args.read_cache), retry_failed=args.retry_failed,
             no_relax=args.no_relax, relaxer=args.relaxer or DEFAULT_RELAXER,
-            address=args.address,
+            address=args.address, known=args.known, min_distance=args.min_distance,
+            val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+            test_formulas=tuple(args.test_formulas), single_point=args.single_point,
         )
         if opts.workers > 1 and not opts.no_relax:
             try:

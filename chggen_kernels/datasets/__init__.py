@@ -23,6 +23,13 @@ from chggen_kernels.datasets.external import (
     structures_from_files,
     subsystems,
 )
+from chggen_kernels.datasets.known import (
+    KNOWN_FILTERS,
+    KnownStructure,
+    filter_known,
+    read_known_structures,
+    split_by_formula,
+)
 from chggen_kernels.datasets.relaxed import (
     RelaxCache,
     append_record,
@@ -51,6 +58,8 @@ from chggen_kernels.datasets.sources import (
 
 __all__ = [
     "HullPosition",
+    "KNOWN_FILTERS",
+    "KnownStructure",
     "MPSourceError",
     "ReferenceHull",
     "RelaxCache",
@@ -64,16 +73,19 @@ __all__ = [
     "energy_above_own_hull",
     "failed_record",
     "file_sha256",
+    "filter_known",
     "interleave",
     "load_relax_cache",
     "mp_structures",
     "parse_chemsys",
     "random_symmetric_crystals",
+    "read_known_structures",
     "reference_hull_from_build",
     "reference_records",
     "relax_record",
     "relaxer_label",
     "select_training_set",
+    "split_by_formula",
     "structure_fingerprint",
     "structure_id",
     "structures_from_files",

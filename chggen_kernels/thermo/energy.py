@@ -62,6 +62,9 @@ class ThermoResult:
         decomposition: reduced formula -> fraction of the candidate's atoms, for the
             phases ``e_d`` refers to.
         hull_source: where the hull came from (e.g. ``"offline:chggen-chgnet"``).
+        known_compounds: compounds (phases of two or more elements) of the diagram inside
+            the candidate's chemical system; 0 means no compound of that system is known,
+            so ``e_d`` is a formation energy against the elements.
     """
 
     formula: str
@@ -70,6 +73,7 @@ class ThermoResult:
     e_above_hull: float
     decomposition: Mapping[str, float]
     hull_source: str
+    known_compounds: int = 0
 
     @property
     def decomposition_string(self) -> str:
@@ -167,7 +171,12 @@ def decomposition_energy(
                 f"pymatgen could not compute the phase-separation energy of "
                 f"{comp.reduced_formula}"
             )
+    mine = {el.symbol for el in comp.elements}
+    compounds = {e.composition.reduced_formula for e in phase_diagram.all_entries
+                 if len(e.composition.elements) > 1
+                 and {el.symbol for el in e.composition.elements} <= mine}
     return ThermoResult(
+        known_compounds=len(compounds),
         formula=comp.reduced_formula,
         energy_per_atom=float(energy_per_atom),
         e_d=float(e_d),

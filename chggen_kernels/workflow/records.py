@@ -133,6 +133,8 @@ class CandidateRecord:
     created_at: str  # ISO 8601, UTC
     wyckoff_letters: str | None = None  # inpaint-symmetric: e.g. "Li:4a,8c"
     symmetric_fallback: str | None = None  # inpaint-symmetric sampled as plain inpainting: why
+    # compounds of the candidate's chemical system in the hull; 0: E_d is a formation energy
+    hull_known_compounds: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

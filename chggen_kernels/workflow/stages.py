@@ -348,7 +348,8 @@ def relax_and_score(
                                               pd, hull_source=hull.name)
                 row |= {"e_d": thermo.e_d, "e_above_hull": thermo.e_above_hull,
                         "decomposition": thermo.decomposition_string,
-                        "hull_source": thermo.hull_source}
+                        "hull_source": thermo.hull_source,
+                        "hull_known_compounds": thermo.known_compounds}
             except Exception as exc:
                 return failed_record(candidate, f"thermodynamics: {exc}", **known)
         row.update(status="ok", failure_reason=None, created_at=_now())
