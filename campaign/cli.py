@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "campaign.commands.train",
     "campaign.commands.model",
     "campaign.commands.data",
+    "campaign.commands.benchmark",
 ]
 
 

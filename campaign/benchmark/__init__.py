@@ -1,0 +1,13 @@
+"""``chggen benchmark``: structure recovery on known crystals against baselines.
+
+Modules: ``chain`` (the one adapter to the chain's middle layer), ``known_input``
+(KNOWN and the compound selection), ``default_set`` (the shipped sets), ``csp`` and
+``hosts`` (what one task does), ``store`` (resumable parts), ``runner`` (serial or pooled
+execution), ``report`` (outputs) and ``driver`` (one run). Scoring is in
+:mod:`chggen_kernels.benchmark`. This module stays import-light (the CLI reads it).
+"""
+
+CSP_METHODS = ("random", "unconditional", "inpaint", "inpaint-symmetric")
+HOST_METHODS = ("inpaint", "inpaint-symmetric", "random", "voronoi")
+
+__all__ = ["CSP_METHODS", "HOST_METHODS"]

@@ -1,0 +1,226 @@
+"""The benchmark's one door into the chain's middle layer (stage runner, local chain).
+
+Everything ``chggen benchmark`` needs from ``campaign.runner`` (the
+:class:`~campaign.runner.StageRunner`), ``campaign.local``, ``campaign.resources`` and the
+workflow planning goes through :class:`InProcessChain` (interface:
+:class:`BenchmarkChain`); nothing else under ``campaign/benchmark`` imports them. A change
+of the middle layer rewires this file only. The chain wraps any
+:class:`~campaign.runner.Runner`, so a runner that submits to the Ray campaign's actors
+can stand in for the in-process one.
+
+Units: Å, Å^3/atom, eV/atom.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymatgen.core import Structure
+
+    from chggen_kernels.hosts import HostSpec
+    from chggen_kernels.relax import RelaxResult
+    from chggen_kernels.workflow import CandidateRecord, GeneratedCandidate
+
+__all__ = ["BenchmarkChain", "ChainOptions", "InProcessChain", "build_chain", "chain_errors",
+           "check_options"]
+
+
+class BenchmarkChain(Protocol):
+    """What the benchmark drivers call (records are ``CandidateRecord``; energies eV/atom)."""
+
+    model_label: str
+
+    def volume_per_atom(self, composition: Mapping[str, int]) -> float: ...
+
+    def relax(self, structure: Structure) -> RelaxResult: ...
+
+    def relax_guests(self, structure: Structure, fixed: Sequence[int]) -> RelaxResult: ...
+
+    def unconditional(self, composition: Mapping[str, int], n: int, seed: int
+                      ) -> list[CandidateRecord]: ...
+
+    def inpaint(self, records: Sequence[CandidateRecord], guests: Sequence[str], n: int,
+                seed: int, mode: str) -> list[CandidateRecord]: ...
+
+    def score_structures(self, composition: Mapping[str, int],
+                         structures: Sequence[Structure | None], seed: int,
+                         reasons: Sequence[str | None]) -> list[CandidateRecord]: ...
+
+    def host_candidates(self, host: HostSpec, n: int, seed: int, symmetric: bool
+                        ) -> list[GeneratedCandidate]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainOptions:
+    """How to build an :class:`InProcessChain` (picklable: worker processes get a copy).
+
+    ``sampler`` overrides :class:`~chggen_kernels.sampling.SamplerSettings` fields on top
+    of the checkpoint's trained sigma range; ``fmax`` in eV/Å.
+    """
+
+    checkpoint: str | None = None
+    device: str = "cpu"
+    sampler: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    fmax: float = 0.1
+    max_steps: int = 500
+    threads: int | None = None
+    max_combinations: int = 64
+
+    def relax_settings(self) -> Any:
+        from chggen_kernels.relax import RelaxSettings
+
+        return RelaxSettings(fmax=self.fmax, max_steps=self.max_steps, device=self.device)
+
+
+def chain_errors() -> tuple[type[Exception], ...]:
+    """Exceptions of the chain layer that mean bad input (exit code 2)."""
+    from campaign.resources import HullSourceError, ModelNotAvailableError
+
+    return ModelNotAvailableError, HullSourceError
+
+
+def check_options(options: ChainOptions) -> None:
+    """Refuse bad sampler / relaxation settings before any model is loaded (ValueError)."""
+    from chggen_kernels.sampling import SamplerSettings
+
+    SamplerSettings.from_dict(dict(options.sampler))
+    options.relax_settings()
+    if options.threads is not None and options.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {options.threads}")
+    if options.max_combinations < 1:
+        raise ValueError(f"--max-wyckoff-combinations must be >= 1, got "
+                         f"{options.max_combinations}")
+    if not math.isfinite(options.fmax):
+        raise ValueError(f"--fmax must be finite, got {options.fmax}")
+
+
+@dataclasses.dataclass
+class InProcessChain:
+    """The benchmark's view of a stage runner (``runner``: generate, relax_and_score,
+    inpainting_specs) plus a relaxer for structures that are no candidates (the known
+    crystals, the guests-only stage).
+
+    ``guest_relaxer(fixed)`` returns a relaxer that moves only the atoms not in ``fixed``
+    (default: :func:`~chggen_kernels.benchmark.guests_only_relaxer` around
+    ``relaxer.calculator``). The runner should have no hull: the benchmark compares CHGNet
+    energies with the relaxed known structure's, not E_d.
+    """
+
+    runner: Any
+    relaxer: Any
+    volume_prior: Any = None
+    max_combinations: int = 64
+    guest_relaxer: Callable[[Sequence[int]], Any] | None = None
+
+    @property
+    def model_label(self) -> str:
+        return str(getattr(self.runner, "model_label", ""))
+
+    def volume_per_atom(self, composition: Mapping[str, int]) -> float:
+        from campaign.resources import resolve_volume_per_atom
+
+        return resolve_volume_per_atom(composition, None, self.volume_prior)[0]
+
+    def relax(self, structure: Structure) -> RelaxResult:
+        return self.relaxer.relax(structure)
+
+    def relax_guests(self, structure: Structure, fixed: Sequence[int]) -> RelaxResult:
+        if self.guest_relaxer is not None:
+            return self.guest_relaxer(fixed).relax(structure)
+        from chggen_kernels.benchmark import guests_only_relaxer
+
+        return guests_only_relaxer(self.relaxer.calculator, self.relaxer.settings,
+                                   fixed).relax(structure)
+
+    def _run(self, specs: Sequence[Any]) -> list[CandidateRecord]:
+        from campaign.local import run_specs
+
+        return run_specs(self.runner, list(specs))
+
+    def unconditional(self, composition: Mapping[str, int], n: int, seed: int
+                      ) -> list[CandidateRecord]:
+        """``n`` unconditional candidates (random Bravais lattices at the volume prior)."""
+        from campaign.local import plan_unconditional
+
+        if n < 1:
+            return []
+        return self._run(plan_unconditional(composition, n, seed,
+                                            self.volume_per_atom(composition)))
+
+    def inpaint(self, records: Sequence[CandidateRecord], guests: Sequence[str], n: int,
+                seed: int, mode: str) -> list[CandidateRecord]:
+        """Up to ``n`` candidates inpainting ``guests`` into the refined frameworks of the
+        successful ``records`` (best first), one host after the other in turn; fewer (or
+        none) when few frameworks refine to a space group above P-1."""
+        from chggen_kernels.workflow import inpainting_task_id, select_hosts
+
+        if n < 1 or not guests:
+            return []
+        per_host = []
+        for host in select_hosts([r.to_dict() for r in records], None):
+            task_id = inpainting_task_id(mode, host["candidate_id"], list(guests), n, seed,
+                                         self.max_combinations)
+            per_host.append(self.runner.inpainting_specs(
+                host, list(guests), n, task_id=task_id, campaign_seed=seed, mode=mode,
+                max_combinations=self.max_combinations, max_atoms=None))
+        specs = []
+        for k in range(n):
+            specs += [host_specs[k] for host_specs in per_host if k < len(host_specs)]
+        return self._run(specs[:n])
+
+    def score_structures(self, composition: Mapping[str, int],
+                         structures: Sequence[Structure | None], seed: int,
+                         reasons: Sequence[str | None]) -> list[CandidateRecord]:
+        """Relax and score given structures (the random-search baseline) exactly as
+        generated candidates are; ``None`` structures become failed rows with ``reasons``."""
+        from chggen_kernels.workflow import CandidateSpec, GeneratedCandidate
+
+        counts = {el: int(c) for el, c in sorted(composition.items()) if c}
+        task_id = f"random-{seed}"
+        out = []
+        for k, (structure, reason) in enumerate(zip(structures, reasons, strict=True)):
+            spec = CandidateSpec(candidate_id=f"{task_id}-r{k:03d}", task_id=task_id,
+                                 composition=counts, mode="unconditional", seed=seed + k,
+                                 lattice_family="random-search",
+                                 volume_per_atom_prior=self.volume_per_atom(counts))
+            generated = GeneratedCandidate(
+                spec, "ok" if structure is not None else "failed",
+                None if structure is None else structure.as_dict(),
+                None if structure is not None else reason or "random search: no structure",
+                0.0, {}, "random-search")
+            out.append(self.runner.relax_and_score(generated))  # failed in, failed out
+        return out
+
+    def host_candidates(self, host: HostSpec, n: int, seed: int, symmetric: bool
+                        ) -> list[GeneratedCandidate]:
+        """``n`` sampled (not relaxed) candidates placing ``host``'s guests into its
+        framework as given; ``symmetric``: guests on Wyckoff orbits."""
+        from campaign.local import host_specs
+
+        specs = host_specs(host, n, seed, symmetric=symmetric,
+                           max_combinations=self.max_combinations)
+        return self.runner.generate(specs)
+
+
+def build_chain(options: ChainOptions) -> InProcessChain:
+    """The stage runner of ``options`` (the score model: ``options.checkpoint`` or the
+    shipped one; CHGNet; no hull), loaded at once, and a relaxer sharing its CHGNet."""
+    import torch
+
+    from campaign.resources import load_relaxer
+    from campaign.runner import RunnerSettings, build_runner
+
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    relax = options.relax_settings()
+    runner = build_runner(RunnerSettings(checkpoint=options.checkpoint or "",
+                                         sampler=dict(options.sampler), relax=relax,
+                                         hull="none", device=options.device))
+    runner.load()
+    return InProcessChain(runner=runner, relaxer=load_relaxer(relax),
+                          volume_prior=runner.volume_prior,
+                          max_combinations=options.max_combinations)

@@ -1,0 +1,203 @@
+"""``chggen benchmark csp``: does a method find the known crystal from its composition?
+
+Per compound (the known cell, reduced to its primitive cell unless ``cell="given"``),
+every method gets the cell composition and atom count only and spends ``k`` CHGNet
+relaxations:
+
+* ``random``: AIRSS-style random search (pyxtal, random compatible space groups, the same
+  volume prior), relaxed and screened like every chggen candidate;
+* ``unconditional``: ``k`` unconditional chggen candidates;
+* ``inpaint`` / ``inpaint-symmetric``: ``ceil(k/2)`` unconditional candidates whose refined
+  frameworks receive the guests back (ordinary / on Wyckoff orbits), lowest energy first,
+  up to the remaining budget; relaxations left over when too few frameworks refine
+  (or the compound has one element, or no guest) go to more unconditional candidates.
+
+Candidates are numbered in the order the relaxations were spent (``budget_index``), which
+is the order match@k counts them in. The guest of the inpainting methods is ``guest`` or,
+for ``"auto"``, Li when present, else the most electropositive element.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pymatgen.core import Element, Structure
+
+from campaign.benchmark import CSP_METHODS
+from campaign.benchmark.known_input import BenchmarkInputError, Compound
+from campaign.benchmark.store import BenchmarkStore, Task, schema
+
+__all__ = ["CSP_METHODS", "CSP_SCHEMA", "CspSettings", "csp_scores", "guest_for",
+           "known_cell", "reference_row", "run_csp_task", "task_seed"]
+
+CSP_SCHEMA = schema([
+    ("task_id", "str"), ("compound_id", "str"), ("formula", "str"), ("n_atoms", "int"),
+    ("method", "str"), ("budget_index", "int"), ("candidate_id", "str"),
+    ("candidate_mode", "str"), ("label", "str"), ("parent_id", "str"), ("status", "str"),
+    ("failure_reason", "str"), ("energy_per_atom", "float"),
+    ("energy_generated_per_atom", "float"), ("matched", "bool"), ("rms", "float"),
+    ("rms_angstrom", "float"), ("spacegroup_relaxed", "int"),
+    ("spacegroup_symbol_relaxed", "str"), ("relax_steps", "int"), ("seed", "int"),
+    ("t_sample_s", "float"), ("t_relax_s", "float"), ("model_checkpoint", "str"),
+    ("structure_generated", "str"), ("structure_relaxed", "str"),
+], "benchmark-csp")
+
+
+@dataclasses.dataclass(frozen=True)
+class CspSettings:
+    """What changes the candidates (stored in the folder's manifest)."""
+
+    k: int = 20
+    seed: int = 0
+    cell: str = "primitive"
+    guest: str = "auto"
+    random_min_distance: float = 1.0  # Å, AIRSS close-contact rejection
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise BenchmarkInputError(f"--k must be >= 1, got {self.k}")
+        if self.cell not in ("primitive", "given"):
+            raise BenchmarkInputError(f"--cell must be 'primitive' or 'given', got {self.cell!r}")
+        if self.guest != "auto" and not Element.is_valid_symbol(self.guest):
+            raise BenchmarkInputError(f"--guest must be 'auto' or an element, got {self.guest!r}")
+        if not self.random_min_distance > 0:
+            raise BenchmarkInputError(f"--min-distance must be > 0 Å, got "
+                                      f"{self.random_min_distance}")
+
+
+def task_seed(seed: int, compound_id: str, method: str) -> int:
+    """A seed per (compound, method), independent of the order tasks run in."""
+    digest = hashlib.sha256(f"{seed}:{compound_id}:{method}".encode()).hexdigest()
+    return int(digest[:8], 16) % (2**31 - 1)
+
+
+def known_cell(compound: Compound, cell: str) -> Structure:
+    """The known crystal as given, or its primitive cell (pymatgen, 0.25 Å)."""
+    if cell == "given":
+        return compound.structure
+    return compound.structure.get_primitive_structure()
+
+
+def guest_for(structure: Structure, guest: str) -> str | None:
+    """The inpainting guest: ``guest``; ``"auto"``: Li, else the lowest-electronegativity
+    element; None for a one-element crystal or a guest the crystal lacks."""
+    elements = sorted(el.symbol for el in structure.composition.elements)
+    if len(elements) < 2:
+        return None
+    if guest != "auto":
+        return guest if guest in elements else None
+    if "Li" in elements:
+        return "Li"
+    return min(elements, key=lambda el: (Element(el).X if not math.isnan(Element(el).X)
+                                         else 99.0, el))
+
+
+def _structure(text: str | None) -> Structure | None:
+    return None if text is None else Structure.from_dict(json.loads(text))
+
+
+def reference_row(chain: Any, task: Task, cell: str) -> list[dict[str, Any]]:
+    """The CHGNet relaxation of the known crystal (its energy is the reference)."""
+    from chggen_kernels.benchmark import KnownMatcher
+
+    known = known_cell(task.compound, cell)
+    result = chain.relax(known)
+    match = KnownMatcher(task.compound.structure).match(result.structure_relaxed)
+    return [{
+        "task_id": task.task_id, "compound_id": task.compound.compound_id,
+        "formula": task.compound.formula, "n_atoms": len(known),
+        "source_id": task.compound.source_id, "status": result.status,
+        "failure_reason": result.failure_reason,
+        "energy_per_atom": result.energy_relaxed_per_atom,
+        "energy_initial_per_atom": result.energy_initial_per_atom,
+        "relax_steps": result.n_steps, "relaxed_matches_known": match.matched,
+        "rms_relaxed_vs_known": match.rms, "t_relax_s": result.t_relax_s,
+    }]
+
+
+def _row(task: Task, index: int, record: Any, matcher: Any, label: str | None,
+         mode: str) -> dict[str, Any]:
+    relaxed = _structure(record.structure_relaxed) if record.status == "ok" else None
+    match = matcher.match(relaxed)
+    return {
+        "task_id": task.task_id, "compound_id": task.compound.compound_id,
+        "formula": record.formula, "n_atoms": record.n_atoms, "method": task.method,
+        "budget_index": index, "candidate_id": record.candidate_id, "candidate_mode": mode,
+        "label": label, "parent_id": record.parent_id, "status": record.status,
+        "failure_reason": record.failure_reason,
+        "energy_per_atom": record.energy_relaxed_per_atom,
+        "energy_generated_per_atom": record.energy_generated_per_atom,
+        "matched": match.matched, "rms": match.rms, "rms_angstrom": match.rms_angstrom,
+        "spacegroup_relaxed": record.spacegroup_relaxed,
+        "spacegroup_symbol_relaxed": record.spacegroup_symbol_relaxed,
+        "relax_steps": record.relax_steps, "seed": record.seed,
+        "t_sample_s": record.t_sample_s, "t_relax_s": record.t_relax_s,
+        "model_checkpoint": record.model_checkpoint,
+        "structure_generated": record.structure_generated,
+        "structure_relaxed": record.structure_relaxed,
+    }
+
+
+def _chggen_records(chain: Any, method: str, composition: dict[str, int], guest: str | None,
+                    k: int, seed: int) -> list[Any]:
+    if method == "unconditional":
+        return chain.unconditional(composition, k, seed)
+    n_first = math.ceil(k / 2)
+    first = chain.unconditional(composition, n_first, seed)
+    inpainted = chain.inpaint(first, [guest], k - n_first, seed, method) if guest else []
+    fill = k - n_first - len(inpainted)
+    extra = chain.unconditional(composition, fill, seed + 1) if fill > 0 else []
+    return list(first) + list(inpainted) + list(extra)
+
+
+def run_csp_task(chain: Any, task: Task, settings: CspSettings) -> list[dict[str, Any]]:
+    """Rows of one task: the reference relaxation, or ``settings.k`` candidates of one
+    method (never raises for a failing candidate: it is a failed row)."""
+    from chggen_kernels.benchmark import KnownMatcher, random_search_structures
+
+    if task.method == "reference":
+        return reference_row(chain, task, settings.cell)
+    known = known_cell(task.compound, settings.cell)
+    composition = {el.symbol: int(n) for el, n in known.composition.items()}
+    seed = task_seed(settings.seed, task.compound.compound_id, task.method)
+    matcher = KnownMatcher(task.compound.structure)
+    if task.method == "random":
+        built = random_search_structures(composition, settings.k,
+                                         chain.volume_per_atom(composition), seed,
+                                         min_distance=settings.random_min_distance)
+        records = chain.score_structures(composition, [b.structure for b in built], seed,
+                                         [b.failure_reason for b in built])
+        return [_row(task, i + 1, r, matcher, b.label, "random-search")
+                for i, (r, b) in enumerate(zip(records, built, strict=True))]
+    if task.method not in CSP_METHODS:
+        raise BenchmarkInputError(f"--methods: unknown method {task.method!r}")
+    guest = guest_for(known, settings.guest)
+    records = _chggen_records(chain, task.method, composition, guest, settings.k, seed)
+    return [_row(task, i + 1, r, matcher,
+                 r.wyckoff_letters or r.symmetric_fallback or r.lattice_family, r.mode)
+            for i, r in enumerate(records)]
+
+
+def csp_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
+               energy_tol: float) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Scores per (compound, method) with finished parts, and every candidate row."""
+    from chggen_kernels.benchmark import score_csp_compound
+
+    scores, rows = [], []
+    for compound in compounds:
+        reference = store.rows(Task(compound, "reference"))
+        energy = reference[0]["energy_per_atom"] if reference else None
+        for method in methods:
+            task = Task(compound, method)
+            if not store.is_done(task):
+                continue
+            part = store.rows(task)
+            rows += part
+            scores.append(score_csp_compound(part, energy, compound_id=compound.compound_id,
+                                             method=method, energy_tol=energy_tol))
+    return scores, rows

@@ -1,0 +1,176 @@
+"""Drive one benchmark run: select compounds, run the unfinished tasks, write the outputs.
+
+:func:`execute` is what ``chggen benchmark csp|hosts`` calls; ``make_chain`` (a callable
+returning a :class:`~campaign.benchmark.chain.BenchmarkChain`) and ``pool`` can be
+injected, so tests run the whole command with a fake relaxer and a tiny model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from campaign.benchmark.chain import ChainOptions
+from campaign.benchmark.csp import CSP_METHODS, CSP_SCHEMA, CspSettings, csp_scores, run_csp_task
+from campaign.benchmark.hosts import (
+    HOST_METHODS,
+    HOSTS_SCHEMA,
+    HostSettings,
+    host_scores,
+    run_hosts_task,
+)
+from campaign.benchmark.known_input import BenchmarkInputError, read_known, select_compounds
+from campaign.benchmark.report import write_outputs
+from campaign.benchmark.runner import RunReport, make_pool, run_tasks
+from campaign.benchmark.store import BenchmarkStore, Task
+
+__all__ = ["RunSpec", "execute"]
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One invocation: kind, input, selection, methods, settings, output and execution."""
+
+    kind: str  # "csp" | "hosts"
+    known: str
+    out: str
+    settings: CspSettings | HostSettings
+    chain: ChainOptions
+    methods: tuple[str, ...]
+    set_name: str = "default"
+    max_atoms: int = 20
+    limit: int | None = None
+    energy_tol: float = 0.0
+    workers: int = 1
+    address: str | None = None
+
+
+def _check(spec: RunSpec) -> None:
+    allowed = CSP_METHODS if spec.kind == "csp" else HOST_METHODS
+    bad = [m for m in spec.methods if m not in allowed]
+    if bad or not spec.methods:
+        raise BenchmarkInputError(f"--methods {' '.join(bad) or '(none)'}: choose from "
+                                  f"{', '.join(allowed)}")
+    if len(set(spec.methods)) != len(spec.methods):
+        raise BenchmarkInputError(f"--methods lists a method twice: {' '.join(spec.methods)}")
+    if not math.isfinite(spec.energy_tol):
+        raise BenchmarkInputError(f"--energy-tol must be finite eV/atom, got {spec.energy_tol}")
+    if spec.workers < 1:
+        raise BenchmarkInputError(f"--workers must be >= 1, got {spec.workers}")
+    checkpoint = spec.chain.checkpoint
+    if checkpoint and not Path(checkpoint).expanduser().is_file():
+        raise BenchmarkInputError(f"--checkpoint {checkpoint!r} does not exist")
+    from campaign.benchmark.chain import check_options
+
+    try:
+        check_options(spec.chain)
+    except ValueError as exc:
+        raise BenchmarkInputError(str(exc)) from None
+
+
+def _manifest(spec: RunSpec) -> dict[str, Any]:
+    chain = spec.chain
+    return {**dataclasses.asdict(spec.settings), "checkpoint": chain.checkpoint,
+            "sampler": dict(sorted(chain.sampler.items())), "fmax": chain.fmax,
+            "max_steps": chain.max_steps, "max_combinations": chain.max_combinations}
+
+
+def _header(spec: RunSpec, n_compounds: int, label: str, report: RunReport) -> str:
+    what = (f"k = {spec.settings.k} relaxations per compound and method"
+            if isinstance(spec.settings, CspSettings) else
+            f"{spec.settings.n_samples} samples per host and method, guest "
+            f"{spec.settings.guest}")
+    return (f"# chggen benchmark {spec.kind}\n\nKNOWN `{spec.known}` (set {spec.set_name}, "
+            f"{n_compounds} compounds, at most {spec.max_atoms} atoms); {what}; model "
+            f"`{label or '?'}`; CHGNet fmax {spec.chain.fmax} eV/Å, {spec.chain.max_steps} "
+            f"steps; StructureMatcher ltol 0.3, stol 0.5, angle_tol 10°; rates with 95 % "
+            f"Wilson intervals. This run: {report.ran} tasks run, {report.skipped} resumed, "
+            f"{len(report.failed)} failed, {report.wall_s:.0f} s.\n\n")
+
+
+def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
+            pool_factory: Callable[..., Any] | None = None,
+            log: Log | None = None) -> tuple[dict[str, Any], RunReport]:
+    """Run (or resume) one benchmark; returns the summary and what this run did.
+
+    ``pool_factory(workers, address, make_chain, run_one)`` makes the worker pool when
+    ``spec.workers > 1`` or ``spec.address`` is set (default
+    :func:`~campaign.benchmark.runner.make_pool`).
+
+    Raises:
+        BenchmarkInputError: bad input, found before any task runs.
+    """
+    from chggen_kernels.benchmark import (
+        csp_markdown,
+        hosts_markdown,
+        summarise_csp,
+        summarise_hosts,
+    )
+
+    _check(spec)
+    from campaign.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
+
+    csp = spec.kind == "csp"
+    default = CSP_DEFAULT if csp else HOSTS_DEFAULT
+    compounds = select_compounds(
+        read_known(spec.known), spec.set_name, [e.structure_id for e in default],
+        max_atoms=spec.max_atoms, limit=spec.limit,
+        require=None if csp else spec.settings.guest)  # type: ignore[union-attr]
+    store = BenchmarkStore(spec.out, spec.kind, _manifest(spec),
+                           CSP_SCHEMA if csp else HOSTS_SCHEMA)
+    tasks = [Task(c, m) for c in compounds for m in ("reference", *spec.methods)]
+    run_one = functools.partial(run_csp_task if csp else run_hosts_task,
+                                settings=spec.settings)
+    if make_chain is None:
+        from campaign.benchmark.chain import build_chain
+
+        make_chain = functools.partial(build_chain, spec.chain)
+    if log:
+        log(f"benchmark {spec.kind}: {len(compounds)} compounds x {len(spec.methods)} "
+            f"methods + references = {len(tasks)} tasks; out {spec.out}")
+    pool = None
+    if spec.workers > 1 or spec.address is not None:
+        pool = (pool_factory or make_pool)(spec.workers, spec.address, make_chain, run_one)
+    t0 = time.perf_counter()
+    try:
+        report = run_tasks(tasks, run_one, make_chain, store, pool=pool, log=log)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    if csp:
+        scores, rows = csp_scores(store, compounds, spec.methods, spec.energy_tol)
+        summary = summarise_csp(scores, spec.settings.k)  # type: ignore[union-attr]
+    else:
+        scores, rows = host_scores(store, compounds, spec.methods, spec.energy_tol)
+        summary = summarise_hosts(scores)
+    label = next((r["model_checkpoint"] for r in rows if r.get("model_checkpoint")
+                  and r["model_checkpoint"] != "random-search"), "")
+    summary = {"benchmark": spec.kind, "known": spec.known, "set": spec.set_name,
+               "compounds": [{"compound_id": c.compound_id, "formula": c.formula,
+                              "n_atoms": c.n_atoms, "source_id": c.source_id}
+                             for c in compounds],
+               "methods_run": list(spec.methods), "settings": _manifest(spec),
+               "energy_tol": spec.energy_tol, "model_checkpoint": label,
+               "run": {"tasks_run": report.ran, "tasks_resumed": report.skipped,
+                       "tasks_failed": report.failed, "wall_s": time.perf_counter() - t0,
+                       "python": platform.python_version()},
+               "scores": summary}
+    formulas = {c.compound_id: f"{c.formula} ({c.n_atoms} atoms)" for c in compounds}
+    table = (csp_markdown(summary["scores"], formulas, spec.methods) if csp
+             else hosts_markdown(summary["scores"], spec.methods))
+    write_outputs(Path(spec.out), summary, _header(spec, len(compounds), label, report) + table,
+                  rows, CSP_SCHEMA if csp else HOSTS_SCHEMA, spec.kind, spec.methods)
+    return summary, report
+
+
+def default_methods(kind: str) -> Sequence[str]:
+    return CSP_METHODS if kind == "csp" else HOST_METHODS

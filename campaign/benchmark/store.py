@@ -1,0 +1,124 @@
+"""Resumable benchmark folders: one Parquet part per task, a manifest of the settings.
+
+Layout of ``OUT``:
+
+* ``_benchmark.json``: the kind (``csp`` / ``hosts``) and every setting that changes the
+  candidates (k or samples, seed, sampler, relaxation, checkpoint, cell). A rerun with
+  other settings is refused, naming the first differing field; methods and compounds may
+  be added (they are new tasks).
+* ``reference/part-<compound>.reference.parquet``: the CHGNet relaxation of the known
+  crystal; ``candidates/part-<compound>.<method>.parquet``: that method's candidates.
+  Parts are written to a temporary name and renamed (:class:`campaign.results.ResultStore`),
+  so a part exists exactly when its task finished; a rerun skips finished parts.
+* ``candidates.parquet``, ``summary.json``, ``summary.md`` and a figure, rewritten at the
+  end of every run from the parts of the compounds and methods asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from campaign.benchmark.known_input import BenchmarkInputError, Compound
+from campaign.results import ResultStore
+
+__all__ = ["REFERENCE_SCHEMA", "BenchmarkStore", "Task", "schema", "write_table"]
+
+MANIFEST = "_benchmark.json"
+_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def schema(columns: Sequence[tuple[str, str]], table: str) -> pa.Schema:
+    """Arrow schema from ``(name, type)`` pairs; ``task_id`` is the only non-null column."""
+    return pa.schema([pa.field(n, _TYPES[t], nullable=n != "task_id") for n, t in columns],
+                     metadata={b"chggen.table": table.encode()})
+
+
+REFERENCE_SCHEMA = schema([
+    ("task_id", "str"), ("compound_id", "str"), ("formula", "str"), ("n_atoms", "int"),
+    ("source_id", "str"), ("status", "str"), ("failure_reason", "str"),
+    ("energy_per_atom", "float"), ("energy_initial_per_atom", "float"),
+    ("relax_steps", "int"), ("relaxed_matches_known", "bool"), ("rms_relaxed_vs_known", "float"),
+    ("t_relax_s", "float"),
+], "benchmark-reference")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One unit of work: the reference relaxation of a compound, or one method on it."""
+
+    compound: Compound
+    method: str  # "reference" or a method name
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.compound.compound_id}.{self.method}"
+
+
+def write_table(path: Path, rows: Sequence[Mapping[str, Any]], table_schema: pa.Schema) -> Path:
+    """Write ``rows`` as one Parquet file atomically (temporary name, then rename)."""
+    table = pa.Table.from_pylist([dict(r) for r in rows], schema=table_schema)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+class BenchmarkStore:
+    """The folder of one benchmark kind with its candidate schema."""
+
+    def __init__(self, out: str | Path, kind: str, settings: Mapping[str, Any],
+                 candidate_schema: pa.Schema) -> None:
+        self.out = Path(out).expanduser()
+        self.kind = kind
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_manifest(dict(settings))
+        self.candidates = ResultStore(self.out / "candidates", candidate_schema)
+        self.reference = ResultStore(self.out / "reference", REFERENCE_SCHEMA)
+        for store in (self.candidates, self.reference):
+            store.check_schema()
+            store.remove_stale_temporaries()
+
+    def _check_manifest(self, settings: dict[str, Any]) -> None:
+        path = self.out / MANIFEST
+        wanted = {"kind": self.kind, **settings}
+        if path.is_file():
+            try:
+                found = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise BenchmarkInputError(f"--out {str(self.out)!r}: {MANIFEST} is not valid "
+                                          f"JSON ({exc}); use another --out") from None
+            for key in sorted(set(wanted) | set(found)):
+                if found.get(key) != wanted.get(key):
+                    raise BenchmarkInputError(
+                        f"--out {str(self.out)!r} was run with {key}={found.get(key)!r}, not "
+                        f"{wanted.get(key)!r}; rerun with the same settings to resume, or "
+                        "pick another --out")
+            return
+        temporary = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+
+    def _store(self, task: Task) -> ResultStore:
+        return self.reference if task.method == "reference" else self.candidates
+
+    def is_done(self, task: Task) -> bool:
+        return self._store(task).is_done(task.task_id)
+
+    def write(self, task: Task, rows: Sequence[Mapping[str, Any]]) -> Path:
+        return self._store(task).write_task(task.task_id, list(rows), allow_empty=True)
+
+    def rows(self, task: Task) -> list[dict[str, Any]]:
+        """The task's rows (``[]`` if its part does not exist yet)."""
+        store = self._store(task)
+        return store.read_task(task.task_id) if store.is_done(task.task_id) else []

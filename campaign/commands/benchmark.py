@@ -1,0 +1,140 @@
+"""``chggen benchmark csp KNOWN`` / ``chggen benchmark hosts KNOWN --guest Li``.
+
+csp: for each known crystal, every method (random search, unconditional, inpaint,
+inpaint-symmetric) gets the composition and atom count and spends k CHGNet relaxations;
+match@k, found-as-lowest and energies against the relaxed known structure. hosts: the
+guests of each known crystal are removed and placed back (inpaint, inpaint-symmetric,
+random positions, Voronoi sites), relaxed guests-only then fully; hosts recovered by a
+match or a lower energy (LES). Resumable (one Parquet part per compound and method);
+writes candidates.parquet, summary.json, summary.md and a figure (docs/benchmark.md).
+Exit codes: 0 done, 1 some tasks failed (rerun to retry them), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run"]
+
+SAMPLER_OPTIONS = {"n_levels": "n_levels", "n_corrector": "n_corrector_steps", "snr": "snr",
+                   "resample_passes": "resample_passes", "jump_length": "jump_length",
+                   "max_atoms_per_batch": "max_atoms_per_batch"}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("known", help="known crystals: training-format or known-structures "
+                   "Parquet/JSON, CIF/POSCAR folder or extxyz")
+    p.add_argument("--out", default=None, help="output folder (default chggen_benchmark_KIND)")
+    p.add_argument("--set", dest="set_name", default="default", choices=("default", "all"),
+                   help="default: the shipped set chosen from the held-out test split; all: "
+                   "every crystal of KNOWN (default: default)")
+    p.add_argument("--max-atoms", type=int, default=20, help="largest cell, atoms (default 20)")
+    p.add_argument("--limit", type=int, default=None, help="first N compounds only")
+    p.add_argument("--cell", default="primitive", choices=("primitive", "given"),
+                   help="the known cell as given or its primitive cell (default primitive)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--energy-tol", type=float, default=0.0,
+                   help="'lower energy' means E < E_known + tol, eV/atom (default 0)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes, each with its own model and CHGNet (default 1)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (e.g. auto): run the workers there")
+    p.add_argument("--checkpoint", default=None, help="score model (default: the shipped one)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    s = p.add_argument_group("sampler (default: reference settings)")
+    s.add_argument("--n-levels", type=int, help="noise levels (default 200)")
+    s.add_argument("--n-corrector", type=int, help="corrector steps per level (default 5)")
+    s.add_argument("--snr", type=float, help="corrector signal-to-noise ratio (default 0.4)")
+    s.add_argument("--resample-passes", type=int, help="RePaint passes (default 3)")
+    s.add_argument("--jump-length", type=int, help="RePaint jump length (default 10)")
+    s.add_argument("--max-atoms-per-batch", type=int, help="atoms per score-model call")
+    r = p.add_argument_group("relaxation (CHGNet, FIRE)")
+    r.add_argument("--fmax", type=float, default=0.1, help="force threshold, eV/Å (default 0.1)")
+    r.add_argument("--max-steps", type=int, default=500, help="optimiser steps (default 500)")
+    r.add_argument("--max-wyckoff-combinations", type=int, default=64,
+                   help="Wyckoff combinations per host, inpaint-symmetric (default 64)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from campaign.benchmark import CSP_METHODS, HOST_METHODS
+
+    p = sub.add_parser("benchmark", help="structure recovery on known crystals vs baselines",
+                       description=__doc__.split("\n\n")[1].replace("\n", " "))
+    kinds = p.add_subparsers(dest="benchmark_kind", metavar="KIND")
+    csp = kinds.add_parser("csp", help="find known crystals from their composition")
+    _common(csp)
+    csp.add_argument("--k", type=int, default=20, help="relaxations per compound and method "
+                     "(default 20)")
+    csp.add_argument("--methods", nargs="+", default=list(CSP_METHODS),
+                     help=f"methods (default all: {' '.join(CSP_METHODS)})")
+    csp.add_argument("--guest", default="auto", help="inpainting guest: auto (Li, else the "
+                     "most electropositive element) or an element")
+    csp.add_argument("--min-distance", type=float, default=1.0,
+                     help="random search: closest contact allowed, Å (default 1.0)")
+    csp.set_defaults(func=run)
+    hosts = kinds.add_parser("hosts", help="put the guests back into known hosts")
+    _common(hosts)
+    hosts.add_argument("--guest", required=True, help="guest element, e.g. Li")
+    hosts.add_argument("--n-samples", type=int, default=4,
+                       help="candidates per host and method (default 4)")
+    hosts.add_argument("--methods", nargs="+", default=list(HOST_METHODS),
+                       help=f"methods (default all: {' '.join(HOST_METHODS)})")
+    hosts.add_argument("--min-distance", type=float, default=1.5,
+                       help="random / Voronoi guests: closest contact, Å (default 1.5)")
+    hosts.set_defaults(func=run)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def spec_from_args(args: argparse.Namespace) -> object:
+    """The :class:`~campaign.benchmark.driver.RunSpec` of the parsed arguments."""
+    from campaign.benchmark.chain import ChainOptions
+    from campaign.benchmark.csp import CspSettings
+    from campaign.benchmark.driver import RunSpec
+    from campaign.benchmark.hosts import HostSettings
+
+    kind = args.benchmark_kind
+    if kind == "csp":
+        settings: object = CspSettings(k=args.k, seed=args.seed, cell=args.cell,
+                                       guest=args.guest, random_min_distance=args.min_distance)
+    else:
+        settings = HostSettings(guest=args.guest, n_samples=args.n_samples, seed=args.seed,
+                                cell=args.cell, min_distance=args.min_distance)
+    sampler = {field: getattr(args, dest) for dest, field in SAMPLER_OPTIONS.items()
+               if getattr(args, dest, None) is not None}
+    chain = ChainOptions(checkpoint=args.checkpoint, device=args.device, sampler=sampler,
+                         fmax=args.fmax, max_steps=args.max_steps, threads=args.threads,
+                         max_combinations=args.max_wyckoff_combinations)
+    return RunSpec(kind=kind, known=args.known, out=args.out or f"chggen_benchmark_{kind}",
+                   settings=settings, chain=chain, methods=tuple(args.methods),  # type: ignore[arg-type]
+                   set_name=args.set_name, max_atoms=args.max_atoms, limit=args.limit,
+                   energy_tol=args.energy_tol, workers=args.workers, address=args.address)
+
+
+def run(args: argparse.Namespace, make_chain: object = None) -> int:
+    from campaign.benchmark.chain import chain_errors
+    from campaign.benchmark.driver import execute
+    from campaign.benchmark.known_input import BenchmarkInputError
+    from campaign.results import ResultsError
+
+    name = f"chggen benchmark {args.benchmark_kind}"
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        summary, report = execute(spec_from_args(args), make_chain=make_chain,  # type: ignore[arg-type]
+                                  log=log)
+    except (BenchmarkInputError, *chain_errors()) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except ResultsError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    out = args.out or f"chggen_benchmark_{args.benchmark_kind}"
+    print((Path(out) / "summary.md").read_text())
+    if report.failed:
+        print(f"{name}: {len(report.failed)} tasks failed (rerun to retry): "
+              f"{report.failed[0]}", file=sys.stderr)
+        return 1
+    return 0
