@@ -38,7 +38,8 @@ __all__ = ["HOST_METHODS", "HOSTS_SCHEMA", "HostSettings", "host_scores", "run_h
 MIN_DISTANCE_AFTER = 1.0  # Å, as relax_and_score screens chggen candidates
 _STAGE_COLUMNS = [(f"{c}_{s}", t) for s in ("generated", "guests_relaxed", "relaxed")
                   for c, t in (("energy", "float"), ("valid", "bool"), ("matched", "bool"),
-                               ("rms", "float"), ("rms_angstrom", "float"))]
+                               ("matched_strict", "bool"), ("rms", "float"),
+                               ("rms_angstrom", "float"))]
 HOSTS_SCHEMA = schema([
     ("task_id", "str"), ("compound_id", "str"), ("formula", "str"), ("n_atoms", "int"),
     ("method", "str"), ("sample_index", "int"), ("candidate_id", "str"),
@@ -120,7 +121,8 @@ def _stage(row: dict[str, Any], stage: str, structure: Structure | None,
         _min_distance(structure) >= MIN_DISTANCE_AFTER
     match = matcher.match(structure)
     row |= {f"energy_{stage}": energy, f"valid_{stage}": valid,
-            f"matched_{stage}": match.matched, f"rms_{stage}": match.rms,
+            f"matched_{stage}": match.matched, f"matched_strict_{stage}": match.strict,
+            f"rms_{stage}": match.rms,
             f"rms_angstrom_{stage}": match.rms_angstrom}
 
 

@@ -16,6 +16,7 @@ from chggen_kernels.benchmark.baselines import (
 from chggen_kernels.benchmark.guest_relax import FixedAtomsCalculator, guests_only_relaxer
 from chggen_kernels.benchmark.matching import (
     BENCHMARK_MATCH,
+    STRICT_MATCH,
     KnownMatcher,
     MatchResult,
     match_structures,
@@ -42,6 +43,7 @@ from chggen_kernels.benchmark.tables import csp_markdown, format_rate, hosts_mar
 __all__ = [
     "BENCHMARK_MATCH",
     "STAGES",
+    "STRICT_MATCH",
     "TARGET_SYSTEMS",
     "BaselineStructure",
     "CspScore",

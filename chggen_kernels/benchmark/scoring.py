@@ -15,7 +15,8 @@ CSP (``chggen benchmark csp``), per compound and method:
 Hosts (``chggen benchmark hosts``), per host, method and stage (:data:`STAGES`: as
 generated, after the guests-only relaxation, after the full relaxation): a host is
 *recovered* when a candidate matches the original crystal or reaches a lower energy than
-the relaxed original (XtalPaint's LES, ``E < E_known + energy_tol``).
+the relaxed original (XtalPaint's LES, ``E < E_known + energy_tol``); ``*_strict`` counts
+use the stricter match (:data:`~chggen_kernels.benchmark.matching.STRICT_MATCH`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class CspScore:
     n_candidates: int
     n_ok: int
     first_match: int | None
+    first_strict_match: int | None
     rms: float | None
     rms_angstrom: float | None
     lowest_energy: float | None
@@ -88,8 +90,9 @@ class CspScore:
     def found_as_lowest(self) -> bool:
         return self.lowest_matches or bool(self.lowest_below_reference)
 
-    def matched_at(self, k: int) -> bool:
-        return self.first_match is not None and self.first_match <= k
+    def matched_at(self, k: int, strict: bool = False) -> bool:
+        first = self.first_strict_match if strict else self.first_match
+        return first is not None and first <= k
 
 
 def score_csp_compound(
@@ -103,12 +106,15 @@ def score_csp_compound(
     """Score one compound's candidate rows under one method.
 
     A row counts when ``status == "ok"``; it needs ``budget_index``, ``matched``,
-    ``energy_per_atom`` (eV/atom), ``rms`` and ``rms_angstrom``.
+    ``energy_per_atom`` (eV/atom), ``rms`` and ``rms_angstrom``; ``matched_strict`` (the
+    stricter settings) is optional.
     """
     rows = list(rows)
     ok = [r for r in rows if r.get("status") == "ok"]
     matches = [r for r in ok if _true(r.get("matched"))]
     first = min((int(r["budget_index"]) for r in matches), default=None)
+    first_strict = min((int(r["budget_index"]) for r in matches
+                        if _true(r.get("matched_strict"))), default=None)
     best = min(matches, key=lambda r: _number(r.get("rms")) or math.inf, default=None)
     with_energy = [r for r in ok if _number(r.get("energy_per_atom")) is not None]
     lowest = min(with_energy, key=lambda r: (_number(r["energy_per_atom"]),
@@ -122,6 +128,7 @@ def score_csp_compound(
         n_candidates=len(rows),
         n_ok=len(ok),
         first_match=first,
+        first_strict_match=first_strict,
         rms=None if best is None else _number(best.get("rms")),
         rms_angstrom=None if best is None else _number(best.get("rms_angstrom")),
         lowest_energy=low_e,
@@ -149,12 +156,15 @@ def summarise_csp(scores: Sequence[CspScore], k_max: int) -> dict[str, Any]:
         n = len(group)
         curve = [{"k": k, **rate(sum(s.matched_at(k) for s in group), n)}
                  for k in range(1, k_max + 1)]
+        strict = [{"k": k, **rate(sum(s.matched_at(k, strict=True) for s in group), n)}
+                  for k in range(1, k_max + 1)]
         methods[method] = {
             "n_compounds": n,
             "n_candidates": sum(s.n_candidates for s in group),
             "n_ok": sum(s.n_ok for s in group),
             "match_at_k": curve,
             "match_at_k_max": curve[-1],
+            "match_at_k_strict": strict,
             "found_as_lowest": rate(sum(s.found_as_lowest for s in group), n),
             "rms": _stats([s.rms for s in group]),
             "rms_angstrom": _stats([s.rms_angstrom for s in group]),
@@ -173,10 +183,15 @@ class StageScore:
     matched: bool
     les: bool
     best_minus_reference: float | None
+    matched_strict: bool = False
 
     @property
     def recovered(self) -> bool:
         return self.matched or self.les
+
+    @property
+    def recovered_strict(self) -> bool:
+        return self.matched_strict or self.les
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,8 +216,9 @@ def score_host(
     """Score one host's candidate rows under one method.
 
     Per stage ``s`` a row needs ``matched_<s>`` and ``energy_<s>`` (eV/atom, ``None`` when
-    that stage failed) and may carry ``valid_<s>`` (False: screened out, e.g. atoms closer
-    than 1 Å); a stage without an energy, or not valid, is neither a match nor LES.
+    that stage failed) and may carry ``matched_strict_<s>`` and ``valid_<s>`` (False:
+    screened out, e.g. atoms closer than 1 Å); a stage without an energy, or not valid, is
+    neither a match nor LES.
     """
     rows = list(rows)
     reference = _number(reference_energy)
@@ -212,11 +228,12 @@ def score_host(
                   and _true(r.get(f"valid_{stage}", True))]
         lowest = min((_number(r[f"energy_{stage}"]) for r in usable), default=None)
         matched = any(_true(r.get(f"matched_{stage}")) for r in usable)
+        strict = any(_true(r.get(f"matched_strict_{stage}")) for r in usable)
         les = reference is not None and lowest is not None and lowest < reference + energy_tol
         stages[stage] = StageScore(
             matched=matched, les=les,
             best_minus_reference=None if reference is None or lowest is None
-            else lowest - reference)
+            else lowest - reference, matched_strict=strict)
     return HostScore(compound_id, method, len(rows), reference, stages)
 
 
@@ -231,7 +248,9 @@ def summarise_hosts(scores: Sequence[HostScore]) -> dict[str, Any]:
             st = [s.stages[stage] for s in group]
             entry[stage] = {
                 "recovered": rate(sum(x.recovered for x in st), n),
+                "recovered_strict": rate(sum(x.recovered_strict for x in st), n),
                 "matched": rate(sum(x.matched for x in st), n),
+                "matched_strict": rate(sum(x.matched_strict for x in st), n),
                 "les": rate(sum(x.les for x in st), n),
                 "best_minus_reference": _stats([x.best_minus_reference for x in st]),
             }
@@ -241,6 +260,7 @@ def summarise_hosts(scores: Sequence[HostScore]) -> dict[str, Any]:
               **{f"{stage}_{key}": value for stage, x in s.stages.items()
                  for key, value in (("matched", x.matched), ("les", x.les),
                                     ("recovered", x.recovered),
+                                    ("matched_strict", x.matched_strict),
                                     ("best_minus_reference", x.best_minus_reference))}}
              for s in scores]
     return {"stages": list(STAGES), "methods": methods, "hosts": hosts}

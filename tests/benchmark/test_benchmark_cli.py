@@ -165,7 +165,8 @@ def test_hosts_recovers_rock_salt_from_voronoi_and_wyckoff_sites(known: str,
     assert set(rows.compound_id) == {"nacl-rs"}  # Si holds no Na
     assert len(rows) == 4 * 2 and set(rows.n_guest) == {4}
     voronoi = rows[rows.method == "voronoi"].iloc[0]  # sample 0: the most open sites
-    assert voronoi.matched_relaxed and voronoi.energy_relaxed == -2.0
+    assert voronoi.matched_relaxed and voronoi.matched_strict_relaxed
+    assert voronoi.energy_relaxed == -2.0
     assert voronoi.guests_relax_steps == 1 and voronoi.relax_steps == 1  # both relaxations
     summary = json.loads((out / "summary.json").read_text())["scores"]["methods"]
     for stage in ("generated", "guests_relaxed", "relaxed"):

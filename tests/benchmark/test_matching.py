@@ -68,3 +68,15 @@ def test_other_composition_none_and_empty_do_not_match() -> None:
     assert not matcher.match(None).matched
     assert not matcher.match(Structure(Lattice.cubic(3), [], [])).matched
 
+
+
+def test_strict_verdict_sits_between_the_two_tolerances() -> None:
+    known = wurtzite()
+    length = (known.volume / len(known)) ** (1 / 3)
+    near, far = known.copy(), known.copy()
+    near.translate_sites([0], [0, 0, 0.1], frac_coords=False)
+    far.translate_sites([0], [0, 0, 0.55 * length], frac_coords=False)
+    assert match_structures(near, known).strict
+    loose_only = match_structures(far, known)
+    assert loose_only.matched and not loose_only.strict
+    assert not KnownMatcher(known, strict=None).match(near).strict

@@ -16,16 +16,18 @@ from chggen_kernels.evaluation import wilson_interval
 
 
 def row(i: int, energy: float | None, matched: bool, status: str = "ok",
-        rms: float | None = None) -> dict:
+        rms: float | None = None, strict: bool = False) -> dict:
     return {"budget_index": i, "status": status, "energy_per_atom": energy,
-            "matched": matched, "rms": rms, "rms_angstrom": None if rms is None else 2 * rms}
+            "matched": matched, "matched_strict": strict, "rms": rms,
+            "rms_angstrom": None if rms is None else 2 * rms}
 
 
 def test_first_match_and_match_at_k() -> None:
     rows = [row(1, -1.0, False), row(2, -1.1, False), row(3, -1.2, True, rms=0.1),
-            row(4, -0.9, True, rms=0.05)]
+            row(4, -0.9, True, rms=0.05, strict=True)]
     s = score_csp_compound(rows, -1.3, compound_id="c", method="m")
-    assert s.first_match == 3
+    assert s.first_match == 3 and s.first_strict_match == 4
+    assert not s.matched_at(3, strict=True) and s.matched_at(4, strict=True)
     assert [s.matched_at(k) for k in (1, 2, 3, 4)] == [False, False, True, True]
     assert s.rms == 0.05 and s.rms_angstrom == 0.1  # best match's distances
     assert s.lowest_energy == -1.2 and s.lowest_matches
@@ -64,15 +66,18 @@ def test_summary_counts_and_wilson_intervals() -> None:
     assert [(c["k"], c["hits"], c["n"]) for c in m["match_at_k"]] == [(1, 1, 3), (2, 2, 3)]
     assert m["match_at_k"][1]["ci95"] == pytest.approx(list(wilson_interval(2, 3)))
     assert m["rms"]["mean"] == pytest.approx(0.2)
+    assert [c["hits"] for c in m["match_at_k_strict"]] == [0, 0]
     text = csp_markdown(summary, {"a": "NaCl"})
     assert "2/3 67 % [21-94]" in text and "| a | NaCl | 1 / +0.000 |" in text
 
 
-def host_row(energies: dict, matched: dict, valid: dict | None = None) -> dict:
+def host_row(energies: dict, matched: dict, valid: dict | None = None,
+             strict: dict | None = None) -> dict:
     out = {}
     for stage in ("generated", "guests_relaxed", "relaxed"):
         out[f"energy_{stage}"] = energies.get(stage)
         out[f"matched_{stage}"] = matched.get(stage, False)
+        out[f"matched_strict_{stage}"] = (strict or {}).get(stage, False)
         out[f"valid_{stage}"] = (valid or {}).get(stage, True)
     return out
 
@@ -92,6 +97,10 @@ def test_energy_above_reference_is_not_les_but_a_match_recovers() -> None:
     s = score_host(rows, -2.0, compound_id="h", method="m")
     assert not s.stages["relaxed"].les
     assert s.stages["relaxed"].matched and s.stages["relaxed"].recovered
+    assert not s.stages["relaxed"].recovered_strict  # a loose match only
+    strict = score_host([host_row({"relaxed": -1.9}, {"relaxed": True}, strict={
+        "relaxed": True})], -2.0, compound_id="h", method="m")
+    assert strict.stages["relaxed"].recovered_strict
     assert not s.stages["generated"].recovered  # no energy at that stage
 
 
