@@ -12,7 +12,7 @@
 2. ``scaling``: the relaxation stage alone: the same pre-generated candidates relaxed by
    1 and by 2 relaxation actors (already started). Ratio = t(1) / t(2); target >= 1.8.
 3. ``memory``: driver peak RSS for campaigns of ``--memory-sizes`` candidates (fake
-   stages: no model, instant relaxation; each size in a fresh process). The driver keeps
+   runner from tests/: no model, instant relaxation; each size in a fresh process). The driver keeps
    at most ``max_candidates_in_flight`` candidates, so the peak must not grow with size.
 
 Every relaxation runs exactly ``--relax-steps`` FIRE steps (fmax 1e-4 eV/Å is never
@@ -73,36 +73,37 @@ def _campaign(args: argparse.Namespace, output: Path, checkpoint: str, workers: 
 
 
 def _specs(config) -> list:
-    from campaign.tasks import unconditional_specs, unconditional_tasks
+    from campaign.resources import checkpoint_volume_prior
+    from campaign.tasks import task_specs, unconditional_tasks
 
-    return [s for t in unconditional_tasks(config) for s in unconditional_specs(t, config.seed)]
+    prior = checkpoint_volume_prior(config.model.checkpoint)
+    return [s for t in unconditional_tasks(config)
+            for s in task_specs(t, config.seed, prior.volume_per_atom(t.composition))]
 
 
 def sequential_campaign(config, specs: list, threads: int) -> dict[str, Any]:
     """Generate, then relax one by one, in this process (the baseline)."""
     import torch
 
+    from campaign.distributed.workers import runner_settings
     from campaign.results import ResultStore
-    from campaign.stage_api import load_stages
+    from campaign.runner import build_runner
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    stages = load_stages(config.stages.module, config.stages.options)
-    model, name = stages.load_score_model(config.model.checkpoint, "cpu")
-    settings = stages.make_sampler_settings(config.sampler)
-    relaxer = stages.make_relaxer(config.relax, threads)
-    hull = stages.make_hull(config.hull.source, config.elements)
+    runner = build_runner(runner_settings(config, threads))
+    runner.load()
     loaded = time.perf_counter()
     generated = []
     batch: list = []
     for spec in specs + [None]:
         if spec is None or sum(s.n_atoms for s in batch) + spec.n_atoms > 512:
-            generated += stages.generate(model, batch, settings, name) if batch else []
+            generated += runner.generate(batch) if batch else []
             batch = []
         if spec is not None:
             batch.append(spec)
     store = ResultStore(config.output)
-    records = [stages.relax_and_score(candidate, relaxer, hull) for candidate in generated]
+    records = [runner.relax_and_score(candidate) for candidate in generated]
     for record in records:
         store.write_task(record.task_id, [record])
     end = time.perf_counter()
@@ -113,7 +114,7 @@ def sequential_campaign(config, specs: list, threads: int) -> dict[str, Any]:
 def bench_throughput(args: argparse.Namespace, checkpoint: str, work: Path) -> dict[str, Any]:
     import ray
 
-    from campaign.pipeline import run_campaign
+    from campaign.distributed.driver import run_campaign
     from campaign.results import read_results
 
     seq_config = _campaign(args, work / "sequential", checkpoint, args.workers)
@@ -162,14 +163,13 @@ def bench_throughput(args: argparse.Namespace, checkpoint: str, work: Path) -> d
 def bench_scaling(args: argparse.Namespace, checkpoint: str, work: Path) -> dict[str, Any]:
     import ray
 
-    from campaign.actors import RelaxWorker, SamplerWorker
+    from campaign.distributed.workers import RelaxWorker, SamplerWorker, runner_settings
+    from campaign.runner import build_runner
 
     config = _campaign(args, work / "scaling", checkpoint, 2)
     specs = _specs(config)
-    sampler = SamplerWorker(
-        config.stages.module, {}, config.model.checkpoint, config.sampler, 2, False
-    )
-    candidates = sampler.generate_list(specs)
+    sampler = SamplerWorker(build_runner, runner_settings(config), 2, False)
+    candidates = sampler.runner.generate(specs)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
     try:
@@ -178,9 +178,7 @@ def bench_scaling(args: argparse.Namespace, checkpoint: str, work: Path) -> dict
         for n_actors in (1, 2):
             actors = [
                 ray.remote(RelaxWorker).options(num_cpus=1).remote(
-                    config.stages.module, {}, config.relax, 1, config.hull.source,
-                    config.elements,
-                )  # fmt: skip
+                    build_runner, runner_settings(config, 1), 1)
                 for _ in range(n_actors)
             ]
             ray.get([a.ready.remote() for a in actors])
@@ -225,7 +223,8 @@ def memory_child(n_candidates: int, output: str) -> dict[str, Any]:
     import ray
 
     from campaign.config import validate_config
-    from campaign.pipeline import run_campaign
+    from campaign.distributed.driver import run_campaign
+    from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
     samples: list[float] = []
     stop = threading.Event()
@@ -242,17 +241,18 @@ def memory_child(n_candidates: int, output: str) -> dict[str, Any]:
             "samples_per_task": 10,
             "seed_blocks": max(1, n_candidates // 120),
             "output": output,
+            "volume_per_atom": 20.0,
             "resources": {"relax_actors": 2, "max_candidates_in_flight": 64},
-            "stages": {"module": "campaign.fake_stages", "options": {}},
         }
     )
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")
+    register_by_value()
     rss_after_init = _rss_mb()
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     started = time.perf_counter()
-    summary = run_campaign(config, progress=False)
+    summary = run_campaign(config, progress=False, runner_factory=FakeRunnerFactory())
     elapsed = time.perf_counter() - started
     stop.set()
     watcher.join()
@@ -279,7 +279,7 @@ def bench_memory(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     peaks = [r["peak_rss_mb"] for r in runs]
     return {
-        "stages": "campaign.fake_stages",
+        "runner": "tests.campaign.fake_runner.FakeRunnerFactory",
         "runs": runs,
         "peak_rss_growth_mb_smallest_to_largest": round(peaks[-1] - peaks[0], 1),
     }
@@ -310,7 +310,7 @@ def main() -> None:
         work = Path(tmp)
         checkpoint = args.checkpoint
         if not checkpoint and {"throughput", "scaling"} & set(args.which):
-            from campaign.kernel_stages import write_untrained_checkpoint
+            from chggen_kernels.training.tiny import write_untrained_checkpoint
 
             checkpoint = str(write_untrained_checkpoint(work / "untrained.pt"))
         for name in args.which:

@@ -172,8 +172,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from pymatgen.core import Structure
 
-    from campaign.model_loading import load_model
-    from campaign.single_process import load_relaxer
+    from campaign.resources import load_model, load_relaxer
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import SamplerSettings
     from chggen_kernels.symmetry import final_symmetry
@@ -194,7 +193,8 @@ def main() -> None:
     hosts_out = {}
     for index, (sid, (system, guest, label)) in enumerate(HOSTS.items()):
         for mode in MODES:
-            found = inpainting_specs(records[sid], [guest], args.samples, args.seed + 100 * index,
+            found = inpainting_specs(records[sid], [guest], args.samples,
+                                     task_id=f"{sid}-{mode}", campaign_seed=args.seed + 100 * index,
                                      mode=mode)
             specs += found
         framework = Structure.from_dict(found[0].host)

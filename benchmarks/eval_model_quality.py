@@ -12,7 +12,8 @@
    structure at 0.1 Å / 10 deg); then every relaxed unconditional candidate is a host: its
    guest species (Zn for Zn-P-S, Li for Li-Si) is removed, the framework refined with the
    symmetry ladder, the guests inpainted back (``--samples-per-host`` each), relaxed and
-   classified. Only the workflow's own functions are used (``campaign.single_process``,
+   classified. Only the workflow's own pieces are used (the stage runner
+   ``campaign.runner``, the local runner ``campaign.local``, the planning rules of
    ``chggen_kernels.workflow``).
 
 Groups (composition x cell size) run in ``--workers`` processes with one torch thread
@@ -38,7 +39,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import platform
@@ -207,7 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------- generation
 def make_relaxer(fmax: float, max_steps: int) -> Any:
     """CHGNet relaxer, one thread (tests replace this function with a fake)."""
-    from campaign.single_process import load_relaxer
+    from campaign.resources import load_relaxer
     from chggen_kernels.relax import RelaxSettings
 
     return load_relaxer(RelaxSettings(fmax=fmax, max_steps=max_steps, n_threads=1))
@@ -217,33 +217,15 @@ def make_context(options: dict[str, Any]) -> dict[str, Any]:
     """Everything a worker needs, loaded once per process."""
     import torch
 
-    from campaign.model_loading import load_model
-    from campaign.single_process import make_hull_provider
-    from chggen_kernels.sampling import SamplerSettings
+    from campaign.runner import RunnerSettings, StageRunner
 
     torch.set_num_threads(1)
-    loaded = load_model(options["checkpoint"] or None, device=options["device"])
-    return {
-        **options,
-        "model": loaded.model,
-        "label": loaded.label,
-        "volume_prior": loaded.volume_prior,
-        "sampler": SamplerSettings.from_dict(options["sampler"]),
-        "relaxer": make_relaxer(options["fmax"], options["relax_steps"]),
-        "hull": make_hull_provider(options["hull"]),
-    }
-
-
-def inpainting_specs_for(mode: str, record: Any, guest: str, n: int, seed: int) -> list[Any]:
-    """Inpainting specs of one host for ``mode``; modes other than ``inpaint`` go through
-    the workflow's ``mode`` argument when it has one, else the specs' mode is replaced."""
-    from chggen_kernels.workflow import inpainting_specs
-
-    if mode == "inpaint":
-        return inpainting_specs(record, [guest], n, seed)
-    if "mode" in inspect.signature(inpainting_specs).parameters:
-        return inpainting_specs(record, [guest], n, seed, mode=mode)
-    return [dataclasses.replace(s, mode=mode) for s in inpainting_specs(record, [guest], n, seed)]
+    runner = StageRunner(
+        RunnerSettings(checkpoint=options["checkpoint"] or "", sampler=options["sampler"],
+                       hull=options["hull"], device=options["device"]),
+        relaxer=make_relaxer(options["fmax"], options["relax_steps"]))
+    runner.load()
+    return {**options, "runner": runner}
 
 
 def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
@@ -255,16 +237,16 @@ def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
 
 def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[str, Any]:
     """Unconditional candidates of ``group``, then each inpainting mode on their hosts."""
-    from campaign.single_process import resolve_volume_per_atom, run_specs, unconditional_specs
-    from campaign.tasks import candidate_seed
+    from campaign.local import plan_unconditional, run_specs
+    from campaign.resources import resolve_volume_per_atom
+    from chggen_kernels.workflow import inpainting_task_id
+    from chggen_kernels.workflow.settings import InpaintSettings
 
     t0 = time.perf_counter()
-    vpa, vpa_source = resolve_volume_per_atom(group.composition, None, ctx["volume_prior"])
-    specs = unconditional_specs(group.composition, ctx["samples"], ctx["seed"], vpa)
-    common = dict(score_fn=ctx["model"], sampler_settings=ctx["sampler"],
-                  relaxer=ctx["relaxer"], hull=ctx["hull"], model_checkpoint=ctx["label"],
-                  log=log, device=ctx["device"])
-    records = run_specs(specs, **common)
+    runner = ctx["runner"]
+    vpa, vpa_source = resolve_volume_per_atom(group.composition, None, runner.volume_prior)
+    specs = plan_unconditional(group.composition, ctx["samples"], ctx["seed"], vpa)
+    records = run_specs(runner, specs, log)
     rows = [_row(r, group, "unconditional") for r in records]
     timings = {"unconditional_s": time.perf_counter() - t0}
     hosts_by_mode: dict[str, dict[str, Any]] = {}
@@ -274,14 +256,18 @@ def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[s
             continue
         t1 = time.perf_counter()
         inpaint, framework_sg = [], {}
-        for k, host in enumerate(hosts):
-            seed = candidate_seed(ctx["seed"], f"{host.task_id}:{mode}", k)
-            found = inpainting_specs_for(mode, host, group.guest, ctx["samples_per_host"], seed)
+        cap = InpaintSettings.max_wyckoff_combinations
+        for host in hosts:
+            task_id = inpainting_task_id(mode, host.candidate_id, (group.guest,),
+                                         ctx["samples_per_host"], ctx["seed"], cap)
+            found = runner.inpainting_specs(
+                host.to_dict(), [group.guest], ctx["samples_per_host"], task_id=task_id,
+                campaign_seed=ctx["seed"], mode=mode, max_combinations=cap, max_atoms=None)
             inpaint += found
             if found:
                 sg = str(found[0].spacegroup_framework)
                 framework_sg[sg] = framework_sg.get(sg, 0) + 1
-        rows += [_row(r, group, mode) for r in run_specs(inpaint, **common)]
+        rows += [_row(r, group, mode) for r in run_specs(runner, inpaint, log)]
         hosts_by_mode[mode] = {"n_hosts": len(hosts),
                                "n_symmetric_framework": sum(framework_sg.values()),
                                "framework_spacegroups": dict(sorted(framework_sg.items()))}
@@ -324,7 +310,7 @@ def run_groups(groups: list[Group], options: dict[str, Any], workers: int) -> li
 
 # ---------------------------------------------------------------------------- main
 def _checkpoint_info(checkpoint: str) -> dict[str, Any]:
-    from campaign.model_loading import default_model_path, load_model
+    from campaign.resources import default_model_path, load_model
 
     path = Path(checkpoint) if checkpoint else default_model_path()
     loaded = load_model(checkpoint or None)
@@ -387,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                "seed": args.seed, "modes": args.modes}
     validation = None
     if args.validation_parquet:
-        from campaign.model_loading import default_model_path
+        from campaign.resources import default_model_path
         from chggen_kernels.evaluation import validation_loss_comparison
         from chggen_kernels.training import load_training_data
 

@@ -32,6 +32,10 @@ from campaign.compositions import (
     parse_constraint,
     parse_formula,
 )
+from chggen_kernels.relax import RelaxSettings
+from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
+from chggen_kernels.workflow.records import INPAINT_MODES
+from chggen_kernels.workflow.settings import InpaintSettings
 
 __all__ = [
     "ATOMS_PER_CELL_LIMIT",
@@ -40,39 +44,18 @@ __all__ = [
     "CompositionLine",
     "CompositionsConfig",
     "HullConfig",
-    "InpaintConfig",
-    "LATTICE_FAMILIES",
     "LatticeConfig",
     "ModelConfig",
     "RATIO_FREE_FAMILIES",
     "ResourcesConfig",
-    "StagesConfig",
-    "INPAINT_MODES",
     "format_validation_error",
     "load_config",
 ]
 
-LATTICE_FAMILIES = (
-    "cubic",
-    "tetragonal",
-    "orthorhombic",
-    "monoclinic",
-    "triclinic",
-    "hexagonal",
-    "rhombohedral",
-)
 # Families whose shape has no free axis ratio ("any" draws a family per candidate).
 RATIO_FREE_FAMILIES = ("cubic", "rhombohedral", "any")
 ATOMS_PER_CELL_LIMIT = 200
-DEFAULT_STAGES_MODULE = "campaign.kernel_stages"
-# Modes that inpaint guests into the frameworks of unconditional hosts.
-INPAINT_MODES = ("inpaint", "inpaint-symmetric")
 _RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?:\d+(\.\d+)?)$")
-
-Family = Literal[
-    "any", "cubic", "tetragonal", "orthorhombic", "monoclinic", "triclinic", "hexagonal",
-    "rhombohedral",
-]  # fmt: skip
 
 
 class CampaignConfigError(ValueError):
@@ -159,7 +142,18 @@ class LatticeConfig(_Strict):
     any) take no ratio.
     """
 
-    families: list[Family] = Field(default_factory=lambda: ["any"], min_length=1)
+    families: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
+
+    @field_validator("families")
+    @classmethod
+    def _families(cls, value: list[str]) -> list[str]:
+        from chggen_kernels.lattice import LATTICE_FAMILIES
+
+        for family in value:
+            if family != "any" and family not in LATTICE_FAMILIES:
+                raise ValueError(f"{family!r} is not 'any' or one of "
+                                 f"{', '.join(LATTICE_FAMILIES)}")
+        return value
     ratios: list[str] = Field(default_factory=lambda: ["random"], min_length=1)
 
     @field_validator("ratios", mode="before")
@@ -188,43 +182,18 @@ class LatticeConfig(_Strict):
         return pairs
 
 
-class InpaintConfig(_Strict):
-    """Inpainting of guest species into refined frameworks of relaxed unconditional hosts.
-
-    From each unconditional task the ``hosts_per_task`` lowest-E_d successful candidates
-    (with E_d <= ``host_max_e_d`` eV/atom when set) become hosts; each host yields one
-    inpainting task of ``samples_per_host`` samples per inpainting mode. Mode
-    ``inpaint-symmetric`` ties the guests to Wyckoff orbits of the refined framework, with
-    at most ``max_wyckoff_combinations`` combinations of positions per host (sample ``k``
-    takes combination ``k`` mod their number).
-    """
-
-    guest_species: list[str] = []
-    samples_per_host: int = Field(4, ge=1)
-    hosts_per_task: int = Field(1, ge=1)
-    host_max_e_d: float | None = None
-    max_wyckoff_combinations: int = Field(64, ge=1)
-
-    @field_validator("guest_species")
-    @classmethod
-    def _elements(cls, value: list[str]) -> list[str]:
-        for symbol in value:
-            parse_chemsys(symbol)
-        return sorted(dict.fromkeys(value))
-
-
 class HullConfig(_Strict):
     """Phase diagram for E_d: ``offline`` (shipped reference hull), ``mp``, a CSV/JSON file,
     or ``none`` (no E_d: candidates are not ranked)."""
 
-    source: str = "offline"
+    source: str = DEFAULT_HULL_SOURCE
 
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
-        if value not in ("offline", "mp", "none") and not Path(value).expanduser().is_file():
-            raise ValueError(f"must be 'offline', 'mp', 'none' or an existing file, got {value!r}")
-        return value
+        from chggen_kernels.thermo import check_hull_source
+
+        return check_hull_source(value)
 
 
 class ModelConfig(_Strict):
@@ -255,13 +224,6 @@ class ResourcesConfig(_Strict):
     wait_for_resources: bool = False
 
 
-class StagesConfig(_Strict):
-    """Python module implementing the stage functions (tests and dry runs use others)."""
-
-    module: str = DEFAULT_STAGES_MODULE
-    options: dict[str, Any] = {}
-
-
 class CampaignConfig(_Strict):
     """A whole campaign; see ``examples/li_si.yaml``."""
 
@@ -275,40 +237,32 @@ class CampaignConfig(_Strict):
     modes: list[Literal["unconditional", "inpaint", "inpaint-symmetric"]] = Field(
         default_factory=lambda: ["unconditional"], min_length=1
     )
-    inpaint: InpaintConfig = InpaintConfig()
-    sampler: dict[str, Any] = {}  # SamplerSettings fields (n_levels, n_corrector_steps, ...)
-    relax: dict[str, Any] = {}  # RelaxSettings fields (fmax eV/Å, max_steps, relax_cell, ...)
+    inpaint: InpaintSettings = InpaintSettings()
+    # SamplerSettings fields given explicitly; the rest: the checkpoint's sigma range and the
+    # SamplerSettings defaults (resolved where the model is loaded)
+    sampler: dict[str, Any] = {}
+    relax: RelaxSettings = RelaxSettings()  # fmax eV/Å, max_steps, relax_cell, ...
     hull: HullConfig = HullConfig()
     model: ModelConfig = ModelConfig()
     output: str = Field("results", min_length=1)
     resources: ResourcesConfig = ResourcesConfig()
     seed: int = Field(0, ge=0)
-    stages: StagesConfig = StagesConfig()
     _cells: list[dict[str, int]] | None = PrivateAttr(default=None)
 
     @field_validator("sampler")
     @classmethod
     def _sampler_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            from chggen_kernels.sampling import SamplerSettings
-        except ImportError:  # kernels without a sampler yet: the actors will check
-            return value
+        from chggen_kernels.sampling import SamplerSettings
+
         SamplerSettings.from_dict(dict(value))
         return value
 
-    @field_validator("relax")
+    @field_validator("relax", mode="before")
     @classmethod
-    def _relax_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if "n_threads" in value:
+    def _relax_threads(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("n_threads", RelaxSettings.n_threads) != \
+                RelaxSettings.n_threads:
             raise ValueError("n_threads is set from resources.cpus_per_relax_actor")
-        try:
-            from chggen_kernels.relax import RelaxSettings
-        except ImportError:  # kernels without a relaxer yet: the actors will check
-            return value
-        try:
-            RelaxSettings(**value)
-        except TypeError as exc:
-            raise ValueError(str(exc).replace(".__init__()", "")) from None
         return value
 
     @model_validator(mode="after")

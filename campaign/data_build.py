@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from campaign.data_relax import (
-    DEFAULT_RELAXER,
     Progress,
-    load_factory,
+    RelaxerFactory,
+    chgnet_relaxer,
     relax_in_process,
     relax_with_ray,
 )
@@ -78,8 +78,8 @@ class BuildOptions:
     max_atoms: int = 20
     ehull_max: float = 0.1
     mp_ehull_max: float = 0.1
-    fmax: float = 0.1
-    max_steps: int = 300
+    fmax: float = RelaxSettings.fmax
+    max_steps: int = RelaxSettings.max_steps
     workers: int = 1
     limit: int | None = None
     seed: int = 0
@@ -90,7 +90,6 @@ class BuildOptions:
     read_cache: tuple[Path, ...] = ()
     retry_failed: bool = False
     no_relax: bool = False
-    relaxer: str = DEFAULT_RELAXER
     address: str | None = None
     known: Path | None = None
     min_distance: float = 0.5
@@ -264,7 +263,7 @@ def run_build(
     opts: BuildOptions,
     *,
     mp_client: Any = None,
-    relaxer_factory: Callable[[RelaxSettings], Any] | None = None,
+    relaxer_factory: RelaxerFactory | None = None,
     energy_function: Callable[[Any], list[float]] | None = None,
     stream: TextIO | None = None,
 ) -> BuildSummary:
@@ -280,11 +279,6 @@ def run_build(
         summary.n_train = summary.manifest["splits"]["train"]["crystals"]
         return summary
     started = time.monotonic()
-    if relaxer_factory is None and not opts.no_relax:
-        try:
-            load_factory(opts.relaxer)  # a bad name fails before any work
-        except ValueError as exc:
-            raise DataBuildError(f"--relaxer: {exc}") from None
     extra: list[dict[str, Any]] = []
     if opts.hull_references is not None:
         try:
@@ -338,14 +332,13 @@ def run_build(
 
 
 def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, Any],
-           summary: BuildSummary, relaxer_factory: Callable[[RelaxSettings], Any] | None,
+           summary: BuildSummary, relaxer_factory: RelaxerFactory | None,
            stream: TextIO) -> bool:
     settings = RelaxSettings(fmax=opts.fmax, max_steps=opts.max_steps)
     label = relaxer_label(opts.fmax, opts.max_steps)
     if relaxer_factory is not None:
         label += f" via {getattr(relaxer_factory, '__qualname__', type(relaxer_factory).__name__)}"
-    elif opts.relaxer != DEFAULT_RELAXER:
-        label += f" via {opts.relaxer}"
+    factory = relaxer_factory or chgnet_relaxer
     progress = Progress(len(todo), stream)
 
     def on_record(record: dict[str, Any]) -> None:
@@ -356,14 +349,12 @@ def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, A
         summary.n_failed += record.get("status") != "ok"
 
     try:
-        if opts.workers == 1 or relaxer_factory is not None:
-            factory = relaxer_factory or load_factory(opts.relaxer)
+        if opts.workers == 1:
             relax_in_process(todo, factory=factory, settings=settings, label=label,
                              on_record=on_record)
         else:
-            relax_with_ray(todo, workers=opts.workers, factory_path=opts.relaxer,
-                           settings=settings, label=label, on_record=on_record,
-                           address=opts.address)
+            relax_with_ray(todo, workers=opts.workers, factory=factory, settings=settings,
+                           label=label, on_record=on_record, address=opts.address)
     except KeyboardInterrupt:
         return False
     return True

@@ -1,45 +1,52 @@
 """Relaxing training-set candidates: in this process (one worker) or on Ray relax actors.
 
-The relaxer comes from a factory named ``"module:function"``; the function takes a
-``RelaxSettings`` and returns an object with ``relax(structure) -> RelaxResult``. The default
-(:func:`chgnet_relaxer`) is the CHGNet :class:`~chggen_kernels.relax.Relaxer`; tests name
-``campaign.data_fake:fake_relaxer``. Every finished record goes to ``on_record`` at once (the
-driver appends it to the cache), so an interrupt loses at most the relaxations running.
+The relaxer comes from a factory: a picklable callable taking a ``RelaxSettings`` and
+returning an object with ``relax(structure) -> RelaxResult``. The default
+(:func:`chgnet_relaxer`) is the CHGNet :class:`~chggen_kernels.relax.Relaxer`; tests inject
+their own. Every finished record goes to ``on_record`` at once (the driver appends it to
+the cache), so an interrupt loses at most the relaxations running.
 
-With Ray, each actor takes one CPU, loads its relaxer once and holds at most
-:data:`QUEUE_DEPTH` calls; the driver submits to the least loaded actor and collects with
-``ray.wait``, so memory stays bounded by ``workers * QUEUE_DEPTH`` candidates. Without an
-address (or ``RAY_ADDRESS``) a private local Ray on loopback with ``workers`` CPUs is
-started and shut down afterwards, as ``chggen run`` does.
+With Ray (the toolkit the campaign uses too, :mod:`campaign.distributed.toolkit`), each
+actor takes one CPU, loads its relaxer once and holds at most :data:`QUEUE_DEPTH` calls; the
+driver submits to the least loaded actor and collects with ``ray.wait``, so memory stays
+bounded by ``workers * QUEUE_DEPTH`` candidates. Without an address (or ``RAY_ADDRESS``) a
+private local Ray on loopback with ``workers`` CPUs is started and shut down afterwards.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
-from campaign.actors import short_reason
+from campaign.distributed.toolkit import (
+    ActorGroup,
+    ActorPool,
+    init_ray,
+    set_worker_threads,
+    start_actors,
+)
+from campaign.runner import short_reason
 from chggen_kernels.datasets import SourceStructure, failed_record, relax_record
 from chggen_kernels.relax import RelaxSettings
 
 __all__ = [
-    "DEFAULT_RELAXER",
     "DataRelaxWorker",
     "Progress",
+    "RelaxerFactory",
     "chgnet_relaxer",
-    "load_factory",
     "relax_in_process",
     "relax_with_ray",
 ]
 
-DEFAULT_RELAXER = "campaign.data_relax:chgnet_relaxer"
 QUEUE_DEPTH = 2  # calls held per actor: one running, one waiting
 WAIT_TIMEOUT_S = 1.0
 RecordSink = Callable[[dict[str, Any]], None]
+
+
+RelaxerFactory = Callable[[RelaxSettings], Any]
 
 
 def chgnet_relaxer(settings: RelaxSettings) -> Any:
@@ -47,20 +54,6 @@ def chgnet_relaxer(settings: RelaxSettings) -> Any:
     from chggen_kernels.relax import Relaxer
 
     return Relaxer(settings)
-
-
-def load_factory(path: str) -> Callable[[RelaxSettings], Any]:
-    """``"module:function"`` -> the function; errors name the value."""
-    module_name, _, attr = str(path).partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"relaxer {path!r} must look like 'module:function'")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"relaxer {path!r} cannot be imported ({exc})") from None
-    if not callable(factory):
-        raise ValueError(f"relaxer {path!r} is not callable")
-    return factory
 
 
 class Progress:
@@ -111,25 +104,14 @@ def relax_in_process(
         on_record(relax_record(candidate, relaxer, label))
 
 
-def _set_threads(n_threads: int) -> None:
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(n_threads)
-    try:
-        import torch
-
-        torch.set_num_threads(n_threads)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 class DataRelaxWorker:
     """Holds one relaxer (built once) and turns candidates into cache records."""
 
-    def __init__(self, factory_path: str, settings: Mapping[str, Any], label: str,
+    def __init__(self, factory: RelaxerFactory, settings: Mapping[str, Any], label: str,
                  n_threads: int = 1) -> None:
-        _set_threads(n_threads)
+        set_worker_threads(n_threads)
         self.label = label
-        self.relaxer = load_factory(factory_path)(RelaxSettings(**dict(settings)))
+        self.relaxer = factory(RelaxSettings(**dict(settings)))
 
     def ready(self) -> dict[str, Any]:
         return {"pid": os.getpid()}
@@ -138,24 +120,11 @@ class DataRelaxWorker:
         return relax_record(candidate, self.relaxer, self.label)
 
 
-def _init_ray(address: str | None, workers: int) -> bool:
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS") or "local"
-    kwargs: dict[str, Any] = {}
-    if address == "local":  # private, loopback only, one CPU per worker
-        kwargs = {"num_cpus": workers, "_node_ip_address": "127.0.0.1"}
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, **kwargs)
-    return True
-
-
 def relax_with_ray(
     candidates: Iterable[SourceStructure],
     *,
     workers: int,
-    factory_path: str,
+    factory: RelaxerFactory,
     settings: RelaxSettings,
     label: str,
     on_record: RecordSink,
@@ -168,46 +137,33 @@ def relax_with_ray(
     """
     import ray
 
-    own_ray = _init_ray(address, workers)
-    actors: list[Any] = []
+    own_ray = init_ray(address, num_cpus=workers)
+    pool = ActorPool([], QUEUE_DEPTH)
     try:
-        actor_class = ray.remote(DataRelaxWorker)
-        actors = [actor_class.options(num_cpus=1, max_restarts=2, max_task_retries=1).remote(
-            factory_path, settings.to_dict(), label, 1) for _ in range(workers)]
-        for i, actor in enumerate(actors):
-            try:
-                ray.get(actor.ready.remote())
-            except ray.exceptions.RayError as exc:
-                raise RuntimeError(f"relaxation actor {i} failed to start: "
-                                   f"{short_reason('error', exc)}") from None
-        load = [0] * len(actors)
-        pending: dict[Any, tuple[SourceStructure, int]] = {}
+        group = ActorGroup(DataRelaxWorker, {"num_cpus": 1, "max_restarts": 2,
+                                             "max_task_retries": 1},
+                           (factory, settings.to_dict(), label, 1), workers, "relaxation actor")
+        (actors,), _ = start_actors([group])
+        pool = ActorPool(actors, QUEUE_DEPTH)
+        pending: dict[Any, SourceStructure] = {}
         queue = iter(candidates)
-        exhausted = False
+        candidate = next(queue, None)
         while True:
-            while not exhausted:
-                index = min(range(len(actors)), key=load.__getitem__)
-                if load[index] >= QUEUE_DEPTH:
-                    break
+            while candidate is not None and pool.has_room():
+                pending[pool.submit("relax", candidate)] = candidate
                 candidate = next(queue, None)
-                if candidate is None:
-                    exhausted = True
-                    break
-                pending[actors[index].relax.remote(candidate)] = (candidate, index)
-                load[index] += 1
             if not pending:
                 return
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_TIMEOUT_S)
             for ref in ready:
-                candidate, index = pending.pop(ref)
-                load[index] -= 1
+                done = pending.pop(ref)
+                pool.done(ref)
                 try:
                     record = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    record = failed_record(candidate, short_reason("worker_error", exc))
+                    record = failed_record(done, short_reason("worker_error", exc))
                 on_record(record)
     finally:
-        for actor in actors:
-            ray.kill(actor)
+        pool.kill()
         if own_ray:
             ray.shutdown()

@@ -35,6 +35,7 @@ __all__ = [
     "failure_category",
     "is_symmetric_row",
     "markdown_report",
+    "quality_card",
     "summarize_by",
     "summarize_rows",
     "validation_loss_comparison",
@@ -278,6 +279,33 @@ def _rate(summary: Mapping[str, Any]) -> str:
 def _top_spacegroups(histogram: Mapping[str, int], n: int = 4) -> str:
     pairs = sorted(histogram.items(), key=lambda kv: (-kv[1], int(kv[0])))[:n]
     return ", ".join(f"{k}: {v}" for k, v in pairs) or "-"
+
+
+def quality_card(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The measured quality an evaluation result stores in a checkpoint's metadata.
+
+    Per chemical system and mode: samples, relaxed, symmetric (with the 95 % Wilson
+    interval of the rate), median relaxation ΔE (eV/atom) and RMSD (Å); the validation
+    loss per sigma bin; the sampler and the number of samples. ``chggen model info``
+    prints it.
+    """
+    settings = result.get("settings", {})
+    sampler = settings.get("sampler", {})
+    keys = ("system", "mode", "n_samples", "n_relaxed", "n_symmetric",
+            "symmetry_success_rate", "symmetry_success_rate_ci95", "median_delta_e_relax",
+            "median_rmsd_relax")
+    validation = result.get("validation") or {}
+    return {
+        "systems": [{k: s.get(k) for k in keys} for s in result.get("systems_summary", [])],
+        "validation_by_bin": {row["sigma_bin"]: row["trained"]
+                              for row in validation.get("bins", [])},
+        "sampler": f"{sampler.get('n_levels', '?')} levels x "
+                   f"{sampler.get('n_corrector_steps', '?')} corrector steps",
+        "samples_per_cell": settings.get("samples"),
+        "sizes": settings.get("sizes"),
+        "seed": settings.get("seed"),
+        "source": "benchmarks/eval_model_quality.py",
+    }
 
 
 def markdown_report(result: Mapping[str, Any]) -> str:

@@ -6,14 +6,18 @@
 Steps (every result is appended to a JSONL cache in ``--work`` at once, so a killed run
 continues where it stopped when started again with the same arguments):
 
-1. Read the known structures (:func:`chggen_kernels.datasets.read_known_structures`) and
-   drop duplicates by StructureMatcher within a formula.
+1. Read the known structures (:func:`chggen_kernels.datasets.read_known_structures`),
+   ordered and unfiltered (StructureMatcher on the 88-site ZnS polytypes alone takes
+   longer than relaxing them).
 2. CHGNet single-point energy of every structure of at most ``--max-single-point-atoms``
    sites (``single_point.jsonl``).
 3. CHGNet relaxation (FIRE + FrechetCellFilter, fmax ``--fmax`` eV/Å, at most
    ``--max-steps`` steps) of every structure inside the target systems and of the
    ``--relax-per-element`` lowest elemental polymorphs of every element
-   (``relaxed.jsonl``).
+   (``relaxed.jsonl``). Copies (same formula, same site count, single points within
+   0.5 meV/atom) are relaxed once. Order: the lowest single point of every target
+   composition first, then the elemental polymorphs, then the rest smallest first, so an
+   interrupted run has covered every composition early.
 4. :func:`chggen_kernels.thermo.known_hull.hull_entries`: lowest per composition; the
    output holds compositions, energies, kind (relaxed | single_point) and source ids, no
    structure.
@@ -95,6 +99,29 @@ def _single_points(rows: list, path: Path, max_atoms: int, batch: int) -> dict[s
     return done
 
 
+def _relaxation_order(targets: list, elemental: list[str], sp: dict[str, dict]) -> list[str]:
+    """Target structures and elemental polymorphs to relax, copies left out (docstring)."""
+    def energy(r) -> float:
+        rec = sp.get(r.structure_id, {})
+        return float(rec["energy_per_atom"]) if rec.get("status") == "ok" else float("inf")
+
+    seen: set[tuple[str, int, float]] = set()
+    unique = []
+    for r in sorted(targets, key=lambda r: (r.formula, len(r.structure), energy(r))):
+        key = (r.formula, len(r.structure), round(energy(r) * 2000))  # 0.5 meV/atom bins
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    first: dict[str, str] = {}
+    for r in sorted(unique, key=energy):
+        first.setdefault(r.formula, r.structure_id)
+    order = list(first.values()) + [sid for sid in elemental if sid not in first.values()]
+    chosen = set(order)
+    order += [r.structure_id for r in sorted(unique, key=lambda r: len(r.structure))
+              if r.structure_id not in chosen]
+    return order
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--known", required=True, type=Path)
@@ -113,8 +140,8 @@ def main() -> None:
     torch.set_num_threads(1)
     unreadable: list[str] = []
     rows, counts = filter_known(read_known_structures(args.known, unreadable),
-                                max_atoms=10**6, min_distance=0.5)
-    print(f"{len(rows)} known structures after dedup ({len(unreadable)} unreadable)", flush=True)
+                                max_atoms=10**6, min_distance=0.5, deduplicate=False)
+    print(f"{len(rows)} known structures ({len(unreadable)} unreadable)", flush=True)
     by_id = {r.structure_id: r for r in rows}
     formulas = {r.structure_id: r.formula for r in rows}
     sp = _single_points(rows, args.work / "single_point.jsonl", args.max_single_point_atoms,
@@ -122,8 +149,7 @@ def main() -> None:
     targets = [r for r in rows if in_target_systems(
         (el.symbol for el in r.structure.composition.elements), args.targets)]
     elemental = elements_to_relax(sp, formulas, args.relax_per_element)
-    order = [r.structure_id for r in sorted(targets, key=lambda r: len(r.structure))]
-    order += [sid for sid in elemental if sid not in set(order)]
+    order = _relaxation_order(targets, elemental, sp)
     cache_path = args.work / "relaxed.jsonl"
     cache = load_relax_cache(cache_path)
     todo = [sid for sid in order if sid not in cache.ids]

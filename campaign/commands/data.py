@@ -66,6 +66,8 @@ def _positive_float(value: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from chggen_kernels.relax import RelaxSettings
+
     data = sub.add_parser("data", help="training data: build a CHGNet-relaxed training set")
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
@@ -105,10 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "hull, eV/atom (default 0.1)")
     p.add_argument("--mp-ehull-max", type=_non_negative_float, default=0.1,
                    help="Materials Project energy above hull cut, eV/atom (default 0.1)")
-    p.add_argument("--fmax", type=_positive_float, default=0.1,
-                   help="relaxation force threshold, eV/Å (default 0.1)")
-    p.add_argument("--max-steps", type=_int_at_least(1), default=300,
-                   help="most FIRE steps per relaxation (default 300)")
+    p.add_argument("--fmax", type=_positive_float, default=RelaxSettings.fmax,
+                   help=f"relaxation force threshold, eV/Å (default {RelaxSettings.fmax:g})")
+    p.add_argument("--max-steps", type=_int_at_least(1), default=RelaxSettings.max_steps,
+                   help=f"most FIRE steps per relaxation (default {RelaxSettings.max_steps})")
     p.add_argument("--workers", type=_int_at_least(1), default=1,
                    help="relaxation workers; 1 relaxes in this process, more use Ray "
                    "actors with one CPU each (default 1)")
@@ -137,13 +139,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="relax nothing; build the outputs from the cache as it is")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join (default: a private local Ray)")
-    p.add_argument("--relaxer", default=None, help=argparse.SUPPRESS)  # module:function
     p.set_defaults(func=run_data_build)
 
 
 def run_data_build(args: argparse.Namespace) -> int:
     from campaign.data_build import BuildOptions, DataBuildError, run_build
-    from campaign.data_relax import DEFAULT_RELAXER
     from chggen_kernels.datasets import MPSourceError
     from chggen_kernels.training import TrainingDataError
 
@@ -157,7 +157,7 @@ def run_data_build(args: argparse.Namespace) -> int:
             keep_unreferenced=args.keep_unreferenced, hull_references=args.hull_references,
             relaxed_cache=args.relaxed_cache,
             read_cache=tuple(args.read_cache), retry_failed=args.retry_failed,
-            no_relax=args.no_relax, relaxer=args.relaxer or DEFAULT_RELAXER,
+            no_relax=args.no_relax,
             address=args.address, known=args.known, min_distance=args.min_distance,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction,
             test_formulas=tuple(args.test_formulas), single_point=args.single_point,

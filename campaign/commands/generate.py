@@ -19,33 +19,36 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from campaign.model_loading import LoadedModel
-    from campaign.single_process import ChainResult
+    from campaign.local import ChainResult
+    from campaign.runner import StageRunner
 
 __all__ = [
     "add_shared_arguments",
+    "build_runner_for_args",
     "cell_composition",
     "print_results",
     "register",
-    "relax_settings_from_args",
     "run",
-    "sampler_settings_from_args",
 ]
 
 MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric")
 REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
-# argparse dest -> SamplerSettings field
+# SamplerSettings field -> option
 SAMPLER_OPTIONS = {
-    "n_levels": "n_levels",
-    "n_corrector": "n_corrector_steps",
-    "snr": "snr",
-    "sigma_max": "sigma_max",
-    "sigma_min": "sigma_min",
-    "resample_passes": "resample_passes",
-    "jump_length": "jump_length",
-    "corrector_step_rule": "corrector_step_rule",
-    "max_atoms_per_batch": "max_atoms_per_batch",
+    "n_levels": "--n-levels",
+    "n_corrector_steps": "--n-corrector",
+    "snr": "--snr",
+    "sigma_max": "--sigma-max",
+    "sigma_min": "--sigma-min",
+    "resample_passes": "--resample-passes",
+    "jump_length": "--jump-length",
+    "corrector_step_rule": "--corrector-step-rule",
+    "max_atoms_per_batch": "--max-atoms-per-batch",
 }
+RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps"}
+INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
+                   "max_atoms": "--max-atoms",
+                   "max_wyckoff_combinations": "--max-wyckoff-combinations"}
 
 
 class InputError(ValueError):
@@ -53,13 +56,19 @@ class InputError(ValueError):
 
 
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
-    """Model, sampler, relaxation, hull and output options of generate and inpaint."""
+    """Model, sampler, relaxation, hull and output options of generate and inpaint (sampler
+    and relaxation options and their defaults come from the settings classes)."""
+    from campaign.options import add_settings_options
+    from chggen_kernels.relax import RelaxSettings
+    from chggen_kernels.sampling import CORRECTOR_STEP_RULES, SamplerSettings
+    from chggen_kernels.thermo import DEFAULT_HULL_SOURCE
+
     p.add_argument("--n-samples", type=int, default=4, help="candidates to sample (default 4)")
     p.add_argument("--checkpoint", default=None,
                    help="score-model checkpoint (default: the model shipped with chggen)")
-    p.add_argument("--hull", default="offline",
+    p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
                    help="reference hull for E_d: offline (shipped), mp, none, or a CSV/JSON "
-                   "file (formula, energy_per_atom in eV/atom); default offline")
+                   f"file (formula, energy_per_atom in eV/atom); default {DEFAULT_HULL_SOURCE}")
     p.add_argument("--out", default=None, help="results folder (Parquet, campaign schema)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for sampling and CHGNet")
@@ -67,24 +76,11 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
     p.add_argument("--top", type=int, default=20, help="rows of the printed table (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    s = p.add_argument_group("sampler (defaults: reference settings, sigma range of the "
-                             "checkpoint)")
-    s.add_argument("--n-levels", type=int, help="noise levels T (default 200)")
-    s.add_argument("--n-corrector", type=int, help="corrector steps per level M (default 5)")
-    s.add_argument("--snr", type=float, help="corrector signal-to-noise ratio (default 0.4)")
-    s.add_argument("--sigma-max", type=float, help="largest noise level, Å")
-    s.add_argument("--sigma-min", type=float, help="smallest noise level, Å")
-    s.add_argument("--resample-passes", type=int, help="RePaint passes (default 3)")
-    s.add_argument("--jump-length", type=int, help="RePaint jump length in levels (default 10)")
-    s.add_argument("--corrector-step-rule", choices=("per_atom", "per_crystal"))
-    s.add_argument("--max-atoms-per-batch", type=int, help="atoms per score-model call")
-    r = p.add_argument_group("relaxation (CHGNet, FIRE + FrechetCellFilter)")
-    r.add_argument("--fmax", type=float, default=0.1, help="force threshold, eV/Å (default 0.1)")
-    r.add_argument("--max-steps", type=int, default=500, help="optimiser steps (default 500)")
-    w = p.add_argument_group("symmetric inpainting (guests on Wyckoff orbits)")
-    w.add_argument("--max-wyckoff-combinations", type=int, default=64,
-                   help="most combinations of Wyckoff positions per host; sample k takes "
-                   "combination k mod their number (default 64)")
+    add_settings_options(
+        p.add_argument_group("sampler (sigma range: the checkpoint's unless given)"),
+        SamplerSettings, SAMPLER_OPTIONS, {"corrector_step_rule": CORRECTOR_STEP_RULES})
+    add_settings_options(p.add_argument_group("relaxation (CHGNet, FIRE + FrechetCellFilter)"),
+                         RelaxSettings, RELAX_OPTIONS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -110,45 +106,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lattice-ratio", default=None, help="axis ratios b/a:c/a, e.g. 1:1.5")
     p.add_argument("--volume-per-atom", type=float, default=None,
                    help="V0 in Å^3/atom (default: the checkpoint's volume prior)")
-    p.add_argument("--samples-per-host", type=int, default=2,
-                   help="inpainted candidates per host (default 2)")
-    p.add_argument("--max-hosts", type=int, default=None,
-                   help="hosts taken from the unconditional candidates, lowest E_d first "
-                   "(default all successful ones)")
-    p.add_argument("--max-atoms", type=int, default=200,
-                   help="largest refined cell for inpainting, atoms (default 200)")
+    from campaign.options import add_settings_options
+    from chggen_kernels.workflow.settings import InpaintSettings
+
     add_shared_arguments(p)
+    add_settings_options(p.add_argument_group("inpainting"), InpaintSettings, INPAINT_OPTIONS)
     p.set_defaults(func=run)
 
 
 # ------------------------------------------------------------------ shared helpers
-def sampler_settings_from_args(args: argparse.Namespace, loaded: LoadedModel | None) -> Any:
-    """SamplerSettings: defaults, the checkpoint's trained sigma range, then the options."""
-    from chggen_kernels.sampling import SamplerSettings
-
-    values: dict[str, Any] = {}
-    if loaded is not None:
-        values |= {"sigma_min": float(loaded.metadata.sigma_min),
-                   "sigma_max": float(loaded.metadata.sigma_max)}
-    for dest, field in SAMPLER_OPTIONS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            values[field] = value
-    try:
-        return SamplerSettings(**values)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
-def relax_settings_from_args(args: argparse.Namespace) -> Any:
+def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner:
+    """The stage runner of a command: hull checked for ``chemsys`` first, then the model
+    (sampler settings resolved against its checkpoint), then CHGNet."""
+    from campaign.options import given_values
+    from campaign.resources import HullSourceError, ModelNotAvailableError, make_hull_provider
+    from campaign.runner import RunnerSettings, build_runner
     from chggen_kernels.relax import RelaxSettings
+    from chggen_kernels.sampling import SamplerSettings
+    from chggen_kernels.settings import SettingsError, strict_from_dict
 
-    extra = {} if args.threads is None else {"n_threads": args.threads}
     try:
-        return RelaxSettings(fmax=args.fmax, max_steps=args.max_steps, device=args.device,
-                             **extra)
-    except ValueError as exc:
+        make_hull_provider(args.hull, chemsys)
+        relax_values = given_values(args, RELAX_OPTIONS) | {"device": args.device}
+        if args.threads is not None:
+            relax_values["n_threads"] = args.threads
+        relax = strict_from_dict(RelaxSettings, relax_values, "relaxation")
+        sampler = given_values(args, SAMPLER_OPTIONS)
+        strict_from_dict(SamplerSettings, sampler, "sampler")  # bad values fail before work
+        runner = build_runner(RunnerSettings(checkpoint=args.checkpoint or "", sampler=sampler,
+                                             relax=relax, hull=args.hull, device=args.device))
+        runner.load(model=True, relaxer=False)
+    except (HullSourceError, ModelNotAvailableError, SettingsError) as exc:
         raise InputError(str(exc)) from None
+    except ValueError as exc:  # sigma range of the checkpoint against the given one
+        raise InputError(f"sampler: {exc}") from None
+    return runner
 
 
 def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: int | None
@@ -179,9 +171,14 @@ def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: in
 
 def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
                   out_dir: str | None) -> int:
-    """Summary line and ranked table; returns the exit code (1 if nothing succeeded)."""
+    """Summary line and ranked table; returns the exit code (1 if nothing succeeded).
+
+    When an inpainting mode was asked for but no host framework refined, the unconditional
+    candidates are ranked instead, with a line saying how many hosts refined and why none
+    qualified (exit 0).
+    """
     from campaign.commands.top import format_table
-    from campaign.single_process import rank_records
+    from campaign.local import rank_table
 
     records = result.records
     n_ok = sum(r.status == "ok" for r in records)
@@ -201,7 +198,12 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
               "symmetric_fallback column)")
     if out_dir is not None:
         print(f"results: {out_dir}")
-    ranked = rank_records(records, modes)
+    ranked = rank_table(records, modes)
+    if ranked.empty and modes and result.unconditional and not result.n_symmetric_hosts:
+        print(f"no inpainting: {result.n_symmetric_hosts} of {result.n_hosts} hosts have a "
+              "framework that refines above P-1 (the symmetry ladder keeps them P1/P-1 after "
+              "the guests are removed); ranking the unconditional candidates instead")
+        ranked = rank_table(records, ("unconditional",))
     if ranked.empty:
         reasons = sorted({(r.failure_reason or "?").split(":")[0] for r in records
                           if r.status != "ok"})
@@ -210,21 +212,6 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
         return 1
     print(format_table(ranked.head(top)))
     return 0
-
-
-def log_to_stderr(args: argparse.Namespace) -> Any:
-    if args.quiet:
-        return None
-    return lambda line: print(line, file=sys.stderr, flush=True)
-
-
-def load_for_args(args: argparse.Namespace) -> LoadedModel:
-    from campaign.model_loading import ModelNotAvailableError, load_model
-
-    try:
-        return load_model(args.checkpoint, device=args.device)
-    except ModelNotAvailableError as exc:
-        raise InputError(str(exc)) from None
 
 
 def set_threads(args: argparse.Namespace) -> None:
@@ -237,18 +224,7 @@ def set_threads(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ command
-def _execute(args: argparse.Namespace) -> int:
-    from campaign.single_process import (
-        load_relaxer,
-        make_hull_provider,
-        resolve_volume_per_atom,
-        run_chain,
-        unconditional_specs,
-    )
-    from chggen_kernels.workflow import format_composition
-
-    composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell)
-    inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
+def _guests(args: argparse.Namespace, composition: dict[str, int], inpaint: bool) -> list[str]:
     guests: list[str] = []
     if args.guest:
         guests = [g.strip() for g in args.guest.split(",") if g.strip()]
@@ -261,45 +237,61 @@ def _execute(args: argparse.Namespace) -> int:
                              "as the host framework")
     if inpaint and not guests:
         raise InputError(f"--mode {args.mode} needs --guest (e.g. --guest Li)")
-    for name in ("samples_per_host", "max_hosts", "max_atoms", "max_wyckoff_combinations"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    return guests
+
+
+def inpaint_settings_from_args(args: argparse.Namespace, guests: list[str]) -> Any:
+    from campaign.options import given_values
+    from chggen_kernels.settings import SettingsError, strict_from_dict
+    from chggen_kernels.workflow.settings import InpaintSettings
+
+    values = given_values(args, INPAINT_OPTIONS) | {"guest_species": tuple(guests)}
+    values.setdefault("hosts_per_task", None)  # generate: every successful host by default
+    try:
+        return strict_from_dict(InpaintSettings, values, "inpainting")
+    except SettingsError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _execute(args: argparse.Namespace) -> int:
+    from campaign.local import plan_unconditional, run_chain, stderr_log
+    from campaign.resources import resolve_volume_per_atom
+    from chggen_kernels.workflow import format_composition
+
+    composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell)
+    inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
+    guests = _guests(args, composition, inpaint)
+    settings = inpaint_settings_from_args(args, guests)
     set_threads(args)
-    chemsys = "-".join(sorted(composition))
-    hull = make_hull_provider(args.hull, chemsys)
-    relax_settings = relax_settings_from_args(args)
-    loaded = load_for_args(args)
-    sampler_settings = sampler_settings_from_args(args, loaded)
-    v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
-                                            loaded.volume_prior)
-    specs = unconditional_specs(composition, args.n_samples, args.seed, v0,
-                                args.lattice_family, args.lattice_ratio)
+    runner = build_runner_for_args(args, "-".join(sorted(composition)))
+    try:
+        v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
+                                                runner.volume_prior)
+        specs = plan_unconditional(composition, args.n_samples, args.seed, v0,
+                                   volume_given=args.volume_per_atom,
+                                   lattice_family=args.lattice_family,
+                                   lattice_ratio=args.lattice_ratio)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     out_dir = args.out or f"chggen_generate_{format_composition(composition)}"
-    log = log_to_stderr(args)
+    log = stderr_log(args.quiet)
     if log:
         log(f"{format_composition(composition)}: {args.n_samples} samples, V0 {v0:.3f} "
-            f"Å^3/atom ({v0_source}), model {loaded.label}, hull {hull.name if hull else 'none'}")
-    result = run_chain(
-        specs, score_fn=loaded.model, sampler_settings=sampler_settings,
-        relaxer=load_relaxer(relax_settings), hull=hull, model_checkpoint=loaded.label,
-        guest_species=guests, inpaint=inpaint, samples_per_host=args.samples_per_host,
-        inpaint_mode="inpaint-symmetric" if args.mode == "inpaint-symmetric" else "inpaint",
-        max_combinations=args.max_wyckoff_combinations,
-        max_hosts=args.max_hosts, max_atoms=args.max_atoms, seed=args.seed, out_dir=out_dir,
-        log=log, device=args.device,
-    )
-    modes = (args.mode,) if args.mode in ("inpaint", "inpaint-symmetric") else None
-    return print_results(result, modes, args.top, out_dir)
+            f"Å^3/atom ({v0_source}), model {runner.model_label}, hull {args.hull}")
+    modes = {"inpaint": ("inpaint",), "both": ("inpaint",),
+             "inpaint-symmetric": ("inpaint-symmetric",)}.get(args.mode, ())
+    result = run_chain(runner, specs, inpaint=settings, inpaint_modes=modes, seed=args.seed,
+                       out_dir=out_dir, log=log)
+    ranked_modes = (args.mode,) if args.mode in ("inpaint", "inpaint-symmetric") else None
+    return print_results(result, ranked_modes, args.top, out_dir)
 
 
 def run(args: argparse.Namespace) -> int:
     from campaign.results import ResultsError
-    from campaign.single_process import ChainError
 
     try:
         return _execute(args)
-    except (InputError, ChainError) as exc:
+    except InputError as exc:
         print(f"chggen {args.command}: {exc}", file=sys.stderr)
         return 2
     except ResultsError as exc:

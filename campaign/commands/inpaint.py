@@ -20,11 +20,8 @@ from pathlib import Path
 from campaign.commands.generate import (
     InputError,
     add_shared_arguments,
-    load_for_args,
-    log_to_stderr,
+    build_runner_for_args,
     print_results,
-    relax_settings_from_args,
-    sampler_settings_from_args,
     set_threads,
 )
 
@@ -46,49 +43,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symmetric", action="store_true",
                    help="mode inpaint-symmetric: guests on Wyckoff orbits of the framework")
     add_shared_arguments(p)
+    from campaign.options import add_settings_options
+    from chggen_kernels.workflow.settings import InpaintSettings
+
+    add_settings_options(p.add_argument_group("symmetric inpainting"), InpaintSettings,
+                         {"max_wyckoff_combinations": "--max-wyckoff-combinations"})
     p.set_defaults(func=run)
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from campaign.single_process import host_specs, load_relaxer, make_hull_provider, run_chain
+    from campaign.local import host_specs, run_chain, stderr_log
     from chggen_kernels.hosts import parse_guest_spec, read_host
+    from chggen_kernels.workflow.settings import InpaintSettings
 
     host = read_host(args.host, parse_guest_spec(args.guest),
                      occupancy_tolerance=args.occupancy_tolerance)
-    if args.max_wyckoff_combinations < 1:
-        raise InputError(f"--max-wyckoff-combinations must be >= 1, got "
-                         f"{args.max_wyckoff_combinations}")
+    cap = args.max_wyckoff_combinations
+    if cap is None:
+        cap = InpaintSettings.max_wyckoff_combinations
+    if cap < 1:
+        raise InputError(f"--max-wyckoff-combinations must be >= 1, got {cap}")
+    if args.n_samples < 1:
+        raise InputError(f"--n-samples must be >= 1, got {args.n_samples}")
     specs = host_specs(host, args.n_samples, args.seed, symmetric=args.symmetric,
-                       max_combinations=args.max_wyckoff_combinations)
+                       max_combinations=cap)
     set_threads(args)
-    chemsys = "-".join(sorted(specs[0].composition))
-    hull = make_hull_provider(args.hull, chemsys)
-    relax_settings = relax_settings_from_args(args)
-    loaded = load_for_args(args)
-    sampler_settings = sampler_settings_from_args(args, loaded)
+    runner = build_runner_for_args(args, "-".join(sorted(specs[0].composition)))
     guests = ", ".join(f"{n} {g} ({host.count_origin[g]})" for g, n in host.guest_counts.items())
-    log = log_to_stderr(args)
+    log = stderr_log(args.quiet)
     if log:
         log(f"host {host.source}: framework {host.framework.composition.formula} "
             f"({len(host.framework)} atoms, {host.n_guest_sites_removed} guest sites removed); "
-            f"placing {guests}; model {loaded.label}")
+            f"placing {guests}; model {runner.model_label}")
     out_dir = args.out or f"chggen_inpaint_{Path(args.host).stem}"
-    result = run_chain(
-        specs, score_fn=loaded.model, sampler_settings=sampler_settings,
-        relaxer=load_relaxer(relax_settings), hull=hull, model_checkpoint=loaded.label,
-        seed=args.seed, out_dir=out_dir, log=log, device=args.device,
-    )
+    result = run_chain(runner, specs, seed=args.seed, out_dir=out_dir, log=log)
     return print_results(result, None, args.top, out_dir)
 
 
 def run(args: argparse.Namespace) -> int:
     from campaign.results import ResultsError
-    from campaign.single_process import ChainError
     from chggen_kernels.hosts import HostError
 
     try:
         return _execute(args)
-    except (HostError, InputError, ChainError) as exc:
+    except (HostError, InputError) as exc:
         print(f"chggen inpaint: {exc}", file=sys.stderr)
         return 2
     except ResultsError as exc:

@@ -2,14 +2,17 @@
 
 Prints what the checkpoint says about itself: parameter count and architecture, trained
 noise range (Å), optimiser steps and wall time, training data per source and chemical
-system, validation DSM loss per sigma range against the untrained model, and the
-per-element volume prior (Å^3/atom) used for lattice search.
+system, validation DSM loss per sigma range against the untrained model, the measured
+generation quality (symmetric share with Wilson intervals, median relaxation ΔE in eV/atom
+and RMSD in Å, per chemical system and mode), the formulas held out for testing, and the
+per-element volume prior (Å^3/atom) used for lattice search. Errors go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 __all__ = ["model_card", "register", "run"]
@@ -28,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def model_card(checkpoint: str | None) -> dict[str, Any]:
     """The model card of ``checkpoint`` (None: the shipped default) as a plain dict."""
-    from campaign.model_loading import load_model
+    from campaign.resources import load_model
 
     loaded = load_model(checkpoint)
     md = loaded.metadata
@@ -80,6 +83,8 @@ def _format(card: dict[str, Any]) -> str:
         top = list(systems.items())[:12]
         lines.append("training data by chemical system (top 12 of "
                      f"{len(systems)}): " + ", ".join(f"{k} {v}" for k, v in top))
+    lines += _quality_lines(training.get("quality"))
+    lines += _split_lines(training.get("split"))
     prior = card["volume_prior_A3_per_atom"]
     if prior:
         shown = ", ".join(f"{el} {v:.1f}" for el, v in sorted(prior.items()) if v > 0)
@@ -87,13 +92,43 @@ def _format(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
+    if not quality:
+        return ["measured quality  not recorded in this checkpoint"]
+    lines = [f"measured quality ({quality.get('sampler')}, {quality.get('samples_per_cell')} "
+             f"samples per cell size, seed {quality.get('seed')}; sizes "
+             f"{', '.join(quality.get('sizes') or [])}):",
+             f"  {'system':<8} {'mode':<18} {'n':>3} {'relaxed':>7} {'symmetric':>9} "
+             f"{'rate [95 % CI]':<18} {'median dE eV/atom':>17} {'median RMSD Å':>13}"]
+    for row in quality.get("systems", []):
+        rate, ci = row.get("symmetry_success_rate"), row.get("symmetry_success_rate_ci95")
+        rate_text = "-" if rate is None else (
+            f"{100 * rate:.0f} % [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else
+            f"{100 * rate:.0f} %")
+        de, rmsd = row.get("median_delta_e_relax"), row.get("median_rmsd_relax")
+        lines.append(f"  {row['system']:<8} {row['mode']:<18} {row['n_samples']:>3} "
+                     f"{row['n_relaxed']:>7} {row['n_symmetric']:>9} {rate_text:<18} "
+                     f"{'-' if de is None else f'{de:.3f}':>17} "
+                     f"{'-' if rmsd is None else f'{rmsd:.3f}':>13}")
+    return lines
+
+
+def _split_lines(split: dict[str, Any] | None) -> list[str]:
+    if not split:
+        return []
+    formulas = split.get("test_formulas") or []
+    forced = split.get("forced_test_formulas") or []
+    return [f"held-out test formulas ({len(formulas)}, never trained on; forced: "
+            f"{', '.join(forced) or 'none'}): " + ", ".join(formulas)]
+
+
 def run(args: argparse.Namespace) -> int:
-    from campaign.model_loading import ModelNotAvailableError
+    from campaign.resources import ModelNotAvailableError
 
     try:
         card = model_card(args.checkpoint)
     except ModelNotAvailableError as exc:
-        print(f"chggen model info: {exc}")
+        print(f"chggen model info: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(card, indent=1, default=str) if args.json else _format(card))
     return 0

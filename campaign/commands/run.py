@@ -28,10 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def execute(config, address: str | None, progress: bool, verbose: bool) -> int:
-    """Run a validated configuration; print the summary; 130 if interrupted."""
-    from campaign.actors import CampaignResourceError
-    from campaign.pipeline import CampaignError, run_campaign
+def execute(config, address: str | None, progress: bool, verbose: bool,
+            runner_factory=None) -> int:
+    """Run a validated configuration; print the summary; 130 if interrupted.
+    ``runner_factory``: the actors' stage runners (default: the real one)."""
+    from campaign.distributed.driver import CampaignError, run_campaign
+    from campaign.distributed.workers import CampaignResourceError
     from campaign.results import ResultsError
 
     logging.basicConfig(
@@ -39,7 +41,9 @@ def execute(config, address: str | None, progress: bool, verbose: bool) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        summary = run_campaign(config, address=address, progress=progress, log_to_driver=verbose)
+        extra = {} if runner_factory is None else {"runner_factory": runner_factory}
+        summary = run_campaign(config, address=address, progress=progress,
+                               log_to_driver=verbose, **extra)
     except (CampaignError, CampaignResourceError, ResultsError) as exc:
         print(f"chggen: {exc}", file=sys.stderr)
         return 1

@@ -2,10 +2,14 @@
 
 Data flow for one candidate::
 
+    task (planning: ids, seeds, lattice)     --> CandidateSpec
     spec --(batched with other tasks' specs)--> SamplerWorker.generate  -> ObjectRef
     ObjectRef (never fetched by the driver)  --> RelaxWorker.relax       -> CandidateRecord
     all records of a task                    --> part-<task_id>.parquet (atomic rename)
     best records of an unconditional task    --> RelaxWorker.inpainting_specs -> new task
+
+Both actor kinds wrap one :class:`~campaign.runner.StageRunner` built by ``runner_factory``
+(the real one unless a test injects a fake).
 
 The driver only admits new tasks while fewer than ``max_candidates_in_flight``
 candidates are between admission and disk, so its memory does not grow with the
@@ -23,20 +27,19 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from campaign.actors import plan_actors, short_reason, start_relaxers, start_samplers
-from campaign.config import INPAINT_MODES, CampaignConfig, dump_config
+from campaign.config import CampaignConfig, dump_config
+from campaign.distributed.toolkit import init_ray, start_actors
+from campaign.distributed.workers import actor_groups, plan_actors
 from campaign.results import ResultStore
-from campaign.stage_api import failed_record
+from campaign.runner import RunnerFactory, build_runner, failed_row, short_reason
 from campaign.tasks import (
     Task,
-    bind_inpainting_specs,
     count_unconditional_tasks,
-    inpainting_stage_seed,
     inpainting_task,
-    select_hosts,
-    unconditional_specs,
+    task_specs,
     unconditional_tasks,
 )
+from chggen_kernels.workflow import INPAINT_MODES, select_hosts
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
 
 __all__ = ["CampaignError", "CampaignSummary", "run_campaign"]
@@ -97,8 +100,11 @@ def _auto_in_flight(config: CampaignConfig) -> int:
 class CampaignDriver:
     """Runs one campaign on an initialised Ray (see module docstring)."""
 
-    def __init__(self, config: CampaignConfig, progress: bool = True) -> None:
+    def __init__(self, config: CampaignConfig, progress: bool = True,
+                 runner_factory: RunnerFactory = build_runner) -> None:
         self.config = config
+        self.runner_factory = runner_factory
+        self._volume_prior: Any = None
         self.store = ResultStore(config.output)
         self.limit = config.resources.max_candidates_in_flight or _auto_in_flight(config)
         self.show_progress = progress
@@ -163,7 +169,18 @@ class CampaignDriver:
             if task is None:
                 return
             self._ensure_actors()
-            self._start_task(task, unconditional_specs(task, self.config.seed))
+            self._start_task(task, task_specs(task, self.config.seed,
+                                              self._volume_per_atom(task.composition)))
+
+    def _volume_per_atom(self, composition: dict[str, int]) -> float:
+        """V0 (Å^3/atom) of a composition: the configured one, else the checkpoint's prior."""
+        if self.config.volume_per_atom is not None:
+            return float(self.config.volume_per_atom)
+        if self._volume_prior is None:
+            from campaign.resources import checkpoint_volume_prior
+
+            self._volume_prior = checkpoint_volume_prior(self.config.model.checkpoint)
+        return self._volume_prior.volume_per_atom(dict(composition))
 
     def _start_task(self, task: Task, specs: list[CandidateSpec]) -> None:
         self._tasks[task.task_id] = _ActiveTask(task=task, expected=len(specs))
@@ -176,14 +193,10 @@ class CampaignDriver:
 
     def _submit_refine(self, host: dict[str, Any], task: Task) -> None:
         index = self._least_loaded_relaxer()
+        inp = self.config.inpaint
         ref = self.relaxers[index].inpainting_specs.remote(
-            host,
-            list(task.guest_species),
-            task.n_samples,
-            inpainting_stage_seed(self.config.seed, task),
-            task.mode,
-            self.config.inpaint.max_wyckoff_combinations,
-        )
+            host, list(inp.guest_species), task.n_samples, task.task_id, self.config.seed,
+            task.mode, inp.max_wyckoff_combinations, inp.max_atoms)
         self._refine_pending[ref] = (task, index)
         self._relax_load[index] += 1
         self._in_flight += task.n_samples
@@ -260,7 +273,7 @@ class CampaignDriver:
                     f"{short_reason('worker', exc)}"
                 ) from exc
             logger.warning("candidate %s: %s", spec.candidate_id, short_reason("worker", exc))
-            record = failed_record(spec, short_reason("worker", exc))
+            record = failed_row(spec, short_reason("worker", exc))
         self._add_record(record)
 
     def _on_refined(self, ref: Any) -> None:
@@ -279,7 +292,7 @@ class CampaignDriver:
             self.summary.hosts_without_framework += 1
             self.store.write_task(task.task_id, [], allow_empty=True)
             return
-        self._start_task(task, bind_inpainting_specs(task, specs, self.config.seed))
+        self._start_task(task, specs)
         self._bar.total += 1
         self._bar.refresh()
 
@@ -313,31 +326,11 @@ class CampaignDriver:
         plan = plan_actors(self.config, ray.cluster_resources())
         for text in plan.warnings:
             logger.warning(text)
-        self.samplers = start_samplers(self.config, plan)
-        self.relaxers = start_relaxers(self.config)
+        groups = actor_groups(self.config, plan, self.runner_factory)
+        (self.samplers, self.relaxers), self.summary.actor_start_s = start_actors(
+            groups, CampaignError)
         self._sampler_load = [0] * len(self.samplers)
         self._relax_load = [0] * len(self.relaxers)
-        pending = {a.ready.remote(): f"sampler actor {i}" for i, a in enumerate(self.samplers)}
-        pending.update({a.ready.remote(): f"relaxation actor {i}"
-                        for i, a in enumerate(self.relaxers)})  # fmt: skip
-        started = time.monotonic()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=30.0)
-            self.summary.actor_start_s = time.monotonic() - started
-            for ref in ready:
-                name = pending.pop(ref)
-                try:
-                    info = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    raise CampaignError(
-                        f"{name} failed to start: {short_reason('error', exc).split(': ', 1)[1]}"
-                    ) from None
-                logger.info("%s ready: %s", name, info)
-            if pending:
-                logger.warning(
-                    "waiting %.0f s for %d actors to get resources: %s",
-                    time.monotonic() - started, len(pending), ", ".join(pending.values()),
-                )  # fmt: skip
 
     def _stop_actors(self) -> None:
         import ray
@@ -408,32 +401,16 @@ def run_campaign(
     progress: bool = True,
     log_to_driver: bool = False,
     ray_init_kwargs: Mapping[str, Any] | None = None,
+    runner_factory: RunnerFactory = build_runner,
 ) -> CampaignSummary:
-    """Run (or resume) a campaign on the Ray this process is connected to, else on a new one.
-
-    ``address`` (or ``RAY_ADDRESS``, which ``ray job submit`` sets): the cluster to join,
-    ``"auto"`` for the one running on this machine. Without either, a private local Ray
-    is started (listening on loopback only), never someone else's cluster that happens to
-    run on the same machine.
-    """
-    import os
-
+    """Run (or resume) a campaign on the Ray this process is connected to, else on a new one
+    (:func:`~campaign.distributed.toolkit.init_ray`: ``address``, ``RAY_ADDRESS``, or a
+    private local Ray on loopback). ``runner_factory`` builds each actor's stage runner."""
     import ray
 
-    own_ray = not ray.is_initialized()
-    if own_ray:
-        init_kwargs = dict(ray_init_kwargs or {})
-        address = address or os.environ.get("RAY_ADDRESS") or "local"
-        if address == "local":  # a local Ray listens on loopback only
-            init_kwargs.setdefault("_node_ip_address", "127.0.0.1")
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=log_to_driver,
-            **init_kwargs,
-        )
+    own_ray = init_ray(address, log_to_driver=log_to_driver, **dict(ray_init_kwargs or {}))
     try:
-        return CampaignDriver(config, progress=progress).run()
+        return CampaignDriver(config, progress=progress, runner_factory=runner_factory).run()
     finally:
         if own_ray:
             ray.shutdown()

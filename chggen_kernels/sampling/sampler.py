@@ -21,7 +21,7 @@ regenerated from its representative. Without a constraint nothing of this runs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -120,6 +120,7 @@ def sample(
     settings: SamplerSettings | None = None,
     seeds: Sequence[int] | int = 0,
     constraint: OrbitConstraint | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SampleResult:
     """Generate positions for every crystal of ``batch`` with the score function.
 
@@ -137,6 +138,8 @@ def sample(
         constraint: optional :class:`~chggen_kernels.wyckoff.OrbitConstraint` (one entry
             per crystal) tying generated atoms to symmetry orbits; ``None`` (default) runs
             the plain sampler, unchanged.
+        progress: optional ``progress(done, total)`` called after every reverse step
+            (noise level) with the steps done and the total over all budget batches.
     """
     settings = SamplerSettings() if settings is None else settings
     n_crystals = batch.n_crystals
@@ -158,12 +161,14 @@ def sample(
     frames: list[list[tuple[int, float, torch.Tensor]]] = [[] for _ in range(n_crystals)]
     offsets = batch.offsets.tolist()
     n_calls = 0
+    n_reverse = sum(step.is_reverse for step in schedule)
+    ticker = None if progress is None else _Ticker(progress, n_reverse * len(chunks))
     with torch.no_grad():
         for chunk_ids in chunks:
             chunk = batch if len(chunks) == 1 else batch[chunk_ids]
             state = init_state(chunk, [seeds[i] for i in chunk_ids], settings.sigma_max, chunk_ids)
             run = _ChunkRun(score_fn, settings, sigmas, positions, failed_level, frames, offsets,
-                            constraint)
+                            constraint, ticker)
             state = run.constrain(state, state.batch.positions)
             run.execute(state, schedule)
             n_calls += run.n_calls
@@ -183,6 +188,23 @@ def sample(
     )
 
 
+class _Ticker:
+    """Counts reverse steps over all budget batches for the ``progress`` callback."""
+
+    def __init__(self, callback: Callable[[int, int], None], total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+
+    def tick(self) -> None:
+        self.done += 1
+        self.callback(self.done, self.total)
+
+    def finish_chunk(self, reverse_steps: int) -> None:
+        """A chunk whose crystals all failed early: count its skipped steps as done."""
+        if reverse_steps:
+            self.done += reverse_steps
+            self.callback(self.done, self.total)
+
+
 class _ChunkRun:
     """Runs the schedule on one budget-sized batch, writing results into shared outputs."""
 
@@ -196,8 +218,10 @@ class _ChunkRun:
         frames: list[list[tuple[int, float, torch.Tensor]]],
         offsets: list[int],
         constraint: OrbitConstraint | None = None,
+        ticker: _Ticker | None = None,
     ) -> None:
         self.score_fn = score_fn
+        self.ticker = ticker
         self.constraint = constraint
         self._bound: tuple[list[int], BoundOrbits] | None = None
         self.settings = settings
@@ -212,16 +236,22 @@ class _ChunkRun:
 
     def execute(self, state: SamplerState, schedule: list[SamplerStep]) -> None:
         self._record(state, 0)
+        left = sum(step.is_reverse for step in schedule)
         for step in schedule:
             if state.n_active == 0:
                 break
             if step.is_reverse:
                 state = self._reverse_step(state, step)
+                left -= 1
+                if self.ticker is not None:
+                    self.ticker.tick()
                 if step.target % self._record_every == 0 or step.target == len(self.sigmas) - 1:
                     self._record(state, step.target)
             else:
                 new = jump_back_update(state, self.sigmas[step.source], self.sigmas[step.target])
                 state = self._accept(state, self._project(state, new), step.source)
+        if self.ticker is not None:
+            self.ticker.finish_chunk(left)
         self._store(state, state.batch.positions)
 
     @property

@@ -21,6 +21,8 @@ from chggen_kernels.thermo.energy import (
 )
 from chggen_kernels.thermo.entries_io import read_entries, write_reference_file
 from chggen_kernels.thermo.sources import (
+    DEFAULT_HULL_SOURCE,
+    HULL_SOURCE_NAMES,
     FileHullSource,
     HullSource,
     HullSourceError,
@@ -28,11 +30,15 @@ from chggen_kernels.thermo.sources import (
     MPHullSource,
     OfflineHullSource,
     build_hull_data_path,
+    check_hull_source,
     get_hull,
+    hull_source_from_name,
     reference_data_path,
 )
 
 __all__ = [
+    "DEFAULT_HULL_SOURCE",
+    "HULL_SOURCE_NAMES",
     "FileHullSource",
     "HullSource",
     "HullSourceError",
@@ -47,6 +53,8 @@ __all__ = [
     "parse_chemsys",
     "read_entries",
     "build_hull_data_path",
+    "check_hull_source",
+    "hull_source_from_name",
     "reference_data_path",
     "write_reference_file",
 ]

@@ -29,6 +29,8 @@ from chggen_kernels.thermo.energy import ThermoInputError, parse_chemsys
 from chggen_kernels.thermo.entries_io import read_entries, write_json_atomic
 
 __all__ = [
+    "DEFAULT_HULL_SOURCE",
+    "HULL_SOURCE_NAMES",
     "FileHullSource",
     "HullSource",
     "HullSourceError",
@@ -37,6 +39,8 @@ __all__ = [
     "OfflineHullSource",
     "get_hull",
     "build_hull_data_path",
+    "check_hull_source",
+    "hull_source_from_name",
     "reference_data_path",
 ]
 
@@ -276,3 +280,30 @@ class MPHullSource:
             "entries": [e.as_dict() for e in entries],
         })
         return _inside(entries, elements)
+
+
+# ------------------------------------------------------------------ source names
+#: The hull every command uses unless told otherwise.
+DEFAULT_HULL_SOURCE = "offline"
+HULL_SOURCE_NAMES = ("offline", "mp", "none")
+
+
+def check_hull_source(value: str) -> str:
+    """``value`` if it names a hull source: ``offline``, ``mp``, ``none`` or an existing
+    CSV/JSON file of reference energies; else :class:`ThermoInputError` naming it."""
+    if value in HULL_SOURCE_NAMES or Path(str(value)).expanduser().is_file():
+        return value
+    raise ThermoInputError(f"hull source {value!r} is not 'offline', 'mp', 'none' or an "
+                           "existing CSV/JSON file of reference energies")
+
+
+def hull_source_from_name(value: str) -> HullSource | None:
+    """The :class:`HullSource` a name stands for (``None`` for ``"none"``: no E_d)."""
+    check_hull_source(value)
+    if value == "none":
+        return None
+    if value == "offline":
+        return OfflineHullSource()
+    if value == "mp":
+        return MPHullSource()
+    return FileHullSource(Path(value).expanduser())

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from chggen_kernels.model import ScoreModelConfig
 
-__all__ = ["PROTOTYPES", "tiny_crystal_arrays", "tiny_crystals", "tiny_model_config"]
+__all__ = ["PROTOTYPES", "tiny_crystal_arrays", "tiny_crystals", "tiny_model_config",
+           "write_untrained_checkpoint"]
 
 _FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 _U = 0.375  # wurtzite internal parameter
@@ -108,3 +109,24 @@ def tiny_model_config(**overrides: Any) -> ScoreModelConfig:
     }
     base.update(overrides)
     return cpu_default_config(**base)
+
+
+def write_untrained_checkpoint(path: Any, volume_prior: dict[str, float] | None = None,
+                               seed: int = 0) -> Any:
+    """A tiny untrained score model (about 5k parameters) for smoke tests and benchmarks.
+
+    Its samples are noise, but every stage runs on them exactly as on a trained model's.
+    ``volume_prior``: per-element volumes, Å^3/atom (default: none, elemental volumes).
+    Returns the path written.
+    """
+    import torch
+
+    from chggen_kernels.model import ScoreModel, cpu_default_config
+    from chggen_kernels.training.checkpoint import CheckpointMetadata, save_checkpoint
+
+    torch.manual_seed(seed)
+    config = cpu_default_config(n_layers=1, hidden_irreps="8x0e+4x1o")
+    model = ScoreModel(config)
+    metadata = CheckpointMetadata(data_hash="untrained", sigma_min=0.01, sigma_max=10.0,
+                                  volume_prior=dict(volume_prior) if volume_prior else None)
+    return save_checkpoint(path, config.to_dict(), model.state_dict(), metadata)

@@ -1,8 +1,24 @@
-"""The CHGGen workflow as plain functions: generate, relax, refine, inpaint, score.
+"""The CHGGen workflow as plain functions: plan, generate, relax, refine, inpaint, score.
 
-The campaign distributes exactly these functions; nothing here imports Ray.
+:mod:`~chggen_kernels.workflow.planning` decides ids, seeds, lattices, hosts and ranking;
+:mod:`~chggen_kernels.workflow.stages` runs the stages. The campaign distributes exactly
+these functions; nothing here imports Ray.
 """
 
+from chggen_kernels.workflow.planning import (
+    INPAINT_MODES,
+    candidate_id,
+    candidate_seed,
+    draw_lattice,
+    inpainting_stage_seed,
+    inpainting_task_id,
+    rank_key,
+    rank_rows,
+    select_hosts,
+    short_hash,
+    unconditional_specs,
+    unconditional_task_id,
+)
 from chggen_kernels.workflow.records import (
     CANDIDATE_MODES,
     CandidateRecord,
@@ -12,9 +28,7 @@ from chggen_kernels.workflow.records import (
 )
 from chggen_kernels.workflow.stages import (
     HullProvider,
-    candidate_id_for,
     failed_record,
-    format_ratio,
     generate,
     initial_crystal,
     inpainting_specs,
@@ -24,17 +38,27 @@ from chggen_kernels.workflow.symmetric import symmetric_specs
 
 __all__ = [
     "CANDIDATE_MODES",
+    "INPAINT_MODES",
     "CandidateRecord",
     "CandidateSpec",
     "GeneratedCandidate",
     "HullProvider",
-    "candidate_id_for",
+    "candidate_id",
+    "candidate_seed",
+    "draw_lattice",
     "failed_record",
     "format_composition",
-    "format_ratio",
     "generate",
     "initial_crystal",
     "inpainting_specs",
+    "inpainting_stage_seed",
+    "inpainting_task_id",
+    "rank_key",
+    "rank_rows",
     "relax_and_score",
+    "select_hosts",
+    "short_hash",
     "symmetric_specs",
+    "unconditional_specs",
+    "unconditional_task_id",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 __all__ = [
     "CANDIDATE_MODES",
+    "INPAINT_MODES",
     "CandidateRecord",
     "CandidateSpec",
     "GeneratedCandidate",
@@ -18,6 +19,8 @@ __all__ = [
 ]
 
 CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
+#: Modes that inpaint guests into the frameworks of unconditional hosts.
+INPAINT_MODES = ("inpaint", "inpaint-symmetric")
 Mode = Literal["unconditional", "inpaint", "inpaint-symmetric"]
 
 

@@ -13,8 +13,8 @@ The campaign distributes exactly these functions over Ray actors; the single-pro
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
+import functools
 import json
 import math
 import time
@@ -26,7 +26,7 @@ import torch
 from pymatgen.core import Composition, Element, Structure
 
 from chggen_kernels.crystal import CrystalBatch
-from chggen_kernels.lattice import LATTICE_FAMILIES, bravais_lattice, sample_lattice
+from chggen_kernels.lattice import LATTICE_FAMILIES, bravais_lattice
 from chggen_kernels.sampling import SamplerSettings, sample
 from chggen_kernels.symmetry import (
     DEFAULT_LADDER,
@@ -35,7 +35,9 @@ from chggen_kernels.symmetry import (
     refine_framework,
 )
 from chggen_kernels.thermo import HullSource, decomposition_energy, get_hull
+from chggen_kernels.workflow.planning import candidate_id, candidate_seed, inpainting_stage_seed
 from chggen_kernels.workflow.records import (
+    INPAINT_MODES,
     CandidateRecord,
     CandidateSpec,
     GeneratedCandidate,
@@ -43,7 +45,6 @@ from chggen_kernels.workflow.records import (
 )
 from chggen_kernels.workflow.symmetric import (
     DEFAULT_MAX_COMBINATIONS,
-    INPAINT_MODES,
     guest_counts,
     resolve_symmetric,
     symmetric_specs,
@@ -52,14 +53,11 @@ from chggen_kernels.wyckoff import OrbitConstraint
 
 __all__ = [
     "HullProvider",
-    "candidate_id_for",
     "failed_record",
-    "format_ratio",
     "generate",
     "inpainting_specs",
     "initial_crystal",
     "relax_and_score",
-    "resolve_lattice",
 ]
 
 ScoreFn = Callable[[CrystalBatch, torch.Tensor], torch.Tensor]
@@ -102,39 +100,13 @@ def _parse_ratio(ratio: str | None) -> tuple[float, float] | None:
     return b, c
 
 
-def format_ratio(ratios: tuple[float, float]) -> str:
-    """Axis ratios (b/a, c/a) as the ``lattice_ratio`` column text, e.g. '1.25:1.5'."""
-    return f"{ratios[0]:g}:{ratios[1]:g}"
-
-
-def candidate_id_for(task_id: str, index: int, mode: str, parent_id: str | None = None) -> str:
-    """Deterministic candidate id: the task id, the mode initial, the parent and the index."""
-    parent = f"-{parent_id}" if parent_id else ""
-    return f"{task_id}{parent}-{mode[0]}{index:03d}"
-
-
-def resolve_lattice(spec: CandidateSpec) -> CandidateSpec:
-    """An unconditional spec without a lattice family gets one drawn from its seed.
-
-    The drawn family and axis ratios are written into the spec, so they are recorded in
-    the results; specs with a family, and inpainting specs, come back unchanged.
-    """
-    if spec.mode != "unconditional" or spec.lattice_family in LATTICE_FAMILIES:
-        return spec
-    vpa = spec.volume_per_atom_prior
-    if vpa is None or not vpa > 0:
-        return spec  # initial_crystal names the problem
-    drawn = sample_lattice(spec.n_atoms, vpa, np.random.default_rng([spec.seed, 7]))
-    return dataclasses.replace(spec, lattice_family=drawn.family,
-                               lattice_ratio=format_ratio(drawn.ratios))
-
-
 def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cartesian positions Å, lattice rows Å, atomic numbers, guest mask) for one spec.
 
-    Unconditional: the spec's Bravais lattice (or one drawn from its seed when the family is
-    not given) at ``n_atoms * volume_per_atom_prior``; positions are placeholders that the
-    sampler replaces. Inpainting: the host framework plus ``n_guest`` guests (mask True).
+    Unconditional: the spec's Bravais lattice (family and axis ratios, drawn when the spec
+    was planned, :func:`~chggen_kernels.workflow.planning.draw_lattice`) at
+    ``n_atoms * volume_per_atom_prior``; positions are placeholders that the sampler
+    replaces. Inpainting: the host framework plus ``n_guest`` guests (mask True).
     """
     rng = np.random.default_rng(spec.seed)
     if spec.mode == "unconditional":
@@ -145,11 +117,12 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
                 f"candidate {spec.candidate_id}: volume_per_atom_prior must be positive, "
                 f"got {vpa!r}"
             )
-        if spec.lattice_family in LATTICE_FAMILIES:
-            lattice = bravais_lattice(spec.lattice_family, len(species), vpa,
-                                      _parse_ratio(spec.lattice_ratio))
-        else:  # no family given: draw one from the seed (recorded by resolve_lattice)
-            lattice = sample_lattice(len(species), vpa, rng).lattice
+        if spec.lattice_family not in LATTICE_FAMILIES:
+            raise ValueError(f"candidate {spec.candidate_id}: lattice_family must be one of "
+                             f"{', '.join(LATTICE_FAMILIES)}, got {spec.lattice_family!r} "
+                             "(plan specs with chggen_kernels.workflow.planning)")
+        lattice = bravais_lattice(spec.lattice_family, len(species), vpa,
+                                  _parse_ratio(spec.lattice_ratio))
         numbers = np.array([Element(el).Z for el in species])
         frac = rng.uniform(size=(len(species), 3))
         return frac @ lattice, lattice, numbers, np.ones(len(species), bool)
@@ -175,12 +148,14 @@ def generate(
     model_checkpoint: str = "",
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[GeneratedCandidate]:
     """Sample every spec in as few batched sampler calls as possible (one per mode).
 
     A spec whose initial crystal cannot be built, or whose positions become non-finite,
     comes back ``failed`` with the reason; the others are unaffected. ``t_sample_s`` is
     the sampler wall time shared out in proportion to each crystal's atom count.
+    ``progress(mode, levels_done, levels_total)`` follows each batched sampler call.
     """
     specs = list(specs)
     results: dict[int, GeneratedCandidate] = {}
@@ -190,8 +165,6 @@ def generate(
     orbits: dict[int, Any] = {}
     for i, spec in enumerate(specs):
         try:
-            spec = resolve_lattice(spec)
-            specs[i] = spec
             arrays[i] = initial_crystal(spec)
             if spec.mode == "inpaint-symmetric":
                 specs[i], orbits[i] = resolve_symmetric(spec, arrays[i][2], arrays[i][3])
@@ -208,8 +181,9 @@ def generate(
                       if mode == "inpaint-symmetric" else None)
         t0 = time.perf_counter()
         try:
+            tick = None if progress is None else functools.partial(progress, mode)
             out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids],
-                         constraint=constraint)
+                         constraint=constraint, progress=tick)
         except Exception as exc:  # a crashing score function fails its batch, not the run
             elapsed = time.perf_counter() - t0
             reason = f"sampler: {type(exc).__name__}: {exc}"
@@ -371,24 +345,26 @@ def inpainting_specs(
     record: CandidateRecord,
     guest_species: Sequence[str],
     n_samples: int,
-    seed: int,
     *,
-    ladder: Sequence[SymmetryTolerance] = DEFAULT_LADDER,
-    cell: str = "conventional",
-    max_atoms: int | None = None,
+    task_id: str,
+    campaign_seed: int,
     mode: str = "inpaint",
     max_combinations: int = DEFAULT_MAX_COMBINATIONS,
+    max_atoms: int | None = None,
+    ladder: Sequence[SymmetryTolerance] = DEFAULT_LADDER,
+    cell: str = "conventional",
 ) -> list[CandidateSpec]:
-    """Inpainting specs from a relaxed unconditional candidate (framework refinement).
+    """The specs of one inpainting task: framework refinement of a relaxed unconditional
+    candidate, then ``n_samples`` specs re-sampling its guests in the refined framework.
 
     Removes the guest species, climbs the symmetry ladder and, when the framework reaches
-    a space group above P-1, returns ``n_samples`` specs that re-sample the guests
-    (scaled by the refined cell's multiplicity) inside the refined framework. Returns
-    ``[]`` when the record failed, has no guests, the framework stays P1/P-1, the guest
-    count does not scale to an integer, or the cell would exceed ``max_atoms``.
-    ``mode="inpaint-symmetric"`` gives symmetric specs (Wyckoff positions chosen by
-    :func:`~chggen_kernels.workflow.symmetric.symmetric_specs`, at most
-    ``max_combinations`` per host; the refined conventional cell is the guests' cell).
+    a space group above P-1, returns the specs (guests scaled by the refined cell's
+    multiplicity; ids, seeds and the Wyckoff draw from ``task_id`` and ``campaign_seed``,
+    :mod:`~chggen_kernels.workflow.planning`). Returns ``[]`` when the record failed, has
+    no guests, the framework stays P1/P-1, the guest count does not scale to an integer,
+    or the cell would exceed ``max_atoms``. ``mode="inpaint-symmetric"`` places the guests
+    on Wyckoff positions (at most ``max_combinations`` per host, the refined conventional
+    cell being the guests' cell) or records why it falls back to ordinary inpainting.
     """
     if mode not in INPAINT_MODES:
         raise ValueError(f"mode must be one of {INPAINT_MODES}, got {mode!r}")
@@ -418,27 +394,17 @@ def inpainting_specs(
     if n_guest < 1 or (max_atoms is not None and sum(composition.values()) > max_atoms):
         return []
     host = framework.as_dict()
-    id_mode = "symmetric" if mode == "inpaint-symmetric" else "inpaint"
-    specs = []
-    for k in range(n_samples):
-        specs.append(
-            CandidateSpec(
-                candidate_id=candidate_id_for(record.task_id, k, id_mode, record.candidate_id
-                                              .rsplit("-", 1)[-1]),
-                task_id=record.task_id,
-                composition=composition,
-                mode="inpaint",
-                seed=int(seed) + k,
-                lattice_family=record.lattice_family,
-                lattice_ratio=record.lattice_ratio,
-                volume_per_atom_prior=framework.volume / sum(composition.values()),
-                parent_id=record.candidate_id,
-                guest_species=guests,
-                n_guest=n_guest,
-                host=host,
-                spacegroup_framework=refined.spacegroup_number,
-            )
-        )
+    specs = [
+        CandidateSpec(
+            candidate_id=candidate_id(task_id, k), task_id=task_id, composition=composition,
+            mode="inpaint", seed=candidate_seed(campaign_seed, task_id, k),
+            lattice_family=record.lattice_family, lattice_ratio=record.lattice_ratio,
+            volume_per_atom_prior=framework.volume / sum(composition.values()),
+            parent_id=record.candidate_id, guest_species=guests, n_guest=n_guest, host=host,
+            spacegroup_framework=refined.spacegroup_number)
+        for k in range(n_samples)
+    ]
     if mode == "inpaint-symmetric":
-        return symmetric_specs(specs, seed=seed, max_combinations=max_combinations)
+        return symmetric_specs(specs, seed=inpainting_stage_seed(campaign_seed, task_id),
+                               max_combinations=max_combinations)
     return specs

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from pymatgen.core import Element, Structure
 
-from chggen_kernels.workflow.records import CandidateSpec
+from chggen_kernels.workflow.records import INPAINT_MODES, CandidateSpec
 from chggen_kernels.wyckoff import (
     CrystalOrbits,
     WyckoffError,
@@ -48,7 +48,6 @@ __all__ = [
 WYCKOFF_SYMPREC = 0.01  # Å
 WYCKOFF_ANGLE_TOLERANCE = 5.0  # degrees
 DEFAULT_MAX_COMBINATIONS = 64
-INPAINT_MODES = ("inpaint", "inpaint-symmetric")
 
 
 def guest_counts(spec: CandidateSpec) -> dict[str, int]:

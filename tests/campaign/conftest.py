@@ -14,7 +14,7 @@ from chggen_kernels.training.tiny import tiny_model_config
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny random-weight checkpoint (< 1k parameters) with a 20 Å^3/atom volume prior.
 
-    Modules that need another model (``test_kernel_stages``, ``test_model_info``) define
+    Modules that need another model (``test_runner``, ``test_model_info``) define
     their own ``checkpoint`` fixture, which takes precedence over this one.
     """
     torch.manual_seed(0)

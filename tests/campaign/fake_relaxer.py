@@ -66,5 +66,5 @@ class FakeRelaxer:
 
 
 def fake_relaxer(settings: RelaxSettings) -> FakeRelaxer:
-    """Factory for ``--relaxer campaign.data_fake:fake_relaxer``."""
+    """Relaxer factory for ``run_build(..., relaxer_factory=fake_relaxer)``."""
     return FakeRelaxer(settings)

@@ -1,10 +1,7 @@
-"""Fast stand-in stages (no score model, no CHGNet) for tests, benchmarks and dry runs.
+"""A fast stand-in stage runner (no score model, no CHGNet) for the campaign tests.
 
-Select them in a campaign file to check a cluster set-up without loading any model::
-
-    stages:
-      module: campaign.fake_stages
-      options: {relax_seconds: 0.1}
+Injected as ``run_campaign(config, runner_factory=FakeRunnerFactory(...))``; Ray pickles the
+factory by value (:func:`register_by_value`), so the actors need not import ``tests``.
 
 Everything is deterministic in the candidate seed: structures are random positions in a
 cubic cell of 20 Å^3/atom; E_d is drawn uniformly from [-0.05, 0.25] eV/atom; the relaxed
@@ -25,15 +22,16 @@ import os
 import random
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from campaign.compositions import parse_formula
-from campaign.stage_api import Stages, failed_record, utc_now
+from campaign.runner import RunnerSettings, failed_row
+from chggen_kernels.workflow import candidate_id, candidate_seed
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec, GeneratedCandidate
 
-__all__ = ["make_stages"]
+__all__ = ["FakeRunner", "FakeRunnerFactory", "register_by_value"]
 
 _SPACEGROUPS = ((1, "P1"), (2, "P-1"), (12, "C2/m"), (166, "R-3m"), (225, "Fm-3m"))
 
@@ -78,72 +76,92 @@ def _node_name() -> str:
     return "local"
 
 
-def make_stages(
-    relax_seconds: float = 0.0,
-    sample_seconds: float = 0.0,
-    busy: bool = False,
-    fail_ids: Sequence[str] = (),
-    generate_fail_ids: Sequence[str] = (),
-    crash_once_ids: Sequence[str] = (),
-    marker_dir: str | None = None,
-) -> Stages:
-    """Fake stages with the given timings and injected faults (see module docstring)."""
-    fail = frozenset(fail_ids)
-    generate_fail = frozenset(generate_fail_ids)
-    crash_once = frozenset(crash_once_ids)
-    if crash_once and not marker_dir:
-        raise ValueError("fake stages: crash_once_ids needs marker_dir")
+def register_by_value() -> None:
+    """Let Ray pickle this module's classes by value (the workers cannot import tests/)."""
+    import sys
 
-    def load_score_model(checkpoint: str, device: str) -> tuple[Any, str]:
-        return None, f"fake:{checkpoint or 'shipped'}@{_node_name()}/{device}"
+    import ray.cloudpickle
 
-    def generate(
-        score_fn: Any,
-        specs: Sequence[CandidateSpec],
-        sampler_settings: Any,
-        model_checkpoint: str = "",
-    ) -> list[GeneratedCandidate]:
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _utc_now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+class FakeRunnerFactory:
+    """``factory(settings) -> FakeRunner`` with the given timings and faults (docstring)."""
+
+    def __init__(self, relax_seconds: float = 0.0, sample_seconds: float = 0.0,
+                 busy: bool = False, fail_ids: Sequence[str] = (),
+                 generate_fail_ids: Sequence[str] = (), crash_once_ids: Sequence[str] = (),
+                 marker_dir: str | None = None) -> None:
+        if crash_once_ids and not marker_dir:
+            raise ValueError("fake runner: crash_once_ids needs marker_dir")
+        self.options = {"relax_seconds": relax_seconds, "sample_seconds": sample_seconds,
+                        "busy": busy, "fail": frozenset(fail_ids),
+                        "generate_fail": frozenset(generate_fail_ids),
+                        "crash_once": frozenset(crash_once_ids), "marker_dir": marker_dir}
+
+    def __call__(self, settings: RunnerSettings) -> FakeRunner:
+        return FakeRunner(settings, **self.options)
+
+
+class FakeRunner:
+    """The stage runner's interface with random structures and drawn energies."""
+
+    def __init__(self, settings: RunnerSettings, *, relax_seconds: float, sample_seconds: float,
+                 busy: bool, fail: frozenset[str], generate_fail: frozenset[str],
+                 crash_once: frozenset[str], marker_dir: str | None) -> None:
+        self.settings = settings
+        self.relax_seconds, self.sample_seconds, self.busy = relax_seconds, sample_seconds, busy
+        self.fail, self.generate_fail, self.crash_once = fail, generate_fail, crash_once
+        self.marker_dir = marker_dir
+        self.model_label = ""
+
+    def load(self, *, model: bool = True, relaxer: bool = True) -> None:
+        if model:
+            self.model_label = (f"fake:{self.settings.checkpoint or 'shipped'}@{_node_name()}/"
+                                f"{self.settings.device}")
+
+    def generate(self, specs: Sequence[CandidateSpec], progress: Any = None
+                 ) -> list[GeneratedCandidate]:
         out = []
         for spec in specs:
             t0 = time.perf_counter()
-            _spend(sample_seconds, busy)
-            failed = spec.candidate_id in generate_fail
-            out.append(
-                GeneratedCandidate(
-                    spec=spec,
-                    status="failed" if failed else "ok",
-                    structure=None if failed else _random_structure(spec),
-                    failure_reason="fake: sampling failed" if failed else None,
-                    t_sample_s=time.perf_counter() - t0,
-                    sampler_settings=dict(sampler_settings),
-                    model_checkpoint=model_checkpoint,
-                )
-            )
+            _spend(self.sample_seconds, self.busy)
+            failed = spec.candidate_id in self.generate_fail
+            out.append(GeneratedCandidate(
+                spec=spec, status="failed" if failed else "ok",
+                structure=None if failed else _random_structure(spec),
+                failure_reason="fake: sampling failed" if failed else None,
+                t_sample_s=time.perf_counter() - t0, sampler_settings=dict(self.settings.sampler),
+                model_checkpoint=self.model_label))
         return out
 
-    def relax_and_score(candidate: GeneratedCandidate, relaxer: Any, hull: Any) -> CandidateRecord:
+    def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:
         spec = candidate.spec
-        if spec.candidate_id in crash_once:
-            marker = Path(str(marker_dir)) / f"crashed-{spec.candidate_id}"
+        if spec.candidate_id in self.crash_once:
+            marker = Path(str(self.marker_dir)) / f"crashed-{spec.candidate_id}"
             if not marker.exists():
                 marker.write_text(str(os.getpid()))
                 os.kill(os.getpid(), signal.SIGKILL)
-        provenance = {
-            "model_checkpoint": candidate.model_checkpoint,
-            "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
-            "t_sample_s": candidate.t_sample_s,
-        }
+        provenance = {"model_checkpoint": candidate.model_checkpoint,
+                      "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
+                      "t_sample_s": candidate.t_sample_s}
         if candidate.status != "ok":
-            return failed_record(spec, candidate.failure_reason or "sampling failed", **provenance)
+            return failed_row(spec, candidate.failure_reason or "sampling failed", **provenance)
         t0 = time.perf_counter()
-        _spend(relax_seconds, busy)
-        if spec.candidate_id in fail:
-            return failed_record(spec, "fake: relaxation failed", **provenance)
+        _spend(self.relax_seconds, self.busy)
+        if spec.candidate_id in self.fail:
+            return failed_row(spec, "fake: relaxation failed", **provenance)
         rng = random.Random(spec.seed + 1)
         e_d = rng.uniform(-0.05, 0.25)
         spacegroup, symbol = rng.choice(_SPACEGROUPS)
         structure = json.dumps(candidate.structure)
-        record = failed_record(spec, "", **provenance)  # shared spec columns
+        record = failed_row(spec, "", **provenance)  # shared spec columns
         record.status, record.failure_reason = "ok", None
         record.spacegroup_generated = 1
         record.spacegroup_relaxed, record.spacegroup_symbol_relaxed = spacegroup, symbol
@@ -155,57 +173,28 @@ def make_stages(
         record.relax_steps, record.relax_converged = 10, True
         record.e_d, record.e_above_hull = e_d, max(e_d, 0.0)
         record.decomposition = "fake"
-        record.hull_source = str(hull.get("source")) if isinstance(hull, dict) else None
+        record.hull_source = self.settings.hull
         record.structure_generated = record.structure_relaxed = structure
         record.t_relax_s = time.perf_counter() - t0
-        record.created_at = utc_now()
+        record.created_at = _utc_now()
         return record
 
-    def inpainting_specs(
-        record: CandidateRecord, guest_species: Sequence[str], n_samples: int, seed: int
-    ) -> list[CandidateSpec]:
+    def inpainting_specs(self, host: Any, guest_species: Sequence[str], n_samples: int, *,
+                         task_id: str, campaign_seed: int, mode: str, max_combinations: int,
+                         max_atoms: int | None) -> list[CandidateSpec]:
         from pymatgen.core import Structure
 
-        if record.status != "ok" or (record.spacegroup_relaxed or 1) <= 2:
+        if host.get("status") != "ok" or (host.get("spacegroup_relaxed") or 1) <= 2:
             return []  # the framework "stays P1"
-        host = Structure.from_dict(json.loads(str(record.structure_relaxed)))
-        n_guest = sum(1 for site in host if site.specie.symbol in guest_species)
-        host.remove_species(list(guest_species))
-        composition = parse_formula(record.composition)  # host + the same guests again
-        return [
-            CandidateSpec(
-                candidate_id=f"{record.candidate_id}-inpaint-{i}",
-                task_id=record.task_id,
-                composition=composition,
-                mode="inpaint",
-                seed=seed + i,
-                lattice_family=record.lattice_family,
-                lattice_ratio=record.lattice_ratio,
-                parent_id=record.candidate_id,
-                guest_species=tuple(guest_species),
-                n_guest=n_guest,
-                host=host.as_dict(),
-                spacegroup_framework=record.spacegroup_relaxed,
-            )
-            for i in range(n_samples)
-        ]
-
-    def make_relaxer(relax_settings: Mapping[str, Any], n_threads: int) -> Any:
-        return {**dict(relax_settings), "n_threads": n_threads}
-
-    def make_hull(source: str, elements: Sequence[str]) -> Any:
-        return {"source": source, "elements": list(elements)}
-
-    def make_sampler_settings(values: Mapping[str, Any]) -> Any:
-        return dict(values)
-
-    return Stages(
-        generate=generate,
-        relax_and_score=relax_and_score,
-        inpainting_specs=inpainting_specs,
-        load_score_model=load_score_model,
-        make_relaxer=make_relaxer,
-        make_hull=make_hull,
-        make_sampler_settings=make_sampler_settings,
-        uses_torch=False,
-    )
+        structure = Structure.from_dict(json.loads(str(host["structure_relaxed"])))
+        n_guest = sum(1 for site in structure if site.specie.symbol in guest_species)
+        structure.remove_species(list(guest_species))
+        composition = parse_formula(host["composition"])  # host + the same guests again
+        return [CandidateSpec(
+            candidate_id=candidate_id(task_id, i), task_id=task_id, composition=composition,
+            mode=mode, seed=candidate_seed(campaign_seed, task_id, i),
+            lattice_family=host.get("lattice_family"), lattice_ratio=host.get("lattice_ratio"),
+            parent_id=host["candidate_id"], guest_species=tuple(guest_species), n_guest=n_guest,
+            host=structure.as_dict(), spacegroup_framework=host.get("spacegroup_relaxed"),
+            wyckoff_letters="Li:1a" if mode == "inpaint-symmetric" else None)
+            for i in range(n_samples)]

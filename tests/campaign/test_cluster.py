@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from campaign.config import load_config, validate_config
-from campaign.pipeline import run_campaign
+from campaign.distributed.driver import run_campaign
+from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +71,7 @@ def two_nodes():
     )
     cluster.add_node(num_cpus=1, resources={"accel": 1})  # the "GPU" node
     ray.init(address=cluster.address, log_to_driver=False)
+    register_by_value()
     yield cluster
     ray.shutdown()
     cluster.shutdown()
@@ -84,18 +86,18 @@ def test_samplers_run_on_the_node_with_the_custom_resource(two_nodes, tmp_path: 
             "compositions": {"cells": ["Li3Si", "Li4Si2"]},
             "lattice": {"families": ["cubic", "hexagonal"]},
             "samples_per_task": 3,
+            "volume_per_atom": 20.0,
             "output": str(tmp_path / "out"),
             "resources": {
                 "sampler_actors": 1,
                 "sampler_resources": {"accel": 1},
                 "relax_actors": 2,
             },
-            "stages": {"module": "campaign.fake_stages", "options": {}},
         }
     )
-    summary = run_campaign(config, progress=False)
+    summary = run_campaign(config, progress=False, runner_factory=FakeRunnerFactory())
     table = pd.read_parquet(config.output)
     assert len(table) == 2 * 2 * 3 == summary.candidates_written
     assert table["candidate_id"].is_unique and (table["status"] == "ok").all()
-    # the fake model records where it was loaded: the sampler sat on the "GPU" node
+    # the fake runner records where its model was loaded: the sampler sat on the "GPU" node
     assert table["model_checkpoint"].str.contains(f"@{accel_node[:12]}/").all()

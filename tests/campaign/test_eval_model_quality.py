@@ -95,9 +95,8 @@ class FakeRelaxer:
 
 
 def test_end_to_end_tiny_model(script, tmp_path, monkeypatch, capsys) -> None:
-    from campaign.kernel_stages import write_untrained_checkpoint
     from chggen_kernels.training import TrainingCrystal, write_training_parquet
-    from chggen_kernels.training.tiny import tiny_crystals
+    from chggen_kernels.training.tiny import tiny_crystals, write_untrained_checkpoint
 
     threads = torch.get_num_threads()
     ckpt = write_untrained_checkpoint(tmp_path / "tiny.pt", {"Li": 18.0, "Si": 20.0})

@@ -13,13 +13,14 @@ import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
-from campaign import model_loading
+from campaign import resources
 from campaign.cli import main
 from campaign.commands.top import rank_candidates
+from campaign.local import host_specs, rank_table
 from campaign.results import read_results
-from campaign.single_process import host_specs, rank_records, select_hosts
 from chggen_kernels.hosts import parse_guest_spec, read_host
 from chggen_kernels.model import ScoreModel
+from chggen_kernels.workflow import select_hosts
 
 FAST = ["--n-levels", "6", "--n-corrector", "1", "--resample-passes", "1", "--jump-length", "2",
         "--max-steps", "12", "--threads", "1", "--quiet"]
@@ -65,7 +66,8 @@ def test_generate_both_runs_the_whole_chain(tmp_path, checkpoint, capsys) -> Non
     assert (settings["n_levels"], settings["sigma_max"], settings["sigma_min"]) == (6, 5.0, 0.01)
     ok = rows[rows["status"] == "ok"]
     assert ok["e_d"].notna().all()
-    assert (ok["hull_source"] == "offline:chggen-chgnet-0.3.0+chggen-data-build").all()
+    assert ok["hull_source"].str.startswith("offline:").all()
+    assert (ok["hull_source"] == ok["hull_source"].iloc[0]).all()
     assert ok["relax_steps"].le(12).all() and ok["cif_relaxed"].notna().all()
     failed = rows[rows["status"] == "failed"]
     assert failed["failure_reason"].notna().all()
@@ -101,9 +103,10 @@ def test_generate_all_failed_exit_1_rows_kept(tmp_path, checkpoint, capsys) -> N
         (["generate", "LiSi", "--mode", "inpaint"], "--mode inpaint needs --guest"),
         (["generate", "Li5Si2", "--atoms-per-cell", "10"], "not a positive multiple of the 7"),
         (["generate", "LiCl"], "no elemental reference for Cl"),
-        (["generate", "LiSi", "--hull", "nowhere.csv"], "expected 'offline', 'mp', 'none'"),
-        (["generate", "LiSi", "--lattice-family", "cubicc"], "--lattice-family must be"),
-        (["generate", "LiSi", "--n-levels", "1"], "n_levels must be an integer >= 2"),
+        (["generate", "LiSi", "--hull", "nowhere.csv"], "is not 'offline', 'mp', 'none'"),
+        (["generate", "LiSi", "--lattice-family", "cubicc"], "lattice family must be 'any' or"),
+        (["generate", "LiSi", "--n-levels", "1"],
+         "sampler.n_levels = 1: must be an integer >= 2, got 1"),
         (["generate", "LiSi", "--checkpoint", "missing.pt"], "missing.pt' does not exist"),
     ],
 )
@@ -117,23 +120,23 @@ def test_generate_bad_input_is_one_line_exit_2(argv, message, capsys, checkpoint
 
 
 def test_model_loading_default_and_missing(tmp_path, monkeypatch, checkpoint, capsys) -> None:
-    monkeypatch.setattr(model_loading, "default_model_path", lambda: tmp_path / "absent.pt")
-    with pytest.raises(model_loading.ModelNotAvailableError,
-                       match="does not ship a default model yet.*--checkpoint PATH"):
-        model_loading.load_default_or_given(None)
+    monkeypatch.setattr(resources, "default_model_path", lambda: tmp_path / "absent.pt")
+    with pytest.raises(resources.ModelNotAvailableError,
+                       match="ships no default model.*--checkpoint PATH"):
+        resources.load_model(None)
     assert main(["generate", "LiSi", "--quiet"]) == 2
-    assert "does not ship a default model yet" in capsys.readouterr().err
+    assert "ships no default model" in capsys.readouterr().err
 
-    monkeypatch.setattr(model_loading, "default_model_path", lambda: Path(checkpoint))
-    model, label, prior = model_loading.load_default_or_given(None)
-    assert label == "chggen:default_model.pt@0123456789ab"
-    assert prior.volume_per_atom("Li3Si") == pytest.approx(20.0)
-    assert isinstance(model, ScoreModel) and not model.training
+    monkeypatch.setattr(resources, "default_model_path", lambda: Path(checkpoint))
+    loaded = resources.load_model(None)
+    assert loaded.label == "chggen:default_model.pt@0123456789ab"
+    assert loaded.volume_prior.volume_per_atom("Li3Si") == pytest.approx(20.0)
+    assert isinstance(loaded.model, ScoreModel) and not loaded.model.training
 
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(model_loading.ModelNotAvailableError, match="corrupt"):
-        model_loading.load_default_or_given(str(corrupt))
+    with pytest.raises(resources.ModelNotAvailableError, match="corrupt"):
+        resources.load_model(str(corrupt))
 
 
 # ------------------------------------------------------------------ inpaint
@@ -225,18 +228,20 @@ def _record(candidate_id: str, mode: str, status: str, e_d, energy=-3.0):
                                structure_relaxed=relaxed)
 
 
-def test_rank_records_and_select_hosts() -> None:
+def test_rank_table_and_select_hosts_follow_one_rule() -> None:
     records = [
-        _record("t-u000", "unconditional", "ok", 0.05),
-        _record("t-u001", "unconditional", "failed", None),
-        _record("t-u002", "unconditional", "ok", -0.02),
-        _record("t-u003", "unconditional", "ok", None, energy=-4.0),
-        _record("t-u002-i000", "inpaint", "ok", -0.03),
+        _record("t-000", "unconditional", "ok", 0.05),
+        _record("t-001", "unconditional", "failed", None),
+        _record("t-002", "unconditional", "ok", -0.02),
+        _record("t-003", "unconditional", "ok", None, energy=-4.0),
+        _record("i-000", "inpaint", "ok", -0.03),
     ]
-    ranked = rank_records(records)
-    assert list(ranked["candidate_id"]) == ["t-u002-i000", "t-u002", "t-u000", "t-u003"]
-    assert list(rank_records(records, ("inpaint",))["candidate_id"]) == ["t-u002-i000"]
-    assert rank_records(records[1:2]).empty
-    hosts = [r.candidate_id for r in select_hosts(records, max_hosts=None)]
-    assert hosts == ["t-u002", "t-u000", "t-u003"]  # lowest E_d first, no E_d last
-    assert [r.candidate_id for r in select_hosts(records, max_hosts=1)] == ["t-u002"]
+    ranked = rank_table(records)
+    assert list(ranked["candidate_id"]) == ["i-000", "t-002", "t-000", "t-003"]
+    assert list(rank_table(records, ("inpaint",))["candidate_id"]) == ["i-000"]
+    assert rank_table(records[1:2]).empty
+    rows = [r.to_dict() for r in records]
+    hosts = [r["candidate_id"] for r in select_hosts(rows, max_hosts=None)]
+    assert hosts == ["t-002", "t-000", "t-003"]  # lowest E_d first, no E_d last
+    assert [r["candidate_id"] for r in select_hosts(rows[::-1], max_hosts=1)] == ["t-002"]
+    assert [r["candidate_id"] for r in select_hosts(rows, None, max_e_d=0.0)] == ["t-002"]

@@ -9,6 +9,17 @@ from chggen_kernels.model import ScoreModel
 from chggen_kernels.training import CheckpointMetadata, save_checkpoint
 from chggen_kernels.training.tiny import tiny_model_config
 
+QUALITY = {"sampler": "200 levels x 5 corrector steps", "samples_per_cell": 5, "seed": 0,
+           "sizes": ["Li2Si:2"],
+           "systems": [{"system": "Li-Si", "mode": "unconditional", "n_samples": 5,
+                        "n_relaxed": 4, "n_symmetric": 3, "symmetry_success_rate": 0.75,
+                        "symmetry_success_rate_ci95": [0.3, 0.95],
+                        "median_delta_e_relax": 0.0712, "median_rmsd_relax": 0.25},
+                       {"system": "Li-Si", "mode": "inpaint", "n_samples": 0,
+                        "n_relaxed": 0, "n_symmetric": 0, "symmetry_success_rate": None,
+                        "symmetry_success_rate_ci95": None, "median_delta_e_relax": None,
+                        "median_rmsd_relax": None}]}
+
 
 @pytest.fixture()
 def checkpoint(tmp_path):
@@ -19,7 +30,9 @@ def checkpoint(tmp_path):
         extra={"n_train": 30, "n_val": 3, "sources": {"aflow": 20, "decorated-chgnet": 13},
                "chemical_systems": {"Li-Si": 25, "Si": 8},
                "untrained_val_by_bin": {"sigma[0.01,0.1)": 3.0, "sigma[1,10]": 0.4},
-               "final_val_by_bin": {"sigma[0.01,0.1)": 1.5, "sigma[1,10]": 0.2}},
+               "final_val_by_bin": {"sigma[0.01,0.1)": 1.5, "sigma[1,10]": 0.2},
+               "quality": QUALITY,
+               "split": {"test_formulas": ["Li2Si", "ZnO"], "forced_test_formulas": ["Li2Si"]}},
     )
     path = tmp_path / "model.pt"
     save_checkpoint(path, model.config.to_dict(), model.state_dict(), metadata)
@@ -35,6 +48,21 @@ def test_model_info_prints_the_card(checkpoint, capsys) -> None:
     assert "sigma[0.01,0.1)      1.5000  vs 3.0000" in out
     assert "training data by source: aflow 20, decorated-chgnet 13" in out
     assert "volume prior (Å^3/atom, 2 elements): Li 20.1, Si 19.9" in out
+    assert "measured quality (200 levels x 5 corrector steps, 5 samples per cell size" in out
+    quality = [line.split() for line in out.splitlines() if line.startswith("  Li-Si")]
+    assert quality[0] == ["Li-Si", "unconditional", "5", "4", "3", "75", "%", "[30-95]",
+                          "0.071", "0.250"]
+    assert quality[1][-3:] == ["-", "-", "-"]
+    assert "held-out test formulas (2, never trained on; forced: Li2Si): Li2Si, ZnO" in out
+
+
+def test_model_info_says_when_no_quality_is_recorded(tmp_path, capsys) -> None:
+    model = ScoreModel(tiny_model_config())
+    path = tmp_path / "bare.pt"
+    save_checkpoint(path, model.config.to_dict(), model.state_dict(),
+                    CheckpointMetadata(data_hash="0" * 16, sigma_min=0.01, sigma_max=10.0))
+    assert main(["model", "info", "--checkpoint", str(path)]) == 0
+    assert "measured quality  not recorded in this checkpoint" in capsys.readouterr().out
 
 
 def test_model_info_json_round_trips(checkpoint, capsys) -> None:
@@ -48,4 +76,5 @@ def test_model_info_json_round_trips(checkpoint, capsys) -> None:
 
 def test_model_info_missing_checkpoint_is_a_clear_error(tmp_path, capsys) -> None:
     assert main(["model", "info", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
-    assert "does not exist (--checkpoint)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "does not exist (--checkpoint)" in captured.err and captured.out == ""

@@ -1,8 +1,10 @@
-"""The Ray pipeline with fake stages: exactly-once results under failures, kills, interrupts.
+"""The Ray pipeline with a fake runner: exactly-once results under failures, kills,
+interrupts.
 
-One local Ray (2 CPUs) serves the whole module. The fake stages (campaign.fake_stages)
-draw E_d and space groups from the candidate seed, so the expected set of candidates,
-inpainting hosts included, follows from the configuration and the written host rows.
+One local Ray (2 CPUs) serves the whole module. The fake runner (tests/campaign/fake_runner.py,
+injected through ``runner_factory``) draws E_d and space groups from the candidate seed, so
+the expected set of candidates, inpainting hosts included, follows from the configuration
+and the written host rows.
 """
 
 from __future__ import annotations
@@ -18,31 +20,41 @@ import pandas as pd
 import pytest
 import yaml
 
-from campaign.actors import CampaignResourceError, plan_actors
 from campaign.config import dump_config, validate_config
-from campaign.pipeline import run_campaign
+from campaign.distributed.driver import run_campaign
+from campaign.distributed.workers import CampaignResourceError, plan_actors
 from campaign.results import ResultStore
-from campaign.tasks import inpainting_task, select_hosts, unconditional_specs, unconditional_tasks
+from campaign.tasks import inpainting_task, task_specs, unconditional_tasks
+from chggen_kernels.workflow import select_hosts
+from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]
+V0 = 20.0  # Å^3/atom, the configured volume per atom (no checkpoint needed)
 
 
 @pytest.fixture(scope="module")
 def ray_session():
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              _node_ip_address="127.0.0.1")  # a private Ray, even if another runs here
+    register_by_value()
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
 
-def _config(output: Path, **stage_options):
+def _run(config, progress: bool = False, **fake_options):
+    return run_campaign(config, progress=progress,
+                        runner_factory=FakeRunnerFactory(**fake_options))
+
+
+def _config(output: Path):
     return validate_config(
         {
             "name": "test",
             "compositions": {"cells": ["Li3Si", "Li4Si2", "Li5Si2"]},
             "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["random"]},
             "samples_per_task": 3,
+            "volume_per_atom": V0,
             "modes": ["unconditional", "inpaint"],
             "inpaint": {"guest_species": ["Li"], "samples_per_host": 2, "hosts_per_task": 1},
             "output": str(output),
@@ -52,7 +64,6 @@ def _config(output: Path, **stage_options):
                 "atoms_per_batch": 20,
                 "max_candidates_in_flight": 6,
             },
-            "stages": {"module": "campaign.fake_stages", "options": stage_options},
         }
     )
 
@@ -61,7 +72,7 @@ def _unconditional_ids(config) -> list[str]:
     return [
         spec.candidate_id
         for task in unconditional_tasks(config)
-        for spec in unconditional_specs(task, config.seed)
+        for spec in task_specs(task, config.seed, V0)
     ]
 
 
@@ -87,10 +98,9 @@ def _check_exactly_once(config) -> pd.DataFrame:
 
 
 def test_full_run_failed_rows_and_idempotent_rerun(ray_session, tmp_path: Path) -> None:
-    probe = _config(tmp_path / "out")
-    ids = _unconditional_ids(probe)
-    config = _config(tmp_path / "out", fail_ids=[ids[0]], generate_fail_ids=[ids[4]])
-    summary = run_campaign(config, progress=False)
+    config = _config(tmp_path / "out")
+    ids = _unconditional_ids(config)
+    summary = _run(config, fail_ids=[ids[0]], generate_fail_ids=[ids[4]])
     table = _check_exactly_once(config).set_index("candidate_id")
     assert table.loc[ids[0], "status"] == "failed"
     assert table.loc[ids[0], "failure_reason"] == "fake: relaxation failed"
@@ -105,7 +115,7 @@ def test_full_run_failed_rows_and_idempotent_rerun(ray_session, tmp_path: Path) 
     # the same command again finds everything done and touches nothing
     files = {p: p.stat().st_mtime_ns for p in Path(config.output).glob("part-*.parquet")}
     started = time.monotonic()
-    again = run_campaign(config, progress=False)
+    again = _run(config)
     assert again.tasks_written == 0 and again.tasks_skipped == len(files)
     assert again.hosts_refined == 0  # no actor was needed
     assert time.monotonic() - started < 10
@@ -119,7 +129,7 @@ def test_symmetric_mode_next_to_inpaint(ray_session, tmp_path: Path) -> None:
     base["lattice"] = {"families": ["cubic"], "ratios": ["random"]}
     base["samples_per_task"] = 2
     config = validate_config(base)
-    run_campaign(config, progress=False)
+    _run(config)
     table = pd.read_parquet(config.output)
     assert table["candidate_id"].is_unique
     plain = table[table["mode"] == "inpaint"]
@@ -137,10 +147,8 @@ def test_killed_relaxation_worker_loses_nothing(ray_session, tmp_path: Path) -> 
     markers.mkdir()
     ids = _unconditional_ids(_config(tmp_path / "out"))
     victims = [ids[9]]
-    config = _config(
-        tmp_path / "out", crash_once_ids=victims, marker_dir=str(markers), relax_seconds=0.05
-    )
-    run_campaign(config, progress=False)
+    config = _config(tmp_path / "out")
+    _run(config, crash_once_ids=victims, marker_dir=str(markers), relax_seconds=0.05)
     # the victim's first attempt SIGKILLed its relaxation worker process
     assert sorted(p.name for p in markers.iterdir()) == sorted(f"crashed-{v}" for v in victims)
     table = _check_exactly_once(config).set_index("candidate_id")
@@ -151,12 +159,11 @@ def test_killed_relaxation_worker_loses_nothing(ray_session, tmp_path: Path) -> 
 
 
 def test_interrupted_driver_resumes_without_duplicates(ray_session, tmp_path: Path) -> None:
-    config = _config(tmp_path / "out", relax_seconds=0.4)
+    config = _config(tmp_path / "out")
     path = tmp_path / "campaign.yaml"
     path.write_text(dump_config(config))
     driver = subprocess.Popen(
-        [sys.executable, "-m", "campaign.cli", "run", str(path), "--address", ray_session,
-         "--no-progress"],
+        [sys.executable, "-m", "tests.campaign.fake_driver", str(path), ray_session, "0.4"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     out = Path(config.output)
@@ -171,7 +178,7 @@ def test_interrupted_driver_resumes_without_duplicates(ray_session, tmp_path: Pa
     assert "run the same command again to resume" in stderr
     first = {p: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
     assert 2 <= len(first) < 6  # interrupted mid-run
-    summary = run_campaign(config, progress=False)
+    summary = _run(config, relax_seconds=0.4)
     assert summary.tasks_skipped >= len(first)
     _check_exactly_once(config)
     assert {p: p.stat().st_mtime_ns for p in first} == first  # nothing rewritten
@@ -193,15 +200,25 @@ def test_actor_plan_fallback_and_infeasible_requests(tmp_path: Path) -> None:
         plan_actors(custom, {"CPU": 2.0})
 
 
-def test_bad_stages_module_stops_before_any_row(ray_session, tmp_path: Path) -> None:
-    from campaign.pipeline import CampaignError
+def test_actor_that_cannot_start_stops_before_any_row(ray_session, tmp_path: Path) -> None:
+    from campaign.distributed.driver import CampaignError
 
     data = yaml.safe_load(dump_config(_config(tmp_path / "out")))
-    data["stages"] = {"module": "campaign.no_such_stages", "options": {}}
     data["resources"]["relax_actors"] = 1
-    with pytest.raises(CampaignError, match=r"actor 0 failed to start: .*no_such_stages"):
+    data["model"] = {"checkpoint": str(tmp_path / "missing.pt")}
+    data["volume_per_atom"] = V0
+    with pytest.raises(CampaignError, match=r"sampler actor 0 failed to start: .*missing.pt"):
         run_campaign(validate_config(data), progress=False)
     assert not list((tmp_path / "out").glob("part-*"))
+
+
+def test_a_campaign_file_cannot_choose_the_stage_code(tmp_path: Path) -> None:
+    from campaign.config import CampaignConfigError
+
+    data = yaml.safe_load(dump_config(_config(tmp_path / "out")))
+    data["stages"] = {"module": "tests.campaign.fake_runner"}
+    with pytest.raises(CampaignConfigError, match=r"stages = .*: unknown field"):
+        validate_config(data)
 
 
 @pytest.fixture(autouse=True)

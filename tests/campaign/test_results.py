@@ -19,7 +19,7 @@ from campaign.results import (
     ResultStore,
     read_results,
 )
-from campaign.stage_api import failed_record
+from campaign.runner import failed_row as failed_record
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
 
 

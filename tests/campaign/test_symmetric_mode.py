@@ -1,5 +1,6 @@
 """Mode ``inpaint-symmetric`` in the campaign and the CLI: configuration, task ids, the
-framework stage of the relaxation actor (fake stages), the driver's host expansion, and
+framework stage of the relaxation actor (real runner, no model needed), the driver's host
+expansion, and
 ``chggen inpaint --symmetric`` / ``chggen generate --mode inpaint-symmetric`` end to end
 (tiny random-weight checkpoint, real CHGNet, offline Li-Si hull)."""
 
@@ -13,11 +14,11 @@ import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
-from campaign.actors import RelaxWorker
 from campaign.cli import main
 from campaign.config import CampaignConfigError, validate_config
 from campaign.results import CANDIDATE_SCHEMA, read_results
-from campaign.tasks import bind_inpainting_specs, inpainting_task
+from campaign.runner import RunnerSettings, StageRunner
+from campaign.tasks import inpainting_task
 from chggen_kernels.symmetry import final_symmetry
 from chggen_kernels.testing import diamond
 
@@ -55,7 +56,8 @@ def test_config_accepts_the_mode_and_names_bad_values() -> None:
     with pytest.raises(CampaignConfigError, match="modes: 'inpaint-symmetric' needs 'uncond"):
         validate_config({**BASE, "modes": ["inpaint-symmetric"]})
     with pytest.raises(CampaignConfigError,
-                       match=r"inpaint\.max_wyckoff_combinations = 0: Input should be greater"):
+                       match=r"inpaint = .*: InpaintSettings\.max_wyckoff_combinations must be an "
+                       r"integer >= 1, got 0"):
         validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"],
                          "inpaint": {"guest_species": ["Li"], "max_wyckoff_combinations": 0}})
     with pytest.raises(CampaignConfigError, match=r"modes\[1\] = 'symmetric': Input should be"):
@@ -76,26 +78,30 @@ def test_one_task_per_inpainting_mode_and_host() -> None:
     with pytest.raises(ValueError, match="inpainting mode must be one of"):
         inpainting_task(config, host, "unconditional")
 
-    from campaign.pipeline import CampaignDriver
+    from campaign.distributed.driver import CampaignDriver
 
     driver = CampaignDriver(config.model_copy(update={"output": "unused"}), progress=False)
     tasks = [task for _, task in driver._hosts_of([host])]
     assert [t.mode for t in tasks] == ["inpaint", "inpaint-symmetric"]
 
 
-def test_relaxation_actor_gives_symmetric_specs(tmp_path) -> None:
-    worker = RelaxWorker("campaign.fake_stages", {}, {}, 1, "offline", ["Li", "Si"])
+def test_framework_stage_gives_symmetric_specs_with_the_task_ids(tmp_path) -> None:
+    runner = StageRunner(RunnerSettings())  # the framework stage loads no model
     config = validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"]})
     task = inpainting_task(config, antifluorite_row(), "inpaint-symmetric")
-    specs = worker.inpainting_specs(antifluorite_row(), ["Li"], 2, 5, "inpaint-symmetric", 64)
+    specs = runner.inpainting_specs(antifluorite_row(), ["Li"], 2, task_id=task.task_id,
+                                    campaign_seed=config.seed, mode="inpaint-symmetric",
+                                    max_combinations=64, max_atoms=None)
     assert [s.mode for s in specs] == ["inpaint-symmetric"] * 2
     assert [s.wyckoff_letters for s in specs] == ["Li:8c"] * 2  # 4a holds Si; 4b + 4? none
-    bound = bind_inpainting_specs(task, specs, config.seed)
-    assert [s.wyckoff_letters for s in bound] == ["Li:8c"] * 2
-    plain = worker.inpainting_specs(antifluorite_row(), ["Li"], 2, 5)
+    assert [s.candidate_id for s in specs] == [f"{task.task_id}-000", f"{task.task_id}-001"]
+    assert {s.parent_id for s in specs} == {"abc-001"}
+    plain = runner.inpainting_specs(antifluorite_row(), ["Li"], 2, task_id="t", campaign_seed=0,
+                                    mode="inpaint", max_combinations=64, max_atoms=None)
     assert {s.mode for s in plain} == {"inpaint"} and plain[0].wyckoff_letters is None
-    with pytest.raises(ValueError, match="returned a 'inpaint' spec"):
-        bind_inpainting_specs(task, plain, config.seed)
+    assert runner.inpainting_specs({"status": "broken"}, ["Li"], 2, task_id="t",
+                                   campaign_seed=0, mode="inpaint", max_combinations=64,
+                                   max_atoms=None) == []
 
 
 # ------------------------------------------------------------------ CLI
@@ -135,7 +141,9 @@ def test_generate_inpaint_symmetric_chain(tmp_path, checkpoint, capsys) -> None:
     rows = read_results(out)
     symmetric = rows[rows["mode"] == "inpaint-symmetric"]
     assert len(symmetric) == 2 and (rows["mode"] == "inpaint").sum() == 0
-    assert symmetric["candidate_id"].str.endswith(("-s000", "-s001")).all()
+    assert symmetric["candidate_id"].str.endswith(("-000", "-001")).all()
+    assert symmetric["task_id"].nunique() == 1 and set(symmetric["parent_id"]) <= set(
+        rows["candidate_id"])
     assert symmetric["wyckoff_letters"].notna().any()
     for _, row in symmetric.iterrows():
         assert pd.isna(row["wyckoff_letters"]) != pd.isna(row["symmetric_fallback"])
@@ -146,4 +154,5 @@ def test_generate_inpaint_symmetric_chain(tmp_path, checkpoint, capsys) -> None:
     bad = ["generate", "LiSi", "--mode", "inpaint-symmetric", "--guest", "Li",
            "--max-wyckoff-combinations", "0", "--checkpoint", checkpoint, "--quiet"]
     assert main(bad) == 2
-    assert "--max-wyckoff-combinations must be >= 1, got 0" in capsys.readouterr().err
+    assert ("inpainting.max_wyckoff_combinations = 0: must be an integer >= 1, got 0"
+            in capsys.readouterr().err)

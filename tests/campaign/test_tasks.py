@@ -7,20 +7,22 @@ import random
 
 import pytest
 
-from campaign.config import LATTICE_FAMILIES, validate_config
-from campaign.stage_api import failed_record
+from campaign.config import validate_config
+from campaign.runner import failed_row
 from campaign.tasks import (
-    SEED_MODULUS,
-    bind_inpainting_specs,
-    candidate_seed,
     count_unconditional_tasks,
     inpainting_task,
-    select_hosts,
-    short_hash,
-    unconditional_specs,
+    task_specs,
     unconditional_tasks,
 )
+from chggen_kernels.lattice import LATTICE_FAMILIES
+from chggen_kernels.workflow import candidate_seed, select_hosts, short_hash
+from chggen_kernels.workflow.planning import SEED_MODULUS
 from chggen_kernels.workflow.records import CandidateSpec
+
+
+def unconditional_specs(task, seed):
+    return task_specs(task, seed, 20.0)
 
 
 def _config(**override):
@@ -80,8 +82,8 @@ def test_specs_have_deterministic_ids_and_distinct_seeds() -> None:
     assert len(set(seeds)) == 40 and all(0 <= s < SEED_MODULUS for s in seeds)
     assert seeds == [s.seed for s in unconditional_specs(task, config.seed)]
     assert seeds[0] == candidate_seed(0, task.task_id, 0)
-    # family "any" is drawn per candidate from the seven families, reproducibly, with the
-    # axis ratios (b/a:c/a) of the reference set; ratio-free families get 1:1
+    # family "any" is drawn once per candidate from the seven families, reproducibly, with
+    # the axis ratios (b/a:c/a) of the reference set; ratio-free families get 1:1
     families = collections.Counter(s.lattice_family for s in specs)
     assert set(families) <= set(LATTICE_FAMILIES) and len(families) >= 5
     reference = {"0.5", "0.75", "1", "1.25", "1.5"}
@@ -107,8 +109,9 @@ def _row(candidate_id: str, e_d: float | None, status: str = "ok") -> dict:
         candidate_id=candidate_id, task_id="t", composition={"Li": 4, "Si": 2},
         mode="unconditional", seed=1, lattice_family="cubic",
     )  # fmt: skip
-    row = failed_record(spec, "x").to_dict()
-    row.update(status=status, e_d=e_d, failure_reason=None if status == "ok" else "x")
+    row = failed_row(spec, "x").to_dict()
+    row.update(status=status, e_d=e_d, failure_reason=None if status == "ok" else "x",
+               structure_relaxed="{}" if status == "ok" else None)
     return row
 
 
@@ -116,7 +119,7 @@ def test_host_selection_is_order_independent() -> None:
     rows = [
         _row("t-000", 0.10),
         _row("t-001", -0.02),
-        _row("t-002", None),  # no E_d: never a host
+        _row("t-002", None),  # no E_d: after every host with one
         _row("t-003", -0.50, status="failed"),  # failed: never a host
         _row("t-004", 0.10),
         _row("t-005", 0.40),
@@ -126,29 +129,16 @@ def test_host_selection_is_order_independent() -> None:
         shuffled = rows[:]
         random.Random(seed).shuffle(shuffled)
         assert [r["candidate_id"] for r in select_hosts(shuffled, 3)] == expected
-    assert [r["candidate_id"] for r in select_hosts(rows, 5, host_max_e_d=0.0)] == ["t-001"]
+    assert [r["candidate_id"] for r in select_hosts(rows, 5, max_e_d=0.0)] == ["t-001"]
+    assert [r["candidate_id"] for r in select_hosts(rows, None)][-1] == "t-002"
 
 
-def test_inpainting_task_and_bound_specs() -> None:
+def test_inpainting_task_ids() -> None:
     config = _config()
     host = _row("abc-001", 0.0)
     task = inpainting_task(config, host)
     assert task.mode == "inpaint" and task.parent_id == "abc-001"
-    assert task.composition == {"Li": 4, "Si": 2} and task.guest_species == ("Li",)
+    assert task.composition == {"Li": 4, "Si": 2}
     assert task.task_id == inpainting_task(config, host).task_id
     assert task.task_id != inpainting_task(config, _row("abc-002", 0.0)).task_id
-    raw = [
-        CandidateSpec(
-            candidate_id=f"whatever-{i}", task_id="x", composition={"Li": 4, "Si": 2},
-            mode="inpaint", seed=7, host={"sites": []}, guest_species=("Li",), n_guest=4,
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    bound = bind_inpainting_specs(task, raw, config.seed)
-    assert [s.candidate_id for s in bound] == [f"{task.task_id}-000", f"{task.task_id}-001"]
-    assert {s.task_id for s in bound} == {task.task_id}
-    assert {s.parent_id for s in bound} == {"abc-001"}
-    assert bound[0].seed != bound[1].seed and bound[0].n_guest == 4
-    unconditional = unconditional_specs(next(unconditional_tasks(config)), 0)
-    with pytest.raises(ValueError, match=r"inpainting stage returned a 'unconditional' spec"):
-        bind_inpainting_specs(task, unconditional[:1], 0)
+    assert task.task_id == short_hash("inpaint", "abc-001", ("Li",), 2, 0)  # pinned

@@ -1,0 +1,146 @@
+"""What both Ray drivers (the campaign and ``chggen data build``'s relaxation) share.
+
+* :func:`init_ray`: join ``address`` (or ``RAY_ADDRESS``), else start a private local Ray
+  whose every process listens on 127.0.0.1 only, never someone else's cluster;
+* :func:`set_worker_threads`: torch and BLAS threads inside an actor;
+* :func:`start_actors`: create actors and wait until each has loaded its models, naming
+  the one that fails;
+* :class:`ActorPool`: submit to the least-loaded actor with a bounded queue per actor
+  and collect with ``ray.wait``; a call lost with its actor comes back as the exception,
+  for the driver to turn into a failed row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["ActorGroup", "ActorPool", "LOOPBACK", "init_ray", "set_worker_threads", "start_actors"]
+
+logger = logging.getLogger("campaign")
+LOOPBACK = "127.0.0.1"
+
+
+def init_ray(address: str | None, *, num_cpus: int | None = None,
+             log_to_driver: bool = False, **kwargs: Any) -> bool:
+    """Connect to Ray unless already connected; ``True`` when this call started it.
+
+    ``address`` (or ``RAY_ADDRESS``, which ``ray job submit`` sets): the cluster to join,
+    ``"auto"`` for the one running on this machine. Without either a private local Ray is
+    started with ``num_cpus`` CPUs, its node address and dashboard on loopback.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local":
+        kwargs.setdefault("_node_ip_address", LOOPBACK)
+        if num_cpus is not None:
+            kwargs.setdefault("num_cpus", num_cpus)
+    ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver, **kwargs)
+    return True
+
+
+def set_worker_threads(n_threads: int, torch_too: bool = True) -> None:
+    """OpenMP/MKL/OpenBLAS and (``torch_too``) torch intra-op threads of this process."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(n_threads)
+    if torch_too:
+        import torch
+
+        torch.set_num_threads(n_threads)
+
+
+def _error_text(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1].strip() if lines else ''}"[:500]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorGroup:
+    """``count`` actors of one class: ``ray.remote(actor_class).options(**options)
+    .remote(*args)``, named ``"<name> <i>"`` in messages."""
+
+    actor_class: Any
+    options: dict[str, Any]
+    args: tuple[Any, ...]
+    count: int
+    name: str
+
+
+def start_actors(groups: Sequence[ActorGroup],
+                 error: Callable[[str], BaseException] = RuntimeError,
+                 ) -> tuple[list[list[Any]], float]:
+    """Create every group's actors at once and wait until each has loaded its models (its
+    ``ready()`` returned); returns the actors per group and the seconds waited. An actor
+    that cannot start kills them all and raises ``error("<name> <i> failed to start: ...")``.
+    """
+    import ray
+
+    made = [[ray.remote(g.actor_class).options(**g.options).remote(*g.args)
+             for _ in range(g.count)] for g in groups]
+    pending = {a.ready.remote(): f"{g.name} {i}"
+               for g, actors in zip(groups, made, strict=True) for i, a in enumerate(actors)}
+    started = time.monotonic()
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=30.0)
+        for ref in ready:
+            label = pending.pop(ref)
+            try:
+                logger.info("%s ready: %s", label, ray.get(ref))
+            except ray.exceptions.RayError as exc:
+                for actor in (a for actors in made for a in actors):
+                    ray.kill(actor)
+                raise error(f"{label} failed to start: {_error_text(exc)}") from None
+        if pending:
+            logger.warning("waiting %.0f s for %d actors to get resources: %s",
+                           time.monotonic() - started, len(pending), ", ".join(pending.values()))
+    return made, time.monotonic() - started
+
+
+class ActorPool:
+    """Least-loaded submission to a fixed set of actors, at most ``depth`` calls each.
+
+    ``submit(method, *args, weight=1)`` returns the ref (or ``None`` when every actor is
+    full); ``done(ref)`` frees its slot; ``pending`` are the refs still running.
+    """
+
+    def __init__(self, actors: Sequence[Any], depth: int = 2) -> None:
+        self.actors = list(actors)
+        self.depth = depth
+        self.load = [0] * len(self.actors)
+        self._owner: dict[Any, int] = {}
+
+    def has_room(self) -> bool:
+        return bool(self.actors) and min(self.load) < self.depth
+
+    def submit(self, method: str, *args: Any, **options: Any) -> Any:
+        """Call ``actor.<method>.remote(*args)`` on the least-loaded actor (``options`` go
+        to ``.options()``); ``None`` if all are full."""
+        if not self.has_room():
+            return None
+        index = min(range(len(self.actors)), key=self.load.__getitem__)
+        call = getattr(self.actors[index], method)
+        ref = (call.options(**options) if options else call).remote(*args)
+        refs = list(ref) if isinstance(ref, (list, tuple)) else [ref]
+        self._owner[refs[0]] = index
+        self.load[index] += 1
+        return ref
+
+    def done(self, ref: Any) -> None:
+        """Free the slot of the call whose (first) ref is ``ref``."""
+        index = self._owner.pop(ref, None)
+        if index is not None:
+            self.load[index] -= 1
+
+    def kill(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors, self.load, self._owner = [], [], {}

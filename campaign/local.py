@@ -1,0 +1,261 @@
+"""The local runner: the CHGGen chain in this process, for ``chggen generate`` / ``inpaint``.
+
+The same planning (:mod:`chggen_kernels.workflow.planning`) and the same stage runner
+(:class:`campaign.runner.StageRunner`) as the Ray campaign, in a plain loop:
+
+1. the unconditional specs of one task (lattices drawn once, at ``V = N * V0``) ->
+   :meth:`~campaign.runner.StageRunner.generate` -> ``relax_and_score``;
+2. per inpainting mode, the hosts of that task (:func:`~chggen_kernels.workflow.select_hosts`)
+   each give one inpainting task (ids and seeds as in a campaign) -> generate -> relax.
+
+Every task's rows are written as one part file of a results folder
+(:class:`campaign.results.ResultStore`), so ``chggen top DIR`` and pandas read them like
+campaign output; the same composition, seed and settings give the same candidate ids,
+lattices and structures as ``chggen run``. Units: Å, Å^3/atom, eV/atom.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chggen_kernels.workflow import (
+    CandidateRecord,
+    CandidateSpec,
+    candidate_id,
+    candidate_seed,
+    inpainting_task_id,
+    rank_rows,
+    select_hosts,
+    short_hash,
+    symmetric_specs,
+    unconditional_specs,
+    unconditional_task_id,
+)
+from chggen_kernels.workflow.settings import InpaintSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from campaign.runner import Runner
+    from chggen_kernels.hosts import HostSpec
+
+__all__ = [
+    "ChainResult",
+    "SamplingProgress",
+    "host_specs",
+    "plan_unconditional",
+    "rank_table",
+    "run_chain",
+    "run_specs",
+]
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainResult:
+    """Rows of one run: unconditional and inpainted candidates, hosts used, files written."""
+
+    unconditional: list[CandidateRecord]
+    inpainted: list[CandidateRecord]
+    n_hosts: int = 0
+    n_symmetric_hosts: int = 0
+    files: tuple[Path, ...] = ()
+
+    @property
+    def records(self) -> list[CandidateRecord]:
+        return self.unconditional + self.inpainted
+
+
+class SamplingProgress:
+    """``progress(mode, done, total)`` for the sampler: one line per ``interval_s`` (and at
+    the end) with the noise levels done, the share and an estimate of the time left."""
+
+    def __init__(self, log: Log, n_candidates: int, interval_s: float = 10.0) -> None:
+        self.log, self.n, self.interval_s = log, n_candidates, interval_s
+        self._started: float | None = None
+        self._last = 0.0
+
+    def __call__(self, mode: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self._started is None or done == 1:
+            self._started, self._last = now, now
+        if done < total and now - self._last < self.interval_s:
+            return
+        self._last = now
+        elapsed = now - self._started
+        left = elapsed * (total - done) / done if done else float("nan")
+        self.log(f"sampling {self.n} {mode} candidates: level {done}/{total} "
+                 f"({100 * done / total:.0f} %), {elapsed:.0f} s so far, about {left:.0f} s left")
+
+
+def plan_unconditional(composition: Mapping[str, int], n_samples: int, seed: int,
+                       volume_per_atom: float, *, volume_given: float | None = None,
+                       lattice_family: str = "any",
+                       lattice_ratio: str | None = None) -> list[CandidateSpec]:
+    """The specs of one unconditional task, named as a campaign names its first block
+    (``volume_given``: the V0 the user fixed, part of the task id; ``None``: the prior's)."""
+    counts = {el: int(n) for el, n in sorted(composition.items()) if n}
+    task_id = unconditional_task_id(counts, lattice_family, lattice_ratio, volume_given,
+                                    n_samples, 0, seed)
+    return unconditional_specs(task_id, counts, n_samples, seed, volume_per_atom,
+                               lattice_family, lattice_ratio)
+
+
+def host_specs(host: HostSpec, n_samples: int, seed: int, *, symmetric: bool = False,
+               max_combinations: int = InpaintSettings.max_wyckoff_combinations
+               ) -> list[CandidateSpec]:
+    """Inpainting specs placing ``host.guest_counts`` into ``host.framework`` as given
+    (no refinement); ``parent_id`` is ``host:<file name>``. ``symmetric=True``: mode
+    ``inpaint-symmetric`` (Wyckoff orbits in the framework's own cell, or a recorded
+    fallback to ordinary inpainting)."""
+    from chggen_kernels.symmetry import final_symmetry
+
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    framework = host.framework
+    composition: dict[str, int] = {}
+    for site in framework:
+        composition[site.specie.symbol] = composition.get(site.specie.symbol, 0) + 1
+    for guest, n in host.guest_counts.items():
+        composition[guest] = composition.get(guest, 0) + int(n)
+    guests = tuple(g for g in host.guest_species if host.guest_counts[g] > 0)
+    parts: tuple[Any, ...] = ("inpaint-host", framework.as_dict(), dict(sorted(
+        host.guest_counts.items())), n_samples, seed)
+    task_id = short_hash(*(parts + (("symmetric", max_combinations),) if symmetric else parts))
+    spacegroup = final_symmetry(framework).number
+    specs = [CandidateSpec(
+        candidate_id=candidate_id(task_id, k), task_id=task_id,
+        composition=dict(sorted(composition.items())), mode="inpaint",
+        seed=candidate_seed(seed, task_id, k), volume_per_atom_prior=host.volume_per_atom,
+        parent_id=f"host:{Path(host.source).name}", guest_species=guests,
+        n_guest=host.n_guests, host=framework.as_dict(), spacegroup_framework=spacegroup)
+        for k in range(n_samples)]
+    if not symmetric:
+        return specs
+    return symmetric_specs(specs, seed=candidate_seed(seed, task_id, -1),
+                           max_combinations=max_combinations)
+
+
+def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = None
+              ) -> list[CandidateRecord]:
+    """Generate every spec (one batched sampler call per mode) then relax and score each,
+    logging sampling and relaxation progress."""
+    if not specs:
+        return []
+    progress = SamplingProgress(log, len(specs)) if log else None
+    generated = runner.generate(specs, progress)
+    if log:
+        n_ok = sum(g.status == "ok" for g in generated)
+        log(f"sampled {n_ok}/{len(generated)} {specs[0].mode} candidates; relaxing")
+    records = []
+    started = time.monotonic()
+    for k, candidate in enumerate(generated):
+        record = runner.relax_and_score(candidate)
+        records.append(record)
+        if log:
+            detail = (f"E_d {record.e_d:+.4f} eV/atom" if record.e_d is not None else
+                      record.failure_reason or record.status)
+            left = (time.monotonic() - started) / (k + 1) * (len(generated) - k - 1)
+            log(f"  relaxed [{k + 1}/{len(generated)}] {record.candidate_id} "
+                f"{record.composition}: {record.status}, {detail} (about {left:.0f} s left)")
+    return records
+
+
+def _write(store: Any, task_id: str, records: Sequence[CandidateRecord],
+           allow_empty: bool = False) -> list[Path]:
+    if store is None or (not records and not allow_empty):
+        return []
+    return [store.write_task(task_id, list(records), allow_empty=allow_empty)]
+
+
+def _inpainting_specs(runner: Runner, unconditional: Sequence[CandidateRecord],
+                      inpaint: InpaintSettings, mode: str, seed: int
+                      ) -> tuple[dict[str, list[CandidateSpec]], int]:
+    """Specs per inpainting task of ``mode``; and how many hosts had a framework."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for r in unconditional:
+        by_task.setdefault(r.task_id, []).append(r.to_dict())
+    tasks: dict[str, list[CandidateSpec]] = {}
+    n_framework = 0
+    for rows in by_task.values():
+        for host in select_hosts(rows, inpaint.hosts_per_task, inpaint.host_max_e_d):
+            task_id = inpainting_task_id(mode, host["candidate_id"], inpaint.guest_species,
+                                         inpaint.samples_per_host, seed,
+                                         inpaint.max_wyckoff_combinations)
+            specs = runner.inpainting_specs(
+                host, inpaint.guest_species, inpaint.samples_per_host, task_id=task_id,
+                campaign_seed=seed, mode=mode, max_combinations=inpaint.max_wyckoff_combinations,
+                max_atoms=inpaint.max_atoms)
+            n_framework += bool(specs)
+            tasks[task_id] = specs
+    return tasks, n_framework
+
+
+def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
+              inpaint: InpaintSettings | None = None, inpaint_modes: Sequence[str] = (),
+              seed: int = 0, out_dir: str | Path | None = None,
+              log: Log | None = None) -> ChainResult:
+    """The whole chain for ``specs`` (unconditional, or inpainting specs of a given host).
+
+    With ``inpaint_modes`` the successful unconditional records become hosts (per task,
+    ``inpaint.hosts_per_task`` lowest E_d first); each host with a symmetric framework
+    yields one inpainting task of ``inpaint.samples_per_host`` candidates per mode. Rows
+    are written to ``out_dir`` task by task as soon as a stage ends (``None``: nothing is
+    written); a host without a framework leaves an empty part, as in a campaign.
+    """
+    store = None
+    if out_dir is not None:
+        from campaign.results import ResultStore
+
+        store = ResultStore(out_dir)
+        store.check_schema()
+    files: list[Path] = []
+    first = run_specs(runner, specs, log)
+    by_task: dict[str, list[CandidateRecord]] = {}
+    for record in first:
+        by_task.setdefault(record.task_id, []).append(record)
+    for task_id, rows in by_task.items():
+        files += _write(store, task_id, rows)
+    unconditional = [r for r in first if r.mode == "unconditional"]
+    inpainted = [r for r in first if r.mode != "unconditional"]
+    n_hosts = n_framework = 0
+    if inpaint is not None and inpaint_modes and unconditional:
+        for mode in inpaint_modes:
+            tasks, found = _inpainting_specs(runner, unconditional, inpaint, mode, seed)
+            n_hosts, n_framework = max(n_hosts, len(tasks)), max(n_framework, found)
+            if log:
+                log(f"{mode}: {found} of {len(tasks)} hosts have a symmetric framework; "
+                    f"{sum(map(len, tasks.values()))} candidates")
+            records = run_specs(runner, [s for group in tasks.values() for s in group], log)
+            for task_id in tasks:
+                rows = [r for r in records if r.task_id == task_id]
+                files += _write(store, task_id, rows, allow_empty=True)
+            inpainted += records
+    return ChainResult(unconditional, inpainted, n_hosts=n_hosts,
+                       n_symmetric_hosts=n_framework, files=tuple(files))
+
+
+def rank_table(records: Sequence[CandidateRecord], modes: Sequence[str] | None = None
+               ) -> pd.DataFrame:
+    """Successful records (of ``modes``) best first (:func:`~chggen_kernels.workflow.rank_key`),
+    as the DataFrame ``campaign.commands.top`` prints."""
+    import pandas as pd
+
+    rows = rank_rows([r.to_dict() for r in records], modes)
+    table = pd.DataFrame(rows, columns=list(CandidateRecord.__dataclass_fields__))
+    for column in ("e_d", "e_above_hull", "energy_relaxed_per_atom"):
+        table[column] = table[column].astype(float)
+    return table.reset_index(drop=True)
+
+
+def stderr_log(quiet: bool) -> Log | None:
+    """Progress lines on stderr (``None`` when quiet)."""
+    if quiet:
+        return None
+    return lambda line: print(line, file=sys.stderr, flush=True)

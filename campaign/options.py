@@ -1,0 +1,63 @@
+"""Command-line options built from the settings dataclasses of the kernels.
+
+Each option's type, default and help come from its dataclass field (the docstring's
+``Attributes`` entry, :func:`chggen_kernels.settings.field_help`), so a default is defined
+once, where the thing it configures lives. Options default to ``None`` ("not given"), and
+:func:`given_values` collects the ones the user set, to be resolved against the field
+defaults (and, for the sampler, the checkpoint) by the settings class itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from chggen_kernels.settings import field_help
+
+__all__ = ["add_settings_options", "given_values"]
+
+
+def _scalar_type(hint: Any) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    return base if base in (int, float, str) else str
+
+
+def _first_sentence(text: str) -> str:
+    head = text.split(". ")[0].rstrip(".")
+    return head.replace("``", "")
+
+
+def add_settings_options(group: Any, cls: type, options: Mapping[str, str],
+                         choices: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    """Add ``--option`` for each ``field -> option`` of ``options`` to ``group``.
+
+    The help is the field's description with its default; the destination is the field
+    name; the default is ``None`` (not given).
+    """
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    for field, option in options.items():
+        default = defaults[field]
+        shown = "none" if default is None else f"{default:g}" if isinstance(default, float) \
+            else str(default)
+        kwargs: dict[str, Any] = {"dest": field, "default": None,
+                                  "help": f"{_first_sentence(helps.get(field, field))} "
+                                          f"(default {shown})"}
+        if hints[field] is bool or isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _scalar_type(hints[field])
+            if choices and field in choices:
+                kwargs["choices"] = choices[field]
+        group.add_argument(option, **kwargs)
+
+
+def given_values(args: argparse.Namespace, fields: Mapping[str, str] | list[str]
+                 ) -> dict[str, Any]:
+    """``{field: value}`` of the options the user gave (``None`` means not given)."""
+    return {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}

@@ -1,0 +1,228 @@
+"""The stage runner: the CHGGen stages bound to their resources, for every command.
+
+One :class:`StageRunner` holds the score model (with the sampler settings resolved against
+its checkpoint: trained sigma range in Å, volume prior in Å^3/atom), CHGNet, the hull and
+the model label, and runs the three stages on them:
+
+* :meth:`StageRunner.generate`: specs -> generated candidates (one batched sampler call
+  per mode);
+* :meth:`StageRunner.relax_and_score`: one candidate -> its results row;
+* :meth:`StageRunner.inpainting_specs`: one host row -> the specs of its inpainting task.
+
+None of them raises: a failure becomes a failed candidate, a failed row or no specs (the
+guard is written here once). The local runner (:mod:`campaign.local`) and the Ray actors
+(:mod:`campaign.distributed.workers`) both call a runner; :func:`build_runner` is the one
+factory, and tests inject their own (``runner_factory=``) instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from chggen_kernels.relax import RelaxSettings
+from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
+from chggen_kernels.workflow import (
+    CandidateRecord,
+    CandidateSpec,
+    GeneratedCandidate,
+    format_composition,
+)
+
+__all__ = [
+    "Runner",
+    "RunnerFactory",
+    "RunnerSettings",
+    "StageRunner",
+    "build_runner",
+    "failed_row",
+    "short_reason",
+]
+
+Progress = Callable[[str, int, int], None]  # (mode, noise levels done, total)
+
+
+def short_reason(stage: str, exc: BaseException) -> str:
+    """``"<stage>: <ExceptionType>: <last line>"``, at most 500 characters."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{stage}: {type(exc).__name__}: {lines[-1].strip() if lines else ''}"[:500]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunnerSettings:
+    """What a runner is bound to.
+
+    Attributes:
+        checkpoint: score-model checkpoint (``""``: the model shipped with chggen).
+        sampler: sampler fields given explicitly (the rest: the checkpoint's sigma range
+            and the :class:`~chggen_kernels.sampling.SamplerSettings` defaults).
+        relax: CHGNet relaxation settings.
+        hull: ``offline`` | ``mp`` | ``none`` | a CSV/JSON file of reference energies.
+        device: torch device of the score model (CHGNet: ``relax.device``).
+    """
+
+    checkpoint: str = ""
+    sampler: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    relax: RelaxSettings = dataclasses.field(default_factory=RelaxSettings)
+    hull: str = DEFAULT_HULL_SOURCE
+    device: str = "cpu"
+
+
+class Runner(Protocol):
+    """What the local runner and the actors need of a runner (fakes implement it too)."""
+
+    model_label: str
+
+    def load(self, *, model: bool = True, relaxer: bool = True) -> None: ...
+
+    def generate(self, specs: Sequence[CandidateSpec], progress: Progress | None = None
+                 ) -> list[GeneratedCandidate]: ...
+
+    def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord: ...
+
+    def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],
+                         n_samples: int, *, task_id: str, campaign_seed: int, mode: str,
+                         max_combinations: int, max_atoms: int | None
+                         ) -> list[CandidateSpec]: ...
+
+
+RunnerFactory = Callable[[RunnerSettings], Runner]
+
+
+def failed_row(spec: CandidateSpec, reason: str, **known: Any) -> CandidateRecord:
+    """A failed results row for a candidate that never got a real one (``known`` fills
+    further columns, e.g. ``model_checkpoint``)."""
+    import datetime
+
+    from pymatgen.core import Composition
+
+    composition = Composition(spec.composition)
+    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(CandidateRecord)}
+    values.update(
+        candidate_id=spec.candidate_id, task_id=spec.task_id,
+        formula=composition.reduced_formula, composition=format_composition(spec.composition),
+        chemsys=composition.chemical_system, n_atoms=spec.n_atoms, mode=spec.mode,
+        parent_id=spec.parent_id, guest_species=",".join(spec.guest_species) or None,
+        n_guest=spec.n_guest, lattice_family=spec.lattice_family,
+        lattice_ratio=spec.lattice_ratio, volume_per_atom_prior=spec.volume_per_atom_prior,
+        seed=spec.seed, status="failed", failure_reason=reason,
+        spacegroup_framework=spec.spacegroup_framework, wyckoff_letters=spec.wyckoff_letters,
+        symmetric_fallback=spec.symmetric_fallback,
+        created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    unknown = set(known) - set(values)
+    if unknown:
+        raise ValueError(f"failed_row: unknown columns {sorted(unknown)}")
+    values.update(known)
+    return CandidateRecord(**values)
+
+
+def _failed_candidate(spec: CandidateSpec, reason: str, settings: Mapping[str, Any],
+                      label: str) -> GeneratedCandidate:
+    return GeneratedCandidate(spec=spec, status="failed", structure=None, failure_reason=reason,
+                              t_sample_s=0.0, sampler_settings=dict(settings),
+                              model_checkpoint=label)
+
+
+class StageRunner:
+    """The stages bound to one model, sampler settings, relaxer and hull (module docstring).
+
+    Resources load on first use, or all at once with :meth:`load` (actors load theirs
+    in ``__init__``, so a bad checkpoint fails the actor's start, not a candidate).
+    """
+
+    def __init__(self, settings: RunnerSettings, relaxer: Any = None) -> None:
+        """``relaxer``: an object with ``relax(structure) -> RelaxResult`` to use instead of
+        CHGNet with ``settings.relax`` (e.g. a constrained relaxer of a benchmark)."""
+        self.settings = settings
+        self._model: Any = None
+        self._relaxer: Any = relaxer
+        self._hull: Any = None
+        self._hull_loaded = False
+        self.model_label = ""
+        self.sampler_settings: Any = None
+        self.volume_prior: Any = None
+
+    # ------------------------------------------------------------------ resources
+    def load(self, *, model: bool = True, relaxer: bool = True) -> None:
+        """Load the score model (and resolve the sampler settings) and/or CHGNet + hull."""
+        from campaign.resources import (
+            load_model,
+            load_relaxer,
+            make_hull_provider,
+            resolve_sampler_settings,
+        )
+
+        if model and self._model is None:
+            loaded = load_model(self.settings.checkpoint, device=self.settings.device)
+            self.sampler_settings = resolve_sampler_settings(self.settings.sampler,
+                                                             loaded.metadata)
+            self._model, self.model_label = loaded.model, loaded.label
+            self.volume_prior = loaded.volume_prior
+        if relaxer and self._relaxer is None:
+            self._relaxer = load_relaxer(self.settings.relax)
+        if relaxer and not self._hull_loaded:
+            self._hull = make_hull_provider(self.settings.hull)
+            self._hull_loaded = True
+
+    # ------------------------------------------------------------------ stages
+    def generate(self, specs: Sequence[CandidateSpec], progress: Progress | None = None
+                 ) -> list[GeneratedCandidate]:
+        """One candidate per spec, in spec order (failures included, never raises)."""
+        from chggen_kernels.workflow import generate
+
+        specs = list(specs)
+        try:
+            self.load(model=True, relaxer=False)
+            out = generate(self._model, specs, self.sampler_settings, self.model_label,
+                           device=self.settings.device, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - the guard: a failed batch, never a crash
+            traceback.print_exc()
+            settings = self.sampler_settings.to_dict() if self.sampler_settings else {}
+            return [_failed_candidate(s, short_reason("sampling", exc), settings,
+                                      self.model_label) for s in specs]
+        return out
+
+    def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:
+        """The results row of one candidate (failed rows included, never raises)."""
+        from chggen_kernels.workflow import relax_and_score
+
+        try:
+            self.load(model=False, relaxer=True)
+            record = relax_and_score(candidate, self._relaxer, self._hull)
+            if isinstance(record, CandidateRecord) and \
+                    record.candidate_id == candidate.spec.candidate_id:
+                return record
+            reason = f"relaxation: stage returned {type(record).__name__}"
+        except Exception as exc:  # noqa: BLE001 - the guard: a failed row, never a crash
+            traceback.print_exc()
+            reason = short_reason("relaxation", exc)
+        return failed_row(candidate.spec, reason, model_checkpoint=candidate.model_checkpoint,
+                          sampler_settings=json.dumps(candidate.sampler_settings,
+                                                      sort_keys=True, default=str),
+                          t_sample_s=candidate.t_sample_s)
+
+    def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],
+                         n_samples: int, *, task_id: str, campaign_seed: int, mode: str,
+                         max_combinations: int, max_atoms: int | None
+                         ) -> list[CandidateSpec]:
+        """The specs of one host's inpainting task (``[]``: no symmetric framework, or the
+        refinement failed; never raises)."""
+        from chggen_kernels.workflow import inpainting_specs
+
+        names = {f.name for f in dataclasses.fields(CandidateRecord)}
+        try:
+            record = CandidateRecord(**{k: v for k, v in host.items() if k in names})
+            return inpainting_specs(record, list(guest_species), n_samples, task_id=task_id,
+                                    campaign_seed=campaign_seed, mode=mode,
+                                    max_combinations=max_combinations, max_atoms=max_atoms)
+        except Exception:  # noqa: BLE001 - a host that cannot be refined yields no specs
+            traceback.print_exc()
+            return []
+
+
+def build_runner(settings: RunnerSettings) -> StageRunner:
+    """The real runner (CHGNet, the score model of ``settings.checkpoint``)."""
+    return StageRunner(settings)
