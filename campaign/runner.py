@@ -29,7 +29,7 @@ from chggen_kernels.workflow import (
     CandidateRecord,
     CandidateSpec,
     GeneratedCandidate,
-    format_composition,
+    failed_row,
 )
 
 __all__ = [
@@ -90,33 +90,6 @@ class Runner(Protocol):
 
 
 RunnerFactory = Callable[[RunnerSettings], Runner]
-
-
-def failed_row(spec: CandidateSpec, reason: str, **known: Any) -> CandidateRecord:
-    """A failed results row for a candidate that never got a real one (``known`` fills
-    further columns, e.g. ``model_checkpoint``)."""
-    import datetime
-
-    from pymatgen.core import Composition
-
-    composition = Composition(spec.composition)
-    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(CandidateRecord)}
-    values.update(
-        candidate_id=spec.candidate_id, task_id=spec.task_id,
-        formula=composition.reduced_formula, composition=format_composition(spec.composition),
-        chemsys=composition.chemical_system, n_atoms=spec.n_atoms, mode=spec.mode,
-        parent_id=spec.parent_id, guest_species=",".join(spec.guest_species) or None,
-        n_guest=spec.n_guest, lattice_family=spec.lattice_family,
-        lattice_ratio=spec.lattice_ratio, volume_per_atom_prior=spec.volume_per_atom_prior,
-        seed=spec.seed, status="failed", failure_reason=reason,
-        spacegroup_framework=spec.spacegroup_framework, wyckoff_letters=spec.wyckoff_letters,
-        symmetric_fallback=spec.symmetric_fallback,
-        created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
-    unknown = set(known) - set(values)
-    if unknown:
-        raise ValueError(f"failed_row: unknown columns {sorted(unknown)}")
-    values.update(known)
-    return CandidateRecord(**values)
 
 
 def _failed_candidate(spec: CandidateSpec, reason: str, settings: Mapping[str, Any],

@@ -26,8 +26,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pymatgen.core import Element, Structure
 
@@ -189,64 +190,9 @@ def read_host(
         ):
             raise HostError(f"{where}: guest count for {symbol} must be a positive int, "
                             f"got {count!r}")
-    guest_set = set(guest)
-
-    occupancy = dict.fromkeys(guest, 0.0)
-    keep_species, keep_coords, keep_index = [], [], []
-    n_removed = 0
-    for i, site in enumerate(structure):
-        elements = {sp.symbol: float(occ) for sp, occ in site.species.items()}
-        guests_here = guest_set & set(elements)
-        if guests_here:
-            if set(elements) - guest_set:
-                raise HostError(
-                    f"{where}: site {i} mixes guest and framework species "
-                    f"({site.species.formula}); framework sites must be fully ordered"
-                )
-            for symbol in guests_here:
-                occupancy[symbol] += elements[symbol]
-            n_removed += 1
-            continue
-        if len(elements) != 1 or not math.isclose(next(iter(elements.values())), 1.0,
-                                                  abs_tol=1e-3):
-            raise HostError(
-                f"{where}: framework site {i} is disordered ({site.species.formula}); "
-                "only guest species may have partial occupancies"
-            )
-        keep_species.append(next(iter(elements)))
-        keep_coords.append(site.frac_coords)
-        keep_index.append(i)
-    if not keep_species:
-        raise HostError(
-            f"{where}: nothing left after removing the guest species "
-            f"{', '.join(sorted(guest_set))}"
-        )
-
-    counts: dict[str, int] = {}
-    origin: dict[str, str] = {}
-    for symbol, given in guest.items():
-        if given is not None:
-            counts[symbol], origin[symbol] = given, "given"
-            continue
-        total = occupancy[symbol]
-        nearest = round(total)
-        if total == 0:
-            raise HostError(
-                f"{where}: guest species {symbol} is not in the host; give the count "
-                f"explicitly (e.g. {symbol}:4)"
-            )
-        if abs(total - nearest) > occupancy_tolerance:
-            raise HostError(
-                f"{where}: occupancies of {symbol} sum to {total:.4g}, not within "
-                f"{occupancy_tolerance:g} of an integer; give the count explicitly "
-                f"(e.g. {symbol}:{max(1, nearest)})"
-            )
-        if nearest <= 0:
-            raise HostError(
-                f"{where}: occupancies of {symbol} sum to {total:.4g}, which rounds to "
-                f"{nearest} guests; give a positive count explicitly"
-            )
-        counts[symbol], origin[symbol] = int(nearest), "occupancy"
+    framework_sites, occupancy, n_removed = _split_sites(structure, list(guest), where)
+    keep_species, keep_coords, keep_index = framework_sites
+    counts, origin = _guest_counts(guest, occupancy, occupancy_tolerance, where)
 
     framework = Structure(structure.lattice, keep_species, keep_coords)
     _check_overlaps(framework, keep_index, min_distance, where)
@@ -267,6 +213,69 @@ def read_host(
         count_origin=origin,
         n_guest_sites_removed=n_removed,
     )
+
+
+def _split_sites(structure: Structure, guests: Sequence[str], where: str
+                 ) -> tuple[tuple[list[str], list[Any], list[int]], dict[str, float], int]:
+    """(framework species, fractional coordinates, site indices), the summed guest
+    occupancies and the number of guest sites removed."""
+    guest_set = set(guests)
+    occupancy = dict.fromkeys(guests, 0.0)
+    keep_species: list[str] = []
+    keep_coords: list[Any] = []
+    keep_index: list[int] = []
+    n_removed = 0
+    for i, site in enumerate(structure):
+        elements = {sp.symbol: float(occ) for sp, occ in site.species.items()}
+        guests_here = guest_set & set(elements)
+        if guests_here:
+            if set(elements) - guest_set:
+                raise HostError(
+                    f"{where}: site {i} mixes guest and framework species "
+                    f"({site.species.formula}); framework sites must be fully ordered")
+            for symbol in guests_here:
+                occupancy[symbol] += elements[symbol]
+            n_removed += 1
+            continue
+        if len(elements) != 1 or not math.isclose(next(iter(elements.values())), 1.0,
+                                                  abs_tol=1e-3):
+            raise HostError(
+                f"{where}: framework site {i} is disordered ({site.species.formula}); "
+                "only guest species may have partial occupancies")
+        keep_species.append(next(iter(elements)))
+        keep_coords.append(site.frac_coords)
+        keep_index.append(i)
+    if not keep_species:
+        raise HostError(f"{where}: nothing left after removing the guest species "
+                        f"{', '.join(sorted(guest_set))}")
+    return (keep_species, keep_coords, keep_index), occupancy, n_removed
+
+
+def _guest_counts(guest: Mapping[str, int | None], occupancy: Mapping[str, float],
+                  tolerance: float, where: str) -> tuple[dict[str, int], dict[str, str]]:
+    """Guests to place per species and where each count came from (given | occupancy)."""
+    counts: dict[str, int] = {}
+    origin: dict[str, str] = {}
+    for symbol, given in guest.items():
+        if given is not None:
+            counts[symbol], origin[symbol] = given, "given"
+            continue
+        total = occupancy[symbol]
+        nearest = round(total)
+        if total == 0:
+            raise HostError(f"{where}: guest species {symbol} is not in the host; give the "
+                            f"count explicitly (e.g. {symbol}:4)")
+        if abs(total - nearest) > tolerance:
+            raise HostError(
+                f"{where}: occupancies of {symbol} sum to {total:.4g}, not within "
+                f"{tolerance:g} of an integer; give the count explicitly "
+                f"(e.g. {symbol}:{max(1, nearest)})")
+        if nearest <= 0:
+            raise HostError(
+                f"{where}: occupancies of {symbol} sum to {total:.4g}, which rounds to "
+                f"{nearest} guests; give a positive count explicitly")
+        counts[symbol], origin[symbol] = int(nearest), "occupancy"
+    return counts, origin
 
 
 def _check_overlaps(

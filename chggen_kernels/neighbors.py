@@ -91,66 +91,80 @@ def neighbor_list(
     frac = batch.frac_positions()
     wrap_shift = torch.floor(frac)  # positions = cart(frac_wrapped + wrap_shift)
     wrapped = batch.cartesian(frac - wrap_shift)
-    counts = batch.atoms_per_crystal
-    offsets = batch.offsets
-    counts_list = counts.tolist()
+    counts_list = batch.atoms_per_crystal.tolist()
     # Crystals needing the same image range are searched together (padded to the
     # largest of them); blocks are chunked over crystals, then images, to bound memory.
     groups: dict[tuple[int, int, int], list[int]] = {}
     for c, key in enumerate(_image_ranges(batch.lattices, cutoff)):
         if counts_list[c]:
             groups.setdefault(key, []).append(c)
-    centers, neighbors, shifts, dists = [], [], [], []
-    for key, members in groups.items():
-        axes = [torch.arange(-k, k + 1, device=device, dtype=dtype) for k in key]
-        images = torch.cartesian_prod(*axes).reshape(-1, 3)  # (n_img, 3)
-        n_max = max(counts_list[c] for c in members)
-        crystal_step = max(1, _CHUNK_ELEMENTS // (n_max * n_max * images.shape[0]))
-        image_step = max(1, _CHUNK_ELEMENTS // (min(crystal_step, len(members)) * n_max * n_max))
-        slot = torch.arange(n_max, device=device)
-        for s in range(0, len(members), crystal_step):
-            crystals = torch.tensor(members[s : s + crystal_step], device=device)
-            valid = slot[None, :] < counts[crystals][:, None]  # (g, n_max)
-            pair_valid = valid[:, :, None] & valid[:, None, :]
-            atom = (offsets[crystals][:, None] + slot[None, :]).clamp(max=batch.n_atoms - 1)
-            pos = wrapped[atom]  # (g, n_max, 3), padding rows repeat a real atom
-            diff = pos[:, None, :, :] - pos[:, :, None, :]  # (g, i, j, 3): r_j - r_i
-            for k0 in range(0, images.shape[0], image_step):
-                img = images[k0 : k0 + image_step]
-                img_cart = torch.einsum("kd,gde->gke", img, batch.lattices[crystals])
-                vec = diff[:, :, :, None, :] + img_cart[:, None, None, :, :]  # (g, i, j, k, 3)
-                d2 = (vec * vec).sum(-1)
-                keep = (d2 < cutoff * cutoff) & pair_valid[..., None]
-                if not self_interaction:
-                    keep &= d2 > 1e-16
-                gg, ii, jj, kk = torch.nonzero(keep, as_tuple=True)
-                centers.append(atom[gg, ii])
-                neighbors.append(atom[gg, jj])
-                shifts.append(img[kk])
-                dists.append(d2[gg, ii, jj, kk].sqrt())
-    if centers:
-        center = torch.cat(centers)
-        neighbor = torch.cat(neighbors)
-        shift = torch.cat(shifts)
-        dist = torch.cat(dists)
+    found = [_search_group(batch, wrapped, key, members, counts_list, cutoff, self_interaction)
+             for key, members in groups.items()]
+    parts = [p for group in found for p in group]
+    if parts:
+        center, neighbor, shift, dist = (torch.cat(x) for x in zip(*parts, strict=True))
     else:
         center = neighbor = torch.zeros(0, dtype=torch.long, device=device)
         shift = torch.zeros(0, 3, dtype=dtype, device=device)
         dist = torch.zeros(0, dtype=dtype, device=device)
     # Convert shifts from wrapped to given positions: r_j,w = r_j - w_j @ L.
     shift = shift + wrap_shift[center] - wrap_shift[neighbor]
-    # Sort by centre, then distance, then neighbour index (a deterministic tie-break for
-    # the cap that does not depend on how the search was chunked).
+    center, neighbor, shift = _sorted_and_capped(center, neighbor, shift, dist, batch.n_atoms,
+                                                 max_neighbors)
+    return NeighborList(
+        edge_index=torch.stack([center, neighbor]), shifts=shift, cutoff=float(cutoff)
+    )
+
+
+def _search_group(batch: CrystalBatch, wrapped: torch.Tensor, key: tuple[int, int, int],
+                  members: list[int], counts_list: list[int], cutoff: float,
+                  self_interaction: bool) -> list[tuple[torch.Tensor, ...]]:
+    """(centre, neighbour, image shift, distance) blocks of the crystals ``members`` that
+    need the image range ``key``, padded to the largest of them and chunked over crystals,
+    then images, to bound memory."""
+    device, dtype = batch.device, batch.dtype
+    counts, offsets = batch.atoms_per_crystal, batch.offsets
+    axes = [torch.arange(-k, k + 1, device=device, dtype=dtype) for k in key]
+    images = torch.cartesian_prod(*axes).reshape(-1, 3)  # (n_img, 3)
+    n_max = max(counts_list[c] for c in members)
+    crystal_step = max(1, _CHUNK_ELEMENTS // (n_max * n_max * images.shape[0]))
+    image_step = max(1, _CHUNK_ELEMENTS // (min(crystal_step, len(members)) * n_max * n_max))
+    slot = torch.arange(n_max, device=device)
+    out = []
+    for s in range(0, len(members), crystal_step):
+        crystals = torch.tensor(members[s : s + crystal_step], device=device)
+        valid = slot[None, :] < counts[crystals][:, None]  # (g, n_max)
+        pair_valid = valid[:, :, None] & valid[:, None, :]
+        atom = (offsets[crystals][:, None] + slot[None, :]).clamp(max=batch.n_atoms - 1)
+        pos = wrapped[atom]  # (g, n_max, 3), padding rows repeat a real atom
+        diff = pos[:, None, :, :] - pos[:, :, None, :]  # (g, i, j, 3): r_j - r_i
+        for k0 in range(0, images.shape[0], image_step):
+            img = images[k0 : k0 + image_step]
+            img_cart = torch.einsum("kd,gde->gke", img, batch.lattices[crystals])
+            vec = diff[:, :, :, None, :] + img_cart[:, None, None, :, :]  # (g, i, j, k, 3)
+            d2 = (vec * vec).sum(-1)
+            keep = (d2 < cutoff * cutoff) & pair_valid[..., None]
+            if not self_interaction:
+                keep &= d2 > 1e-16
+            gg, ii, jj, kk = torch.nonzero(keep, as_tuple=True)
+            out.append((atom[gg, ii], atom[gg, jj], img[kk], d2[gg, ii, jj, kk].sqrt()))
+    return out
+
+
+def _sorted_and_capped(center: torch.Tensor, neighbor: torch.Tensor, shift: torch.Tensor,
+                       dist: torch.Tensor, n_atoms: int, max_neighbors: int | None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Edges sorted by centre, then distance, then neighbour index (a deterministic
+    tie-break for the cap that does not depend on how the search was chunked), keeping at
+    most ``max_neighbors`` per centre."""
     order = torch.argsort(neighbor, stable=True)
     order = order[torch.argsort(dist[order], stable=True)]
     order = order[torch.argsort(center[order], stable=True)]
     center, neighbor, shift, dist = center[order], neighbor[order], shift[order], dist[order]
     if max_neighbors is not None and center.numel():
-        counts = torch.bincount(center, minlength=batch.n_atoms)
+        counts = torch.bincount(center, minlength=n_atoms)
         first = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(center.numel(), device=device) - first[center]
+        rank = torch.arange(center.numel(), device=center.device) - first[center]
         keep = rank < max_neighbors
         center, neighbor, shift = center[keep], neighbor[keep], shift[keep]
-    return NeighborList(
-        edge_index=torch.stack([center, neighbor]), shifts=shift, cutoff=float(cutoff)
-    )
+    return center, neighbor, shift

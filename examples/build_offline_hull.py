@@ -6,9 +6,9 @@
 Steps (every result is appended to a JSONL cache in ``--work`` at once, so a killed run
 continues where it stopped when started again with the same arguments):
 
-1. Read the known structures (:func:`chggen_kernels.datasets.read_known_structures`),
-   ordered and unfiltered (StructureMatcher on the 88-site ZnS polytypes alone takes
-   longer than relaxing them).
+1. Read the known structures (:func:`chggen_kernels.datasets.read_known_structures`)
+   but the ``--exclude-sources`` collections, without StructureMatcher deduplication (on
+   the 88-site ZnS polytypes alone it takes longer than relaxing them).
 2. CHGNet single-point energy of every structure of at most ``--max-single-point-atoms``
    sites (``single_point.jsonl``).
 3. CHGNet relaxation (FIRE + FrechetCellFilter, fmax ``--fmax`` eV/Å, at most
@@ -108,7 +108,9 @@ def _relaxation_order(targets: list, elemental: list[str], sp: dict[str, dict]) 
     seen: set[tuple[str, int, float]] = set()
     unique = []
     for r in sorted(targets, key=lambda r: (r.formula, len(r.structure), energy(r))):
-        key = (r.formula, len(r.structure), round(energy(r) * 2000))  # 0.5 meV/atom bins
+        e = energy(r)
+        key = (r.formula, len(r.structure),
+               round(e * 2000) if e < float("inf") else r.structure_id)  # 0.5 meV/atom bins
         if key not in seen:
             seen.add(key)
             unique.append(r)
@@ -133,14 +135,18 @@ def main() -> None:
     p.add_argument("--fmax", type=float, default=0.05)
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--exclude-sources", nargs="*", default=["aflow/legacy_data"],
+                   help="collections left out (default: the AFLOW prototype library, whose "
+                   "cells are prototype geometries at arbitrary scale, some at 1 Å^3/atom)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     import torch
 
     torch.set_num_threads(1)
     unreadable: list[str] = []
-    rows, counts = filter_known(read_known_structures(args.known, unreadable),
-                                max_atoms=10**6, min_distance=0.5, deduplicate=False)
+    rows = [r for r in read_known_structures(args.known, unreadable)
+            if r.source not in set(args.exclude_sources)]
+    rows, counts = filter_known(rows, max_atoms=10**6, min_distance=0.5, deduplicate=False)
     print(f"{len(rows)} known structures ({len(unreadable)} unreadable)", flush=True)
     by_id = {r.structure_id: r for r in rows}
     formulas = {r.structure_id: r.formula for r in rows}

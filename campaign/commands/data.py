@@ -23,7 +23,6 @@ from pathlib import Path
 
 __all__ = ["register", "run_data_build"]
 
-_SOURCES = ("prototypes", "random", "mp", "files", "known")
 
 
 def _chemsys(value: str) -> str:
@@ -66,6 +65,7 @@ def _positive_float(value: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from campaign.data_options import SOURCES
     from chggen_kernels.relax import RelaxSettings
 
     data = sub.add_parser("data", help="training data: build a CHGNet-relaxed training set")
@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chemsys", nargs="+", default=[], type=_chemsys,
                    help="chemical systems, e.g. Li-Si Zn-P-S Li-P-S (subsystems included); "
                    "required except for --sources known, where it limits the elements")
-    p.add_argument("--sources", nargs="+", default=["prototypes", "random"], choices=_SOURCES,
+    p.add_argument("--sources", nargs="+", default=["prototypes", "random"], choices=SOURCES,
                    help="candidate sources (default: prototypes random)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--files", type=Path, default=None,

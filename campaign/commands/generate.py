@@ -246,7 +246,6 @@ def inpaint_settings_from_args(args: argparse.Namespace, guests: list[str]) -> A
     from chggen_kernels.workflow.settings import InpaintSettings
 
     values = given_values(args, INPAINT_OPTIONS) | {"guest_species": tuple(guests)}
-    values.setdefault("hosts_per_task", None)  # generate: every successful host by default
     try:
         return strict_from_dict(InpaintSettings, values, "inpainting")
     except SettingsError as exc:

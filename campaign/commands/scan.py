@@ -72,6 +72,28 @@ def _spread(items: list, n: int) -> list:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
+def _ordered_cells(chemsys: str, elements: Sequence[str], guest: str | None,
+                   line: Sequence[str] | None, constraints: Sequence[str], min_atoms: int,
+                   max_atoms: int) -> list[dict[str, int]]:
+    """One cell per reduced formula (the largest within the atom limits), by guest fraction."""
+    from campaign.compositions import cell_compositions, guest_fraction
+    from campaign.config import CampaignConfigError
+
+    cells = cell_compositions(
+        chemical_systems=() if line else (chemsys,),
+        lines=[(list(line), False)] if line else [],
+        constraints=constraints, min_atoms=min_atoms, max_atoms=max_atoms)
+    if not cells:
+        raise CampaignConfigError(
+            f"scan {chemsys}: no cell with {min_atoms}-{max_atoms} atoms (try --max-atoms)")
+    by_formula: dict[str, dict[str, int]] = {}
+    for cell in cells:  # sorted by size, so the last one kept is the largest
+        g = math.gcd(*cell.values())
+        by_formula["".join(f"{el}{n // g}" for el, n in sorted(cell.items()))] = cell
+    return sorted(by_formula.values(), key=lambda c: (
+        guest_fraction(c, [guest] if guest else [elements[0]]), sum(c.values())))
+
+
 def scan_config(
     chemsys: str,
     *,
@@ -93,7 +115,7 @@ def scan_config(
     One cell per reduced formula (the largest with at most ``max_atoms`` atoms), formulas
     spread evenly by guest fraction when there are more than the budget allows.
     """
-    from campaign.compositions import cell_compositions, guest_fraction, parse_chemsys
+    from campaign.compositions import parse_chemsys
     from campaign.config import CampaignConfigError, validate_config
 
     if budget < 1:
@@ -102,26 +124,7 @@ def scan_config(
     min_atoms = len(elements) if min_atoms is None else min_atoms
     inpaint = inpaint and len(elements) > 1
     guest = guest or (_default_guest(elements) if inpaint else None)
-    lines = [(list(line), False)] if line else []
-    cells = cell_compositions(
-        chemical_systems=() if line else (chemsys,),
-        lines=lines,
-        constraints=constraints,
-        min_atoms=min_atoms,
-        max_atoms=max_atoms,
-    )
-    if not cells:
-        raise CampaignConfigError(
-            f"scan {chemsys}: no cell with {min_atoms}-{max_atoms} atoms (try --max-atoms)"
-        )
-    by_formula: dict[str, dict[str, int]] = {}
-    for cell in cells:  # sorted by size, so the last one kept is the largest
-        g = math.gcd(*cell.values())
-        by_formula["".join(f"{el}{n // g}" for el, n in sorted(cell.items()))] = cell
-    ordered = sorted(
-        by_formula.values(),
-        key=lambda c: (guest_fraction(c, [guest] if guest else [elements[0]]), sum(c.values())),
-    )
+    ordered = _ordered_cells(chemsys, elements, guest, line, constraints, min_atoms, max_atoms)
     unconditional = max(1, round(budget * UNCONDITIONAL_SHARE)) if inpaint else budget
     n_formulas = min(len(ordered), max(1, unconditional // 2))
     chosen = _spread(ordered, n_formulas)

@@ -97,7 +97,8 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
             raise TrainConfigError(f"{where}: expected a mapping with sections {_SECTIONS}")
     for key in data:
         if key not in _SECTIONS:
-            raise TrainConfigError(f"{where}: unknown key {key!r} (known: {list(_SECTIONS)})")
+            raise TrainConfigError(f"{where}: {key} = {data[key]!r}: unknown field (known: "
+                                   f"{', '.join(_SECTIONS)})")
     sections = {}
     for name in ("model", "train", "data"):
         section = data.get(name) or {}
@@ -105,35 +106,33 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
             raise TrainConfigError(f"{where}: section {name!r} must be a mapping")
         sections[name] = dict(section)
 
-    model_fields = {f.name for f in dataclasses.fields(ScoreModelConfig)}
-    train_fields = {f.name for f in dataclasses.fields(TrainSettings)}
-    for name, known in (("model", model_fields | {"preset"}), ("train", train_fields),
-                        ("data", set(_DATA_KEYS))):
-        for key in sections[name]:
-            if key not in known:
-                raise TrainConfigError(f"{where}: unknown key '{name}.{key}'")
+    from chggen_kernels.settings import SettingsError, strict_from_dict
+
+    for key in sections["data"]:
+        if key not in _DATA_KEYS:
+            raise TrainConfigError(f"{where}: data.{key} = {sections['data'][key]!r}: unknown "
+                                   f"field (known: {', '.join(_DATA_KEYS)})")
     preset = sections["model"].pop("preset", "cpu_default")
     builders = {"cpu_default": cpu_default_config, "gpu": gpu_preset_config,
                 "tiny": tiny_model_config}
     if preset not in builders:
-        raise TrainConfigError(
-            f"{where}: model.preset must be one of {list(_MODEL_PRESETS)}, got {preset!r}"
-        )
+        raise TrainConfigError(f"{where}: model.preset = {preset!r}: must be one of "
+                               f"{list(_MODEL_PRESETS)}")
     try:
-        model = builders[preset](**sections["model"])
-        train = TrainSettings(**sections["train"])
-    except (TypeError, ValueError) as err:
+        base = builders[preset]().to_dict()
+        model = strict_from_dict(ScoreModelConfig, {**base, **sections["model"]}, "model")
+        train = strict_from_dict(TrainSettings, sections["train"], "train")
+    except SettingsError as err:
         raise TrainConfigError(f"{where}: {err}") from None
     on_invalid = sections["data"].get("on_invalid", "skip")
     if on_invalid not in _DATA_KEYS["on_invalid"]:
         raise TrainConfigError(
-            f"{where}: data.on_invalid must be 'skip' or 'raise', got {on_invalid!r}"
-        )
+            f"{where}: data.on_invalid = {on_invalid!r}: must be 'skip' or 'raise'")
     min_distance = sections["data"].get("min_distance", 0.5)
     if isinstance(min_distance, bool) or not isinstance(min_distance, (int, float)) or not (
         min_distance > 0
     ):
-        raise TrainConfigError(f"{where}: data.min_distance must be > 0 Å, got {min_distance!r}")
+        raise TrainConfigError(f"{where}: data.min_distance = {min_distance!r}: must be > 0 Å")
     device = data.get("device", "cpu")
     return TrainConfig(model=model, train=train, on_invalid=on_invalid,
                        min_distance=float(min_distance), device=str(device))
@@ -162,20 +161,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _train(args: argparse.Namespace) -> int:
-    import torch
-    import yaml
-    from tqdm import tqdm
-
-    from chggen_kernels.lattice import fit_volume_prior
-    from chggen_kernels.model import ScoreModel, ScoreModelConfig
-    from chggen_kernels.training import (
-        CheckpointError,
-        Trainer,
-        load_training_data,
-        read_checkpoint,
-        split_train_val,
-    )
+def _config_and_resume(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
+    """The resolved configuration and, with ``--resume``, the checked ``last.pt`` payload."""
+    from chggen_kernels.model import ScoreModelConfig
+    from chggen_kernels.training import CheckpointError, read_checkpoint
 
     config = load_train_config(args.config)
     if args.strict:
@@ -183,7 +172,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.device:
         config = dataclasses.replace(config, device=args.device)
     out = Path(args.out)
-    last, best = out / "last.pt", out / "best.pt"
+    last = out / "last.pt"
     resume_payload = None
     if args.resume:
         resume_payload = read_checkpoint(last)
@@ -197,8 +186,13 @@ def _train(args: argparse.Namespace) -> int:
         raise TrainConfigError(
             f"{str(out)!r} already holds a run (last.pt); pass --resume or choose another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    log = _Log(out / "train_log.jsonl")
+    return config, resume_payload
+
+
+def _load_data(args: argparse.Namespace, config: TrainConfig, resume_payload: Any,
+               last: Path, log: _Log) -> tuple[Any, list[Any], list[int], list[int]]:
+    """The training data (checked against a resumed run's hash) and its split."""
+    from chggen_kernels.training import CheckpointError, load_training_data, split_train_val
 
     data = load_training_data(args.data, on_invalid=config.on_invalid,
                               min_distance=config.min_distance)
@@ -220,13 +214,33 @@ def _train(args: argparse.Namespace) -> int:
     if data.skipped:
         print(f"chggen train: skipped {len(data.skipped)} of {data.n_read} crystals "
               f"(reasons in {log.path}); first: {data.skipped[0].reason}", file=sys.stderr)
+    return data, structures, train_idx, val_idx
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+    import yaml
+    from tqdm import tqdm
+
+    from chggen_kernels.lattice import fit_volume_prior
+    from chggen_kernels.model import ScoreModel
+    from chggen_kernels.training import Trainer
+
+    config, resume_payload = _config_and_resume(args)
+    out = Path(args.out)
+    last, best = out / "last.pt", out / "best.pt"
+    out.mkdir(parents=True, exist_ok=True)
+    log = _Log(out / "train_log.jsonl")
+
+    data, structures, train_idx, val_idx = _load_data(args, config, resume_payload, last, log)
+    s = config.train
     volume_prior = dict(fit_volume_prior([structures[i] for i in train_idx]).element_volumes)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     torch.manual_seed(s.seed)
     model = ScoreModel(config.model)
     trainer = Trainer(model, [structures[i] for i in train_idx],
-                      [structures[i] for i in val_idx], s, data_hash=data_hash,
+                      [structures[i] for i in val_idx], s, data_hash=data.hash,
                       device=config.device)
     if resume_payload is not None:
         trainer.load_training_state(resume_payload["training_state"],

@@ -21,13 +21,13 @@ same configuration again resumes an interrupted campaign.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from campaign.config import CampaignConfig, dump_config
+from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
 from campaign.distributed.toolkit import init_ray, start_actors
 from campaign.distributed.workers import actor_groups, plan_actors
 from campaign.results import ResultStore
@@ -50,43 +50,6 @@ SAMPLER_QUEUE_DEPTH = 2  # batches submitted per sampler actor (one running, one
 RELAX_QUEUE_DEPTH = 2  # calls submitted per relaxation actor
 WAIT_TIMEOUT_S = 1.0  # progress-bar refresh while waiting
 MAX_CONSECUTIVE_WORKER_ERRORS = 25
-
-
-class CampaignError(RuntimeError):
-    """The campaign cannot go on (actors cannot start, workers keep dying)."""
-
-
-@dataclasses.dataclass
-class CampaignSummary:
-    """What one run of the driver did."""
-
-    output: str
-    tasks_planned: int = 0  # unconditional tasks of the configuration
-    tasks_skipped: int = 0  # found complete on disk (resume)
-    tasks_written: int = 0
-    candidates_written: int = 0
-    candidates_failed: int = 0
-    hosts_refined: int = 0
-    hosts_without_framework: int = 0
-    peak_in_flight: int = 0  # most candidates held between admission and disk
-    actor_start_s: float = 0.0  # waiting for the actors to load their models
-    elapsed_s: float = 0.0
-    interrupted: bool = False
-
-    def line(self) -> str:
-        state = "interrupted" if self.interrupted else "finished"
-        return (
-            f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
-            f"({self.tasks_skipped} already done), {self.candidates_written} candidates, "
-            f"{self.candidates_failed} failed; results in {self.output}"
-        )
-
-
-@dataclasses.dataclass
-class _ActiveTask:
-    task: Task
-    expected: int
-    records: list[CandidateRecord] = dataclasses.field(default_factory=list)
 
 
 def _auto_in_flight(config: CampaignConfig) -> int:
@@ -308,11 +271,7 @@ class CampaignDriver:
         self._in_flight -= active.expected
         self.summary.tasks_written += 1
         self._bar.update(1)
-        self._bar.set_postfix(
-            candidates=self.summary.candidates_written,
-            failed=self.summary.candidates_failed,
-            refresh=False,
-        )
+        self._show_stages()
         if self.inpaint and active.task.mode == "unconditional":
             self._hosts.extend(self._hosts_of([r.to_dict() for r in active.records]))
 
@@ -364,7 +323,15 @@ class CampaignDriver:
                     self._on_relaxed(ref)
                 else:
                     self._on_refined(ref)
+            self._show_stages()
             self._bar.refresh()
+
+    def _show_stages(self) -> None:
+        """The bar's postfix: candidates written and failed, and where the others are."""
+        self._bar.set_postfix(
+            candidates=self.summary.candidates_written, failed=self.summary.candidates_failed,
+            sampling=len(self._gen_pending), relaxing=len(self._relax_pending) + len(
+                self._generated), refresh=False)
 
     def run(self) -> CampaignSummary:
         from tqdm.auto import tqdm

@@ -74,7 +74,7 @@ class UVUConvolution(nn.Module):
         # .float() / .double() round trips cannot round them) and cast per dtype/device.
         self._cg_float64: list[torch.Tensor] = []
         self._cg_cache: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
-        out_cols: list[torch.Tensor] = []  # e3nn output column of each of our columns
+        out_cols: list = []  # (u, k, dim, e3nn output columns) of each path
         out_offset = 0
         weight_offset = 0
         for i_in, ((mul, ir_in), in_slice) in enumerate(
@@ -125,8 +125,10 @@ class UVUConvolution(nn.Module):
             self._blocks.append((in_slice, mul, ir_in.dim, k, paths))
         self.irreps_out = o3.Irreps(irreps_out)
         self.weight_numel = weight_offset
+        self._register_layout(out_cols)
 
-        # Column permutation from our concatenated (block, u, k) layout to e3nn's layout.
+    def _register_layout(self, out_cols: list) -> None:
+        """Column permutation from our concatenated (block, u, k) layout to e3nn's layout."""
         ours_to_e3nn = torch.empty(self.irreps_out.dim, dtype=torch.long)
         block_start = 0
         path_iter = iter(out_cols)

@@ -29,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chggen_kernels.training.data import TrainingCrystal, TrainingDataError
+from chggen_kernels.training.crystals import TrainingCrystal, TrainingDataError
 
 __all__ = ["TRAINING_COLUMNS", "read_training_parquet", "training_schema", "write_training_parquet"]
 

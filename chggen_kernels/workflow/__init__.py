@@ -24,16 +24,11 @@ from chggen_kernels.workflow.records import (
     CandidateRecord,
     CandidateSpec,
     GeneratedCandidate,
+    failed_row,
     format_composition,
 )
-from chggen_kernels.workflow.stages import (
-    HullProvider,
-    failed_record,
-    generate,
-    initial_crystal,
-    inpainting_specs,
-    relax_and_score,
-)
+from chggen_kernels.workflow.scoring import HullProvider, failed_record, relax_and_score
+from chggen_kernels.workflow.stages import generate, initial_crystal, inpainting_specs
 from chggen_kernels.workflow.symmetric import symmetric_specs
 
 __all__ = [
@@ -47,6 +42,7 @@ __all__ = [
     "candidate_seed",
     "draw_lattice",
     "failed_record",
+    "failed_row",
     "format_composition",
     "generate",
     "initial_crystal",

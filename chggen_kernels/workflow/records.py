@@ -7,6 +7,7 @@ pickle cheaply and map one-to-one onto the campaign's Parquet columns.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any, Literal
 
 __all__ = [
@@ -15,7 +16,10 @@ __all__ = [
     "CandidateRecord",
     "CandidateSpec",
     "GeneratedCandidate",
+    "failed_row",
     "format_composition",
+    "spec_columns",
+    "utc_now",
 ]
 
 CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
@@ -141,3 +145,39 @@ class CandidateRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def utc_now() -> str:
+    """The ``created_at`` stamp: ISO 8601, UTC, seconds."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def spec_columns(spec: CandidateSpec) -> dict[str, Any]:
+    """The results columns a spec determines (ids, composition, lattice, guests, seed)."""
+    from pymatgen.core import Composition
+
+    composition = Composition(spec.composition)
+    return {
+        "candidate_id": spec.candidate_id, "task_id": spec.task_id,
+        "formula": composition.reduced_formula,
+        "composition": format_composition(spec.composition),
+        "chemsys": "-".join(sorted(el.symbol for el in composition.elements)),
+        "n_atoms": spec.n_atoms, "mode": spec.mode, "parent_id": spec.parent_id,
+        "guest_species": ",".join(spec.guest_species) or None, "n_guest": spec.n_guest,
+        "lattice_family": spec.lattice_family, "lattice_ratio": spec.lattice_ratio,
+        "volume_per_atom_prior": spec.volume_per_atom_prior, "seed": spec.seed,
+        "spacegroup_framework": spec.spacegroup_framework,
+        "wyckoff_letters": spec.wyckoff_letters, "symmetric_fallback": spec.symmetric_fallback,
+    }
+
+
+def failed_row(spec: CandidateSpec, reason: str, **known: Any) -> CandidateRecord:
+    """A failed results row for a candidate that never got a real one (``known`` fills
+    further columns, e.g. ``model_checkpoint``; the rest is null)."""
+    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(CandidateRecord)}
+    values |= spec_columns(spec) | {"status": "failed", "failure_reason": reason,
+                                    "created_at": utc_now()}
+    unknown = set(known) - set(values)
+    if unknown:
+        raise ValueError(f"failed_row: unknown columns {sorted(unknown)}")
+    return CandidateRecord(**(values | known))

@@ -160,7 +160,8 @@ def test_unquoted_yaml_ratio_is_caught(tmp_path: Path) -> None:
         ),
         ({"compositions": {}}, r"compositions = \{\}: give at least one of chemical_systems"),
         ({"seed": -1}, r"seed = -1: Input should be greater than or equal to 0"),
-        ({"hull": {"source": "nowhere.json"}}, r"hull\.source = 'nowhere\.json': hull source 'nowhere\.json' is not 'offline'"),
+        ({"hull": {"source": "nowhere.json"}},
+         r"hull\.source = 'nowhere\.json': hull source 'nowhere\.json' is not 'offline'"),
         ({"relax": {"n_threads": 4}}, r"relax = \{'n_threads': 4\}: n_threads is set from"),
     ],
 )

@@ -115,19 +115,21 @@ def test_resume_on_other_data_is_refused(tmp_path: Path, dataset: Path, capsys) 
 def test_config_keys_are_checked(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  learning_rate: 0.1\n")
-    with pytest.raises(TrainConfigError, match=r"bad\.yaml: unknown key 'train\.learning_rate'"):
+    with pytest.raises(TrainConfigError,
+                       match=r"bad\.yaml: train\.learning_rate = .*: unknown field"):
         load_train_config(bad)
     bad.write_text("trian:\n  lr: 0.1\n")
-    with pytest.raises(TrainConfigError, match=r"unknown key 'trian'"):
+    with pytest.raises(TrainConfigError, match=r"trian = .*: unknown field"):
         load_train_config(bad)
     bad.write_text("model:\n  preset: huge\n")
-    with pytest.raises(TrainConfigError, match=r"model\.preset must be one of"):
+    with pytest.raises(TrainConfigError, match=r"model\.preset = .*: must be one of"):
         load_train_config(bad)
     bad.write_text("train:\n  sigma_min: -1\n")
-    with pytest.raises(TrainConfigError, match=r"TrainSettings\.sigma_min must be a positive"):
+    with pytest.raises(TrainConfigError, match=r"train\.sigma_min = .*: must be a positive"):
         load_train_config(bad)
     bad.write_text("data:\n  on_invalid: ignore\n")
-    with pytest.raises(TrainConfigError, match=r"data\.on_invalid must be 'skip' or 'raise'"):
+    with pytest.raises(TrainConfigError,
+                       match=r"data\.on_invalid = .*: must be 'skip' or 'raise'"):
         load_train_config(bad)
     good = tmp_path / "good.yaml"
     good.write_text("model:\n  noise_conditioning: none\ntrain:\n  lr: 0.002\n")

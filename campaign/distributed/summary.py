@@ -1,0 +1,48 @@
+"""What one run of the campaign driver did (:class:`CampaignSummary`), its error type,
+and the driver's record of a task still in flight."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from campaign.tasks import Task
+from chggen_kernels.workflow.records import CandidateRecord
+
+__all__ = ["CampaignError", "CampaignSummary"]
+
+
+class CampaignError(RuntimeError):
+    """The campaign cannot go on (actors cannot start, workers keep dying)."""
+
+
+@dataclasses.dataclass
+class CampaignSummary:
+    """What one run of the driver did."""
+
+    output: str
+    tasks_planned: int = 0  # unconditional tasks of the configuration
+    tasks_skipped: int = 0  # found complete on disk (resume)
+    tasks_written: int = 0
+    candidates_written: int = 0
+    candidates_failed: int = 0
+    hosts_refined: int = 0
+    hosts_without_framework: int = 0
+    peak_in_flight: int = 0  # most candidates held between admission and disk
+    actor_start_s: float = 0.0  # waiting for the actors to load their models
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+
+    def line(self) -> str:
+        state = "interrupted" if self.interrupted else "finished"
+        return (
+            f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
+            f"({self.tasks_skipped} already done), {self.candidates_written} candidates, "
+            f"{self.candidates_failed} failed; results in {self.output}"
+        )
+
+
+@dataclasses.dataclass
+class _ActiveTask:
+    task: Task
+    expected: int
+    records: list[CandidateRecord] = dataclasses.field(default_factory=list)
