@@ -18,6 +18,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chggen_kernels.relax import RelaxSettings
+from chggen_kernels.wyckoff.combinations import DEFAULT_MAX_COMBINATIONS
+
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
 
@@ -65,10 +68,10 @@ class ChainOptions:
     checkpoint: str | None = None
     device: str = "cpu"
     sampler: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    fmax: float = 0.1
-    max_steps: int = 500
+    fmax: float = RelaxSettings.fmax
+    max_steps: int = RelaxSettings.max_steps
     threads: int | None = None
-    max_combinations: int = 64
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS
 
     def relax_settings(self) -> Any:
         from chggen_kernels.relax import RelaxSettings
@@ -113,7 +116,7 @@ class InProcessChain:
     runner: Any
     relaxer: Any
     volume_prior: Any = None
-    max_combinations: int = 64
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS
     guest_relaxer: Callable[[Sequence[int]], Any] | None = None
 
     @property

@@ -53,10 +53,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     s.add_argument("--jump-length", type=int, help="RePaint jump length (default 10)")
     s.add_argument("--max-atoms-per-batch", type=int, help="atoms per score-model call")
     r = p.add_argument_group("relaxation (CHGNet, FIRE)")
-    r.add_argument("--fmax", type=float, default=0.1, help="force threshold, eV/Å (default 0.1)")
-    r.add_argument("--max-steps", type=int, default=500, help="optimiser steps (default 500)")
-    r.add_argument("--max-wyckoff-combinations", type=int, default=64,
-                   help="Wyckoff combinations per host, inpaint-symmetric (default 64)")
+    from chggen_kernels.relax import RelaxSettings
+    from chggen_kernels.workflow.settings import InpaintSettings
+
+    fmax, steps = RelaxSettings.fmax, RelaxSettings.max_steps
+    cap = InpaintSettings.max_wyckoff_combinations
+    r.add_argument("--fmax", type=float, default=fmax,
+                   help=f"force threshold, eV/Å (default {fmax:g})")
+    r.add_argument("--max-steps", type=int, default=steps,
+                   help=f"optimiser steps (default {steps})")
+    r.add_argument("--max-wyckoff-combinations", type=int, default=cap,
+                   help=f"Wyckoff combinations per host, inpaint-symmetric (default {cap})")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,6 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
+
 __all__ = ["register", "run", "scan_config"]
 
 DEFAULT_MAX_ATOMS = 8
@@ -47,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--constraint", action="append", default=[], help="e.g. 'Li > Si' (repeatable)"
     )
-    p.add_argument("--hull", default="offline", help="offline | mp | path to a hull file")
+    p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
+                   help=f"offline | mp | none | a hull file (default {DEFAULT_HULL_SOURCE})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--relax-actors", type=int, default=None, help="default: CPU count")
     p.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
@@ -106,7 +109,7 @@ def scan_config(
     inpaint: bool = True,
     line: Sequence[str] | None = None,
     constraints: Sequence[str] = (),
-    hull: str = "offline",
+    hull: str = DEFAULT_HULL_SOURCE,
     seed: int = 0,
     relax_actors: int | None = None,
 ):

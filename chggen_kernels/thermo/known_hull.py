@@ -25,7 +25,7 @@ from typing import Any
 
 from chggen_kernels.chemsys import parse_chemsys
 
-__all__ = ["elements_to_relax", "hull_entries", "in_target_systems"]
+__all__ = ["elements_to_relax", "hull_entries", "in_target_systems", "own_build_gaps"]
 
 
 def in_target_systems(elements: Iterable[str], systems: Sequence[str]) -> bool:
@@ -94,4 +94,25 @@ def hull_entries(
                 "source": f"CHGNet {kind.replace('_', '-')} of {prov.get('source_id', '?')} "
                           f"({prov.get('source', '?')})",
             }
+    return [best[f] for f in sorted(best)]
+
+
+def own_build_gaps(known: Iterable[Mapping[str, Any]], build: Iterable[Mapping[str, Any]]
+                   ) -> list[dict[str, Any]]:
+    """Entries of our own training-set build at compositions no known phase covers,
+    marked ``kind = "own_build"`` (lowest per composition; no structure kept)."""
+    from pymatgen.core import Composition
+
+    covered = {Composition(e["formula"]).reduced_formula for e in known}
+    best: dict[str, dict[str, Any]] = {}
+    for e in build:
+        formula = Composition(e["formula"]).reduced_formula
+        if formula in covered:
+            continue
+        energy = float(e["energy_per_atom"])
+        if formula not in best or energy < best[formula]["energy_per_atom"]:
+            best[formula] = {"formula": formula, "energy_per_atom": round(energy, 6),
+                             "kind": "own_build", "source_id": str(e.get("structure_id", "")),
+                             "source": "chggen data build (no known phase at this "
+                                       f"composition): {e.get('source', '')}"[:300]}
     return [best[f] for f in sorted(best)]

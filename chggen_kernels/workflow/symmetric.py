@@ -35,6 +35,7 @@ from chggen_kernels.wyckoff import (
     wyckoff_combinations,
     wyckoff_table,
 )
+from chggen_kernels.wyckoff.combinations import DEFAULT_MAX_COMBINATIONS
 
 __all__ = [
     "DEFAULT_MAX_COMBINATIONS",
@@ -47,7 +48,6 @@ __all__ = [
 
 WYCKOFF_SYMPREC = 0.01  # Å
 WYCKOFF_ANGLE_TOLERANCE = 5.0  # degrees
-DEFAULT_MAX_COMBINATIONS = 64
 
 
 def guest_counts(spec: CandidateSpec) -> dict[str, int]:

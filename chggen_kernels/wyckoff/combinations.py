@@ -28,6 +28,7 @@ import numpy as np
 from chggen_kernels.wyckoff.tables import WyckoffError, WyckoffTable
 
 __all__ = [
+    "DEFAULT_MAX_COMBINATIONS",
     "WyckoffChoice",
     "format_choice",
     "parse_choice",
@@ -35,6 +36,8 @@ __all__ = [
     "wyckoff_combinations",
 ]
 
+#: Most combinations of Wyckoff positions tried per host (the one definition of this default).
+DEFAULT_MAX_COMBINATIONS = 64
 _ENUMERATE_LIMIT = 20_000  # above this many combinations, draw instead of listing
 _LABEL = re.compile(r"^(\d+)([A-Za-z])$")
 
@@ -170,7 +173,7 @@ def wyckoff_combinations(
     table: WyckoffTable,
     guest_counts: Mapping[str, int],
     *,
-    max_combinations: int = 64,
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
     seed: int = 0,
     host_frac: np.ndarray | None = None,
     min_host_distance: float = 1.0,

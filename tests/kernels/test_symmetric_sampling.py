@@ -198,11 +198,12 @@ def test_inpainting_specs_symmetric_mode_from_a_relaxed_record() -> None:
                                               {}, "m"), "x")
     record = dataclasses.replace(record, status="ok", failure_reason=None,
                                  structure_relaxed=json.dumps(antifluorite.as_dict()))
-    specs = inpainting_specs(record, ["Li"], 2, 7, mode="inpaint-symmetric")
+    specs = inpainting_specs(record, ["Li"], 2, task_id="t9", campaign_seed=7,
+                             mode="inpaint-symmetric")
     assert [s.wyckoff_letters for s in specs] == ["Li:8c", "Li:8c"]  # 4a is Si, 4b + 4? none
     assert all(s.mode == "inpaint-symmetric" and s.n_guest == 8 for s in specs)
-    assert specs[0].candidate_id.endswith("-s000")
+    assert [s.candidate_id for s in specs] == ["t9-000", "t9-001"]
     with pytest.raises(ValueError, match="mode must be one of"):
-        inpainting_specs(record, ["Li"], 2, 7, mode="symmetric")
+        inpainting_specs(record, ["Li"], 2, task_id="t9", campaign_seed=7, mode="symmetric")
     with pytest.raises(ValueError, match="max_combinations must be an integer >= 1, got 0"):
         symmetric_specs(specs, seed=0, max_combinations=0)

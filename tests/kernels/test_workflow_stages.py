@@ -16,7 +16,6 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
-from chggen_kernels.lattice import LATTICE_FAMILIES
 from chggen_kernels.model import ScoreModel, count_parameters
 from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
 from chggen_kernels.sampling import SamplerSettings
@@ -28,6 +27,7 @@ from chggen_kernels.workflow import (
     CandidateSpec,
     GeneratedCandidate,
     HullProvider,
+    candidate_seed,
     failed_record,
     generate,
     initial_crystal,
@@ -100,17 +100,13 @@ def test_generate_unconditional_composition_volume_and_lattice(model: ScoreModel
         unconditional(0, {"Li": 3, "Si": 1}, "cubic"),
         unconditional(1, {"Li": 1, "Si": 2}, "hexagonal", "1:1.5"),
         unconditional(2, {"Li": 2, "Si": 2}, "triclinic", "1.25:0.75", vpa=21.5),
-        unconditional(3, {"Si": 2}, None),  # family drawn from the seed
+        unconditional(3, {"Si": 2}, None),  # no planned lattice: a failed candidate
     ]
     out = generate(model, specs, SETTINGS, model_checkpoint="tiny.pt")
-    assert [g.status for g in out] == ["ok"] * 4
+    assert [g.status for g in out] == ["ok"] * 3 + ["failed"]
+    assert "lattice_family must be one of" in out[3].failure_reason
     for spec, candidate in zip(specs[:3], out[:3], strict=True):
-        assert candidate.spec is spec  # a given lattice family is kept as it is
-    drawn = out[3].spec  # no family given: the one drawn from the seed is recorded
-    assert drawn.lattice_family in LATTICE_FAMILIES and drawn.lattice_ratio
-    assert drawn == dataclasses.replace(specs[3], lattice_family=drawn.lattice_family,
-                                        lattice_ratio=drawn.lattice_ratio)
-    for spec, candidate in zip([*specs[:3], drawn], out, strict=True):
+        assert candidate.spec is spec  # the planned lattice is what is sampled
         assert candidate.model_checkpoint == "tiny.pt"
         assert candidate.sampler_settings == SETTINGS.to_dict() and candidate.t_sample_s > 0
         s = Structure.from_dict(candidate.structure)
@@ -290,14 +286,15 @@ def rocksalt_licl(a: float = 5.1) -> Structure:
 def test_inpainting_specs_scale_guests_by_multiplicity(model: ScoreModel) -> None:
     record = ok_record(rocksalt_licl(), "t-u004")
     assert len(Structure.from_dict(json.loads(record.structure_relaxed))) == 2
-    specs = inpainting_specs(record, ["Li"], n_samples=3, seed=50)
+    specs = inpainting_specs(record, ["Li"], n_samples=3, task_id="t2", campaign_seed=50)
     assert len(specs) == 3
     for k, spec in enumerate(specs):
         # framework fcc Cl: 1 atom primitive -> 4 atoms conventional, so 1 Li -> 4 Li
         assert spec.mode == "inpaint" and spec.composition == {"Cl": 4, "Li": 4}
         assert (spec.n_guest, spec.guest_species) == (4, ("Li",))
         assert spec.spacegroup_framework == 225 and spec.parent_id == "t-u004"
-        assert spec.seed == 50 + k and spec.task_id == "t"
+        assert spec.seed == candidate_seed(50, "t2", k) and spec.task_id == "t2"
+        assert spec.candidate_id == f"t2-{k:03d}"
         host = Structure.from_dict(spec.host)
         assert counts(host) == {"Cl": 4}
         assert host.lattice.abc == pytest.approx((5.1,) * 3, abs=1e-3)
@@ -307,16 +304,18 @@ def test_inpainting_specs_scale_guests_by_multiplicity(model: ScoreModel) -> Non
     assert mask.tolist() == [False] * 4 + [True] * 4 and numbers.tolist()[4:] == [3] * 4
     assert generate(model, specs[:1], SETTINGS)[0].status == "ok"
 
-    primitive = inpainting_specs(record, ["Li"], n_samples=1, seed=0, cell="primitive")
+    primitive = inpainting_specs(record, ["Li"], n_samples=1, task_id="t3", campaign_seed=0,
+                                 cell="primitive")
     assert primitive[0].composition == {"Cl": 1, "Li": 1} and primitive[0].n_guest == 1
-    assert inpainting_specs(record, ["Li"], 1, 0, max_atoms=7) == []
+    assert inpainting_specs(record, ["Li"], 1, task_id="t3", campaign_seed=0, max_atoms=7) == []
 
 
 def test_inpainting_specs_two_guests_per_framework_atom() -> None:
     # Li2Si-like antifluorite, primitive cell: 1 Si + 2 Li
     antifluorite = Structure(fcc_primitive(6.1), ["Si", "Li", "Li"],
                              [[0, 0, 0], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]])
-    specs = inpainting_specs(ok_record(antifluorite), ["Li"], n_samples=1, seed=0)
+    specs = inpainting_specs(ok_record(antifluorite), ["Li"], n_samples=1, task_id="t",
+                             campaign_seed=0)
     assert specs[0].composition == {"Si": 4, "Li": 8} and specs[0].n_guest == 8
     assert specs[0].spacegroup_framework == 225
 
@@ -326,11 +325,13 @@ def test_inpainting_specs_empty_when_no_usable_framework() -> None:
     lattice = Lattice.from_parameters(7.1, 8.3, 9.7, 71, 83, 104)
     random_p1 = Structure(lattice, ["Si"] * 5 + ["Li"], rng.uniform(size=(6, 3)))
     strict = (SymmetryTolerance(0.01, 1.0),)
-    assert inpainting_specs(ok_record(random_p1), ["Li"], 2, 0, ladder=strict) == []
+    assert inpainting_specs(ok_record(random_p1), ["Li"], 2, task_id="t", campaign_seed=0,
+                            ladder=strict) == []
     licl = ok_record(rocksalt_licl())
-    assert inpainting_specs(licl, ["Na"], 2, 0) == []  # guest species absent
-    assert inpainting_specs(licl, ["Li"], 0, 0) == []
+    # guest species absent
+    assert inpainting_specs(licl, ["Na"], 2, task_id="t", campaign_seed=0) == []
+    assert inpainting_specs(licl, ["Li"], 0, task_id="t", campaign_seed=0) == []
     failed = dataclasses.replace(licl, status="failed", failure_reason="relaxation: x")
-    assert inpainting_specs(failed, ["Li"], 2, 0) == []
+    assert inpainting_specs(failed, ["Li"], 2, task_id="t", campaign_seed=0) == []
     only_guests = ok_record(Structure(Lattice.cubic(3.5), ["Li"], [[0, 0, 0]]))
-    assert inpainting_specs(only_guests, ["Li"], 2, 0) == []
+    assert inpainting_specs(only_guests, ["Li"], 2, task_id="t", campaign_seed=0) == []
