@@ -192,7 +192,8 @@ def _held_out(metadata: Any, data: Any, seed: int) -> tuple[list[int], str]:
     if val_ids:
         wanted = set(val_ids)
         found = [i for i, c in enumerate(data.crystals) if c.structure_id in wanted]
-        return found, f"checkpoint validation_ids ({len(found)} of {len(wanted)} found)"
+        if found:  # none found: the file is another data set, all of it held out
+            return found, f"checkpoint validation_ids ({len(found)} of {len(wanted)} found)"
     if metadata.data_hash == data.hash and n_val and n_val + n_train == n:
         _, found = split_train_val(n, n_val / n, seed)
         return found, f"checkpoint split reproduced (seed {seed}, {n_val} of {n} held out)"
@@ -211,8 +212,9 @@ def validation_loss_comparison(
 
     ``data`` is a :class:`~chggen_kernels.training.TrainingData`. The held-out crystals are
     the checkpoint's ``validation_ids`` (structure ids in the metadata's ``extra``) when
-    listed; else, when ``data`` is the checkpoint's training set (same data hash and
-    crystal count), its seeded split is reproduced; else every crystal counts as held out.
+    listed and present in ``data``; else, when ``data`` is the checkpoint's training set
+    (same data hash and crystal count), its seeded split is reproduced; else every crystal
+    counts as held out.
     ``limit`` keeps the first crystals only. Both models see the same fixed noise (the
     trainer's stratified validation draws, ``noise_draws`` per crystal, default the
     checkpoint's); the untrained model is initialised after ``torch.manual_seed(seed)``

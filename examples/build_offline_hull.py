@@ -39,7 +39,12 @@ from chggen_kernels.datasets import (
     relaxer_label,
 )
 from chggen_kernels.thermo.entries_io import write_reference_file
-from chggen_kernels.thermo.known_hull import elements_to_relax, hull_entries, in_target_systems
+from chggen_kernels.thermo.known_hull import (
+    elements_to_relax,
+    hull_entries,
+    in_target_systems,
+    own_build_gaps,
+)
 
 TARGETS = ("Li-Si", "P-S-Zn", "Li-P-S")
 
@@ -99,6 +104,50 @@ def _single_points(rows: list, path: Path, max_atoms: int, batch: int) -> dict[s
     return done
 
 
+def _missing_elements(training: Path, entries: list[dict], relaxer, label: str,
+                      cache_path: Path) -> list[dict]:
+    """Relaxed fcc / bcc / hcp cells of the training set's elements without a reference."""
+    import pyarrow.parquet as pq
+    from pymatgen.core import Composition, Element, Lattice, Structure
+
+    from chggen_kernels.datasets import SourceStructure, structure_id
+
+    have = {Composition(e["formula"]).elements[0].symbol for e in entries
+            if Composition(e["formula"]).is_element}
+    wanted = sorted({el for cs in pq.read_table(training, columns=["chemsys"]).column(0)
+                     .to_pylist() for el in cs.split("-")} - have)
+    cache = load_relax_cache(cache_path)
+    out = []
+    for el in wanted:
+        v = Element(el).molar_volume or 20.0  # cm^3/mol
+        v = v / 0.6022  # Å^3/atom
+        cells = {"fcc": Structure(Lattice.cubic((4 * v) ** (1 / 3)), [el] * 4,
+                                  [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]]),
+                 "bcc": Structure(Lattice.cubic((2 * v) ** (1 / 3)), [el] * 2,
+                                  [[0, 0, 0], [.5, .5, .5]]),
+                 "hcp": Structure(Lattice.hexagonal((2 * v / (1.633 * 0.866)) ** (1 / 3),
+                                                    1.633 * (2 * v / (1.633 * 0.866)) ** (1 / 3)),
+                                  [el] * 2, [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])}
+        best = None
+        for name, cell in cells.items():
+            sid = structure_id("prototype-element", el, name)
+            record = cache.records.get(sid)
+            if record is None:
+                record = relax_record(SourceStructure(sid, cell, "prototype", name), relaxer,
+                                      label)
+                append_record(cache_path, record)
+            if record["status"] == "ok" and (best is None or record["energy_per_atom"]
+                                              < best[1]["energy_per_atom"]):
+                best = (name, record)
+        if best is not None:
+            out.append({"formula": el, "energy_per_atom": round(best[1]["energy_per_atom"], 6),
+                        "kind": "relaxed_prototype", "source_id": f"{best[0]} {el}",
+                        "collection": "chggen", "source": f"CHGNet relaxed {best[0]} {el} "
+                        "(no elemental phase of it in the known data)"})
+        print(f"element {el}: {'none' if best is None else best[0]} reference", flush=True)
+    return out
+
+
 def _relaxation_order(targets: list, elemental: list[str], sp: dict[str, dict]) -> list[str]:
     """Target structures and elemental polymorphs to relax, copies left out (docstring)."""
     def energy(r) -> float:
@@ -135,6 +184,14 @@ def main() -> None:
     p.add_argument("--fmax", type=float, default=0.05)
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--elements-of", type=Path, default=None,
+                   help="training Parquet: every element in it without an elemental phase in "
+                   "the known data gets fcc, bcc and hcp cells at its elemental volume, "
+                   "relaxed, lowest kept (kind relaxed_prototype)")
+    p.add_argument("--own-build", type=Path, default=None,
+                   help="hull file of our own training-set build; its entries at compositions "
+                   "without a known phase go to --gaps-out, marked own_build")
+    p.add_argument("--gaps-out", type=Path, default=None)
     p.add_argument("--exclude-sources", nargs="*", default=["aflow/legacy_data"],
                    help="collections left out (default: the AFLOW prototype library, whose "
                    "cells are prototype geometries at arbitrary scale, some at 1 Å^3/atom)")
@@ -174,7 +231,11 @@ def main() -> None:
               f"[{time.time() - t0:.0f} s]", flush=True)
     cache = load_relax_cache(cache_path)
     provenance = {r.structure_id: {"source": r.source, "source_id": r.source_id} for r in rows}
-    entries = hull_entries(cache.records.values(), sp.values(), provenance)
+    known_records = [r for sid, r in cache.records.items() if sid in by_id]
+    entries = hull_entries(known_records, [r for sid, r in sp.items() if sid in by_id],
+                           provenance)
+    if args.elements_of is not None:
+        entries += _missing_elements(args.elements_of, entries, relaxer, label, cache_path)
     n_relaxed = sum(e["kind"] == "relaxed" for e in entries)
     write_reference_file(
         args.out, entries,
@@ -190,6 +251,18 @@ def main() -> None:
                              "single_point": len(entries) - n_relaxed},
                   "filters": counts})
     print(f"wrote {args.out}: {len(entries)} compositions, {n_relaxed} relaxed", flush=True)
+    if args.own_build is not None and args.gaps_out is not None:
+        build = json.loads(args.own_build.read_text())["entries"]
+        gaps = own_build_gaps(entries, build)
+        write_reference_file(
+            args.gaps_out, gaps,
+            description=("Entries of chggen's own training-set build (CHGNet-relaxed prototype "
+                         "decorations and random crystals) at compositions where no known "
+                         "phase exists. Energies in eV/atom on the CHGNet scale."),
+            metadata={"label": "chggen-data-build-gaps-v1", "model": "CHGNet 0.3.0",
+                      "counts": {"entries": len(gaps)}})
+        print(f"wrote {args.gaps_out}: {len(gaps)} compositions without a known phase",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Thermodynamics: decomposition energy and energy above hull against a chosen hull.
 
-Hull sources: :class:`OfflineHullSource` (default; CHGNet references shipped in
-``chggen_kernels/data/reference_hull.json``), :class:`FileHullSource` (a user's CSV/JSON)
-and :class:`MPHullSource` (Materials Project GGA/GGA+U, cached on disk). All energies are
-eV/atom and go onto the diagram without further corrections.
+Hull sources: :class:`OfflineHullSource` (default; CHGNet energies of the known phases
+shipped in ``chggen_kernels/data/hull_known_phases.json``), :class:`FileHullSource` (a
+user's CSV/JSON) and :class:`MPHullSource` (Materials Project GGA/GGA+U, cached on disk).
+All energies are eV/atom and go onto the diagram without further corrections.
 
 Typical use::
 
@@ -33,6 +33,7 @@ from chggen_kernels.thermo.sources import (
     check_hull_source,
     get_hull,
     hull_source_from_name,
+    known_phases_data_path,
     reference_data_path,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "build_hull_data_path",
     "check_hull_source",
     "hull_source_from_name",
+    "known_phases_data_path",
     "reference_data_path",
     "write_reference_file",
 ]

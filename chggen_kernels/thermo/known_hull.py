@@ -44,14 +44,18 @@ def elements_to_relax(
     ``single_points`` maps id -> record with ``energy_per_atom`` (eV/atom) and
     ``status``; ``formulas`` maps id -> reduced formula (elements are one-symbol formulas).
     """
+    from pymatgen.core import Composition
+
     by_element: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for sid, record in single_points.items():
         formula = formulas.get(sid, "")
-        if record.get("status") != "ok" or not formula.isalpha():
+        if record.get("status") != "ok" or not formula:
             continue
-        if sum(ch.isupper() for ch in formula) != 1:
+        composition = Composition(formula)
+        if not composition.is_element:  # "O2", "N2", "Li": elements; "LiSi" is not
             continue
-        by_element[formula].append((float(record["energy_per_atom"]), sid))
+        by_element[composition.elements[0].symbol].append((float(record["energy_per_atom"]),
+                                                           sid))
     out = []
     for element in sorted(by_element):
         out += [sid for _, sid in sorted(by_element[element])[:relax_per_element]]

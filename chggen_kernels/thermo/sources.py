@@ -41,6 +41,7 @@ __all__ = [
     "build_hull_data_path",
     "check_hull_source",
     "hull_source_from_name",
+    "known_phases_data_path",
     "reference_data_path",
 ]
 
@@ -99,12 +100,21 @@ def reference_data_path() -> Path:
     return Path(str(importlib.resources.files("chggen_kernels") / "data" / "reference_hull.json"))
 
 
-def build_hull_data_path() -> Path:
-    """Path of the hull from the shipped training-set build (``data/reference_hull_build.json``).
+def known_phases_data_path() -> Path:
+    """Path of the hull of known phases shipped with the package (``data/hull_known_phases.json``).
 
-    The lowest-energy CHGNet-relaxed entry per composition of the ``chggen data build``
-    behind the default model (Li-Si, Zn-P-S, Li-P-S and their subsystems).
+    The lowest CHGNet energy per composition of known crystals (Materials Project,
+    Alexandria, JARVIS, WBM, OBELiX): relaxed for Li-Si, Zn-P-S, Li-P-S and their subsystems
+    and for the elemental polymorphs of every element, single points of the DFT structures
+    elsewhere (``kind`` per entry). Compositions, energies and source ids only.
     """
+    return Path(str(importlib.resources.files("chggen_kernels") / "data" /
+                    "hull_known_phases.json"))
+
+
+def build_hull_data_path() -> Path:
+    """Path of the entries of the shipped training-set build at compositions no known phase
+    covers (``data/reference_hull_build.json``, ``kind = "own_build"``)."""
     return Path(
         str(importlib.resources.files("chggen_kernels") / "data" / "reference_hull_build.json")
     )
@@ -113,11 +123,13 @@ def build_hull_data_path() -> Path:
 class OfflineHullSource:
     """Reference entries computed by this project with CHGNet, shipped in the package.
 
-    By default two files: the curated reference phases (elemental ground states and known
-    compounds relaxed by ``build_reference.py``, :func:`reference_data_path`) and the hull
-    of the shipped training-set build (:func:`build_hull_data_path`). Both are on the
-    same CHGNet energy scale; where both hold a composition the phase diagram keeps the
-    lower entry. ``path`` (one file or several) replaces the defaults.
+    By default two files: the known phases (:func:`known_phases_data_path`: every element,
+    the compounds of the known-crystal collections) and our own training-set build's
+    entries at compositions where no known phase exists (:func:`build_hull_data_path`).
+    Both are on the same CHGNet energy scale. The name is ``offline:<labels>``, the labels
+    naming the versions of the files. ``path`` (one file or several) replaces the defaults;
+    the curated references of ``build_reference.py`` (:func:`reference_data_path`) are one
+    such file.
     """
 
     def __init__(
@@ -125,7 +137,7 @@ class OfflineHullSource:
         path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
         if path is None:
-            paths = [reference_data_path(), build_hull_data_path()]
+            paths = [known_phases_data_path(), build_hull_data_path()]
         elif isinstance(path, (str, os.PathLike)):
             paths = [Path(path)]
         else:

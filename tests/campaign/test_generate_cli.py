@@ -102,7 +102,7 @@ def test_generate_all_failed_exit_1_rows_kept(tmp_path, checkpoint, capsys) -> N
         (["generate", "LiSi", "--guest", "Na", "--mode", "both"], "--guest Na not in LiSi"),
         (["generate", "LiSi", "--mode", "inpaint"], "--mode inpaint needs --guest"),
         (["generate", "Li5Si2", "--atoms-per-cell", "10"], "not a positive multiple of the 7"),
-        (["generate", "LiCl"], "no elemental reference for Cl"),
+        (["generate", "LiPo"], "no elemental reference for Po"),
         (["generate", "LiSi", "--hull", "nowhere.csv"], "is not 'offline', 'mp', 'none'"),
         (["generate", "LiSi", "--lattice-family", "cubicc"], "lattice family must be 'any' or"),
         (["generate", "LiSi", "--n-levels", "1"],

@@ -229,3 +229,39 @@ def _no_leftover_actors(request):
         while ray.available_resources().get("CPU", 0) < 2:
             assert time.monotonic() < deadline, "campaign actors outlived their campaign"
             time.sleep(0.2)
+
+
+def test_chggen_run_and_generate_make_the_same_candidates(ray_session, tmp_path: Path) -> None:
+    """The real runner on Ray (``chggen run``'s path) against ``chggen generate`` with a
+    user checkpoint trained on a non-default sigma range: same ids, lattices, structures."""
+    import json
+
+    import torch
+
+    from campaign.cli import main
+    from campaign.results import read_results
+    from tests.campaign.test_runner import SIGMA, write_user_checkpoint
+
+    checkpoint = write_user_checkpoint(tmp_path / "user.pt")
+    config = validate_config({
+        "compositions": {"cells": ["Li3Si"]}, "samples_per_task": 2, "seed": 7,
+        "sampler": {"n_levels": 4, "n_corrector_steps": 1}, "relax": {"max_steps": 3},
+        "model": {"checkpoint": checkpoint}, "hull": {"source": "none"},
+        "output": str(tmp_path / "run"),
+        "resources": {"relax_actors": 1, "cpus_per_relax_actor": 1}})
+    run_campaign(config, progress=False)
+    threads = torch.get_num_threads()
+    try:
+        main(["generate", "Li3Si", "--n-samples", "2", "--seed", "7", "--n-levels", "4",
+              "--n-corrector", "1", "--max-steps", "3", "--threads", "1", "--hull", "none",
+              "--checkpoint", checkpoint, "--out", str(tmp_path / "gen"), "--quiet"])
+    finally:
+        torch.set_num_threads(threads)
+    ray_rows = read_results(config.output).set_index("candidate_id").sort_index()
+    local = read_results(tmp_path / "gen").set_index("candidate_id").sort_index()
+    assert list(ray_rows.index) == list(local.index) and len(local) == 2
+    columns = ["task_id", "seed", "lattice_family", "lattice_ratio", "volume_per_atom_prior",
+               "structure_generated", "status", "sampler_settings", "model_checkpoint"]
+    pd.testing.assert_frame_equal(ray_rows[columns], local[columns])
+    settings = json.loads(local["sampler_settings"].iloc[0])
+    assert (settings["sigma_min"], settings["sigma_max"]) == SIGMA

@@ -27,17 +27,21 @@ pytestmark = pytest.mark.slow
 SIGMA = (0.05, 3.0)  # Å: a user's model trained on a non-default noise range
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> str:
+def write_user_checkpoint(path: Path) -> str:
+    """A tiny random-weight model trained (so its metadata says) on sigma in ``SIGMA``."""
     torch.manual_seed(3)
     config = tiny_model_config(n_layers=1, hidden_irreps="4x0e+2x1o", radial_hidden=(8,),
                                n_radial_basis=4, species_embedding_dim=4, noise_embedding_dim=4)
     model = ScoreModel(config)
     metadata = CheckpointMetadata(data_hash="feedfacecafebeef", sigma_min=SIGMA[0],
                                   sigma_max=SIGMA[1], volume_prior={"Li": 20.0, "Si": 16.0})
-    path = tmp_path_factory.mktemp("model") / "user.pt"
     save_checkpoint(path, config.to_dict(), model.state_dict(), metadata)
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> str:
+    return write_user_checkpoint(tmp_path_factory.mktemp("model") / "user.pt")
 
 
 @pytest.fixture(autouse=True)

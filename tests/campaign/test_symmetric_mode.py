@@ -156,3 +156,27 @@ def test_generate_inpaint_symmetric_chain(tmp_path, checkpoint, capsys) -> None:
     assert main(bad) == 2
     assert ("inpainting.max_wyckoff_combinations = 0: must be an integer >= 1, got 0"
             in capsys.readouterr().err)
+
+
+def test_no_refined_host_ranks_the_unconditional_candidates(capsys) -> None:
+    from campaign.commands.generate import print_results
+    from campaign.local import ChainResult
+    from chggen_kernels.workflow import CandidateSpec, failed_row
+
+    rows = []
+    for k, e_d in enumerate((0.05, -0.01)):
+        spec = CandidateSpec(candidate_id=f"t-{k:03d}", task_id="t",
+                             composition={"Li": 2, "Si": 1}, mode="unconditional", seed=k,
+                             lattice_family="cubic", lattice_ratio="1:1")
+        row = failed_row(spec, "")
+        row.status, row.failure_reason, row.e_d = "ok", None, e_d
+        row.energy_relaxed_per_atom, row.spacegroup_relaxed = -3.0, 1
+        row.spacegroup_symbol_relaxed, row.e_above_hull = "P1", max(e_d, 0.0)
+        rows.append(row)
+    result = ChainResult(unconditional=rows, inpainted=[], n_hosts=2, n_symmetric_hosts=0)
+    assert print_results(result, ("inpaint-symmetric",), 10, None) == 0
+    out = capsys.readouterr().out
+    assert ("no inpainting: 0 of 2 hosts have a framework that refines above P-1" in out)
+    ranked = [line.split()[1] for line in out.splitlines() if line.split()
+              and line.split()[0].isdigit()]
+    assert ranked == ["t-001", "t-000"]  # the unconditional candidates, lowest E_d first

@@ -164,3 +164,8 @@ def test_validation_reproduces_the_checkpoint_split(tiny_data, tmp_path) -> None
         _checkpoint(tmp_path / "d.pt", extra={"validation_ids": ["t1", "t5", "t9"]}), tiny_data,
         noise_draws=1)
     assert ids["split"] == "checkpoint validation_ids (2 of 3 found)" and ids["n_crystals"] == 2
+    foreign = validation_loss_comparison(
+        _checkpoint(tmp_path / "e.pt", extra={"validation_ids": ["elsewhere-1"]}), tiny_data,
+        noise_draws=1)  # ids of another data set: the whole file is held out
+    assert foreign["split"].startswith("every crystal of the file")
+    assert foreign["n_crystals"] == 8

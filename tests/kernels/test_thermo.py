@@ -18,6 +18,7 @@ from chggen_kernels.thermo import (
     build_hull_data_path,
     decomposition_energy,
     get_hull,
+    known_phases_data_path,
     parse_chemsys,
     read_entries,
     reference_data_path,
@@ -303,9 +304,9 @@ def test_offline_source_covers_the_project_systems():
 
 
 def test_offline_source_names_missing_elements():
-    with pytest.raises(MissingReferenceError, match=r"no elemental reference for Fe, O "
-                                                    r"\(chemical system Fe-Li-O\).*MP_API_KEY"):
-        get_hull(OfflineHullSource(), "Li-Fe-O")
+    with pytest.raises(MissingReferenceError, match=r"no elemental reference for Po, Ra "
+                                                    r"\(chemical system Li-Po-Ra\).*MP_API_KEY"):
+        get_hull(OfflineHullSource(), "Li-Po-Ra")
 
 
 @pytest.mark.slow
@@ -328,17 +329,53 @@ def test_build_script_reproduces_the_shipped_references(tmp_path):
         assert entry_.energy_per_atom == pytest.approx(shipped[entry_.data["source"]], abs=1e-4)
 
 
-def test_offline_default_joins_curated_references_and_the_build_hull(tmp_path) -> None:
+def test_offline_default_is_the_known_phases_plus_the_build_gaps() -> None:
     default = OfflineHullSource()
-    assert default.paths == [reference_data_path(), build_hull_data_path()]
+    assert default.paths == [known_phases_data_path(), build_hull_data_path()]
     li_si = default.entries(["Li", "Si"])
-    assert default.name == "offline:chggen-chgnet-0.3.0+chggen-data-build"  # read with entries
-    curated = OfflineHullSource(reference_data_path()).entries(["Li", "Si"])
-    # The build adds Li-Si compounds the curated file lacks; both sets are loaded.
-    assert not any(len(e.composition.elements) == 2 for e in curated)
-    assert sum(len(e.composition.elements) == 2 for e in li_si) >= 5
-    assert len(li_si) > len(curated)
-    # Zn-P-S: ternary compounds from the build are now on the offline hull.
-    assert any(len(e.composition.elements) == 3 for e in default.entries(["P", "S", "Zn"]))
+    assert default.name == "offline:chggen-known-phases-v1+chggen-data-build-gaps-v1"
+    kinds = {e.composition.reduced_formula: e for e in li_si}
+    for formula in ("LiSi", "Li2Si", "Li7Si2", "Li12Si7", "Li13Si4", "Li15Si4"):
+        assert formula in kinds and "CHGNet relaxed" in kinds[formula].data["source"]
+    # our own build fills only compositions without a known phase, and says so
+    own = [e for e in li_si if "no known phase" in e.data["source"]]
+    assert own and not {e.composition.reduced_formula for e in own} & {
+        "LiSi", "Li2Si", "Li7Si2", "Li12Si7", "Li13Si4", "Li15Si4"}
+    # every element of the shipped model's training data has an elemental reference
+    # (Cf, only in the AFLOW prototypes, is outside CHGNet's elements)
+    assert len(default.elements) >= 88 and "Yb" in default.elements
+    # no structure of the known data is shipped
+    raw = json.loads(known_phases_data_path().read_text())
+    assert all("structure" not in e for e in raw["entries"])
+    assert {e["kind"] for e in raw["entries"]} == {"relaxed", "relaxed_prototype",
+                                                   "single_point"}
     with pytest.raises(ThermoInputError, match="OfflineHullSource.path: no hull file given"):
         OfflineHullSource([])
+
+
+# e_above_hull (meV/atom) of the known Li-Si phases on the shipped hull, CHGNet-relaxed; the
+# CHGNet hull is Li - Li15Si4 - Li2Si - Si. Li12Si7 and LiSi, on the DFT hull, sit 16 and
+# 18 meV/atom above it (CHGNet's error; they miss the 10 meV/atom target).
+LI_SI_E_ABOVE_HULL_MEV = {"Li15Si4": 0.0, "Li2Si": 0.0, "Li13Si4": 6.3, "Li12Si7": 16.1,
+                          "LiSi": 17.9}
+
+
+def test_known_li_si_ground_states_on_the_shipped_hull() -> None:
+    diagram = get_hull(OfflineHullSource(), "Li-Si")
+    stable = {e.composition.reduced_formula for e in diagram.stable_entries}
+    assert {"Li", "Si", "Li15Si4", "Li2Si"} <= stable
+    by_formula = {}
+    for e in diagram.all_entries:
+        f = e.composition.reduced_formula
+        if f not in by_formula or e.energy_per_atom < by_formula[f].energy_per_atom:
+            by_formula[f] = e
+    for formula, expected in LI_SI_E_ABOVE_HULL_MEV.items():
+        above = 1000 * diagram.get_e_above_hull(by_formula[formula])
+        assert above == pytest.approx(expected, abs=0.5), formula
+    within_10 = [f for f, v in LI_SI_E_ABOVE_HULL_MEV.items() if v <= 10.0]
+    assert within_10 == ["Li15Si4", "Li2Si", "Li13Si4"]
+    # E_d of a known phase against the others (Bartel): Li2Si is stable, E_d < 0
+    li2si = by_formula["Li2Si"]
+    others = [e for e in diagram.all_entries if e.composition.reduced_formula != "Li2Si"]
+    e_d = decomposition_energy("Li2Si", li2si.energy_per_atom, PhaseDiagram(others))
+    assert e_d.e_d < 0 and e_d.known_compounds >= 4
