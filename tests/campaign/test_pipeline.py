@@ -167,7 +167,7 @@ def test_interrupted_driver_resumes_without_duplicates(ray_session, tmp_path: Pa
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     out = Path(config.output)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a loaded 2-core machine: actor start-up is slow
     while len(list(out.glob("part-*.parquet"))) < 2:
         assert driver.poll() is None, driver.communicate()
         assert time.monotonic() < deadline, "the driver wrote nothing in time"
