@@ -174,7 +174,8 @@ def run_build(
         try:
             extra = reference_records(opts.hull_references)
         except ValueError as exc:
-            raise DataBuildError(f"--hull-references: {exc}") from None
+            raise DataBuildError(f"--hull-references = {str(opts.hull_references)!r}: {exc}"
+                                 ) from None
     summary = BuildSummary()
     opts.out.mkdir(parents=True, exist_ok=True)
     import yaml

@@ -18,6 +18,12 @@ __all__ = ["SOURCES", "BuildOptions", "DataBuildError"]
 SOURCES = ("prototypes", "random", "mp", "files", "known")
 
 
+def _bad(field: str, value: Any, reason: str) -> None:
+    """Raise the one message format of every settings error: ``field = value: reason``
+    (the field spelled as its command-line option)."""
+    raise DataBuildError(f"--{field.replace('_', '-')} = {value!r}: {reason}")
+
+
 class DataBuildError(ValueError):
     """Bad build input (options, sources); the message names the option and the value."""
 
@@ -58,50 +64,49 @@ class BuildOptions:
         if "known" in self.sources:
             self._check_known()
         elif not self.chemsys:
-            raise DataBuildError("--chemsys: give at least one chemical system")
+            _bad("chemsys", list(self.chemsys), "give at least one chemical system")
         for system in self.chemsys:
             try:
                 parse_chemsys(system)
             except ValueError as exc:
-                raise DataBuildError(f"--chemsys: {exc}") from None
+                _bad("chemsys", system, str(exc))
         for source in self.sources:
             if source not in SOURCES:
-                raise DataBuildError(f"--sources: {source!r} is not one of {list(SOURCES)}")
+                _bad("sources", source, f"not one of {list(SOURCES)}")
         if not self.sources:
-            raise DataBuildError("--sources: give at least one source")
+            _bad("sources", [], "give at least one source")
         if "files" in self.sources and self.files is None:
-            raise DataBuildError("--sources files needs --files PATH")
+            _bad("files", None, "--sources files needs --files PATH")
         if self.files is not None and "files" not in self.sources:
-            raise DataBuildError(f"--files {str(self.files)!r} given but 'files' is not in "
-                                 "--sources")
+            _bad("files", str(self.files), "given but 'files' is not in --sources")
         for name in ("random_per_system", "max_atoms", "max_steps", "workers"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "random_per_system" else 1):
-                raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}")
+            minimum = 0 if name == "random_per_system" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                _bad(name, value, f"must be an integer >= {minimum}")
         for name in ("ehull_max", "mp_ehull_max", "fmax"):
             value = getattr(self, name)
             if not (value >= 0) or (name == "fmax" and value == 0):
-                raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}")
+                _bad(name, value, "must be > 0" if name == "fmax" else "must be >= 0")
 
     def _check_known(self) -> None:
         if self.known is None:
-            raise DataBuildError("--sources known needs --known PATH")
+            _bad("known", None, "--sources known needs --known PATH")
         others = [s for s in self.sources if s != "known"]
         if others:
-            raise DataBuildError(f"--sources: 'known' builds on its own, not with {others} "
-                                 "(build those separately and train on both files)")
+            _bad("sources", list(self.sources), f"'known' builds on its own, not with {others} "
+                 "(build those separately and train on both files)")
         if not Path(self.known).is_file():
-            raise DataBuildError(f"--known: {str(self.known)!r} is not a file")
+            _bad("known", str(self.known), "not a file")
         if not (self.min_distance >= 0):
-            raise DataBuildError(f"--min-distance: got {self.min_distance!r}")
+            _bad("min_distance", self.min_distance, "must be >= 0 Å")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not (0 <= value < 1):
-                raise DataBuildError(f"--{name.replace('_', '-')}: got {value!r}, expected "
-                                     "a fraction in [0, 1)")
+                _bad(name, value, "expected a fraction in [0, 1)")
         if self.val_fraction + self.test_fraction >= 1:
-            raise DataBuildError("--val-fraction + --test-fraction must be below 1, got "
-                                 f"{self.val_fraction + self.test_fraction:g}")
+            _bad("val_fraction", self.val_fraction, "--val-fraction + --test-fraction must be "
+                 f"below 1, got {self.val_fraction + self.test_fraction:g}")
         from pymatgen.core import Composition, Element
 
         for formula in self.test_formulas:
@@ -110,7 +115,7 @@ class BuildOptions:
             except Exception:  # pymatgen raises several types
                 ok = False
             if not ok:
-                raise DataBuildError(f"--test-formulas: {formula!r} is not a formula")
+                _bad("test_formulas", formula, "not a formula")
 
     @property
     def cache_path(self) -> Path:

@@ -166,7 +166,8 @@ def run_data_build(args: argparse.Namespace) -> int:
             try:
                 import ray  # noqa: F401
             except ImportError:
-                raise DataBuildError("--workers > 1 needs Ray (pip install 'chggen[campaign]'); "
+                raise DataBuildError(f"--workers = {opts.workers}: more than 1 needs Ray (pip "
+                                     "install 'chggen[campaign]'); "
                                      "use --workers 1") from None
         summary = run_build(opts)
     except (DataBuildError, MPSourceError, TrainingDataError) as err:

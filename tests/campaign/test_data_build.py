@@ -163,12 +163,14 @@ def test_relax_worker_builds_records_without_ray(tmp_path) -> None:
         (["--chemsys", "Li-Si", "--ehull-max", "-0.5"], "'-0.5' is not a finite number >= 0"),
         (["--chemsys", "Li-Si", "--workers", "0"], "'0' is not an integer >= 1"),
         (["--chemsys", "Li-Si", "--max-atoms", "many"], "'many' is not an integer >= 1"),
-        (["--chemsys", "Li-Si", "--sources", "files"], "--sources files needs --files"),
+        (["--chemsys", "Li-Si", "--sources", "files"],
+         "--files = None: --sources files needs --files PATH"),
         (["--chemsys", "Li-Si", "--relaxer", "tests.campaign.fake_relaxer:fake_relaxer"],
          "unrecognized arguments: --relaxer"),  # test doubles are not selectable
         (["--chemsys", "Li-Si", "--sources", "mp"], "MP_API_KEY"),
         (["--chemsys", "Li-Si", "--hull-references", "/nonexistent/h.json"],
-         "--hull-references: hull entry file '/nonexistent/h.json' does not exist"),
+         "--hull-references = '/nonexistent/h.json': hull entry file '/nonexistent/h.json' "
+         "does not exist"),
     ],
 )
 def test_command_line_errors_name_the_value(tmp_path, capsys, monkeypatch, args, message) -> None:

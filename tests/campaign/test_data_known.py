@@ -87,15 +87,16 @@ def test_single_points_feed_an_energy_above_hull_filter(tmp_path, known_file):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--sources", "known"], "--sources known needs --known PATH"),
+    (["--sources", "known"], "--known = None: --sources known needs --known PATH"),
     (["--sources", "known", "prototypes", "--known", "KNOWN"],
-     "--sources: 'known' builds on its own, not with ['prototypes']"),
+     "--sources = ['known', 'prototypes']: 'known' builds on its own, not with ['prototypes']"),
     (["--sources", "known", "--known", "KNOWN", "--test-fraction", "0.99",
-      "--val-fraction", "0.2"], "--val-fraction + --test-fraction must be below 1, got 1.19"),
+      "--val-fraction", "0.2"],
+     "--val-fraction = 0.2: --val-fraction + --test-fraction must be below 1, got 1.19"),
     (["--sources", "known", "--known", "KNOWN", "--test-formulas", "Xx9"],
-     "--test-formulas: 'Xx9' is not a formula"),
+     "--test-formulas = 'Xx9': not a formula"),
     (["--sources", "known", "--known", "missing.parquet"],
-     "--known: 'missing.parquet' is not a file"),
+     "--known = 'missing.parquet': not a file"),
 ])
 def test_known_options_are_refused_with_the_field(tmp_path, known_file, capsys, args, message):
     args = [str(known_file) if a == "KNOWN" else a for a in args]
@@ -115,5 +116,5 @@ def test_known_build_from_the_command_line(tmp_path, known_file, capsys):
 
 
 def test_known_options_need_the_known_source(tmp_path, known_file):
-    with pytest.raises(DataBuildError, match="--chemsys: give at least one chemical system"):
+    with pytest.raises(DataBuildError, match=r"--chemsys = \[\]: give at least one chemical"):
         BuildOptions(chemsys=(), sources=("prototypes",), out=tmp_path)
