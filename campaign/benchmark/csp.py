@@ -188,18 +188,7 @@ def run_csp_task(chain: Any, task: Task, settings: CspSettings) -> list[dict[str
 def csp_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
                energy_tol: float) -> tuple[list[Any], list[dict[str, Any]]]:
     """Scores per (compound, method) with finished parts, and every candidate row."""
+    from campaign.benchmark.store import collect_scores
     from chggen_kernels.benchmark import score_csp_compound
 
-    scores, rows = [], []
-    for compound in compounds:
-        reference = store.rows(Task(compound, "reference"))
-        energy = reference[0]["energy_per_atom"] if reference else None
-        for method in methods:
-            task = Task(compound, method)
-            if not store.is_done(task):
-                continue
-            part = store.rows(task)
-            rows += part
-            scores.append(score_csp_compound(part, energy, compound_id=compound.compound_id,
-                                             method=method, energy_tol=energy_tol))
-    return scores, rows
+    return collect_scores(store, compounds, methods, energy_tol, score_csp_compound)

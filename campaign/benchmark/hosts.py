@@ -195,20 +195,9 @@ def run_hosts_task(chain: Any, task: Task, settings: HostSettings) -> list[dict[
 
 
 def host_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
-                energy_tol: float) -> tuple[list[Any], list[dict[str, Any]]]:
+               energy_tol: float) -> tuple[list[Any], list[dict[str, Any]]]:
     """Scores per (host, method) with finished parts, and every candidate row."""
+    from campaign.benchmark.store import collect_scores
     from chggen_kernels.benchmark import score_host
 
-    scores, rows = [], []
-    for compound in compounds:
-        reference = store.rows(Task(compound, "reference"))
-        energy = reference[0]["energy_per_atom"] if reference else None
-        for method in methods:
-            task = Task(compound, method)
-            if not store.is_done(task):
-                continue
-            part = store.rows(task)
-            rows += part
-            scores.append(score_host(part, energy, compound_id=compound.compound_id,
-                                     method=method, energy_tol=energy_tol))
-    return scores, rows
+    return collect_scores(store, compounds, methods, energy_tol, score_host)

@@ -122,3 +122,27 @@ class BenchmarkStore:
         """The task's rows (``[]`` if its part does not exist yet)."""
         store = self._store(task)
         return store.read_task(task.task_id) if store.is_done(task.task_id) else []
+
+
+def collect_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
+                   energy_tol: float, score: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Scores per (compound, method) with a finished part, and every candidate row.
+
+    ``score(rows, reference_energy, compound_id=, method=, energy_tol=)`` is the kernel's
+    scoring function of the benchmark (``score_csp_compound`` or ``score_host``); the
+    reference energy (eV/atom) is the compound's ``reference`` part, when finished.
+    """
+    scores, rows = [], []
+    for compound in compounds:
+        reference = store.rows(Task(compound, "reference"))
+        energy = reference[0]["energy_per_atom"] if reference else None
+        for method in methods:
+            task = Task(compound, method)
+            if not store.is_done(task):
+                continue
+            part = store.rows(task)
+            rows += part
+            scores.append(score(part, energy, compound_id=compound.compound_id, method=method,
+                                energy_tol=energy_tol))
+    return scores, rows
+
