@@ -17,7 +17,17 @@ from pymatgen.core import Lattice, Structure
 from campaign.results import ResultStore
 from chggen_kernels.workflow.records import CandidateRecord
 
-LI_REF, SI_REF = -1.882921, -5.313769  # eV/atom, offline reference hull (CHGNet)
+
+def _elemental_references() -> tuple[float, float]:
+    """Li and Si ground-state energies (eV/atom) of the shipped offline hull."""
+    from chggen_kernels.thermo import OfflineHullSource
+
+    entries = OfflineHullSource().entries(["Li", "Si"])
+    return tuple(min(e.energy_per_atom for e in entries if e.composition.reduced_formula == el)
+                 for el in ("Li", "Si"))  # type: ignore[return-value]
+
+
+LI_REF, SI_REF = _elemental_references()  # eV/atom, offline reference hull (CHGNet)
 
 
 FCC = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])

@@ -11,6 +11,10 @@ from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
 
 def main() -> int:
+    import signal
+
+    # a child of a background job inherits an ignored SIGINT; the test sends one
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     config_path, address, relax_seconds = sys.argv[1:4]
     import ray
 
