@@ -157,14 +157,7 @@ class ResultStore:
             table = pa.Table.from_pylist(rows, schema=self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
             raise ResultsError(f"task {task_id}: rows do not match the schema ({exc})") from None
-        final = self.part_path(task_id)
-        temporary = self.directory / f".{final.name}.{os.getpid()}.tmp"
-        try:
-            pq.write_table(table, temporary)
-            os.replace(temporary, final)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return final
+        return write_parquet_atomic(table, self.part_path(task_id))
 
     def read_task(self, task_id: str) -> list[dict[str, Any]]:
         """One task's rows as plain Python values (``None`` for nulls)."""
@@ -195,3 +188,16 @@ def read_results(directory: str | Path, columns: Iterable[str] | None = None):
         return CANDIDATE_SCHEMA.empty_table().select(cols or CANDIDATE_SCHEMA.names).to_pandas()
     tables = [pq.read_table(p, columns=cols, schema=CANDIDATE_SCHEMA) for p in files]
     return pa.concat_tables(tables).to_pandas()
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` to ``path`` through a temporary name and a rename, so that readers
+    never see half a file; the temporary (``.<name>.<pid>.tmp``) is removed on failure."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+

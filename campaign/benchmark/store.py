@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from campaign.benchmark.known_input import BenchmarkInputError, Compound
 from campaign.results import ResultStore
@@ -64,14 +63,10 @@ class Task:
 
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]], table_schema: pa.Schema) -> Path:
     """Write ``rows`` as one Parquet file atomically (temporary name, then rename)."""
+    from campaign.results import write_parquet_atomic
+
     table = pa.Table.from_pylist([dict(r) for r in rows], schema=table_schema)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_parquet_atomic(table, path)
 
 
 class BenchmarkStore:
