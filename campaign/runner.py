@@ -18,7 +18,6 @@ factory, and tests inject their own (``runner_factory=``) instead.
 from __future__ import annotations
 
 import dataclasses
-import json
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -160,7 +159,7 @@ class StageRunner:
 
     def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:
         """The results row of one candidate (failed rows included, never raises)."""
-        from chggen_kernels.workflow import relax_and_score
+        from chggen_kernels.workflow import failed_record, relax_and_score
 
         try:
             self.load(model=False, relaxer=True)
@@ -172,10 +171,7 @@ class StageRunner:
         except Exception as exc:  # noqa: BLE001 - the guard: a failed row, never a crash
             traceback.print_exc()
             reason = short_reason("relaxation", exc)
-        return failed_row(candidate.spec, reason, model_checkpoint=candidate.model_checkpoint,
-                          sampler_settings=json.dumps(candidate.sampler_settings,
-                                                      sort_keys=True, default=str),
-                          t_sample_s=candidate.t_sample_s)
+        return failed_record(candidate, reason)
 
     def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],
                          n_samples: int, *, task_id: str, campaign_seed: int, mode: str,

@@ -19,6 +19,7 @@ __all__ = [
     "failed_row",
     "format_composition",
     "spec_columns",
+    "spec_row",
     "utc_now",
 ]
 
@@ -171,13 +172,18 @@ def spec_columns(spec: CandidateSpec) -> dict[str, Any]:
     }
 
 
+def spec_row(spec: CandidateSpec, **known: Any) -> dict[str, Any]:
+    """Every results column: null, then what ``spec`` determines, the ``created_at`` stamp
+    and ``known`` (unknown column names are an error)."""
+    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(CandidateRecord)}
+    values |= spec_columns(spec) | {"created_at": utc_now()}
+    unknown = set(known) - set(values)
+    if unknown:
+        raise ValueError(f"results row: unknown columns {sorted(unknown)}")
+    return values | known
+
+
 def failed_row(spec: CandidateSpec, reason: str, **known: Any) -> CandidateRecord:
     """A failed results row for a candidate that never got a real one (``known`` fills
     further columns, e.g. ``model_checkpoint``; the rest is null)."""
-    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(CandidateRecord)}
-    values |= spec_columns(spec) | {"status": "failed", "failure_reason": reason,
-                                    "created_at": utc_now()}
-    unknown = set(known) - set(values)
-    if unknown:
-        raise ValueError(f"failed_row: unknown columns {sorted(unknown)}")
-    return CandidateRecord(**(values | known))
+    return CandidateRecord(**spec_row(spec, **known, status="failed", failure_reason=reason))

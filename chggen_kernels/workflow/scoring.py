@@ -19,8 +19,8 @@ from chggen_kernels.thermo import HullSource, decomposition_energy, get_hull
 from chggen_kernels.workflow.records import (
     CandidateRecord,
     GeneratedCandidate,
-    spec_columns,
-    utc_now,
+    failed_row,
+    spec_row,
 )
 
 __all__ = ["HullProvider", "failed_record", "relax_and_score"]
@@ -43,8 +43,9 @@ class HullProvider:
         return self._cache[chemsys]
 
 
-def _base_record(candidate: GeneratedCandidate) -> dict[str, Any]:
-    return spec_columns(candidate.spec) | {
+def _provenance(candidate: GeneratedCandidate) -> dict[str, Any]:
+    """The columns the sampling stage determines (model, sampler settings, time, structure)."""
+    return {
         "model_checkpoint": candidate.model_checkpoint,
         "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
         "t_sample_s": candidate.t_sample_s,
@@ -53,20 +54,9 @@ def _base_record(candidate: GeneratedCandidate) -> dict[str, Any]:
     }
 
 
-_EMPTY = {
-    "spacegroup_generated": None, "spacegroup_relaxed": None, "spacegroup_symbol_relaxed": None,
-    "is_symmetric": None, "energy_generated_per_atom": None, "energy_relaxed_per_atom": None,
-    "delta_e_relax": None, "rmsd_relax": None, "relax_steps": None, "relax_converged": None,
-    "e_d": None, "e_above_hull": None, "decomposition": None, "hull_source": None,
-    "structure_relaxed": None, "cif_relaxed": None, "t_relax_s": None,
-}
-
-
 def failed_record(candidate: GeneratedCandidate, reason: str, **known: Any) -> CandidateRecord:
     """A ``failed`` row for ``candidate`` keeping whatever was already known."""
-    row = _base_record(candidate) | _EMPTY | known
-    row.update(status="failed", failure_reason=reason, created_at=utc_now())
-    return CandidateRecord(**row)
+    return failed_row(candidate.spec, reason, **(_provenance(candidate) | known))
 
 
 def _finite(x: float | None) -> float | None:
@@ -130,7 +120,7 @@ def relax_and_score(
             "is_symmetric": sym.is_symmetric,
             "cif_relaxed": _cif(relaxed, symprec),
         }
-        row = _base_record(candidate) | _EMPTY | known
+        row = spec_row(candidate.spec, **(_provenance(candidate) | known))
         if hull is not None and known["energy_relaxed_per_atom"] is not None:
             try:
                 pd = hull.phase_diagram(row["chemsys"])
@@ -142,7 +132,7 @@ def relax_and_score(
                         "hull_known_compounds": thermo.known_compounds}
             except Exception as exc:
                 return failed_record(candidate, f"thermodynamics: {exc}", **known)
-        row.update(status="ok", failure_reason=None, created_at=utc_now())
+        row.update(status="ok", failure_reason=None)
         return CandidateRecord(**row)
     except Exception as exc:  # the contract: never raise, the campaign goes on
         return failed_record(candidate, f"{type(exc).__name__}: {exc}")
