@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from e3nn import o3
 
+from chggen_kernels.settings import check_int
+
 __all__ = ["ScoreModelConfig", "cpu_default_config", "gpu_preset_config"]
 
 NoiseConditioning = Literal["log_sigma", "none"]
@@ -208,5 +210,4 @@ def _check_positive_number(name: str, value: Any) -> None:
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"ScoreModelConfig.{name} must be an integer >= {minimum}, got {value!r}")
+    check_int("ScoreModelConfig", name, value, minimum)

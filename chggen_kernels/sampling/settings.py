@@ -6,6 +6,8 @@ import dataclasses
 import math
 from typing import Any
 
+from chggen_kernels.settings import check_int
+
 __all__ = ["CORRECTOR_STEP_RULES", "SamplerSettings"]
 
 CORRECTOR_STEP_RULES = ("per_atom", "per_crystal")
@@ -93,5 +95,4 @@ class SamplerSettings:
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"SamplerSettings.{name} must be an integer >= {minimum}, got {value!r}")
+    check_int("SamplerSettings", name, value, minimum)

@@ -7,6 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from chggen_kernels.settings import check_int
+
 __all__ = ["TrainSettings", "sigma_bin_edges", "sigma_bin_labels"]
 
 Schedule = Literal["cosine", "plateau"]
@@ -152,5 +154,4 @@ def _positive(name: str, value: Any) -> None:
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"TrainSettings.{name} must be an integer >= {minimum}, got {value!r}")
+    check_int("TrainSettings", name, value, minimum)
