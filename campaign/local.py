@@ -28,6 +28,7 @@ from chggen_kernels.workflow import (
     CandidateSpec,
     candidate_id,
     candidate_seed,
+    inpainting_stage_seed,
     inpainting_task_id,
     rank_rows,
     select_hosts,
@@ -138,7 +139,7 @@ def host_specs(host: HostSpec, n_samples: int, seed: int, *, symmetric: bool = F
         for k in range(n_samples)]
     if not symmetric:
         return specs
-    return symmetric_specs(specs, seed=candidate_seed(seed, task_id, -1),
+    return symmetric_specs(specs, seed=inpainting_stage_seed(seed, task_id),
                            max_combinations=max_combinations)
 
 
