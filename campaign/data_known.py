@@ -35,21 +35,23 @@ from chggen_kernels.datasets import (
     split_by_formula,
 )
 
-__all__ = ["EnergyFunction", "chgnet_single_points", "run_known_build"]
+__all__ = ["EnergyFunction", "chgnet_energies", "chgnet_single_points", "run_known_build"]
 
 EnergyFunction = Callable[[Sequence[Any]], list[float]]
 """Structures -> CHGNet energies, eV/atom (NaN for a structure that could not be scored)."""
 
 
-def chgnet_single_points(structures: Sequence[Any], batch_size: int = 16) -> list[float]:
-    """CHGNet energy per atom (eV/atom) of every structure as given (no relaxation)."""
-    import math
-
+def chgnet_energies(structures: Sequence[Any], batch_size: int = 16, model: Any = None
+                    ) -> list[float | str]:
+    """CHGNet energy per atom (eV/atom) of every structure as given (no relaxation), or
+    ``"<Error>: <message>"`` for one that cannot be scored. Batches of ``batch_size``; a
+    batch that fails is scored one by one, so one bad structure fails alone. ``model``: a
+    loaded CHGNet (default: the pretrained one, loaded here)."""
     import torch
     from chgnet.model import CHGNet
 
-    model = CHGNet.load(verbose=False, use_device="cpu")
-    out: list[float] = []
+    model = model if model is not None else CHGNet.load(verbose=False, use_device="cpu")
+    out: list[float | str] = []
     for start in range(0, len(structures), batch_size):
         chunk = list(structures[start:start + batch_size])
         with torch.no_grad():
@@ -60,9 +62,17 @@ def chgnet_single_points(structures: Sequence[Any], batch_size: int = 16) -> lis
                 for s in chunk:
                     try:
                         out.append(float(model.predict_structure(s, task="e")["e"]))
-                    except Exception:  # noqa: BLE001 - an unscorable structure is NaN
-                        out.append(math.nan)
+                    except Exception as exc:  # noqa: BLE001 - an unscorable structure
+                        out.append(f"{type(exc).__name__}: {exc}"[:300])
     return out
+
+
+def chgnet_single_points(structures: Sequence[Any], batch_size: int = 16) -> list[float]:
+    """:func:`chgnet_energies` with NaN for a structure that could not be scored."""
+    import math
+
+    return [e if isinstance(e, float) else math.nan
+            for e in chgnet_energies(structures, batch_size)]
 
 
 def _allowed_elements(chemsys: Sequence[str]) -> list[str] | None:

@@ -62,8 +62,9 @@ def _jsonl(path: Path) -> dict[str, dict]:
 
 
 def _single_points(rows: list, path: Path, max_atoms: int, batch: int) -> dict[str, dict]:
-    import torch
     from chgnet.model import CHGNet
+
+    from campaign.data_known import chgnet_energies
 
     done = _jsonl(path)
     todo = [r for r in rows if r.structure_id not in done and len(r.structure) <= max_atoms]
@@ -72,35 +73,18 @@ def _single_points(rows: list, path: Path, max_atoms: int, batch: int) -> dict[s
         return done
     model = CHGNet.load(verbose=False, use_device="cpu")
     t0 = time.time()
-    for start in range(0, len(todo), batch):
-        chunk = todo[start:start + batch]
-        try:
-            with torch.no_grad():
-                preds = model.predict_structure([r.structure for r in chunk], task="e",
-                                                batch_size=batch)
-            energies = [float(p["e"]) for p in preds]
-            records = [{"structure_id": r.structure_id, "status": "ok",
-                        "formula": r.structure.composition.formula, "energy_per_atom": e}
-                       for r, e in zip(chunk, energies, strict=True)]
-        except Exception as exc:  # noqa: BLE001 - one bad batch: score its rows one by one
-            records = []
-            for r in chunk:
-                try:
-                    e = float(model.predict_structure(r.structure, task="e")["e"])
-                    records.append({"structure_id": r.structure_id, "status": "ok",
-                                    "formula": r.structure.composition.formula,
-                                    "energy_per_atom": e})
-                except Exception as one:  # noqa: BLE001
-                    records.append({"structure_id": r.structure_id, "status": "failed",
-                                    "formula": r.structure.composition.formula,
-                                    "failure_reason": f"{type(one).__name__}: {one}"[:300]})
-            print(f"batch at {start} failed ({type(exc).__name__}); scored one by one")
-        for rec in records:
+    chunk_size = 20 * batch  # progress and cache writes every chunk
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start:start + chunk_size]
+        energies = chgnet_energies([r.structure for r in chunk], batch, model)
+        for r, e in zip(chunk, energies, strict=True):
+            rec = {"structure_id": r.structure_id, "formula": r.structure.composition.formula}
+            rec |= ({"status": "ok", "energy_per_atom": e} if isinstance(e, float)
+                    else {"status": "failed", "failure_reason": e})
             append_record(path, rec)
             done[rec["structure_id"]] = rec
-        if (start // batch) % 20 == 0:
-            print(f"single points: {start + len(chunk)}/{len(todo)} in {time.time() - t0:.0f} s",
-                  flush=True)
+        print(f"single points: {start + len(chunk)}/{len(todo)} in {time.time() - t0:.0f} s",
+              flush=True)
     return done
 
 
