@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from chggen_kernels.errors import ChggenError, RunFailedError, RunInterrupted
+
 # Modules that add sub-commands. Each defines ``register(subparsers) -> None`` and sets
 # ``func`` on its parser via ``set_defaults(func=...)``; ``func(args) -> int``.
 COMMAND_MODULES: list[str] = [
@@ -41,13 +43,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# attributes that hold the name of a nested sub-command (``chggen data build``)
+NESTED_COMMAND_ATTRIBUTES = ("analysis", "benchmark_kind", "data_command", "model_command")
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """``"chggen <command> [<sub-command>]"``: the prefix of every error line."""
+    words = ["chggen", getattr(args, "command", None) or ""]
+    words += [getattr(args, a) for a in NESTED_COMMAND_ATTRIBUTES if getattr(args, a, None)]
+    return " ".join(w for w in words if w)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a failed file operation naming the path, e.g.
+    ``file system error on 'out/part-x.parquet': No space left on device``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return f"file system error: {reason}"
+    return f"file system error on {str(exc.filename)!r}: {reason}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the sub-command (see :func:`run_command`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace, **injected: object) -> int:
+    """Run ``args.func(args, **injected)`` and map errors to one stderr line and an exit
+    code, for every command in one place: :class:`~chggen_kernels.errors.ChggenError` by
+    its class (2 bad input, 1 failed run, 130 interrupted), Ctrl-C 130, a failed file
+    operation (disk full, read-only folder) 1. ``injected``: test doubles (factories)
+    that some commands accept."""
+    name = command_name(args)
+    try:
+        return int(args.func(args, **injected) or 0)
+    except ChggenError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; run the same command again to resume", file=sys.stderr)
+        return RunInterrupted.exit_code
+    except OSError as exc:
+        print(f"{name}: {os_error_line(exc)}", file=sys.stderr)
+        return RunFailedError.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from pymatgen.core.periodic_table import Element
 
 from chggen_kernels.chemsys import ChemicalSystemError
 from chggen_kernels.chemsys import parse_chemsys as _parse_chemsys
+from chggen_kernels.errors import InputError
 
 __all__ = [
     "CompositionError",
@@ -47,7 +48,7 @@ _CONSTRAINT_RE = re.compile(
 )
 
 
-class CompositionError(ValueError):
+class CompositionError(InputError):
     """A chemical system, formula or constraint is unusable; the message names it."""
 
 

@@ -32,6 +32,7 @@ from campaign.compositions import (
     parse_constraint,
     parse_formula,
 )
+from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 from chggen_kernels.workflow.records import INPAINT_MODES
@@ -58,7 +59,7 @@ ATOMS_PER_CELL_LIMIT = 200
 _RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?:\d+(\.\d+)?)$")
 
 
-class CampaignConfigError(ValueError):
+class CampaignConfigError(InputError):
     """The campaign file is unusable; the message names each bad field and its value."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chggen_kernels.datasets import parse_chemsys
+from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
 
 __all__ = ["SOURCES", "BuildOptions", "DataBuildError"]
@@ -24,7 +25,7 @@ def _bad(field: str, value: Any, reason: str) -> None:
     raise DataBuildError(f"--{field.replace('_', '-')} = {value!r}: {reason}")
 
 
-class DataBuildError(ValueError):
+class DataBuildError(InputError):
     """Bad build input (options, sources); the message names the option and the value."""
 
 

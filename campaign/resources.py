@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from chggen_kernels.errors import InputError
+
 if TYPE_CHECKING:  # pragma: no cover
     from chggen_kernels.lattice import VolumePrior
     from chggen_kernels.model import ScoreModel
@@ -48,11 +50,11 @@ __all__ = [
 DEFAULT_MODEL_NAME = "default_model.pt"
 
 
-class ModelNotAvailableError(RuntimeError):
+class ModelNotAvailableError(InputError, RuntimeError):
     """No usable score model: no checkpoint given and none shipped, or a bad checkpoint."""
 
 
-class HullSourceError(ValueError):
+class HullSourceError(InputError):
     """A hull source is unusable, or cannot score the requested chemical system."""
 
 

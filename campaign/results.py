@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from chggen_kernels.errors import RunFailedError
 from chggen_kernels.workflow.records import CandidateRecord
 
 __all__ = [
@@ -45,7 +46,7 @@ _ARROW_TYPES: dict[type, pa.DataType] = {
 }
 
 
-class ResultsError(ValueError):
+class ResultsError(RunFailedError, ValueError):
     """A results folder or a row does not match the schema; the message says which."""
 
 

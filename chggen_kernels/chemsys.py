@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from chggen_kernels.errors import InputError
+
 __all__ = ["ChemicalSystemError", "parse_chemsys"]
 
 
-class ChemicalSystemError(ValueError):
+class ChemicalSystemError(InputError):
     """A chemical system is unusable; the message names the system and the bad part."""
 
 

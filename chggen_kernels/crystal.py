@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from chggen_kernels.errors import InputError
+
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
     from pymatgen.core import Structure
@@ -34,7 +36,7 @@ __all__ = ["CrystalBatch", "CrystalInputError", "to_structure"]
 MAX_ATOMIC_NUMBER = 118
 
 
-class CrystalInputError(ValueError):
+class CrystalInputError(InputError):
     """A crystal given to chggen is unusable; the message names the crystal and the problem."""
 
 

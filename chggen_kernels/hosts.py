@@ -32,10 +32,12 @@ from typing import Any
 
 from pymatgen.core import Element, Structure
 
+from chggen_kernels.errors import InputError
+
 __all__ = ["HostError", "HostSpec", "parse_guest_spec", "read_host"]
 
 
-class HostError(ValueError):
+class HostError(InputError):
     """The host is unusable; the message names the source (file) and the problem."""
 
 

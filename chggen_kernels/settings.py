@@ -17,12 +17,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from chggen_kernels.errors import InputError
+
 __all__ = ["SettingsError", "check_int", "field_help", "strict_from_dict"]
 
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """A settings value is unusable; the message is ``"<field> = <value>: <reason>"``."""
 
 

@@ -27,6 +27,8 @@ import numpy as np
 import spglib
 from pymatgen.core import Element, Structure
 
+from chggen_kernels.errors import InputError
+
 __all__ = [
     "DEFAULT_LADDER",
     "TRIVIAL_SPACEGROUPS",
@@ -42,7 +44,7 @@ __all__ = [
 TRIVIAL_SPACEGROUPS: frozenset[int] = frozenset({1, 2})
 
 
-class SymmetryInputError(ValueError):
+class SymmetryInputError(InputError):
     """A structure or setting given to the symmetry stage is unusable (message says why)."""
 
 

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from pymatgen.core import Structure
 
+from chggen_kernels.errors import InputError
+
 __all__ = ["BenchmarkInputError", "Compound", "read_known", "select_compounds"]
 
 
-class BenchmarkInputError(ValueError):
+class BenchmarkInputError(InputError):
     """Bad input for ``chggen benchmark`` (exit code 2); the message names the field."""
 
 

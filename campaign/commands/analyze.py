@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_locality(args: argparse.Namespace) -> int:
-    from campaign.report import ReportError, analyze_locality
+    from campaign.report import analyze_locality
     from chggen_kernels.analysis import RDFSettings
+    from chggen_kernels.errors import ChggenError, InputError
 
     try:
         result = analyze_locality(
@@ -48,9 +49,10 @@ def run_locality(args: argparse.Namespace) -> int:
             rdf=RDFSettings(r_max=args.r_max, bin_width=args.bin_width),
             cn_method=args.cn_method, seed=args.seed,
         )
-    except (ReportError, ValueError) as exc:
-        print(f"chggen analyze locality: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:
+        if isinstance(exc, ChggenError):
+            raise
+        raise InputError(str(exc)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     s = result.summary

@@ -122,22 +122,12 @@ def spec_from_args(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace, make_chain: object = None) -> int:
-    from campaign.benchmark.chain import chain_errors
     from campaign.benchmark.driver import execute
-    from campaign.benchmark.known_input import BenchmarkInputError
-    from campaign.results import ResultsError
 
     name = f"chggen benchmark {args.benchmark_kind}"
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    try:
-        summary, report = execute(spec_from_args(args), make_chain=make_chain,  # type: ignore[arg-type]
-                                  log=log)
-    except (BenchmarkInputError, *chain_errors()) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
-    except ResultsError as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 1
+    summary, report = execute(spec_from_args(args), make_chain=make_chain,  # type: ignore[arg-type]
+                              log=log)
     out = args.out or f"chggen_benchmark_{args.benchmark_kind}"
     print((Path(out) / "summary.md").read_text())
     if report.failed:

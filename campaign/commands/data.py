@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 __all__ = ["register", "run_data_build"]
@@ -145,7 +144,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_data_build(args: argparse.Namespace) -> int:
     from campaign.data_build import BuildOptions, DataBuildError, run_build
     from chggen_kernels.datasets import MPSourceError
-    from chggen_kernels.training import TrainingDataError
 
     try:
         opts = BuildOptions(
@@ -170,7 +168,6 @@ def run_data_build(args: argparse.Namespace) -> int:
                                      "install 'chggen[campaign]'); "
                                      "use --workers 1") from None
         summary = run_build(opts)
-    except (DataBuildError, MPSourceError, TrainingDataError) as err:
-        print(f"chggen data build: error: {err}", file=sys.stderr)
-        return 2
+    except MPSourceError as err:  # no key / no mp-api: bad input before any work
+        raise DataBuildError(str(err)) from None
     return 130 if summary.interrupted else 0

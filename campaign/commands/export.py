@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from chggen_kernels.errors import ChggenError, InputError
+
 __all__ = ["register", "run"]
 
 
@@ -28,14 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.report import ReportError, export_candidates
+    from campaign.report import export_candidates
 
     try:
         result = export_candidates(args.directory, args.out, top=args.top, fmt=args.fmt,
                                    max_e_d=args.max_ed, symmetric_only=args.symmetric)
-    except (ReportError, ValueError) as exc:
-        print(f"chggen export: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:
+        if isinstance(exc, ChggenError):
+            raise
+        raise InputError(str(exc)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {len(result.paths)} candidates ({args.fmt}) to {result.output_dir}")

@@ -18,6 +18,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from chggen_kernels.errors import InputError
+
 if TYPE_CHECKING:  # pragma: no cover
     from campaign.local import ChainResult
     from campaign.runner import StageRunner
@@ -49,10 +51,6 @@ RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps"}
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
                    "max_atoms": "--max-atoms",
                    "max_wyckoff_combinations": "--max-wyckoff-combinations"}
-
-
-class InputError(ValueError):
-    """Bad command-line input (exit code 2)."""
 
 
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
@@ -286,13 +284,5 @@ def _execute(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.results import ResultsError
 
-    try:
-        return _execute(args)
-    except InputError as exc:
-        print(f"chggen {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except ResultsError as exc:
-        print(f"chggen {args.command}: {exc}", file=sys.stderr)
-        return 1
+    return _execute(args)

@@ -14,7 +14,6 @@ cannot fit) is reported in one line, exit code 2.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from campaign.commands.generate import (
@@ -81,14 +80,5 @@ def _execute(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.results import ResultsError
-    from chggen_kernels.hosts import HostError
 
-    try:
-        return _execute(args)
-    except (HostError, InputError) as exc:
-        print(f"chggen inpaint: {exc}", file=sys.stderr)
-        return 2
-    except ResultsError as exc:
-        print(f"chggen inpaint: {exc}", file=sys.stderr)
-        return 1
+    return _execute(args)

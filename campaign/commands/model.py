@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 __all__ = ["model_card", "register", "run"]
@@ -123,12 +122,7 @@ def _split_lines(split: dict[str, Any] | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.resources import ModelNotAvailableError
 
-    try:
-        card = model_card(args.checkpoint)
-    except ModelNotAvailableError as exc:
-        print(f"chggen model info: {exc}", file=sys.stderr)
-        return 2
+    card = model_card(args.checkpoint)
     print(json.dumps(card, indent=1, default=str) if args.json else _format(card))
     return 0

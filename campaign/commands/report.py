@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from chggen_kernels.errors import ChggenError, InputError
+
 __all__ = ["register", "run"]
 
 
@@ -29,14 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.report import ReportError, build_report
+    from campaign.report import build_report
 
     try:
         result = build_report(args.directory, args.out, top=args.top, n_cells=args.cells,
                               hull=args.hull)
-    except (ReportError, ValueError) as exc:
-        print(f"chggen report: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:
+        if isinstance(exc, ChggenError):
+            raise
+        raise InputError(str(exc)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {result.html_path} ({len(result.figures)} figures)")

@@ -32,21 +32,15 @@ def execute(config, address: str | None, progress: bool, verbose: bool,
             runner_factory=None) -> int:
     """Run a validated configuration; print the summary; 130 if interrupted.
     ``runner_factory``: the actors' stage runners (default: the real one)."""
-    from campaign.distributed.driver import CampaignError, run_campaign
-    from campaign.distributed.workers import CampaignResourceError
-    from campaign.results import ResultsError
+    from campaign.distributed.driver import run_campaign
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        extra = {} if runner_factory is None else {"runner_factory": runner_factory}
-        summary = run_campaign(config, address=address, progress=progress,
-                               log_to_driver=verbose, **extra)
-    except (CampaignError, CampaignResourceError, ResultsError) as exc:
-        print(f"chggen: {exc}", file=sys.stderr)
-        return 1
+    extra = {} if runner_factory is None else {"runner_factory": runner_factory}
+    summary = run_campaign(config, address=address, progress=progress,
+                           log_to_driver=verbose, **extra)
     print(summary.line())
     if summary.interrupted:
         print("interrupted: run the same command again to resume", file=sys.stderr)
@@ -55,13 +49,9 @@ def execute(config, address: str | None, progress: bool, verbose: bool,
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.config import CampaignConfigError, load_config
+    from campaign.config import load_config
 
-    try:
-        config = load_config(args.config)
-        if args.out:
-            config = config.model_copy(update={"output": args.out})
-    except CampaignConfigError as exc:
-        print(f"chggen: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config)
+    if args.out:
+        config = config.model_copy(update={"output": args.out})
     return execute(config, args.address, not args.no_progress, args.verbose)

@@ -183,9 +183,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             relax_actors=args.relax_actors,
         )
-    except (CampaignConfigError, CompositionError) as exc:
-        print(f"chggen scan: {exc}", file=sys.stderr)
-        return 2
+    except CompositionError as exc:
+        raise CampaignConfigError(str(exc)) from None
     if args.print_config:
         print(dump_config(config), end="")
         return 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
+
+from chggen_kernels.errors import RunFailedError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -18,7 +19,7 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-class EmptyResults(ValueError):
+class EmptyResults(RunFailedError, ValueError):
     """Nothing to rank; the message says why."""
 
 
@@ -88,13 +89,8 @@ def format_table(ranked: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.results import ResultsError
 
-    try:
-        ranked = rank_candidates(args.directory, args.n, args.max_ed, args.symmetric)
-    except (EmptyResults, ResultsError) as exc:
-        print(f"chggen top: {exc}", file=sys.stderr)
-        return 1
+    ranked = rank_candidates(args.directory, args.n, args.max_ed, args.symmetric)
     if ranked.empty:
         print("no candidate passes the filters (--max-ed / --symmetric)")
         return 0

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chggen_kernels.errors import InputError
+
 __all__ = ["TrainConfigError", "load_train_config", "register", "run"]
 
 _SECTIONS = ("model", "train", "data", "device")
@@ -41,7 +43,7 @@ _MODEL_PRESETS = ("cpu_default", "gpu", "tiny")
 _RESUME_FIXED = ("sigma_min", "sigma_max", "seed", "val_fraction", "exact_target", "dtype")
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(InputError):
     """A bad training configuration; the message names the file and the key."""
 
 
@@ -152,13 +154,8 @@ class _Log:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chggen_kernels.training import CheckpointError, TrainingDataError
 
-    try:
-        return _train(args)
-    except (TrainConfigError, TrainingDataError, CheckpointError) as err:
-        print(f"chggen train: error: {err}", file=sys.stderr)
-        return 2
+    return _train(args)
 
 
 def _config_and_resume(args: argparse.Namespace) -> tuple[TrainConfig, Any]:

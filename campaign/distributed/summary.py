@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 from campaign.tasks import Task
+from chggen_kernels.errors import RunFailedError
 from chggen_kernels.workflow.records import CandidateRecord
 
 __all__ = ["CampaignError", "CampaignSummary"]
 
 
-class CampaignError(RuntimeError):
+class CampaignError(RunFailedError):
     """The campaign cannot go on (actors cannot start, workers keep dying)."""
 
 

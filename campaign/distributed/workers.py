@@ -17,6 +17,7 @@ from typing import Any
 from campaign.config import CampaignConfig
 from campaign.distributed.toolkit import ActorGroup, set_worker_threads
 from campaign.runner import RunnerFactory, RunnerSettings
+from chggen_kernels.errors import RunFailedError
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec, GeneratedCandidate
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class CampaignResourceError(RuntimeError):
+class CampaignResourceError(RunFailedError):
     """The cluster cannot host the requested actors; the message names the setting."""
 
 

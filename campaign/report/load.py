@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chggen_kernels.errors import RunFailedError
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from pymatgen.core import Structure
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class ReportError(ValueError):
+class ReportError(RunFailedError, ValueError):
     """A results folder cannot be reported on; the message says why and what to do."""
 
 

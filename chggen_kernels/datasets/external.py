@@ -24,6 +24,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from chggen_kernels.datasets.sources import SourceStructure, parse_chemsys, structure_id
+from chggen_kernels.errors import RunFailedError
 
 __all__ = [
     "MP_FIELDS",
@@ -37,7 +38,7 @@ __all__ = [
 MP_FIELDS = ("material_id", "structure", "energy_above_hull", "nsites", "formula_pretty")
 
 
-class MPSourceError(RuntimeError):
+class MPSourceError(RunFailedError):
     """The Materials Project source cannot deliver (no API key, no mp-api, failed query)."""
 
 

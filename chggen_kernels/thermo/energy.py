@@ -33,6 +33,7 @@ from pymatgen.core import Composition, Element
 
 from chggen_kernels.chemsys import ChemicalSystemError
 from chggen_kernels.chemsys import parse_chemsys as _parse_chemsys
+from chggen_kernels.errors import InputError
 
 __all__ = [
     "ThermoInputError",
@@ -46,7 +47,7 @@ __all__ = [
 ON_HULL_TOLERANCE = 1e-8
 
 
-class ThermoInputError(ValueError):
+class ThermoInputError(InputError):
     """A composition, energy, chemical system or hull given to the thermo stage is unusable."""
 
 

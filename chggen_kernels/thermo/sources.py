@@ -25,6 +25,7 @@ from monty.json import MontyDecoder
 from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Element
 
+from chggen_kernels.errors import RunFailedError
 from chggen_kernels.thermo.energy import ThermoInputError, parse_chemsys
 from chggen_kernels.thermo.entries_io import read_entries, write_json_atomic
 
@@ -48,7 +49,7 @@ __all__ = [
 MP_THERMO_TYPES = ("GGA_GGA+U",)
 
 
-class HullSourceError(RuntimeError):
+class HullSourceError(RunFailedError):
     """A hull source could not deliver entries (no API key, failed query, ...)."""
 
 

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from chggen_kernels.errors import InputError
+
 if TYPE_CHECKING:  # pragma: no cover
     from chggen_kernels.model import ScoreModel
 
@@ -48,7 +50,7 @@ CHECKPOINT_VERSION = 1
 _REQUIRED_KEYS = ("format", "format_version", "model_config", "state_dict", "metadata")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(InputError, RuntimeError):
     """A checkpoint file is missing, corrupt or incompatible; the message names the path."""
 
 

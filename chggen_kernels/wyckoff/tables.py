@@ -25,12 +25,14 @@ import numpy as np
 import spglib
 from pymatgen.core import Structure
 
+from chggen_kernels.errors import InputError
+
 __all__ = ["WyckoffError", "WyckoffSite", "WyckoffTable", "wyckoff_table"]
 
 _KEY_DIGITS = 6  # fractional coordinates are compared to 1e-6
 
 
-class WyckoffError(ValueError):
+class WyckoffError(InputError):
     """A framework or a Wyckoff request is unusable; the message says which and why."""
 
 

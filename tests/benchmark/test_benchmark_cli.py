@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from campaign.benchmark.runner import init_worker
-from campaign.cli import build_parser
+from campaign.cli import build_parser, run_command
 from campaign.commands import benchmark as command
 from chggen_kernels.testing import diamond, rock_salt
 from chggen_kernels.training import TrainingCrystal
@@ -42,7 +42,7 @@ def test_csp_writes_candidates_summary_table_and_figure(known: str, tmp_path: Pa
                                                        capsys: pytest.CaptureFixture) -> None:
     relaxer = FakeRelaxer(TARGETS, snap_every=3)
     out = tmp_path / "csp"
-    assert command.run(csp_args(known, out), make_chain=lambda: fake_chain(relaxer)) == 0
+    assert run_command(csp_args(known, out), make_chain=lambda: fake_chain(relaxer)) == 0
     for name in ("candidates.parquet", "summary.json", "summary.md", "match_at_k.png",
                  "_benchmark.json"):
         assert (out / name).is_file(), name
@@ -75,25 +75,25 @@ def test_csp_resumes_finished_parts_and_refuses_other_settings(
         known: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "csp"
     first = FakeRelaxer(TARGETS, snap_every=2)
-    assert command.run(csp_args(known, out, "--methods", "random", "unconditional"),
+    assert run_command(csp_args(known, out, "--methods", "random", "unconditional"),
                        make_chain=lambda: fake_chain(first)) == 0
     before = (out / "candidates.parquet").read_bytes()
 
     def broken() -> None:
         raise AssertionError("nothing is left to run: the chain must not be built")
 
-    assert command.run(csp_args(known, out, "--methods", "random", "unconditional"),
+    assert run_command(csp_args(known, out, "--methods", "random", "unconditional"),
                        make_chain=broken) == 0
     assert pd.read_parquet(out / "candidates.parquet").equals(pd.read_parquet(
         __import__("io").BytesIO(before)))
     part = out / "candidates" / "part-si-dia.unconditional.parquet"
     part.unlink()
     again = FakeRelaxer(TARGETS)
-    assert command.run(csp_args(known, out, "--methods", "random", "unconditional"),
+    assert run_command(csp_args(known, out, "--methods", "random", "unconditional"),
                        make_chain=lambda: fake_chain(again)) == 0
     assert part.is_file() and again.calls == 4  # only the missing task ran
     capsys.readouterr()
-    assert command.run(csp_args(known, out, "--k", "5"), make_chain=broken) == 2
+    assert run_command(csp_args(known, out, "--k", "5"), make_chain=broken) == 2
     assert "was run with k=4, not 5" in capsys.readouterr().err
 
 
@@ -110,7 +110,7 @@ def test_csp_bad_input_is_refused_before_work(known: str, tmp_path: Path, extra:
     def broken() -> None:
         raise AssertionError("bad input must be refused before the chain is built")
 
-    assert command.run(csp_args(known, tmp_path / "o", *extra), make_chain=broken) == 2
+    assert run_command(csp_args(known, tmp_path / "o", *extra), make_chain=broken) == 2
     err = capsys.readouterr().err
     assert err.startswith("chggen benchmark csp: ") and message in err
     assert len(err.strip().splitlines()) == 1
@@ -119,9 +119,9 @@ def test_csp_bad_input_is_refused_before_work(known: str, tmp_path: Path, extra:
 def test_default_set_needs_its_crystals(known: str, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     a = args("csp", known, "--out", str(tmp_path / "o"))
-    assert command.run(a, make_chain=lambda: None) == 2
+    assert run_command(a, make_chain=lambda: None) == 2
     assert "pass --set all" in capsys.readouterr().err
-    assert command.run(args("csp", str(tmp_path / "none.parquet")), make_chain=None) == 2
+    assert run_command(args("csp", str(tmp_path / "none.parquet")), make_chain=None) == 2
 
 
 def test_failing_candidates_are_rows_and_a_failing_task_is_retried(
@@ -129,7 +129,7 @@ def test_failing_candidates_are_rows_and_a_failing_task_is_retried(
     out = tmp_path / "csp"
     broken_si = FakeRelaxer(TARGETS, fail_formulas=("Si",))
     a = csp_args(known, out, "--methods", "unconditional")
-    assert command.run(a, make_chain=lambda: fake_chain(broken_si)) == 1
+    assert run_command(a, make_chain=lambda: fake_chain(broken_si)) == 1
     assert "si-dia.reference: RuntimeError: fake calculator broke" in capsys.readouterr().err
     rows = pd.read_parquet(out / "candidates.parquet")
     si = rows[rows.formula == "Si"]
@@ -137,7 +137,7 @@ def test_failing_candidates_are_rows_and_a_failing_task_is_retried(
     assert si.failure_reason.str.contains("fake calculator broke").all()
     assert not (out / "reference" / "part-si-dia.reference.parquet").exists()
     fixed = FakeRelaxer(TARGETS)
-    assert command.run(a, make_chain=lambda: fake_chain(fixed)) == 0
+    assert run_command(a, make_chain=lambda: fake_chain(fixed)) == 0
     assert fixed.calls == 1  # the reference only
 
 
@@ -160,7 +160,7 @@ def test_hosts_recovers_rock_salt_from_voronoi_and_wyckoff_sites(known: str,
     relaxer = FakeRelaxer({"NaCl": rock_salt()})
     a = args("hosts", known, "--set", "all", "--guest", "Na", "--n-samples", "2",
              "--cell", "given", "--out", str(out))  # 4 Cl framework atoms, 4 Na to place
-    assert command.run(a, make_chain=lambda: fake_chain(relaxer)) == 0
+    assert run_command(a, make_chain=lambda: fake_chain(relaxer)) == 0
     rows = pd.read_parquet(out / "candidates.parquet")
     assert set(rows.compound_id) == {"nacl-rs"}  # Si holds no Na
     assert len(rows) == 4 * 2 and set(rows.n_guest) == {4}
@@ -197,7 +197,7 @@ def test_real_chain_factory_with_a_tiny_checkpoint(known: str, tmp_path: Path,
     out = tmp_path / "real"
     a = csp_args(known, out, "--k", "2", "--methods", "unconditional", "--limit", "1",
                  "--checkpoint", str(checkpoint), "--n-levels", "3", "--n-corrector", "0")
-    assert command.run(a) == 0
+    assert run_command(a) == 0
     rows = pd.read_parquet(out / "candidates.parquet")
     assert len(rows) == 2 and rows.model_checkpoint.str.contains("tiny.pt").all()
     assert relaxer.calls == 1 + 2  # the reference and two candidates
@@ -206,5 +206,5 @@ def test_real_chain_factory_with_a_tiny_checkpoint(known: str, tmp_path: Path,
 def test_hosts_guest_must_be_an_element(known: str, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     a = args("hosts", known, "--set", "all", "--guest", "Xx", "--out", str(tmp_path / "h"))
-    assert command.run(a, make_chain=lambda: None) == 2
+    assert run_command(a, make_chain=lambda: None) == 2
     assert "--guest must be an element symbol, got 'Xx'" in capsys.readouterr().err

@@ -95,7 +95,7 @@ def test_strict_mode_stops_at_the_first_bad_crystal(tmp_path: Path, dataset: Pat
     code = main(["train", "--data", str(dataset), "--out", str(tmp_path / "o"), "--quiet",
                  "--strict", "--config", str(_config(tmp_path, 2))])
     assert code == 2
-    assert ("chggen train: error: crystal 'bad-1' (row 3): atoms 0 and 1 are 0.20 Å apart "
+    assert ("chggen train: crystal 'bad-1' (row 3): atoms 0 and 1 are 0.20 Å apart "
             "(minimum 0.5 Å)") in capsys.readouterr().err
 
 
