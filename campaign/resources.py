@@ -8,8 +8,9 @@ resolved the same way everywhere:
   (``model_checkpoint`` column), volume prior (Å^3/atom per element) and metadata;
 * :func:`checkpoint_volume_prior`: the volume prior alone (the campaign driver plans
   lattices with it without loading the network);
-* :func:`resolve_sampler_settings`: the sampler's defaults, then the checkpoint's trained
-  sigma range (Å), then what the user gave explicitly;
+* :func:`resolve_sampler_settings`: the sampler preset (``--sampler``, default
+  ``DEFAULT_PRESET``), then the checkpoint's trained sigma range (Å), then what the user
+  gave explicitly;
 * :func:`load_relaxer`: CHGNet loaded once per process;
 * :func:`make_hull_provider`: ``offline`` | ``mp`` | a CSV/JSON file | ``none``, checked
   before any work when a chemical system is given.
@@ -141,11 +142,13 @@ def checkpoint_volume_prior(checkpoint: str | Path | None) -> VolumePrior:
 
 def resolve_sampler_settings(explicit: Mapping[str, Any],
                              metadata: CheckpointMetadata | None) -> SamplerSettings:
-    """Sampler settings: field defaults, then the checkpoint's trained sigma range (Å), then
-    the fields given explicitly (campaign ``sampler:`` section or command-line options)."""
-    from chggen_kernels.sampling import SamplerSettings
+    """Sampler settings: the preset named by ``explicit["preset"]`` (none given:
+    :data:`~chggen_kernels.sampling.DEFAULT_PRESET`) over the field defaults, then the
+    checkpoint's trained sigma range (Å), then the fields given explicitly (campaign
+    ``sampler:`` section or command-line options). The preset name is recorded."""
+    from chggen_kernels.sampling import DEFAULT_PRESET, SamplerSettings
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"preset": DEFAULT_PRESET}
     if metadata is not None:
         values |= {"sigma_min": float(metadata.sigma_min),
                    "sigma_max": float(metadata.sigma_max)}

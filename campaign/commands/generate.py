@@ -46,6 +46,8 @@ SAMPLER_OPTIONS = {
     "jump_length": "--jump-length",
     "corrector_step_rule": "--corrector-step-rule",
     "max_atoms_per_batch": "--max-atoms-per-batch",
+    "method": "--sampler-method",
+    "start_sigma": "--start-sigma",
 }
 RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps"}
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
@@ -58,7 +60,13 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     and relaxation options and their defaults come from the settings classes)."""
     from campaign.options import add_settings_options
     from chggen_kernels.relax import RelaxSettings
-    from chggen_kernels.sampling import CORRECTOR_STEP_RULES, SamplerSettings
+    from chggen_kernels.sampling import (
+        CORRECTOR_STEP_RULES,
+        DEFAULT_PRESET,
+        SAMPLER_METHODS,
+        SAMPLER_PRESETS,
+        SamplerSettings,
+    )
     from chggen_kernels.thermo import DEFAULT_HULL_SOURCE
 
     p.add_argument("--n-samples", type=int, default=4, help="candidates to sample (default 4)")
@@ -74,9 +82,12 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
     p.add_argument("--top", type=int, default=20, help="rows of the printed table (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    add_settings_options(
-        p.add_argument_group("sampler (sigma range: the checkpoint's unless given)"),
-        SamplerSettings, SAMPLER_OPTIONS, {"corrector_step_rule": CORRECTOR_STEP_RULES})
+    sampler = p.add_argument_group("sampler (sigma range: the checkpoint's unless given)")
+    sampler.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS),
+                         default=None, help="sampler preset the options below override "
+                         f"(default {DEFAULT_PRESET}; reference: 200 levels x 5 correctors)")
+    add_settings_options(sampler, SamplerSettings, SAMPLER_OPTIONS,
+                         {"corrector_step_rule": CORRECTOR_STEP_RULES, "method": SAMPLER_METHODS})
     add_settings_options(p.add_argument_group("relaxation (CHGNet, FIRE + FrechetCellFilter)"),
                          RelaxSettings, RELAX_OPTIONS)
 
@@ -129,7 +140,7 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner
         if args.threads is not None:
             relax_values["n_threads"] = args.threads
         relax = strict_from_dict(RelaxSettings, relax_values, "relaxation")
-        sampler = given_values(args, SAMPLER_OPTIONS)
+        sampler = given_values(args, [*SAMPLER_OPTIONS, "preset"])
         strict_from_dict(SamplerSettings, sampler, "sampler")  # bad values fail before work
         runner = build_runner(RunnerSettings(checkpoint=args.checkpoint or "", sampler=sampler,
                                              relax=relax, hull=args.hull, device=args.device))

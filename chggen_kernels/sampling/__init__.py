@@ -1,5 +1,5 @@
-"""Score-based samplers: VE predictor-corrector (paper Algorithm 1) and RePaint
-inpainting (Algorithm 2), driven by any score function
+"""Score-based samplers: VE predictor-corrector (paper Algorithm 1), the probability-flow
+ODE (Heun) and RePaint inpainting (Algorithm 2), driven by any score function
 ``score_fn(batch, sigma) -> (n_atoms, 3)`` (Å^-1, sigma per crystal in Å).
 """
 
@@ -7,14 +7,22 @@ from chggen_kernels.sampling.analytic import (
     PeriodicGaussianMixtureScore,
     periodic_gaussian_mixture_score,
 )
+from chggen_kernels.sampling.ode import heun_update
 from chggen_kernels.sampling.sampler import SampleResult, Trajectory, sample
 from chggen_kernels.sampling.schedule import (
     SamplerStep,
     geometric_sigmas,
     level_sigmas,
     sampler_schedule,
+    start_position,
 )
-from chggen_kernels.sampling.settings import CORRECTOR_STEP_RULES, SamplerSettings
+from chggen_kernels.sampling.settings import (
+    CORRECTOR_STEP_RULES,
+    DEFAULT_PRESET,
+    SAMPLER_METHODS,
+    SAMPLER_PRESETS,
+    SamplerSettings,
+)
 from chggen_kernels.sampling.steps import (
     SamplerState,
     ScoreFn,
@@ -28,6 +36,9 @@ from chggen_kernels.sampling.steps import (
 
 __all__ = [
     "CORRECTOR_STEP_RULES",
+    "DEFAULT_PRESET",
+    "SAMPLER_METHODS",
+    "SAMPLER_PRESETS",
     "PeriodicGaussianMixtureScore",
     "SampleResult",
     "SamplerSettings",
@@ -37,6 +48,7 @@ __all__ = [
     "Trajectory",
     "corrector_update",
     "geometric_sigmas",
+    "heun_update",
     "host_reset_update",
     "init_state",
     "jump_back_update",
@@ -46,4 +58,5 @@ __all__ = [
     "predictor_update",
     "sample",
     "sampler_schedule",
+    "start_position",
 ]

@@ -8,6 +8,10 @@ the whole still-active batch. Without ``batch.mask`` every atom is generated
 (host) are conditioned on: RePaint with ``settings.resample_passes`` passes and jump
 length ``settings.jump_length`` (see :mod:`chggen_kernels.sampling.schedule`).
 
+``settings.method = "ode"`` replaces the ancestral predictor by a Heun step of the
+probability-flow ODE (:mod:`chggen_kernels.sampling.ode`); ``settings.start_sigma`` starts
+inpainting at an intermediate level (:func:`~chggen_kernels.sampling.schedule.start_position`).
+
 Failure guard: a crystal whose positions become non-finite is frozen at its last finite
 positions, marked failed with the level position of the step that failed, and dropped
 from the batch; the others go on.
@@ -27,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from chggen_kernels.crystal import CrystalBatch
-from chggen_kernels.sampling.schedule import SamplerStep, level_sigmas, sampler_schedule
+from chggen_kernels.sampling.batches import check_seeds, split_by_budget
+from chggen_kernels.sampling.ode import heun_update
+from chggen_kernels.sampling.schedule import (
+    SamplerStep,
+    level_sigmas,
+    sampler_schedule,
+    start_position,
+)
 from chggen_kernels.sampling.settings import SamplerSettings
 from chggen_kernels.sampling.steps import (
     SamplerState,
@@ -143,18 +154,20 @@ def sample(
     """
     settings = SamplerSettings() if settings is None else settings
     n_crystals = batch.n_crystals
-    seeds = _check_seeds(seeds, n_crystals)
+    seeds = check_seeds(seeds, n_crystals)
     if constraint is not None:
         constraint.check(batch)
     counts = batch.atoms_per_crystal.tolist()
-    chunks = _split_by_budget(counts, settings.max_atoms_per_batch)
+    chunks = split_by_budget(counts, settings.max_atoms_per_batch)
     inpainting = batch.mask is not None
+    sigmas = level_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
+    start = start_position(sigmas, settings.start_sigma) if inpainting else 0
     schedule = sampler_schedule(
         settings.n_levels,
         settings.resample_passes if inpainting else 1,
         settings.jump_length,
+        start,
     )
-    sigmas = level_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
 
     positions = batch.positions.clone()
     failed_level = torch.full((n_crystals,), -1, dtype=torch.long)
@@ -166,11 +179,11 @@ def sample(
     with torch.no_grad():
         for chunk_ids in chunks:
             chunk = batch if len(chunks) == 1 else batch[chunk_ids]
-            state = init_state(chunk, [seeds[i] for i in chunk_ids], settings.sigma_max, chunk_ids)
+            state = init_state(chunk, [seeds[i] for i in chunk_ids], sigmas[start], chunk_ids)
             run = _ChunkRun(score_fn, settings, sigmas, positions, failed_level, frames, offsets,
                             constraint, ticker)
             state = run.constrain(state, state.batch.positions)
-            run.execute(state, schedule)
+            run.execute(state, schedule, start)
             n_calls += run.n_calls
 
     trajectories = None
@@ -234,8 +247,8 @@ class _ChunkRun:
         # cap of the corrector step (Å^2): a displacement of order sigma_max
         self.max_step = 0.5 * settings.sigma_max**2
 
-    def execute(self, state: SamplerState, schedule: list[SamplerStep]) -> None:
-        self._record(state, 0)
+    def execute(self, state: SamplerState, schedule: list[SamplerStep], start: int = 0) -> None:
+        self._record(state, start)
         left = sum(step.is_reverse for step in schedule)
         for step in schedule:
             if state.n_active == 0:
@@ -261,9 +274,15 @@ class _ChunkRun:
 
     def _reverse_step(self, state: SamplerState, step: SamplerStep) -> SamplerState:
         sigma_from, sigma_to = self.sigmas[step.source], self.sigmas[step.target]
-        new = predictor_update(state, self._score_fn(state), sigma_from, sigma_to)
-        self.n_calls += 1
-        new = host_reset_update(state, new, sigma_to)
+        if self.settings.method == "ode":
+            new, calls = heun_update(state, self._score_fn(state), sigma_from, sigma_to,
+                                     lambda x: self._project(state, x), self.settings.churn,
+                                     self.settings.sigma_max)
+            self.n_calls += calls
+        else:
+            new = predictor_update(state, self._score_fn(state), sigma_from, sigma_to)
+            self.n_calls += 1
+            new = host_reset_update(state, new, sigma_to)
         state = self._accept(state, self._project(state, new), step.source)
         if sigma_to == 0:
             return state
@@ -350,39 +369,3 @@ def _stack_frames(frames: list[tuple[int, float, torch.Tensor]]) -> Trajectory:
         sigmas=torch.tensor([f[1] for f in frames], dtype=torch.float64),
         positions=torch.stack([f[2] for f in frames]),
     )
-
-
-def _check_seeds(seeds: Sequence[int] | int, n_crystals: int) -> list[int]:
-    if isinstance(seeds, bool):
-        raise ValueError(f"seeds must be an int or one int per crystal, got {seeds!r}")
-    if isinstance(seeds, int):
-        seeds = [seeds + i for i in range(n_crystals)]
-    seeds = list(seeds)
-    if len(seeds) != n_crystals:
-        raise ValueError(f"got {len(seeds)} seeds for {n_crystals} crystals; need one per crystal")
-    for i, s in enumerate(seeds):
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63:
-            raise ValueError(f"seed of crystal {i} must be an integer in [0, 2**63), got {s!r}")
-    return seeds
-
-
-def _split_by_budget(counts: list[int], budget: int | None) -> list[list[int]]:
-    """Consecutive groups of crystals with at most ``budget`` atoms each."""
-    if budget is None:
-        return [list(range(len(counts)))]
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for i, n in enumerate(counts):
-        if n > budget:
-            raise ValueError(
-                f"crystal {i} has {n} atoms, more than max_atoms_per_batch = {budget}; "
-                "raise the budget (a crystal is never split)"
-            )
-        if current and total + n > budget:
-            chunks.append(current)
-            current, total = [], 0
-        current.append(i)
-        total += n
-    chunks.append(current)
-    return chunks

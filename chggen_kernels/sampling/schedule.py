@@ -38,7 +38,13 @@ import math
 
 import torch
 
-__all__ = ["SamplerStep", "geometric_sigmas", "level_sigmas", "sampler_schedule"]
+__all__ = [
+    "SamplerStep",
+    "geometric_sigmas",
+    "level_sigmas",
+    "sampler_schedule",
+    "start_position",
+]
 
 
 def geometric_sigmas(
@@ -93,13 +99,25 @@ class SamplerStep:
         return self.target > self.source
 
 
+def start_position(sigmas: list[float], start_sigma: float | None) -> int:
+    """First level position whose sigma is <= ``start_sigma`` (Å), never the clean level;
+    ``None``: 0 (``sigma_max``). ``sigmas``: :func:`level_sigmas`."""
+    if start_sigma is None:
+        return 0
+    below = [k for k, s in enumerate(sigmas[:-1]) if s <= start_sigma * (1 + 1e-12)]
+    return below[0] if below else len(sigmas) - 2
+
+
 def sampler_schedule(
-    n_levels: int, resample_passes: int = 1, jump_length: int = 1
+    n_levels: int, resample_passes: int = 1, jump_length: int = 1, start: int = 0
 ) -> list[SamplerStep]:
-    """The ordered moves from position 0 (``sigma_max``) to position ``n_levels`` (clean).
+    """The ordered moves from position ``start`` (0: ``sigma_max``) to position
+    ``n_levels`` (clean).
 
     ``resample_passes = 1`` gives the plain reverse chain of Algorithm 1: ``n_levels``
-    reverse steps. Otherwise RePaint resampling as described in the module docstring.
+    reverse steps. Otherwise RePaint resampling as described in the module docstring,
+    with the jump points ``start + j, start + 2j, ...`` (a partial start never jumps
+    back above its first level).
     """
     for name, value in (
         ("n_levels", n_levels),
@@ -108,9 +126,14 @@ def sampler_schedule(
     ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    remaining = {k: resample_passes - 1 for k in range(jump_length, n_levels, jump_length)}
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < n_levels:
+        raise ValueError(f"start must be an integer in [0, n_levels) = [0, {n_levels}), "
+                         f"got {start!r}")
+    remaining = {
+        k: resample_passes - 1 for k in range(start + jump_length, n_levels, jump_length)
+    }
     steps: list[SamplerStep] = []
-    k = 0
+    k = start
     while k < n_levels:
         steps.append(SamplerStep(k, k + 1))
         k += 1

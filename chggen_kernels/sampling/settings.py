@@ -8,9 +8,31 @@ from typing import Any
 
 from chggen_kernels.settings import check_int
 
-__all__ = ["CORRECTOR_STEP_RULES", "SamplerSettings"]
+__all__ = [
+    "CORRECTOR_STEP_RULES",
+    "DEFAULT_PRESET",
+    "SAMPLER_METHODS",
+    "SAMPLER_PRESETS",
+    "SamplerSettings",
+]
 
 CORRECTOR_STEP_RULES = ("per_atom", "per_crystal")
+SAMPLER_METHODS = ("pc", "ode")
+
+SAMPLER_PRESETS: dict[str, dict[str, Any]] = {
+    # the field defaults below: 200 levels x (1 predictor + 5 correctors), RePaint 3 passes
+    "reference": {},
+    # chosen by benchmarks/bench_sampler_quality.py (docs/sampling.md, "Fewer score
+    # evaluations"): probability-flow ODE, Heun, no corrector, one RePaint pass
+    "fast": {"method": "ode", "n_levels": 50, "n_corrector_steps": 0, "resample_passes": 1},
+}
+"""Named sampler settings: the fields each preset sets; the other fields keep their
+defaults. ``SamplerSettings.from_dict({"preset": name, ...})`` starts from a preset and
+lets explicit fields override it."""
+
+DEFAULT_PRESET = "reference"
+"""The preset a run uses when none is named (``campaign.resources.resolve_sampler_settings``,
+``chggen generate --sampler``, YAML ``sampler: {preset: ...}``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +60,27 @@ class SamplerSettings:
             biases site occupations (docs/sampling.md), so ``"per_crystal"`` is the default;
             ``"per_atom"`` reproduces the reference. Both are capped (see
             ``corrector_update``).
+        method: ``"pc"`` (predictor-corrector) or ``"ode"`` (probability-flow ODE, Heun).
+            ``"pc"``: ancestral predictor (paper eqn 4), then the Langevin corrector steps.
+            ``"ode"``: ``dx/dsigma = -sigma score(x, sigma)`` integrated with Heun's
+            second-order method on the same level sigmas (EDM style): 2 score evaluations
+            per level, 1 for the last step to ``sigma = 0``; deterministic for
+            unconditional sampling given the initial draw. The ``n_corrector_steps``
+            Langevin steps still follow each level when > 0 (the presets set 0). See
+            :mod:`chggen_kernels.sampling.ode`.
+        start_sigma: inpainting only: noise level in Å at which the reverse process
+            begins (``None``: sigma_max). ``sigma_min <= start_sigma <= sigma_max``; the
+            sampler starts at the first level whose sigma is <= ``start_sigma``, with the
+            host atoms noised to that level and the guest atoms drawn uniformly in the
+            cell (they have no template). ``None`` runs the full reverse process.
+        churn: EDM stochastic churn ``gamma`` in [0, 1] (``"ode"`` only). Before each Heun
+            step the noise level is raised from ``sigma`` to ``sigma (1 + gamma)`` (at most
+            ``sigma_max``) by adding ``sqrt(sigma_hat^2 - sigma^2) z`` Å of noise to every
+            atom. 0: the plain ODE.
+        preset: name of the :data:`SAMPLER_PRESETS` entry the fields started from
+            (recorded with the samples; ``None``: built field by field). Setting it
+            alone does not change the other fields; :meth:`from_dict` and
+            :meth:`from_preset` apply the preset.
     """
 
     n_levels: int = 200
@@ -50,6 +93,10 @@ class SamplerSettings:
     max_atoms_per_batch: int | None = 4096
     record_every: int | None = None
     corrector_step_rule: str = "per_crystal"
+    method: str = "pc"
+    start_sigma: float | None = None
+    churn: float = 0.0
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("n_levels", self.n_levels, minimum=2)
@@ -79,6 +126,26 @@ class SamplerSettings:
                 f"SamplerSettings.sigma_max ({self.sigma_max!r} Å) must be larger than "
                 f"sigma_min ({self.sigma_min!r} Å)"
             )
+        self._check_new_fields()
+
+    def _check_new_fields(self) -> None:
+        """The sampler method, partial start, churn and preset name."""
+        _check_choice("method", self.method, SAMPLER_METHODS)
+        if self.preset is not None:
+            _check_choice("preset", self.preset, tuple(SAMPLER_PRESETS))
+        if self.start_sigma is not None and not (
+            _is_number(self.start_sigma) and self.sigma_min <= self.start_sigma <= self.sigma_max
+        ):
+            raise ValueError(
+                f"SamplerSettings.start_sigma must be a number in [sigma_min, sigma_max] = "
+                f"[{self.sigma_min!r}, {self.sigma_max!r}] Å or None, got {self.start_sigma!r}"
+            )
+        if not (_is_number(self.churn) and 0 <= self.churn <= 1):
+            raise ValueError(f"SamplerSettings.churn must be a number in [0, 1], "
+                             f"got {self.churn!r}")
+        if self.churn > 0 and self.method != "ode":
+            raise ValueError(f"SamplerSettings.churn applies to method 'ode' only, got "
+                             f"churn={self.churn!r} with method {self.method!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ``{field: value}`` dict (JSON-serialisable), recorded with every sample."""
@@ -86,13 +153,32 @@ class SamplerSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SamplerSettings:
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them. With a
+        ``preset`` key the preset's fields come first and the other keys override them."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown SamplerSettings fields: {', '.join(unknown)}")
-        return cls(**values)
+        name = values.get("preset")
+        base = SAMPLER_PRESETS.get(name, {}) if isinstance(name, str) else {}
+        return cls(**(base | dict(values)))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> SamplerSettings:
+        """The settings of preset ``name`` (:data:`SAMPLER_PRESETS`), fields in
+        ``overrides`` replaced; unknown names are an error listing the presets."""
+        return cls.from_dict({"preset": name, **overrides})
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     check_int("SamplerSettings", name, value, minimum)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"SamplerSettings.{name} must be one of {choices}, got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value))
