@@ -85,7 +85,7 @@ def parse_formula(formula: str) -> dict[str, int]:
             raise CompositionError(
                 f"formula {formula!r}: atom counts must be positive integers, got {el}{amount:g}"
             )
-        counts[str(el)] = int(round(amount))
+        counts[_check_element(str(el), f"formula {formula!r}")] = int(round(amount))
     if not counts:
         raise CompositionError(f"formula {formula!r}: no elements")
     return dict(sorted(counts.items()))

@@ -282,12 +282,36 @@ class CampaignConfig(_Strict):
                     f"inpaint.guest_species {missing} do not occur in any composition "
                     f"(elements: {sorted(elements)})"
                 )
+        self._check_cell_sizes()
         if not self.cell_compositions():
             raise ValueError(
                 f"compositions: no cell composition with {self.atoms_per_cell.min}-"
                 f"{self.atoms_per_cell.max} atoms satisfies the constraints"
             )
         return self
+
+    def _check_cell_sizes(self) -> None:
+        """Every explicit cell, formula unit and line fits ``atoms_per_cell``, else one line
+        naming the field, its value and its atom count."""
+        lo, hi = self.atoms_per_cell.min, self.atoms_per_cell.max
+        comps = self.compositions
+        for i, cell in enumerate(comps.cells):
+            n = sum(parse_formula(cell).values())
+            if not lo <= n <= hi:
+                raise ValueError(f"compositions.cells[{i}] = {cell!r}: {n} atoms, outside "
+                                 f"atoms_per_cell {lo}-{hi}")
+        for i, formula in enumerate(comps.formulas):
+            n = sum(parse_formula(formula).values())
+            if n > hi:
+                raise ValueError(f"compositions.formulas[{i}] = {formula!r}: one formula unit "
+                                 f"has {n} atoms, more than atoms_per_cell.max = {hi}")
+        for i, line in enumerate(comps.lines):
+            sizes = [sum(parse_formula(f).values()) for f in line.end_members]
+            smallest = min(sizes) if line.include_end_members else sum(sizes)
+            if smallest > hi:
+                raise ValueError(f"compositions.lines[{i}] = {line.end_members}: the smallest "
+                                 f"cell on the line has {smallest} atoms, more than "
+                                 f"atoms_per_cell.max = {hi}")
 
     def cell_compositions(self) -> list[dict[str, int]]:
         """All cell compositions of the campaign, sorted by atoms per cell then formula."""

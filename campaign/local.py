@@ -209,13 +209,28 @@ def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
     yields one inpainting task of ``inpaint.samples_per_host`` candidates per mode. Rows
     are written to ``out_dir`` task by task as soon as a stage ends (``None``: nothing is
     written); a host without a framework leaves an empty part, as in a campaign.
-    """
-    store = None
-    if out_dir is not None:
-        from campaign.results import ResultStore
 
-        store = ResultStore(out_dir)
-        store.check_schema()
+    ``out_dir`` is checked before any work (a foreign entry, an unreadable part or a part
+    of another schema: :class:`~campaign.results.ResultsError`), locked against a second
+    writer, and bound to the runner's settings fingerprint (:mod:`campaign.folder`).
+    """
+    if out_dir is None:
+        return _run_chain(runner, specs, inpaint, inpaint_modes, seed, None, log)
+    from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
+    from campaign.results import ResultStore
+
+    store = ResultStore(out_dir)
+    store.check_folder()
+    with folder_lock(store.directory, command="chggen generate"):
+        settings = getattr(runner, "settings", None)
+        if settings is not None:
+            check_fingerprint(store.directory, runner_fingerprint(settings))
+        return _run_chain(runner, specs, inpaint, inpaint_modes, seed, store, log)
+
+
+def _run_chain(runner: Runner, specs: Sequence[CandidateSpec], inpaint: InpaintSettings | None,
+               inpaint_modes: Sequence[str], seed: int, store: Any, log: Log | None
+               ) -> ChainResult:
     files: list[Path] = []
     first = run_specs(runner, specs, log)
     by_task: dict[str, list[CandidateRecord]] = {}

@@ -124,19 +124,31 @@ def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedMode
     return LoadedModel(model=model, label=label, volume_prior=prior, metadata=metadata)
 
 
+def checkpoint_file(checkpoint: str | Path | None) -> Path:
+    """The file of ``checkpoint`` (``None`` or ``""``: the shipped model); refuses a
+    missing one (:class:`ModelNotAvailableError`, naming it)."""
+    return _checkpoint_path(checkpoint)[0]
+
+
+def checkpoint_metadata_of(checkpoint: str | Path | None) -> CheckpointMetadata:
+    """The metadata of ``checkpoint`` (reads no weights into a model)."""
+    from chggen_kernels.training import CheckpointError
+    from chggen_kernels.training.checkpoint import checkpoint_metadata, read_checkpoint
+
+    path = checkpoint_file(checkpoint)
+    try:
+        return checkpoint_metadata(read_checkpoint(path), path)
+    except CheckpointError as exc:
+        raise ModelNotAvailableError(str(exc)) from None
+
+
 def checkpoint_volume_prior(checkpoint: str | Path | None) -> VolumePrior:
     """The checkpoint's volume prior (Å^3/atom), or the elemental-solid volumes of pymatgen
     when it has none; reads only the metadata."""
     from chggen_kernels.lattice import VolumePrior
-    from chggen_kernels.training import CheckpointError
-    from chggen_kernels.training.checkpoint import checkpoint_metadata, read_checkpoint
 
-    path, _ = _checkpoint_path(checkpoint)
-    try:
-        metadata = checkpoint_metadata(read_checkpoint(path), path)
-    except CheckpointError as exc:
-        raise ModelNotAvailableError(str(exc)) from None
-    prior = _volume_prior(metadata.volume_prior, f"checkpoint {str(path)!r}")
+    metadata = checkpoint_metadata_of(checkpoint)
+    prior = _volume_prior(metadata.volume_prior, f"checkpoint {str(checkpoint_file(checkpoint))!r}")
     return prior if prior is not None else VolumePrior(element_volumes={})
 
 

@@ -9,15 +9,20 @@
   its final file exists.
 * ``pandas.read_parquet(folder)`` reads the whole folder as it is; the campaign's
   configuration lies beside the data as ``_campaign.yaml``.
+* Nothing on disk is trusted blindly: readers (:func:`read_results`) refuse a folder
+  holding an unreadable part, a part of another schema or a foreign file, with one line
+  naming the file; a resuming writer moves a bad part aside to ``_quarantine/``
+  (:meth:`ResultStore.quarantine_bad_parts`) so that its task runs again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +37,14 @@ __all__ = [
     "ResultStore",
     "ResultsError",
     "candidate_schema",
+    "part_problem",
     "read_results",
 ]
 
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"
 CONFIG_NAME = "_campaign.yaml"
+QUARANTINE_NAME = "_quarantine"
 _ARROW_TYPES: dict[type, pa.DataType] = {
     str: pa.string(),
     int: pa.int64(),
@@ -72,6 +79,59 @@ def candidate_schema() -> pa.Schema:
 
 
 CANDIDATE_SCHEMA = candidate_schema()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
+def _names(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def schema_difference(found: pa.Schema, expected: pa.Schema) -> str | None:
+    """``None`` when ``found`` is ``expected`` (metadata aside), else what differs."""
+    if found.remove_metadata().equals(expected.remove_metadata()):
+        return None
+    missing = sorted(set(expected.names) - set(found.names))
+    extra = sorted(set(found.names) - set(expected.names))
+    changed = sorted(f.name for f in expected if f.name in found.names
+                     and found.field(f.name).type != f.type)
+    parts = [f"missing columns {_names(missing)}" if missing else "",
+             f"extra columns {_names(extra)}" if extra else "",
+             f"changed column types {_names(changed)}" if changed else ""]
+    detail = "; ".join(p for p in parts if p) or "column order differs"
+    return f"written with a different schema ({detail}): another chggen version"
+
+
+def part_problem(path: Path, schema: pa.Schema = CANDIDATE_SCHEMA
+                 ) -> tuple[str | None, pa.Table | None]:
+    """``(None, table)`` for a readable part of ``schema``, else ``(what is wrong, None)``:
+    not a Parquet file (unreadable footer), another schema, or unreadable data pages."""
+    try:
+        found = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        return f"not a readable Parquet file ({_first_line(exc)})", None
+    difference = schema_difference(found, schema)
+    if difference:
+        return difference, None
+    try:
+        return None, pq.read_table(path, schema=schema)
+    except (pa.ArrowException, OSError) as exc:
+        return f"unreadable data ({_first_line(exc)})", None
+
+
+def _rows_problem(task_id: str, table: pa.Table) -> str | None:
+    """Rows of a part that do not belong to its task, or repeated candidate ids."""
+    tasks = set(table.column("task_id").to_pylist())
+    if tasks - {task_id}:
+        return f"holds rows of other tasks {sorted(tasks - {task_id})[:3]}"
+    ids = table.column("candidate_id").to_pylist()
+    if len(set(ids)) != len(ids):
+        return f"repeats candidate ids ({len(ids) - len(set(ids))} duplicates)"
+    return None
 
 
 def _as_row(record: CandidateRecord | Mapping[str, Any]) -> dict[str, Any]:
@@ -111,20 +171,86 @@ class ResultStore:
             path.unlink(missing_ok=True)
         return len(stale)
 
-    def check_schema(self) -> None:
-        """Refuse a folder written with a different schema (e.g. another chggen version)."""
-        files = self.part_files()
-        if not files:
-            return
-        found = pq.read_schema(files[0])
-        if not found.remove_metadata().equals(self.schema.remove_metadata()):
-            expected = set(self.schema.names)
-            got = set(found.names)
+    def foreign_entries(self) -> list[Path]:
+        """Entries that are neither parts nor hidden (``.``) nor private (``_``) names:
+        ``pandas.read_parquet(folder)`` would try to read them."""
+        return sorted(p for p in self.directory.iterdir()
+                      if not p.name.startswith((".", "_"))
+                      and not (p.is_file() and p.name.startswith(PART_PREFIX)
+                               and p.name.endswith(PART_SUFFIX)))
+
+    def _where(self, path: Path) -> str:
+        return f"results folder {str(self.directory)!r}: {path.name}"
+
+    def check_folder(self) -> None:
+        """Refuse (:class:`ResultsError`, one line naming the file) a folder holding a
+        foreign entry, an unreadable part or a part of another schema."""
+        foreign = self.foreign_entries()
+        if foreign:
             raise ResultsError(
-                f"results folder {str(self.directory)!r}: {files[0].name} has a different "
-                f"schema (missing columns {sorted(expected - got)}, extra "
-                f"{sorted(got - expected)}, or changed types); write to a new folder"
-            )
+                f"{self._where(foreign[0])} is not a chggen results file (a results folder "
+                "holds part-*.parquet files and names starting with '_' or '.'); move it away")
+        for path in self.part_files():
+            try:
+                difference = schema_difference(pq.read_schema(path), self.schema)
+            except (pa.ArrowException, OSError) as exc:
+                raise ResultsError(f"{self._where(path)} is not a readable Parquet file "
+                                   f"({_first_line(exc)}); move it away or rerun its "
+                                   "campaign to redo it") from None
+            if difference:
+                raise ResultsError(f"{self._where(path)} was {difference}; write to a new "
+                                   "folder")
+
+    def check_schema(self) -> None:
+        """Refuse a folder holding a readable part of another schema (another chggen
+        version): resuming into it would mix two schemas."""
+        for path in self.part_files():
+            try:
+                found = pq.read_schema(path)
+            except (pa.ArrowException, OSError):
+                continue  # unreadable: quarantine_bad_parts moves it aside
+            difference = schema_difference(found, self.schema)
+            if difference:
+                raise ResultsError(f"{self._where(path)} was {difference}; write to a new "
+                                   "folder")
+
+    def quarantine_bad_parts(
+        self, rows_problem: Callable[[str, list[dict[str, Any]]], str | None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Move every part that cannot be trusted to ``_quarantine/`` and return
+        ``(file name, reason)`` of each: unreadable, another schema, rows of another task,
+        repeated candidate ids, or what ``rows_problem(task_id, rows)`` objects to (e.g.
+        ids or counts not those of the task). Its task then counts as not done."""
+        moved: list[tuple[str, str]] = []
+        for path in self.part_files():
+            task_id = path.name[len(PART_PREFIX):-len(PART_SUFFIX)]
+            problem, table = part_problem(path, self.schema)
+            if table is not None:
+                problem = _rows_problem(task_id, table)
+                if problem is None and rows_problem is not None:
+                    problem = rows_problem(task_id, table.to_pylist())
+            if problem is None:
+                continue
+            target = self.quarantine(path)
+            moved.append((path.name, problem))
+            if warn is not None:
+                warn(f"{self._where(path)}: {problem}; moved to {QUARANTINE_NAME}/"
+                     f"{target.name}, its task runs again")
+        return moved
+
+    def quarantine(self, path: Path) -> Path:
+        """Move ``path`` into ``_quarantine/`` under a name that never overwrites."""
+        folder = self.directory / QUARANTINE_NAME
+        folder.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = folder / f"{path.name}.{stamp}"
+        counter = 1
+        while target.exists():
+            counter += 1
+            target = folder / f"{path.name}.{stamp}.{counter}"
+        os.replace(path, target)
+        return target
 
     def write_task(
         self,
@@ -177,17 +303,29 @@ class ResultStore:
 
 
 def read_results(directory: str | Path, columns: Iterable[str] | None = None):
-    """The results folder as a pandas DataFrame (empty, with all columns, if no file yet)."""
+    """The results folder as a pandas DataFrame (empty, with all columns, if no file yet).
+
+    Raises:
+        ResultsError: the folder does not exist, or holds a foreign entry, an unreadable
+            part or a part of another schema (one line naming the file).
+    """
     store = ResultStore.__new__(ResultStore)
     store.directory = Path(directory).expanduser()
     store.schema = CANDIDATE_SCHEMA
     if not store.directory.is_dir():
         raise ResultsError(f"results folder {str(directory)!r} does not exist")
+    store.check_folder()
     cols = list(columns) if columns is not None else None
     files = store.part_files()
     if not files:
         return CANDIDATE_SCHEMA.empty_table().select(cols or CANDIDATE_SCHEMA.names).to_pandas()
-    tables = [pq.read_table(p, columns=cols, schema=CANDIDATE_SCHEMA) for p in files]
+    tables = []
+    for path in files:
+        try:
+            tables.append(pq.read_table(path, columns=cols, schema=CANDIDATE_SCHEMA))
+        except (pa.ArrowException, OSError) as exc:
+            raise ResultsError(f"{store._where(path)} has unreadable data "
+                               f"({_first_line(exc)})") from None
     return pa.concat_tables(tables).to_pandas()
 
 

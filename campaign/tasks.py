@@ -14,7 +14,7 @@ generate`` follows too):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from campaign.compositions import parse_formula
@@ -22,6 +22,7 @@ from campaign.config import CampaignConfig
 from chggen_kernels.workflow import (
     INPAINT_MODES,
     CandidateSpec,
+    candidate_id,
     format_composition,
     inpainting_task_id,
     unconditional_specs,
@@ -32,6 +33,7 @@ __all__ = [
     "Task",
     "count_unconditional_tasks",
     "inpainting_task",
+    "part_rows_checker",
     "task_specs",
     "unconditional_tasks",
 ]
@@ -107,3 +109,32 @@ def inpainting_task(config: CampaignConfig, host: Mapping[str, Any], mode: str =
     return Task(task_id=task_id, mode=mode, composition=parse_formula(host["composition"]),
                 n_samples=inp.samples_per_host, lattice_family=host.get("lattice_family"),
                 lattice_ratio=host.get("lattice_ratio"), parent_id=host["candidate_id"])
+
+
+def part_rows_checker(config: CampaignConfig) -> Callable[[str, list[dict[str, Any]]], str | None]:
+    """What a resumed campaign demands of the rows of a task's part (``None``: fine):
+
+    * an unconditional task of the campaign: exactly its ``samples_per_task`` candidate
+      ids;
+    * any other part: inpainting rows (it may be empty: a host that did not refine) whose
+      ids are among the first ``inpaint.samples_per_host`` of its task.
+    """
+    unconditional = {task.task_id: task.n_samples for task in unconditional_tasks(config)}
+
+    def problem(task_id: str, rows: list[dict[str, Any]]) -> str | None:
+        ids = {row["candidate_id"] for row in rows}
+        if task_id in unconditional:
+            expected = {candidate_id(task_id, k) for k in range(unconditional[task_id])}
+            if ids != expected:
+                return (f"holds {len(ids)} of the task's {len(expected)} candidates "
+                        f"({len(expected - ids)} missing, {len(ids - expected)} unexpected)")
+            return None
+        modes = sorted({row["mode"] for row in rows} - set(INPAINT_MODES))
+        if modes:
+            return f"is not an inpainting task of this campaign (mode {modes[0]!r})"
+        allowed = {candidate_id(task_id, k) for k in range(config.inpaint.samples_per_host)}
+        if ids - allowed:
+            return f"holds {len(ids - allowed)} candidate ids its task does not make"
+        return None
+
+    return problem

@@ -155,17 +155,13 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner
 def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: int | None
                      ) -> dict[str, int]:
     """Atom counts of the cell from FORMULA and --formula-units / --atoms-per-cell."""
-    from pymatgen.core import Element
-
     from campaign.compositions import CompositionError, parse_formula
+    from campaign.config import ATOMS_PER_CELL_LIMIT
 
     try:
         counts = parse_formula(formula)
     except CompositionError as exc:
         raise InputError(str(exc)) from None
-    unknown = [el for el in counts if not Element.is_valid_symbol(el)]
-    if unknown:
-        raise InputError(f"formula {formula!r}: {', '.join(unknown)} not a chemical element")
     n_formula = sum(counts.values())
     units = 1 if formula_units is None else formula_units
     if atoms_per_cell is not None:
@@ -175,7 +171,25 @@ def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: in
         units = atoms_per_cell // n_formula
     if units < 1:
         raise InputError(f"--formula-units must be >= 1, got {units}")
+    if n_formula * units > ATOMS_PER_CELL_LIMIT:
+        raise InputError(f"formula {formula!r}: {n_formula * units} atoms per cell, more than "
+                         f"the {ATOMS_PER_CELL_LIMIT} chggen samples in one cell")
     return {el: n * units for el, n in counts.items()}
+
+
+def check_lattice_options(family: str | None, ratio: str | None) -> None:
+    """Refuse a bad ``--lattice-ratio`` (not ``b/a:c/a`` with positive numbers) or one
+    given for a family without free axis ratios, before the model is loaded."""
+    from campaign.config import RATIO_FREE_FAMILIES
+    from chggen_kernels.workflow.planning import parse_lattice_ratio
+
+    try:
+        parse_lattice_ratio(ratio)
+    except ValueError as exc:
+        raise InputError(f"--lattice-ratio {ratio!r}: {exc}") from None
+    if ratio and family in RATIO_FREE_FAMILIES and family != "any":
+        raise InputError(f"--lattice-ratio {ratio!r}: the {family} lattice has no free axis "
+                         "ratio")
 
 
 def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
@@ -267,6 +281,7 @@ def _execute(args: argparse.Namespace) -> int:
     from chggen_kernels.workflow import format_composition
 
     composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell)
+    check_lattice_options(args.lattice_family, args.lattice_ratio)
     inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
     guests = _guests(args, composition, inpaint)
     settings = inpaint_settings_from_args(args, guests)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 __all__ = ["register", "run"]
 
@@ -24,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="results folder (overrides 'output' in CONFIG)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--new-folder", action="store_true",
+                   help="when the results folder was written with other settings (model, "
+                   "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
+                   "refusing")
     p.add_argument("--verbose", action="store_true", help="show actor logs and info messages")
     p.set_defaults(func=run)
 
@@ -48,10 +53,28 @@ def execute(config, address: str | None, progress: bool, verbose: bool,
     return 0
 
 
+def output_for_settings(config: Any, new_folder: bool) -> Any:
+    """The configuration with ``output`` moved to ``<output>-<settings hash>`` when
+    ``new_folder`` is asked for and the folder belongs to other settings."""
+    from pathlib import Path
+
+    from campaign.distributed.workers import runner_settings
+    from campaign.folder import folder_for, runner_fingerprint
+
+    if not new_folder:
+        return config
+    target = folder_for(config.output, runner_fingerprint(runner_settings(config)), True)
+    if target == Path(config.output):
+        return config
+    print(f"{config.output} holds other settings: writing to {target}", file=sys.stderr)
+    return config.model_copy(update={"output": str(target)})
+
+
 def run(args: argparse.Namespace) -> int:
     from campaign.config import load_config
 
     config = load_config(args.config)
     if args.out:
         config = config.model_copy(update={"output": args.out})
+    config = output_for_settings(config, args.new_folder)
     return execute(config, args.address, not args.no_progress, args.verbose)

@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
     p.add_argument("--print-config", action="store_true", help="print the YAML and exit")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--new-folder", action="store_true",
+                   help="when the results folder was written with other settings (model, "
+                   "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
+                   "refusing")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -163,7 +167,7 @@ def scan_config(
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.commands.run import execute
+    from campaign.commands.run import execute, output_for_settings
     from campaign.compositions import CompositionError
     from campaign.config import CampaignConfigError, dump_config
 
@@ -188,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(config), end="")
         return 0
+    config = output_for_settings(config, args.new_folder)
     code = execute(config, args.address, not args.no_progress, args.verbose)
     if code == 0:
         from campaign.commands.top import EmptyResults, format_table, rank_candidates

@@ -26,10 +26,12 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from campaign.config import CampaignConfig, dump_config
+from campaign.config import CampaignConfig
+from campaign.distributed.preflight import check_hull, prepare_folder
 from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
 from campaign.distributed.toolkit import init_ray, start_actors
-from campaign.distributed.workers import actor_groups, plan_actors
+from campaign.distributed.workers import actor_groups, plan_actors, runner_settings
+from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
 from campaign.results import ResultStore
 from campaign.runner import RunnerFactory, build_runner, failed_row, short_reason
 from campaign.tasks import (
@@ -337,9 +339,7 @@ class CampaignDriver:
         from tqdm.auto import tqdm
 
         started = time.monotonic()
-        self.store.check_schema()
-        self.store.remove_stale_temporaries()
-        self.store.write_config(dump_config(self.config))
+        self.summary.parts_quarantined = len(prepare_folder(self.store, self.config))
         self.summary.tasks_planned = count_unconditional_tasks(self.config)
         remaining = sum(1 for _ in self._new_unconditional())
         self.summary.tasks_skipped = 0
@@ -375,9 +375,12 @@ def run_campaign(
     private local Ray on loopback). ``runner_factory`` builds each actor's stage runner."""
     import ray
 
-    own_ray = init_ray(address, log_to_driver=log_to_driver, **dict(ray_init_kwargs or {}))
-    try:
-        return CampaignDriver(config, progress=progress, runner_factory=runner_factory).run()
-    finally:
-        if own_ray:
-            ray.shutdown()
+    check_hull(config)
+    with folder_lock(config.output, command=f"chggen run ({config.name})"):
+        check_fingerprint(config.output, runner_fingerprint(runner_settings(config)))
+        own_ray = init_ray(address, log_to_driver=log_to_driver, **dict(ray_init_kwargs or {}))
+        try:
+            return CampaignDriver(config, progress=progress, runner_factory=runner_factory).run()
+        finally:
+            if own_ray:
+                ray.shutdown()

@@ -32,13 +32,16 @@ class CampaignSummary:
     actor_start_s: float = 0.0  # waiting for the actors to load their models
     elapsed_s: float = 0.0
     interrupted: bool = False
+    parts_quarantined: int = 0  # untrustworthy parts moved aside on resume (tasks redone)
 
     def line(self) -> str:
         state = "interrupted" if self.interrupted else "finished"
+        quarantined = (f", {self.parts_quarantined} bad parts moved to _quarantine"
+                       if self.parts_quarantined else "")
         return (
             f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
-            f"({self.tasks_skipped} already done), {self.candidates_written} candidates, "
-            f"{self.candidates_failed} failed; results in {self.output}"
+            f"({self.tasks_skipped} already done{quarantined}), {self.candidates_written} "
+            f"candidates, {self.candidates_failed} failed; results in {self.output}"
         )
 
 

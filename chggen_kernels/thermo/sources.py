@@ -17,6 +17,7 @@ import datetime
 import importlib.resources
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -156,11 +157,13 @@ class OfflineHullSource:
     def _load(self) -> list[Any]:
         if self._entries is None:
             labels, entries = [], []
-            for p in self.paths:
-                raw = json.loads(p.read_text())
-                if isinstance(raw, dict) and raw.get("label"):
-                    labels.append(str(raw["label"]))
-                entries.extend(read_entries(p))
+            with warnings.catch_warnings():  # noble-gas phases: no electronegativity
+                warnings.filterwarnings("ignore", "No Pauling electronegativity")
+                for p in self.paths:
+                    raw = json.loads(p.read_text())
+                    if isinstance(raw, dict) and raw.get("label"):
+                        labels.append(str(raw["label"]))
+                    entries.extend(read_entries(p))
             if labels:
                 self._label = "+".join(labels)
             self._entries = entries

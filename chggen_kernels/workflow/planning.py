@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -75,6 +76,21 @@ def _format_ratio(ratios: Sequence[float]) -> str:
     return f"{ratios[0]:g}:{ratios[1]:g}"
 
 
+def parse_lattice_ratio(ratio: str | None) -> tuple[float, float] | None:
+    """Axis ratios ``(b/a, c/a)`` of a ``"b/a:c/a"`` string (``None``/empty: none given);
+    ``ValueError`` unless both are finite positive numbers."""
+    if not ratio:
+        return None
+    try:
+        b, c = (float(x) for x in str(ratio).split(":"))
+    except ValueError:
+        b = c = math.nan
+    if not (math.isfinite(b) and math.isfinite(c) and b > 0 and c > 0):
+        raise ValueError(f"lattice_ratio must look like 'b/a:c/a' with positive numbers, e.g. "
+                         f"'1.25:1.5', got {ratio!r}")
+    return b, c
+
+
 def draw_lattice(family: str | None, ratio: str | None, n_atoms: int,
                  volume_per_atom: float, seed: int) -> LatticeDraw:
     """The lattice of one unconditional candidate, drawn once from its seed.
@@ -90,6 +106,7 @@ def draw_lattice(family: str | None, ratio: str | None, n_atoms: int,
     if family not in (None, "any") and family not in LATTICE_FAMILIES:
         raise ValueError(f"lattice family must be 'any' or one of {', '.join(LATTICE_FAMILIES)}"
                          f", got {family!r}")
+    parse_lattice_ratio(ratio)
     families = LATTICE_FAMILIES if family in (None, "any") else (family,)
     drawn = sample_lattice(n_atoms, volume_per_atom, np.random.default_rng(seed),
                            families=families)

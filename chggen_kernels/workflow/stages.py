@@ -31,7 +31,12 @@ from chggen_kernels.symmetry import (
     SymmetryTolerance,
     refine_framework,
 )
-from chggen_kernels.workflow.planning import candidate_id, candidate_seed, inpainting_stage_seed
+from chggen_kernels.workflow.planning import (
+    candidate_id,
+    candidate_seed,
+    inpainting_stage_seed,
+    parse_lattice_ratio,
+)
 from chggen_kernels.workflow.records import (
     INPAINT_MODES,
     CandidateRecord,
@@ -49,17 +54,6 @@ from chggen_kernels.wyckoff import OrbitConstraint
 __all__ = ["generate", "initial_crystal", "inpainting_specs"]
 
 ScoreFn = Callable[[CrystalBatch, torch.Tensor], torch.Tensor]
-
-
-def _parse_ratio(ratio: str | None) -> tuple[float, float] | None:
-    if not ratio:
-        return None
-    try:
-        b, c = (float(x) for x in ratio.split(":"))
-    except ValueError as exc:
-        raise ValueError(f"lattice_ratio must look like 'b/a:c/a', e.g. '1.25:1.5', got {ratio!r}"
-                         ) from exc
-    return b, c
 
 
 def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -84,7 +78,7 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
                              f"{', '.join(LATTICE_FAMILIES)}, got {spec.lattice_family!r} "
                              "(plan specs with chggen_kernels.workflow.planning)")
         lattice = bravais_lattice(spec.lattice_family, len(species), vpa,
-                                  _parse_ratio(spec.lattice_ratio))
+                                  parse_lattice_ratio(spec.lattice_ratio))
         numbers = np.array([Element(el).Z for el in species])
         frac = rng.uniform(size=(len(species), 3))
         return frac @ lattice, lattice, numbers, np.ones(len(species), bool)

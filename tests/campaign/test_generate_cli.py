@@ -97,7 +97,7 @@ def test_generate_all_failed_exit_1_rows_kept(tmp_path, checkpoint, capsys) -> N
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["generate", "Xq2"], "formula 'Xq2': Xq not a chemical element"),
+        (["generate", "Xq2"], "formula 'Xq2': 'Xq' is not a chemical element"),
         (["generate", "Li2.5Si"], "atom counts must be positive integers"),
         (["generate", "LiSi", "--guest", "Na", "--mode", "both"], "--guest Na not in LiSi"),
         (["generate", "LiSi", "--mode", "inpaint"], "--mode inpaint needs --guest"),

@@ -1,0 +1,279 @@
+"""A results folder belongs to one set of settings and one writer at a time.
+
+* **Fingerprint** (``_fingerprint.json``): everything that changes a candidate written
+  into the folder, namely the checkpoint's SHA-256, the sampler settings (resolved
+  against the checkpoint), the relaxation settings, the hull source (a hull file's
+  SHA-256) and the chggen version. Compositions, lattices, seeds and sample counts are
+  not in it: they name the tasks, so adding compositions to a finished campaign only adds
+  tasks. A writer with another fingerprint is refused (:class:`FolderSettingsError`,
+  naming each setting that differs) unless it asks for a new folder (:func:`folder_for`).
+* **Configurations**: every configuration that wrote into the folder is kept, in order,
+  under ``_configs/`` (``_campaign.yaml`` is the latest); none is overwritten.
+* **Lock** (``_lock``, JSON with host, pid and start time): a second writer on the same
+  folder is refused at once (:class:`FolderLockedError`); a lock left by a process that
+  no longer runs on this host is taken over with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chggen_kernels.errors import InputError, RunFailedError
+
+__all__ = [
+    "FINGERPRINT_NAME",
+    "LOCK_NAME",
+    "FolderLockedError",
+    "FolderSettingsError",
+    "Fingerprint",
+    "check_fingerprint",
+    "file_sha256",
+    "folder_for",
+    "folder_lock",
+    "keep_config",
+    "runner_fingerprint",
+    "settings_fingerprint",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from campaign.runner import RunnerSettings
+
+logger = logging.getLogger("campaign")
+FINGERPRINT_NAME = "_fingerprint.json"
+LOCK_NAME = "_lock"
+CONFIGS_NAME = "_configs"
+
+
+class FolderSettingsError(InputError):
+    """The folder was written with other settings; the message lists what differs."""
+
+
+class FolderLockedError(RunFailedError):
+    """Another live process writes into the folder; the message names its host and pid."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Fingerprint:
+    """What changes a candidate: ``values`` (JSON-able) and their digest."""
+
+    values: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps(self.values, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def settings_fingerprint(*, checkpoint: str | Path, sampler: Mapping[str, Any],
+                         relax: Mapping[str, Any], hull: str) -> Fingerprint:
+    """The fingerprint of a writer: ``checkpoint`` the score model file used (hashed),
+    ``sampler`` the resolved sampler settings, ``relax`` the relaxation settings
+    (``n_threads`` left out: it does not change results), ``hull`` the hull source name (a
+    file is hashed; ``offline`` is the version's shipped hull)."""
+    from chggen_kernels import __version__
+
+    hull_value: str = hull
+    if hull not in ("offline", "mp", "none") and Path(hull).expanduser().is_file():
+        hull_value = f"file sha256:{file_sha256(Path(hull).expanduser())}"
+    return Fingerprint({
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "sampler": dict(sorted(dict(sampler).items())),
+        "relax": {k: v for k, v in sorted(dict(relax).items()) if k != "n_threads"},
+        "hull": hull_value,
+        "chggen_version": __version__,
+    })
+
+
+def runner_fingerprint(settings: RunnerSettings) -> Fingerprint:
+    """The fingerprint of a stage runner's settings, with the sampler settings resolved
+    against the checkpoint (a changed default changes the fingerprint too)."""
+    from campaign.resources import (
+        checkpoint_file,
+        checkpoint_metadata_of,
+        resolve_sampler_settings,
+    )
+
+    sampler = resolve_sampler_settings(settings.sampler,
+                                       checkpoint_metadata_of(settings.checkpoint)).to_dict()
+    sampler.pop("max_atoms_per_batch", None)  # batching does not change a candidate
+    return settings_fingerprint(checkpoint=checkpoint_file(settings.checkpoint),
+                                sampler=sampler, relax=dataclasses.asdict(settings.relax),
+                                hull=settings.hull)
+
+
+def _recorded(directory: Path) -> dict[str, Any] | None:
+    path = directory / FINGERPRINT_NAME
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text())["values"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FolderSettingsError(f"results folder {str(directory)!r}: {FINGERPRINT_NAME} is "
+                                  f"unreadable ({exc}); write to a new folder") from None
+
+
+def _differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            for sub in sorted(set(old) | set(new)):
+                if old.get(sub) != new.get(sub):
+                    lines.append(f"{key}.{sub}: folder {old.get(sub)!r}, now {new.get(sub)!r}")
+        elif old != new:
+            lines.append(f"{key}: folder {old!r}, now {new!r}")
+    return lines
+
+
+def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
+    """Record ``fingerprint`` in a folder that has none; refuse a folder whose recorded
+    fingerprint differs (:class:`FolderSettingsError` listing every difference). A
+    folder with parts but no fingerprint (written before fingerprints existed) is
+    adopted."""
+    directory = Path(directory)
+    recorded = _recorded(directory)
+    if recorded is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomic(directory / FINGERPRINT_NAME,
+                      json.dumps({"digest": fingerprint.digest, "values": fingerprint.values},
+                                 indent=1, sort_keys=True, default=str))
+        return
+    differences = _differences(recorded, json.loads(json.dumps(fingerprint.values,
+                                                               default=str)))
+    if differences:
+        raise FolderSettingsError(
+            f"results folder {str(directory)!r} was written with other settings "
+            f"({'; '.join(differences)}); rerun with the folder's settings to resume, give "
+            "another output folder, or --new-folder")
+
+
+def folder_for(directory: str | Path, fingerprint: Fingerprint, new_folder: bool) -> Path:
+    """``directory`` unless it belongs to other settings and ``new_folder`` is asked for:
+    then ``<directory>-<digest[:8]>`` (the same name for the same settings, so a rerun
+    resumes there)."""
+    directory = Path(directory)
+    recorded = _recorded(directory) if directory.is_dir() else None
+    if not new_folder or recorded is None or not _differences(
+            recorded, json.loads(json.dumps(fingerprint.values, default=str))):
+        return directory
+    return directory.with_name(f"{directory.name}-{fingerprint.digest[:8]}")
+
+
+def keep_config(directory: str | Path, text: str) -> Path:
+    """Keep ``text`` (a configuration that writes into the folder) as the next
+    ``_configs/NNN-<UTC time>.yaml``; returns its path. Nothing is overwritten."""
+    folder = Path(directory) / CONFIGS_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    number = 1 + max((int(p.name[:3]) for p in folder.glob("[0-9][0-9][0-9]-*.yaml")),
+                     default=0)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = folder / f"{number:03d}-{stamp}.yaml"
+    _write_atomic(path, text)
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- lock
+def _process_start(pid: int) -> float | None:
+    """Start time of a live process (s since the epoch), ``None`` if it does not run."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except ImportError:  # pragma: no cover - psutil comes with Ray
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return 0.0
+        return 0.0
+    except Exception:  # psutil.NoSuchProcess, AccessDenied on a zombie
+        return None
+
+
+def _holder_alive(holder: Mapping[str, Any]) -> bool:
+    started = _process_start(int(holder.get("pid", -1)))
+    if started is None:
+        return False
+    recorded = holder.get("started")
+    # the same pid reused by a later process is not the holder
+    return not (recorded and started and abs(started - float(recorded)) > 2.0)
+
+
+def _read_lock(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+@contextlib.contextmanager
+def folder_lock(directory: str | Path, command: str = "chggen",
+                warn: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Hold ``directory/_lock`` while writing; refuse (:class:`FolderLockedError`) when a
+    live process holds it; take over a stale lock (its process is gone) with a warning.
+    A lock of another host cannot be checked and is refused (the message says how to
+    remove it when that process is known to be gone)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_NAME
+    host = socket.gethostname()
+    mine = {"host": host, "pid": os.getpid(), "started": _process_start(os.getpid()),
+            "command": command}
+    text = json.dumps(mine)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path)
+            where = (f"results folder {str(directory)!r} is being written by "
+                     f"{holder.get('command', 'chggen')} (host {holder.get('host')!r}, pid "
+                     f"{holder.get('pid')})")
+            if holder and holder.get("host") != host:
+                raise FolderLockedError(f"{where}; if that process is gone, delete "
+                                        f"{str(path)!r}") from None
+            if holder and _holder_alive(holder):
+                raise FolderLockedError(f"{where}; wait for it to finish") from None
+            (warn or logger.warning)(f"results folder {str(directory)!r}: taking over the "
+                                     f"stale lock of pid {holder.get('pid')} (no longer runs)")
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        break
+    else:  # pragma: no cover - another process took the stale lock between our tries
+        raise FolderLockedError(f"results folder {str(directory)!r}: lock taken by another "
+                                "process")
+    try:
+        yield path
+    finally:
+        if _read_lock(path).get("pid") == os.getpid():
+            path.unlink(missing_ok=True)
