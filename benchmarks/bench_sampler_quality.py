@@ -195,7 +195,7 @@ class Bench:
         return runner
 
     def cached(self, kind: str, name: str, work: Callable[[], dict[str, Any]]) -> dict:
-        path = self.args.work / f"{kind}_{name.replace(' ', '_').replace('Å', 'A')}.json"
+        path = part_path(self.args.work, kind, name)
         if path.is_file():
             return json.loads(path.read_text())
         part = work()
@@ -208,6 +208,26 @@ class Bench:
         t1 = time.perf_counter()
         records = [runner.relax_and_score(g) for g in generated]
         return records, t1 - t0, time.perf_counter() - t1
+
+
+def part_path(work: Path, kind: str, name: str) -> Path:
+    """Where the rows of one setting are saved."""
+    return work / f"{kind}_{name.replace(' ', '_').replace('Å', 'A')}.json"
+
+
+def pool_parts(parts: list[dict[str, Any]], dirs: Sequence[Path]) -> None:
+    """Add the rows and times of the same settings from other runs (other seeds)."""
+    for part in parts:
+        for work in dirs:
+            path = part_path(work, part["mode"], part["name"])
+            if not path.is_file():
+                continue
+            extra = json.loads(path.read_text())
+            part["rows"] = part["rows"] + extra["rows"]
+            part["t_sample_s"] += extra["t_sample_s"]
+            part["t_relax_s"] += extra["t_relax_s"]
+            part["n_hosts"] = part.get("n_hosts", 0) + extra.get("n_hosts", 0)
+            part.setdefault("pooled_from", []).append(str(work))
 
 
 def _row(record: Any, system: str, formula: str) -> dict[str, Any]:
@@ -248,7 +268,8 @@ def run_inpaint(bench: Bench, name: str, sampler: dict[str, Any], hosts: list[di
     from chggen_kernels.workflow.settings import InpaintSettings
 
     runner = bench.runner(sampler)
-    cap, n, seed = InpaintSettings.max_wyckoff_combinations, bench.args.samples_per_host, 0
+    cap, n = InpaintSettings.max_wyckoff_combinations, bench.args.samples_per_host
+    seed = bench.args.seed
     specs, parents = [], {}
     for host in hosts:
         task_id = inpainting_task_id("inpaint", host["candidate_id"], ("Li",), n, seed, cap)
@@ -334,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", default=None, help="setting names to run")
     p.add_argument("--work", type=Path, default=Path("/work/eval_sampler/sampler_quality"),
                    help="per-setting parts (resume)")
+    p.add_argument("--pool", nargs="*", type=Path, default=[],
+                   help="--work folders of runs with other seeds whose rows are pooled in")
     p.add_argument("--output", type=Path, default=RESULTS / "sampler_quality.json")
     p.add_argument("--markdown", type=Path, default=RESULTS / "sampler_quality.md")
     return p
@@ -360,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only is None or name in args.only:
             parts.append(bench.cached("inpaint", name,
                                       lambda n=name, s=sampler: run_inpaint(bench, n, s, hosts)))
+    pool_parts(parts, args.pool)
     ref_rows = {p["mode"]: p["rows"] for p in parts if p["name"].startswith("reference")}
     ref_evals = {p["mode"]: p["evals_per_sample"] for p in parts
                  if p["name"].startswith("reference")}
@@ -369,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "sampler_quality", "argv": sys.argv[1:] if argv is None else argv,
               "sizes": args.sizes, "samples_per_composition": args.samples,
               "hosts": args.hosts, "samples_per_host": args.samples_per_host, "seed": args.seed,
+              "pooled": [str(d) for d in args.pool],
               "relax": {"fmax": 0.1, "max_steps": 500}, "hull": "offline",
               "reference_evals": ref_evals,
               "settings": [{k: v for k, v in p.items() if k != "hosts"} for p in parts],
