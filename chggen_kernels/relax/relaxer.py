@@ -81,6 +81,141 @@ def _build_calculator(settings: RelaxSettings, model: Any) -> BaseCalculator:
         return CHGNetCalculator(model=model, use_device=settings.device, on_isolated_atoms="ignore")
 
 
+def failed_result(reason: str, state: dict[str, Any], t0: float) -> RelaxResult:
+    """A failed :class:`RelaxResult`; ``state`` holds what is known (``e0`` eV/atom, ``v0``
+    Å^3, ``n_atoms``, ``n_steps``), ``t0`` the start (``time.perf_counter()``, s)."""
+    return RelaxResult(
+        status="failed",
+        failure_reason=reason,
+        structure_relaxed=None,
+        energy_initial_per_atom=state.get("e0"),
+        energy_relaxed_per_atom=None,
+        delta_e=None,
+        rmsd=None,
+        rmsd_method="none",
+        n_steps=int(state.get("n_steps", 0)),
+        converged=False,
+        max_force_final=None,
+        max_atomic_force_final=None,
+        volume_initial=state.get("v0"),
+        volume_relaxed=None,
+        n_atoms=int(state.get("n_atoms", 0)),
+        t_relax_s=time.perf_counter() - t0,
+    )
+
+
+def prepare_structure(
+    structure: Structure | Atoms, settings: RelaxSettings, state: dict[str, Any]
+) -> tuple[Structure | None, str | None]:
+    """Input checks and screens before relaxing: ``(plain-element structure, None)`` or
+    ``(None, failure reason)``. Sets ``state['n_atoms']`` and ``state['v0']`` (Å^3)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if not isinstance(structure, Structure):
+        structure = AseAtomsAdaptor.get_structure(structure)
+    state["n_atoms"] = len(structure)
+    reason = check_valid_structure(structure)
+    if reason is not None:
+        return None, reason
+    # Plain elements (drop oxidation states and site properties) for the calculator.
+    generated = Structure(
+        structure.lattice, [site.specie.symbol for site in structure], structure.frac_coords
+    )
+    state["v0"] = float(generated.volume)
+    reason = check_min_distance(generated, settings.min_distance)
+    reason = reason or check_isolated_atoms(generated, settings.isolated_distance)
+    if reason is not None:
+        return None, reason
+    return generated, None
+
+
+def make_optimizer(atoms: Atoms, settings: RelaxSettings) -> tuple[Any, Any]:
+    """``(optimizable, optimizer)``: the settings' cell filter around ``atoms`` (or the
+    atoms themselves without ``relax_cell``) and the ASE optimiser on it, no log file."""
+    optimizable: Any = atoms
+    if settings.relax_cell:
+        from ase import filters
+
+        optimizable = getattr(filters, settings.cell_filter)(atoms)
+    from ase import optimize
+
+    return optimizable, getattr(optimize, settings.optimizer)(optimizable, logfile=None)
+
+
+def step_failure(
+    settings: RelaxSettings, atoms: Atoms, optimizable: Any, energy: float, v0: float, step: int
+) -> str | None:
+    """Checks after every optimiser step (energy eV/atom, forces, stress, volume vs ``v0``
+    Å^3); ``None`` when the step is sane, else the failure reason."""
+    if not math.isfinite(energy):
+        return f"non_finite: energy per atom is {energy} at step {step}"
+    # The calculator's cached results; the filter's own forces derive from these.
+    forces = np.asarray(atoms.get_forces(), dtype=float)
+    if not np.isfinite(forces).all():
+        return f"non_finite: forces contain NaN/inf at step {step}"
+    if optimizable is not atoms and not np.isfinite(atoms.get_stress()).all():
+        return f"non_finite: stress contains NaN/inf at step {step}"
+    if abs(energy) > settings.max_abs_energy_per_atom:
+        return (
+            f"energy_out_of_range: |energy| {abs(energy):.4g} eV/atom exceeds "
+            f"max_abs_energy_per_atom {settings.max_abs_energy_per_atom:g} at step {step}"
+        )
+    reason = volume_ratio_failure(float(atoms.get_volume()), v0, settings.max_volume_ratio)
+    return None if reason is None else f"{reason} at step {step}"
+
+
+def finish_relaxation(
+    settings: RelaxSettings,
+    generated: Structure,
+    atoms: Atoms,
+    optimizable: Any,
+    n_steps: int,
+    state: dict[str, Any],
+    t0: float,
+) -> RelaxResult:
+    """The result once the optimiser stopped (converged or at ``max_steps``) with sane steps:
+    final screen, RMSD and the record. ``state['e_final']`` is the last energy (eV/atom)."""
+    with _quiet():
+        forces_opt = np.asarray(optimizable.get_forces(), dtype=float)
+        forces_atoms = np.asarray(atoms.get_forces(), dtype=float)
+    e_final = state["e_final"]
+    max_force = float(np.linalg.norm(forces_opt, axis=1).max())
+    max_atomic_force = float(np.linalg.norm(forces_atoms, axis=1).max())
+
+    relaxed = Structure(
+        atoms.cell.array, generated.species, atoms.get_scaled_positions(wrap=True)
+    )
+    reason = check_min_distance(relaxed, settings.min_distance, when="after relaxation")
+    if reason is not None:
+        return failed_result(reason, state, t0)
+    rmsd, rmsd_method = relaxation_rmsd(
+        generated,
+        relaxed,
+        ltol=settings.rmsd_ltol,
+        stol=settings.rmsd_stol,
+        angle_tol=settings.rmsd_angle_tol,
+    )
+    e0 = state["e0"]
+    return RelaxResult(
+        status="ok",
+        failure_reason=None,
+        structure_relaxed=relaxed,
+        energy_initial_per_atom=e0,
+        energy_relaxed_per_atom=e_final,
+        delta_e=e0 - e_final,
+        rmsd=rmsd,
+        rmsd_method=rmsd_method,
+        n_steps=int(n_steps),
+        converged=max_force < settings.fmax,
+        max_force_final=max_force,
+        max_atomic_force_final=max_atomic_force,
+        volume_initial=float(generated.volume),
+        volume_relaxed=float(relaxed.volume),
+        n_atoms=len(generated),
+        t_relax_s=time.perf_counter() - t0,
+    )
+
+
 class Relaxer:
     """Relax structures with CHGNet (or any ASE calculator) under :class:`RelaxSettings`.
 
@@ -124,125 +259,30 @@ class Relaxer:
                 return self._relax(structure, state, t0)
         except Exception as exc:  # noqa: BLE001 - the contract is: no exception escapes
             message = " ".join(str(exc).split())[:300]
-            return self._failed(f"calculator_error: {type(exc).__name__}: {message}", state, t0)
+            return failed_result(f"calculator_error: {type(exc).__name__}: {message}", state, t0)
 
     # ------------------------------------------------------------------ internals
-    def _failed(self, reason: str, state: dict[str, Any], t0: float) -> RelaxResult:
-        return RelaxResult(
-            status="failed",
-            failure_reason=reason,
-            structure_relaxed=None,
-            energy_initial_per_atom=state.get("e0"),
-            energy_relaxed_per_atom=None,
-            delta_e=None,
-            rmsd=None,
-            rmsd_method="none",
-            n_steps=int(state.get("n_steps", 0)),
-            converged=False,
-            max_force_final=None,
-            max_atomic_force_final=None,
-            volume_initial=state.get("v0"),
-            volume_relaxed=None,
-            n_atoms=int(state.get("n_atoms", 0)),
-            t_relax_s=time.perf_counter() - t0,
-        )
-
     def _relax(self, structure: Structure | Atoms, state: dict[str, Any], t0: float) -> RelaxResult:
+        settings = self.settings
+        generated, reason = prepare_structure(structure, settings, state)
+        if generated is None:
+            return failed_result(str(reason), state, t0)
         from pymatgen.io.ase import AseAtomsAdaptor
 
-        settings = self.settings
-        if not isinstance(structure, Structure):
-            structure = AseAtomsAdaptor.get_structure(structure)
-        state["n_atoms"] = n = len(structure)
-        reason = check_valid_structure(structure)
-        if reason is not None:
-            return self._failed(reason, state, t0)
-        # Plain elements (drop oxidation states and site properties) for the calculator.
-        generated = Structure(
-            structure.lattice, [site.specie.symbol for site in structure], structure.frac_coords
-        )
-        state["v0"] = v0 = float(generated.volume)
-        reason = check_min_distance(generated, settings.min_distance)
-        reason = reason or check_isolated_atoms(generated, settings.isolated_distance)
-        if reason is not None:
-            return self._failed(reason, state, t0)
-
+        n, v0 = len(generated), state["v0"]
         atoms = AseAtomsAdaptor.get_atoms(generated)
         atoms.calc = self.calculator
-        optimizable = atoms
-        if settings.relax_cell:
-            from ase import filters
-
-            optimizable = getattr(filters, settings.cell_filter)(atoms)
-        from ase import optimize
-
-        optimizer = getattr(optimize, settings.optimizer)(optimizable, logfile=None)
-
+        optimizable, optimizer = make_optimizer(atoms, settings)
         with _quiet():
             for _converged in optimizer.irun(fmax=settings.fmax, steps=settings.max_steps):
                 state["n_steps"] = optimizer.nsteps
                 energy = float(atoms.get_potential_energy()) / n
                 if "e0" not in state and math.isfinite(energy):
                     state["e0"] = energy
-                reason = self._step_failure(atoms, optimizable, energy, v0, optimizer.nsteps)
+                reason = step_failure(settings, atoms, optimizable, energy, v0, optimizer.nsteps)
                 if reason is not None:
-                    return self._failed(reason, state, t0)
-            forces_opt = np.asarray(optimizable.get_forces(), dtype=float)
-            forces_atoms = np.asarray(atoms.get_forces(), dtype=float)
-        e_final = energy
-        max_force = float(np.linalg.norm(forces_opt, axis=1).max())
-        max_atomic_force = float(np.linalg.norm(forces_atoms, axis=1).max())
-
-        relaxed = Structure(
-            atoms.cell.array, generated.species, atoms.get_scaled_positions(wrap=True)
+                    return failed_result(reason, state, t0)
+        state["e_final"] = energy
+        return finish_relaxation(
+            settings, generated, atoms, optimizable, optimizer.nsteps, state, t0
         )
-        reason = check_min_distance(relaxed, settings.min_distance, when="after relaxation")
-        if reason is not None:
-            return self._failed(reason, state, t0)
-        rmsd, rmsd_method = relaxation_rmsd(
-            generated,
-            relaxed,
-            ltol=settings.rmsd_ltol,
-            stol=settings.rmsd_stol,
-            angle_tol=settings.rmsd_angle_tol,
-        )
-        e0 = state["e0"]
-        return RelaxResult(
-            status="ok",
-            failure_reason=None,
-            structure_relaxed=relaxed,
-            energy_initial_per_atom=e0,
-            energy_relaxed_per_atom=e_final,
-            delta_e=e0 - e_final,
-            rmsd=rmsd,
-            rmsd_method=rmsd_method,
-            n_steps=int(optimizer.nsteps),
-            converged=max_force < settings.fmax,
-            max_force_final=max_force,
-            max_atomic_force_final=max_atomic_force,
-            volume_initial=v0,
-            volume_relaxed=float(relaxed.volume),
-            n_atoms=n,
-            t_relax_s=time.perf_counter() - t0,
-        )
-
-    def _step_failure(
-        self, atoms: Atoms, optimizable: Any, energy: float, v0: float, step: int
-    ) -> str | None:
-        """Checks after every optimiser step (energy, forces, stress, volume)."""
-        settings = self.settings
-        if not math.isfinite(energy):
-            return f"non_finite: energy per atom is {energy} at step {step}"
-        # The calculator's cached results; the filter's own forces derive from these.
-        forces = np.asarray(atoms.get_forces(), dtype=float)
-        if not np.isfinite(forces).all():
-            return f"non_finite: forces contain NaN/inf at step {step}"
-        if optimizable is not atoms and not np.isfinite(atoms.get_stress()).all():
-            return f"non_finite: stress contains NaN/inf at step {step}"
-        if abs(energy) > settings.max_abs_energy_per_atom:
-            return (
-                f"energy_out_of_range: |energy| {abs(energy):.4g} eV/atom exceeds "
-                f"max_abs_energy_per_atom {settings.max_abs_energy_per_atom:g} at step {step}"
-            )
-        reason = volume_ratio_failure(float(atoms.get_volume()), v0, settings.max_volume_ratio)
-        return None if reason is None else f"{reason} at step {step}"
