@@ -3,6 +3,7 @@
 See docs/relaxation.md for the definitions (energies, convergence, RMSD, failure codes).
 """
 
+from chggen_kernels.relax.batched import BatchRelaxer
 from chggen_kernels.relax.relaxer import Relaxer
 from chggen_kernels.relax.rmsd import fractional_displacement_rmsd, relaxation_rmsd
 from chggen_kernels.relax.screening import (
@@ -15,6 +16,7 @@ from chggen_kernels.relax.settings import FAILURE_CODES, RMSD_METHODS, RelaxResu
 __all__ = [
     "FAILURE_CODES",
     "RMSD_METHODS",
+    "BatchRelaxer",
     "RelaxResult",
     "RelaxSettings",
     "Relaxer",
