@@ -115,16 +115,14 @@ def bench_throughput(args: argparse.Namespace, checkpoint: str, work: Path) -> d
     import ray
 
     from campaign.distributed.driver import run_campaign
+    from campaign.distributed.toolkit import init_ray
     from campaign.results import read_results
 
     seq_config = _campaign(args, work / "sequential", checkpoint, args.workers)
     specs = _specs(seq_config)
     sequential = sequential_campaign(seq_config, specs, threads=args.sequential_threads)
     ray_config = _campaign(args, work / "ray", checkpoint, args.workers)  # same tasks
-    ray.init(
-        address="local", num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
+    init_ray("local", num_cpus=args.workers)  # chggen run's Ray: 127.0.0.1 only
     try:
         started = time.perf_counter()
         summary = run_campaign(ray_config, progress=False)
@@ -163,6 +161,7 @@ def bench_throughput(args: argparse.Namespace, checkpoint: str, work: Path) -> d
 def bench_scaling(args: argparse.Namespace, checkpoint: str, work: Path) -> dict[str, Any]:
     import ray
 
+    from campaign.distributed.toolkit import init_ray
     from campaign.distributed.workers import RelaxWorker, SamplerWorker, runner_settings
     from campaign.runner import build_runner
 
@@ -170,8 +169,7 @@ def bench_scaling(args: argparse.Namespace, checkpoint: str, work: Path) -> dict
     specs = _specs(config)
     sampler = SamplerWorker(build_runner, runner_settings(config), 2, False)
     candidates = sampler.runner.generate(specs)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+    init_ray("local", num_cpus=2)
     try:
         refs = [ray.put(c) for c in candidates]
         times = {}
@@ -224,6 +222,7 @@ def memory_child(n_candidates: int, output: str) -> dict[str, Any]:
 
     from campaign.config import validate_config
     from campaign.distributed.driver import run_campaign
+    from campaign.distributed.toolkit import init_ray
     from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
     samples: list[float] = []
@@ -245,8 +244,7 @@ def memory_child(n_candidates: int, output: str) -> dict[str, Any]:
             "resources": {"relax_actors": 2, "max_candidates_in_flight": 64},
         }
     )
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
+    init_ray("local", num_cpus=2)
     register_by_value()
     rss_after_init = _rss_mb()
     watcher = threading.Thread(target=watch, daemon=True)

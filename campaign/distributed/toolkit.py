@@ -1,7 +1,8 @@
 """What both Ray drivers (the campaign and ``chggen data build``'s relaxation) share.
 
 * :func:`init_ray`: join ``address`` (or ``RAY_ADDRESS``), else start a private local Ray
-  whose every process listens on 127.0.0.1 only, never someone else's cluster;
+  whose every process listens on 127.0.0.1 only (:func:`loopback_only`), never someone
+  else's cluster;
 * :func:`set_worker_threads`: torch and BLAS threads inside an actor;
 * :func:`start_actors`: create actors and wait until each has loaded its models, naming
   the one that fails;
@@ -12,17 +13,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["ActorGroup", "ActorPool", "LOOPBACK", "init_ray", "set_worker_threads", "start_actors"]
+__all__ = ["ActorGroup", "ActorPool", "LOOPBACK", "init_ray", "loopback_only", "set_worker_threads",
+           "start_actors"]
 
 logger = logging.getLogger("campaign")
 LOOPBACK = "127.0.0.1"
+_SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Ray's single-node mode for the ``ray.init`` called meanwhile.
+
+    On Linux ``ray.init`` swaps a loopback node address (``_node_ip_address``, or the host
+    of ``address``) for the machine's own, and every Ray server binds its node address (or
+    all interfaces when that is not loopback). With ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
+    (Ray's switch between single- and multi-node mode) 127.0.0.1 stays 127.0.0.1, so the
+    GCS, raylet, object manager, workers, agents, autoscaler monitor and dashboard process
+    all bind 127.0.0.1, and a driver joining such a Ray (``address="127.0.0.1:<port>"``)
+    reaches it there. Ray reads the variable once, on import, so the constant it sets is
+    changed too; both are put back afterwards (a later join of a real cluster is as before).
+    """
+    from ray._private import ray_constants
+
+    saved_env, saved = os.environ.get(_SINGLE_NODE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_SINGLE_NODE_ENV] = "0"  # inherited by the processes Ray spawns
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(_SINGLE_NODE_ENV, None)
+        else:
+            os.environ[_SINGLE_NODE_ENV] = saved_env
 
 
 def init_ray(address: str | None, *, num_cpus: int | None = None,
@@ -30,19 +62,29 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
     """Connect to Ray unless already connected; ``True`` when this call started it.
 
     ``address`` (or ``RAY_ADDRESS``, which ``ray job submit`` sets): the cluster to join,
-    ``"auto"`` for the one running on this machine. Without either a private local Ray is
-    started with ``num_cpus`` CPUs, its node address and dashboard on loopback.
+    ``"auto"`` for the one running on this machine; its settings are left alone. Without
+    either a private local Ray is started with ``num_cpus`` CPUs, every process of it
+    listening on 127.0.0.1 only (:func:`loopback_only`), without the dashboard web UI.
     """
     import ray
 
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    if address == "local":
-        kwargs.setdefault("_node_ip_address", LOOPBACK)
-        if num_cpus is not None:
-            kwargs.setdefault("num_cpus", num_cpus)
-    ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver, **kwargs)
+    if address != "local":
+        ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver,
+                 **kwargs)
+        return True
+    if num_cpus is not None:
+        kwargs.setdefault("num_cpus", num_cpus)
+    kwargs.setdefault("_node_ip_address", LOOPBACK)
+    with loopback_only():
+        ray.init(address="local", include_dashboard=False, log_to_driver=log_to_driver,
+                 **kwargs)
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != LOOPBACK:
+        logger.warning("the local Ray's node address is %s, not %s: its servers may listen "
+                       "beyond this machine", node_ip, LOOPBACK)
     return True
 
 

@@ -7,6 +7,7 @@ import sys
 
 from campaign.commands.run import execute
 from campaign.config import load_config
+from campaign.distributed.toolkit import loopback_only
 from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
 
@@ -18,7 +19,8 @@ def main() -> int:
     config_path, address, relax_seconds = sys.argv[1:4]
     import ray
 
-    ray.init(address=address, log_to_driver=False)
+    with loopback_only():  # the test's Ray listens on 127.0.0.1 only
+        ray.init(address=address, log_to_driver=False)
     register_by_value()
     factory = FakeRunnerFactory(relax_seconds=float(relax_seconds))
     return execute(load_config(config_path), address, False, False, runner_factory=factory)

@@ -11,6 +11,8 @@ space group from (1, 2, 12, 166, 225). Options inject faults:
 * ``generate_fail_ids``: candidates whose sampling fails;
 * ``crash_once_ids`` + ``marker_dir``: the relaxation worker process kills itself
   (SIGKILL) the first time it meets one of these candidates (a marker file remembers);
+* ``sampler_crash_once_ids`` + ``marker_dir``: the same for the sampler actor, mid-batch
+  (after the batch's earlier candidates were drawn, before any is returned);
 * ``relax_seconds`` / ``sample_seconds``: time per candidate, slept or, with
   ``busy=True``, spent computing (so that CPU parallelism is measurable).
 """
@@ -97,13 +99,16 @@ class FakeRunnerFactory:
     def __init__(self, relax_seconds: float = 0.0, sample_seconds: float = 0.0,
                  busy: bool = False, fail_ids: Sequence[str] = (),
                  generate_fail_ids: Sequence[str] = (), crash_once_ids: Sequence[str] = (),
+                 sampler_crash_once_ids: Sequence[str] = (),
                  marker_dir: str | None = None) -> None:
-        if crash_once_ids and not marker_dir:
+        if (crash_once_ids or sampler_crash_once_ids) and not marker_dir:
             raise ValueError("fake runner: crash_once_ids needs marker_dir")
         self.options = {"relax_seconds": relax_seconds, "sample_seconds": sample_seconds,
                         "busy": busy, "fail": frozenset(fail_ids),
                         "generate_fail": frozenset(generate_fail_ids),
-                        "crash_once": frozenset(crash_once_ids), "marker_dir": marker_dir}
+                        "crash_once": frozenset(crash_once_ids),
+                        "sampler_crash_once": frozenset(sampler_crash_once_ids),
+                        "marker_dir": marker_dir}
 
     def __call__(self, settings: RunnerSettings) -> FakeRunner:
         return FakeRunner(settings, **self.options)
@@ -114,10 +119,12 @@ class FakeRunner:
 
     def __init__(self, settings: RunnerSettings, *, relax_seconds: float, sample_seconds: float,
                  busy: bool, fail: frozenset[str], generate_fail: frozenset[str],
-                 crash_once: frozenset[str], marker_dir: str | None) -> None:
+                 crash_once: frozenset[str], sampler_crash_once: frozenset[str],
+                 marker_dir: str | None) -> None:
         self.settings = settings
         self.relax_seconds, self.sample_seconds, self.busy = relax_seconds, sample_seconds, busy
         self.fail, self.generate_fail, self.crash_once = fail, generate_fail, crash_once
+        self.sampler_crash_once = sampler_crash_once
         self.marker_dir = marker_dir
         self.model_label = ""
 
@@ -130,6 +137,8 @@ class FakeRunner:
                  ) -> list[GeneratedCandidate]:
         out = []
         for spec in specs:
+            if spec.candidate_id in self.sampler_crash_once:
+                self._crash_once(f"sampler-crashed-{spec.candidate_id}")
             t0 = time.perf_counter()
             _spend(self.sample_seconds, self.busy)
             failed = spec.candidate_id in self.generate_fail
@@ -144,10 +153,7 @@ class FakeRunner:
     def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:
         spec = candidate.spec
         if spec.candidate_id in self.crash_once:
-            marker = Path(str(self.marker_dir)) / f"crashed-{spec.candidate_id}"
-            if not marker.exists():
-                marker.write_text(str(os.getpid()))
-                os.kill(os.getpid(), signal.SIGKILL)
+            self._crash_once(f"crashed-{spec.candidate_id}")
         provenance = {"model_checkpoint": candidate.model_checkpoint,
                       "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
                       "t_sample_s": candidate.t_sample_s}
@@ -178,6 +184,13 @@ class FakeRunner:
         record.t_relax_s = time.perf_counter() - t0
         record.created_at = _utc_now()
         return record
+
+    def _crash_once(self, name: str) -> None:
+        """SIGKILL this process unless the marker ``name`` exists; it holds the pid."""
+        marker = Path(str(self.marker_dir)) / name
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def inpainting_specs(self, host: Any, guest_species: Sequence[str], n_samples: int, *,
                          task_id: str, campaign_seed: int, mode: str, max_combinations: int,

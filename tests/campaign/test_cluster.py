@@ -1,4 +1,5 @@
-"""Scale-out: cluster.yaml passes Ray's own validator; a two-node cluster places samplers."""
+"""Scale-out: cluster.yaml passes Ray's own validator; a two-node cluster (on loopback only)
+places samplers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import yaml
 
 from campaign.config import load_config, validate_config
 from campaign.distributed.driver import run_campaign
+from campaign.distributed.toolkit import loopback_only
 from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
+from tests.campaign.sockets import off_loopback_sockets
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,11 +69,14 @@ def test_validator_rejects_a_broken_cluster_yaml() -> None:
 def two_nodes():
     from ray.cluster_utils import Cluster
 
+    loopback = {"node_ip_address": "127.0.0.1"}  # both nodes' servers on loopback only
     cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False, **loopback},
     )
-    cluster.add_node(num_cpus=1, resources={"accel": 1})  # the "GPU" node
-    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.add_node(num_cpus=1, resources={"accel": 1}, **loopback)  # the "GPU" node
+    with loopback_only():  # else Ray swaps 127.0.0.1 for this machine's address
+        ray.init(address=cluster.address, log_to_driver=False)
     register_by_value()
     yield cluster
     ray.shutdown()
@@ -101,3 +107,5 @@ def test_samplers_run_on_the_node_with_the_custom_resource(two_nodes, tmp_path: 
     assert table["candidate_id"].is_unique and (table["status"] == "ok").all()
     # the fake runner records where its model was loaded: the sampler sat on the "GPU" node
     assert table["model_checkpoint"].str.contains(f"@{accel_node[:12]}/").all()
+    assert {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
+    assert not off_loopback_sockets(two_nodes.head_node.get_session_dir_path())

@@ -1,5 +1,5 @@
 """The Ray pipeline with a fake runner: exactly-once results under failures, kills,
-interrupts.
+interrupts; a local Ray on loopback only.
 
 One local Ray (2 CPUs) serves the whole module. The fake runner (tests/campaign/fake_runner.py,
 injected through ``runner_factory``) draws E_d and space groups from the candidate seed, so
@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,11 +23,13 @@ import yaml
 
 from campaign.config import dump_config, validate_config
 from campaign.distributed.driver import run_campaign
+from campaign.distributed.toolkit import init_ray
 from campaign.distributed.workers import CampaignResourceError, plan_actors
 from campaign.results import ResultStore
 from campaign.tasks import inpainting_task, task_specs, unconditional_tasks
 from chggen_kernels.workflow import select_hosts
 from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
+from tests.campaign.sockets import off_loopback_sockets, ray_processes
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +38,7 @@ V0 = 20.0  # Å^3/atom, the configured volume per atom (no checkpoint needed)
 
 @pytest.fixture(scope="module")
 def ray_session():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")  # a private Ray, even if another runs here
+    init_ray("local", num_cpus=2)  # chggen run's private Ray, even if another runs here
     register_by_value()
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
@@ -156,6 +158,50 @@ def test_killed_relaxation_worker_loses_nothing(ray_session, tmp_path: Path) -> 
     killed_pid = int((markers / f"crashed-{victims[0]}").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(killed_pid, 0)  # that worker process is really gone
+
+
+def test_killed_sampler_actor_mid_batch_loses_nothing(ray_session, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    config = _config(tmp_path / "out")
+    ids = _unconditional_ids(config)
+    victims = [ids[1], ids[8]]  # the second of the first batch, one of a later batch
+    _run(config, sampler_crash_once_ids=victims, marker_dir=str(markers), sample_seconds=0.05)
+    # each victim's first attempt SIGKILLed its sampler actor's process mid-batch
+    assert sorted(p.name for p in markers.iterdir()) == sorted(
+        f"sampler-crashed-{v}" for v in victims)
+    for victim in victims:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((markers / f"sampler-crashed-{victim}").read_text()), 0)
+    again = _run(config)  # the rerun finds every task done
+    assert again.tasks_written == 0
+    table = _check_exactly_once(config).set_index("candidate_id")
+    assert (table["status"] == "ok").all()  # the batch was drawn again on the restarted actor
+
+
+def test_local_ray_listens_on_loopback_only(ray_session, tmp_path: Path) -> None:
+    """While a campaign runs, no socket of the driver, GCS, raylet, agents, monitor,
+    dashboard process or actors is bound to (or talks to) an address off loopback."""
+    config = _config(tmp_path / "out")
+    done: dict[str, object] = {}
+    campaign = threading.Thread(
+        target=lambda: done.update(summary=_run(config, relax_seconds=0.05)), daemon=True)
+    campaign.start()
+    bad: set[str] = set()
+    actors: set[str] = set()
+    while campaign.is_alive():
+        for process in ray_processes().values():
+            try:
+                actors |= {w for w in ("SamplerWorker", "RelaxWorker")
+                           if w in " ".join(process.cmdline())}
+            except Exception:  # ended meanwhile
+                continue
+        bad |= set(off_loopback_sockets())
+        time.sleep(0.2)
+    campaign.join()
+    assert "summary" in done and actors == {"SamplerWorker", "RelaxWorker"}
+    assert not bad, "\n".join(sorted(bad))
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
 
 
 def test_interrupted_driver_resumes_without_duplicates(ray_session, tmp_path: Path) -> None:
