@@ -53,6 +53,7 @@ UNCONDITIONAL: dict[str, dict[str, Any]] = {
     "ODE Heun 50": {"method": "ode", "n_levels": 50, "n_corrector_steps": 0},
     "ODE Heun 25": {"method": "ode", "n_levels": 25, "n_corrector_steps": 0},
     "PC 100x2": {"n_levels": 100, "n_corrector_steps": 2},
+    "PC 100x1": {"n_levels": 100, "n_corrector_steps": 1},
     "PC 50x1": {"n_levels": 50, "n_corrector_steps": 1},
     "PC 100x0": {"n_levels": 100, "n_corrector_steps": 0},
     "ODE Heun 10": {"method": "ode", "n_levels": 10, "n_corrector_steps": 0},
