@@ -7,6 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from chggen_kernels.model.radial import RadialMLP, normalized_activation
+from chggen_kernels.model.slots import NeighborSlots
 from chggen_kernels.model.tensor_product import UVUConvolution
 
 __all__ = ["Gate", "InteractionBlock", "equivariant_linear"]
@@ -120,9 +121,9 @@ class InteractionBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        edge_sh: torch.Tensor,
-        edge_radial: torch.Tensor,
-        edge_index: torch.Tensor,
+        slot_sh: torch.Tensor,
+        slot_radial: torch.Tensor,
+        slots: NeighborSlots,
         atom_noise: torch.Tensor | None,
     ) -> torch.Tensor:
         """One layer.
@@ -131,12 +132,15 @@ class InteractionBlock(nn.Module):
         ----------
         x
             Node features ``(n_atoms, irreps_node.dim)``.
-        edge_sh
-            Spherical harmonics of the unit edge vectors ``(n_edges, irreps_sh.dim)``.
-        edge_radial
-            Radial features ``(n_edges, n_radial)`` (zero at and beyond the cutoff).
-        edge_index
-            ``(2, n_edges)``: centre ``i`` receives a message from neighbour ``j``.
+        slot_sh
+            Spherical harmonics of the unit edge vectors on the neighbour slots
+            ``(n_slots, irreps_sh.dim)``.
+        slot_radial
+            Radial features on the slots ``(n_slots, n_radial)`` (zero at and beyond the
+            cutoff and in the padding slots, so the bias-free radial MLP gives them zero
+            weights).
+        slots
+            The neighbour slots: centre ``i`` receives a message from neighbour ``j``.
         atom_noise
             Noise embedding of each atom's crystal ``(n_atoms, noise_dim)`` or ``None``.
         """
@@ -146,8 +150,8 @@ class InteractionBlock(nn.Module):
                 raise ValueError("this interaction block expects a noise embedding")
             h = h.index_add(1, self.scalar_columns, self.noise_to_scalars(atom_noise))
         h = self.pre_linear(h)
-        weights = self.radial_mlp(edge_radial)
-        summed = self.convolution(h, edge_sh, weights, edge_index)
+        weights = self.radial_mlp(slot_radial)
+        summed = self.convolution(h, slot_sh, weights, slots)
         y = self.post_linear(summed / self.message_normalization) + self.self_interaction(h)
         return x + self.residual_scale * self.gate(y)
 

@@ -11,6 +11,7 @@ from chggen_kernels.model.config import ScoreModelConfig
 from chggen_kernels.model.convolution import InteractionBlock, equivariant_linear
 from chggen_kernels.model.embedding import NoiseLevelEmbedding, SpeciesEmbedding
 from chggen_kernels.model.radial import RadialEmbedding
+from chggen_kernels.model.slots import NeighborSlots
 from chggen_kernels.neighbors import edge_vectors, neighbor_list
 
 __all__ = ["ScoreModel", "count_parameters"]
@@ -33,7 +34,8 @@ class ScoreModel(nn.Module):
     1. periodic graph: every image within ``config.cutoff`` (Å), optionally capped at the
        ``config.max_neighbors`` nearest (:func:`~chggen_kernels.neighbors.neighbor_list`);
     2. edges: spherical harmonics (l <= lmax, 'component' normalisation) of the unit edge
-       vectors and a Bessel basis times a polynomial envelope of their lengths;
+       vectors and a Bessel basis times a polynomial envelope of their lengths, laid out
+       on dense neighbour slots (:class:`~chggen_kernels.model.slots.NeighborSlots`);
     3. nodes: species embedding (plus, with ``noise_conditioning="log_sigma"``, a learned
        projection of the noise embedding) -> linear map onto the hidden irreps;
     4. ``n_layers`` :class:`InteractionBlock` layers (gated ``uvu`` convolution with a
@@ -138,8 +140,9 @@ class ScoreModel(nn.Module):
         vectors = edge_vectors(batch, nl)
         lengths = torch.linalg.vector_norm(vectors, dim=1)
         directions = vectors / lengths.clamp_min(_MIN_DIRECTION_LENGTH)[:, None]
-        edge_sh = self.spherical_harmonics(directions)
-        edge_radial = self.radial_embedding(lengths)
+        slots = NeighborSlots.from_edge_index(nl.edge_index, batch.n_atoms)
+        slot_sh = slots.scatter(self.spherical_harmonics(directions))
+        slot_radial = slots.scatter(self.radial_embedding(lengths))
 
         node = self.species_embedding(batch.atomic_numbers)
         atom_noise = None
@@ -148,7 +151,7 @@ class ScoreModel(nn.Module):
             node = node + self.noise_to_species(atom_noise)
         x = self.node_embedding(node)
         for layer in self.layers:
-            x = layer(x, edge_sh, edge_radial, nl.edge_index, atom_noise)
+            x = layer(x, slot_sh, slot_radial, slots, atom_noise)
         return self.output(x) / sigma[batch.crystal_index, None]
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""A lean ``uvu`` edge tensor product fused with the sum over neighbours.
+"""A lean ``uvu`` tensor product fused with the sum over neighbours.
 
 For every edge ``e = (i <- j)`` and every path ``(l1 x l2 -> l3)``
 
@@ -7,22 +7,37 @@ For every edge ``e = (i <- j)`` and every path ``(l1 x l2 -> l3)``
 with ``C = sqrt(2 l3 + 1) * wigner_3j(l1, l2, l3)``: numerically the same as
 ``e3nn.o3.TensorProduct(..., "uvu", irrep_normalization="component",
 path_normalization="element")`` followed by a scatter-sum (checked in the tests), but
-organised per *input* irrep: the spherical harmonics are first contracted with the
-Clebsch-Gordan coefficients of all paths of that input, ``M_e = Y_e . C`` (small), then
-one batched matrix product ``h_j[u, :] @ M_e`` gives every output of that input at once.
-This touches the large per-edge tensors far fewer times than the generic e3nn code
-(measured 2.4x faster on CPU); the output uses e3nn's layout of ``irreps_out``.
+organised so that the per-edge message tensor ``(n_edges, mul, K)`` is never stored.
+Edges sit in dense neighbour slots (:class:`~chggen_kernels.model.slots.NeighborSlots`),
+and per *input* irrep:
+
+1. ``M_e = Y_e . C`` contracts the spherical harmonics with the Clebsch-Gordan
+   coefficients of all paths of that input (``(n_slots, dim_in, K)``, small);
+2. the weighted neighbour features ``(w_e[p, u] h_j[u, a])`` of every path are formed
+   (``(n_slots, dim_in, P * mul)``);
+3. one batched matrix product per centre, ``M^T (K x width*dim_in) @ xw (width*dim_in x
+   P*mul)``, sums over the neighbours and the input components at once; the diagonal
+   ``(path, path)`` blocks are the messages.
+
+The off-diagonal blocks cost ``P`` times the multiply-adds of the messages (cheap inside
+a matrix product) and save the memory traffic of the per-edge tensors, which bounds the
+speed on CPU (``docs/performance.md``). The output uses e3nn's layout of ``irreps_out``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from e3nn import o3
 from torch import nn
 
+from chggen_kernels.model.slots import NeighborSlots
+
 __all__ = ["UVUConvolution"]
+
+_LEGACY_BUFFERS = ("_weight_of_uk_", "_weight_of_pu_", "_path_of_k_")
 
 
 class UVUConvolution(nn.Module):
@@ -47,14 +62,6 @@ class UVUConvolution(nn.Module):
     weight_numel
         Per-edge weights needed: ``sum of mul_in`` over paths.
     """
-
-    # How the per-edge weights are applied (same result, speed differs by hardware):
-    # fold them into the scalar inputs before the outer product, and/or multiply the
-    # outputs path by path in place rather than through an expanded weight tensor.
-    # Measured on 16-core host CPUs with 2 threads (64 x 20 atoms, 36k edges), one layer:
-    # no fold + strided 37 ms, fold + expanded 47 ms, generic e3nn TensorProduct 88 ms.
-    fold_scalar_weights: bool = False
-    strided_weights: bool = True
 
     def __init__(
         self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed_out: set[o3.Irrep]
@@ -108,24 +115,20 @@ class UVUConvolution(nn.Module):
                 continue
             contraction = torch.cat(coeffs, dim=2)  # (dim_sh, dim_in, K)
             self._cg_float64.append(contraction.reshape(self.irreps_sh.dim, ir_in.dim * k))
-            b = len(self._blocks)
-            # weight column of every (u, k) output, and of every (path, u) pair
-            column_of_uk = torch.cat(
-                [torch.arange(mul)[:, None].expand(mul, k1 - k0) + w0 for k0, k1, w0 in paths],
-                dim=1,
-            )
-            self.register_buffer(f"_weight_of_uk_{b}", column_of_uk.reshape(-1).contiguous())
-            self.register_buffer(
-                f"_weight_of_pu_{b}", torch.cat([torch.arange(mul) + w0 for _, _, w0 in paths])
-            )
-            self.register_buffer(
-                f"_path_of_k_{b}",
-                torch.cat([torch.full((k1 - k0,), p) for p, (k0, k1, _) in enumerate(paths)]),
-            )
             self._blocks.append((in_slice, mul, ir_in.dim, k, paths))
         self.irreps_out = o3.Irreps(irreps_out)
         self.weight_numel = weight_offset
         self._register_layout(out_cols)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        """Drop the index tables of the earlier edge-list kernel (``_weight_of_uk_*``,
+        ``_weight_of_pu_*``, ``_path_of_k_*``; derived from the irreps, no parameters) that
+        checkpoints written before neighbour slots still hold."""
+        for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):]
+                    .startswith(_LEGACY_BUFFERS)]:
+            del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _register_layout(self, out_cols: list) -> None:
         """Column permutation from our concatenated (block, u, k) layout to e3nn's layout."""
@@ -149,9 +152,9 @@ class UVUConvolution(nn.Module):
     def forward(
         self,
         node_features: torch.Tensor,
-        edge_sh: torch.Tensor,
-        edge_weights: torch.Tensor,
-        edge_index: torch.Tensor,
+        slot_sh: torch.Tensor,
+        slot_weights: torch.Tensor,
+        slots: NeighborSlots,
     ) -> torch.Tensor:
         """Messages summed onto the centre atoms.
 
@@ -159,43 +162,42 @@ class UVUConvolution(nn.Module):
         ----------
         node_features
             ``(n_atoms, irreps_in.dim)``.
-        edge_sh
-            ``(n_edges, irreps_sh.dim)``.
-        edge_weights
-            ``(n_edges, weight_numel)``, path-major (``mul_in`` weights per path).
-        edge_index
-            ``(2, n_edges)``: row 0 the receiving centre ``i``, row 1 the neighbour ``j``.
+        slot_sh
+            ``(n_slots, irreps_sh.dim)``: edge spherical harmonics on the slots.
+        slot_weights
+            ``(n_slots, weight_numel)``, path-major (``mul_in`` weights per path); zero in
+            the padding slots (:meth:`NeighborSlots.scatter` of the per-edge weights, or
+            weights computed from scattered, zero-padded edge features).
+        slots
+            The neighbour slots (centre ``i`` receives from neighbour ``j``).
 
         Returns
         -------
         torch.Tensor
             ``(n_atoms, irreps_out.dim)`` in e3nn's layout of :attr:`irreps_out`.
         """
-        center, neighbor = edge_index
-        n_edges = center.shape[0]
-        n_atoms = node_features.shape[0]
+        n_atoms, width = slots.n_atoms, slots.width
         cgs = self._clebsch_gordan(node_features.dtype, node_features.device)
         summed = []
         for b, (in_slice, mul, dim_in, k_total, paths) in enumerate(self._blocks):
-            x = node_features[:, in_slice].index_select(0, neighbor).view(n_edges, mul, dim_in)
-            contraction = edge_sh @ cgs[b]  # (n_edges, dim_in * K)
-            if dim_in == 1 and self.fold_scalar_weights:
-                # scalars: fold the weights into x (small), then one outer product
-                w = edge_weights.index_select(1, getattr(self, f"_weight_of_pu_{b}"))
-                xw = x * w.view(n_edges, len(paths), mul).transpose(1, 2)  # (E, mul, paths)
-                out = xw.index_select(2, getattr(self, f"_path_of_k_{b}"))
-                out.mul_(contraction.view(n_edges, 1, k_total))
-            else:
-                contraction = contraction.view(n_edges, dim_in, k_total)
-                # (E, mul, K); an outer product is cheaper as a broadcast multiply
-                out = x * contraction if dim_in == 1 else torch.bmm(x, contraction)
-                if self.strided_weights:  # in place per path: no expanded weight tensor
-                    for k0, k1, w0 in paths:
-                        out[:, :, k0:k1].mul_(edge_weights[:, w0 : w0 + mul, None])
-                else:
-                    w = edge_weights.index_select(1, getattr(self, f"_weight_of_uk_{b}"))
-                    out.view(n_edges, mul * k_total).mul_(w)
-            block_sum = out.new_zeros(n_atoms, mul * k_total)
-            summed.append(block_sum.index_add_(0, center, out.view(n_edges, mul * k_total)))
+            n_paths = len(paths)
+            w_start = paths[0][2]
+            # neighbour features as contiguous (dim_in, mul) rows: the inner loops below
+            # then run over contiguous multiplicities (reorder the small node table first)
+            table = node_features[:, in_slice].view(n_atoms, mul, dim_in).transpose(1, 2)
+            x = table.reshape(n_atoms, dim_in * mul).index_select(0, slots.neighbor)
+            x = x.view(-1, dim_in, mul)
+            w = slot_weights[:, w_start : w_start + n_paths * mul].unflatten(1, (n_paths, mul))
+            if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+                xw = (x[:, :, None, :] * w[:, None, :, :]).reshape(-1, dim_in, n_paths, mul)
+            else:  # sampling: written once, straight into the layout of the product
+                xw = x.new_empty(x.shape[0], dim_in, n_paths, mul)
+                torch.mul(x[:, :, None, :], w[:, None, :, :], out=xw)
+            contraction = (slot_sh @ cgs[b]).view(n_atoms, width * dim_in, k_total)
+            products = torch.bmm(contraction.transpose(1, 2),
+                                 xw.view(n_atoms, width * dim_in, n_paths * mul))
+            blocks = [products[:, k0:k1, p * mul : (p + 1) * mul]
+                      for p, (k0, k1, _) in enumerate(paths)]
+            summed.append(torch.cat(blocks, dim=1).transpose(1, 2).reshape(n_atoms, -1))
         result = torch.cat(summed, dim=1)
         return result[:, self._to_e3nn_layout]

@@ -23,6 +23,7 @@ from chggen_kernels import (
     gpu_preset_config,
 )
 from chggen_kernels.model import UVUConvolution
+from chggen_kernels.model.slots import NeighborSlots
 from chggen_kernels.testing import (
     assert_batch_consistent,
     assert_permutation_equivariant,
@@ -242,13 +243,8 @@ def test_sigma_shape_and_value_are_checked(
 
 
 # ---------------------------------------------------------------------- the convolution kernel
-@pytest.mark.parametrize("fold_scalar_weights", [True, False])
-@pytest.mark.parametrize("strided_weights", [True, False])
-def test_fused_convolution_matches_e3nn_tensor_product(
-    monkeypatch: pytest.MonkeyPatch, fold_scalar_weights: bool, strided_weights: bool
-) -> None:
-    monkeypatch.setattr(UVUConvolution, "fold_scalar_weights", fold_scalar_weights)
-    monkeypatch.setattr(UVUConvolution, "strided_weights", strided_weights)
+@pytest.mark.parametrize("sorted_edges", [True, False])
+def test_slot_convolution_matches_e3nn_tensor_product(sorted_edges: bool) -> None:
     torch.manual_seed(0)
     irreps = o3.Irreps("3x0o+8x0e+4x1o+2x1e+3x2e")
     sh_irreps = o3.Irreps.spherical_harmonics(2)
@@ -267,9 +263,16 @@ def test_fused_convolution_matches_e3nn_tensor_product(
     x = torch.randn(n_atoms, irreps.dim, dtype=torch.float64, requires_grad=True)
     w = torch.randn(n_edges, conv.weight_numel, dtype=torch.float64, requires_grad=True)
     edge_index = torch.randint(0, n_atoms, (2, n_edges))
+    edge_index[0, :3] = 0  # one centre with several edges; some centres get none
+    edge_index[0, edge_index[0] == n_atoms - 1] = 1
+    if sorted_edges:
+        edge_index = edge_index[:, torch.argsort(edge_index[0], stable=True)]
     vec = torch.randn(n_edges, 3, dtype=torch.float64, requires_grad=True)
     y = o3.spherical_harmonics(sh_irreps, vec, True, normalization="component")
-    ours = conv(x, y, w, edge_index)
+    slots = NeighborSlots.from_edge_index(edge_index, n_atoms)
+    assert slots.width == int(torch.bincount(edge_index[0]).max())
+    assert sorted(slots.edge_slot.tolist()) == sorted(set(slots.edge_slot.tolist()))
+    ours = conv(x, slots.scatter(y), slots.scatter(w), slots)
     theirs = torch.zeros(n_atoms, conv.irreps_out.dim, dtype=torch.float64).index_add_(
         0, edge_index[0], reference(x[edge_index[1]], y, w)
     )
