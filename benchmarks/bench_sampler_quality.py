@@ -66,6 +66,9 @@ INPAINT: dict[str, dict[str, Any]] = {
     "ODE Heun 50 r1 start 1 Å": {**_ODE50, "resample_passes": 1, "start_sigma": 1.0},
     "ODE Heun 50 r3 start 1 Å": {**_ODE50, "start_sigma": 1.0},
     "PC 200x5 r1": {"resample_passes": 1},
+    "PC 100x1 r3": {"n_levels": 100, "n_corrector_steps": 1},
+    "PC 100x1 r3 start 1 Å": {"n_levels": 100, "n_corrector_steps": 1, "start_sigma": 1.0},
+    "PC 50x1 r3": {"n_levels": 50, "n_corrector_steps": 1},
 }
 DEFAULT_SIZES = ("Li2Si:2", "LiSi:4", "Li7Si2:1", "ZnP2S6:1")
 

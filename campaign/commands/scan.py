@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
 __all__ = ["register", "run", "scan_config"]
@@ -56,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
     p.add_argument("--print-config", action="store_true", help="print the YAML and exit")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--sampler", choices=tuple(SAMPLER_PRESETS), default=None,
+                   help=f"sampler preset (default {DEFAULT_PRESET}; reference: the CHGGen "
+                   "200 levels x 5 correctors, RePaint 3 passes)")
     p.add_argument("--new-folder", action="store_true",
                    help="when the results folder was written with other settings (model, "
                    "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
@@ -116,6 +120,7 @@ def scan_config(
     hull: str = DEFAULT_HULL_SOURCE,
     seed: int = 0,
     relax_actors: int | None = None,
+    sampler_preset: str | None = None,
 ):
     """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
 
@@ -153,6 +158,7 @@ def scan_config(
             "hosts_per_task": 1,
         },
         "hull": {"source": hull},
+        "sampler": {"preset": sampler_preset} if sampler_preset else {},
         "model": {"checkpoint": checkpoint},
         "output": output or os.path.join("runs", "-".join(elements)),
         "resources": {
@@ -186,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
             hull=args.hull,
             seed=args.seed,
             relax_actors=args.relax_actors,
+            sampler_preset=args.sampler,
         )
     except CompositionError as exc:
         raise CampaignConfigError(str(exc)) from None
