@@ -334,7 +334,10 @@ def test_project_errors_share_the_base_type() -> None:
     assert issubclass(SettingsError, ValueError) and issubclass(ChggenError, Exception)
 
 
-def test_disk_full_is_one_line_and_the_folder_resumes(tmp_path, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize(("code", "reason"), [(errno.ENOSPC, "No space left on device"),
+                                            (errno.EROFS, "Read-only file system")])
+def test_disk_full_is_one_line_and_the_folder_resumes(tmp_path, monkeypatch, capsys, code,
+                                                      reason) -> None:
     import campaign.results as results
 
     config = _config(tmp_path / "out")
@@ -344,7 +347,7 @@ def test_disk_full_is_one_line_and_the_folder_resumes(tmp_path, monkeypatch, cap
 
     def full(table, where, *args, **kwargs):
         real(table, where, *args, **kwargs)  # half written, then the disk is full
-        raise OSError(errno.ENOSPC, "No space left on device", str(where))
+        raise OSError(code, reason, str(where))
 
     monkeypatch.setattr(results.pq, "write_table", full)
 
@@ -358,7 +361,7 @@ def test_disk_full_is_one_line_and_the_folder_resumes(tmp_path, monkeypatch, cap
     assert run_command(Args()) == 1
     err = capsys.readouterr().err
     assert err.startswith("chggen generate: file system error on ") and err.endswith(
-        ": No space left on device\n")
+        f": {reason}\n") and err.count("\n") == 1
     folder = Path(config.output)
     assert not list(folder.glob(".*tmp")) and not list(folder.glob("part-*"))
     assert not (folder / LOCK_NAME).exists()
