@@ -3,7 +3,7 @@
 See docs/relaxation.md for the definitions (energies, convergence, RMSD, failure codes).
 """
 
-from chggen_kernels.relax.batched import BatchRelaxer
+from chggen_kernels.relax.batched import BatchRelaxer, make_relaxer, uses_batched_relaxation
 from chggen_kernels.relax.relaxer import Relaxer
 from chggen_kernels.relax.rmsd import fractional_displacement_rmsd, relaxation_rmsd
 from chggen_kernels.relax.screening import (
@@ -24,5 +24,7 @@ __all__ = [
     "check_min_distance",
     "check_valid_structure",
     "fractional_displacement_rmsd",
+    "make_relaxer",
     "relaxation_rmsd",
+    "uses_batched_relaxation",
 ]

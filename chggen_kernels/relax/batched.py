@@ -31,6 +31,7 @@ from pymatgen.core import Structure
 
 from chggen_kernels.relax.blas import limit_blas_threads
 from chggen_kernels.relax.relaxer import (
+    Relaxer,
     _quiet,
     _torch_threads,
     failed_result,
@@ -44,7 +45,7 @@ from chggen_kernels.relax.settings import RelaxResult, RelaxSettings
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
 
-__all__ = ["DEFAULT_MAX_BATCH_ATOMS", "BatchRelaxer"]
+__all__ = ["DEFAULT_MAX_BATCH_ATOMS", "BatchRelaxer", "make_relaxer", "uses_batched_relaxation"]
 
 #: Atoms in flight (one CHGNet forward) of a :class:`BatchRelaxer` unless told otherwise.
 DEFAULT_MAX_BATCH_ATOMS = 512
@@ -288,3 +289,27 @@ class BatchRelaxer:
         except Exception as exc:  # noqa: BLE001 - as Relaxer.relax: nothing escapes
             return failed_result(_calculator_error(exc), state, item.t0)
         return None
+
+
+def uses_batched_relaxation(settings: RelaxSettings) -> bool:
+    """The relaxation mode: batched on a CUDA device, one by one elsewhere.
+
+    On CPU (``benchmarks/results/batched_relax.json``, docs/relaxation.md) the batched
+    forward saves 20-30 % CPU per structure, which is not a clear win over the campaign's
+    two one-by-one actors on two free cores; batching inside each actor would be, but needs
+    the actors to receive several candidates at once.
+    """
+    return settings.device.startswith("cuda")
+
+
+def make_relaxer(
+    settings: RelaxSettings | None = None,
+    model: Any = None,
+    max_batch_atoms: int = DEFAULT_MAX_BATCH_ATOMS,
+) -> Relaxer | BatchRelaxer:
+    """A :class:`BatchRelaxer` if :func:`uses_batched_relaxation`, else a :class:`Relaxer`
+    (both offer ``relax(structure)`` and ``relax_many(structures)``, same results)."""
+    settings = RelaxSettings() if settings is None else settings
+    if uses_batched_relaxation(settings):
+        return BatchRelaxer(settings, model=model, max_batch_atoms=max_batch_atoms)
+    return Relaxer(settings, model=model)

@@ -10,7 +10,13 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from chggen_kernels import testing
-from chggen_kernels.relax import BatchRelaxer, Relaxer, RelaxSettings
+from chggen_kernels.relax import (
+    BatchRelaxer,
+    Relaxer,
+    RelaxSettings,
+    make_relaxer,
+    uses_batched_relaxation,
+)
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +167,11 @@ def test_bad_arguments_raise(chgnet: Any) -> None:
         BatchRelaxer(model=object())
     with pytest.raises(TypeError, match="BatchRelaxer settings must be a RelaxSettings"):
         BatchRelaxer({"fmax": 0.1}, model=chgnet)  # type: ignore[arg-type]
+
+
+def test_mode_is_batched_on_cuda_only(chgnet: Any) -> None:
+    assert uses_batched_relaxation(RelaxSettings(device="cuda"))
+    assert uses_batched_relaxation(RelaxSettings(device="cuda:1"))
+    assert not uses_batched_relaxation(RelaxSettings())  # the CPU default: one by one
+    assert not uses_batched_relaxation(RelaxSettings(device="mps"))
+    assert type(make_relaxer(RelaxSettings(n_threads=1), model=chgnet)) is Relaxer
