@@ -13,6 +13,8 @@ space group from (1, 2, 12, 166, 225). Options inject faults:
   (SIGKILL) the first time it meets one of these candidates (a marker file remembers);
 * ``sampler_crash_once_ids`` + ``marker_dir``: the same for the sampler actor, mid-batch
   (after the batch's earlier candidates were drawn, before any is returned);
+* ``load_error``: loading the score model raises ``RuntimeError(load_error)`` (an actor
+  that cannot start);
 * ``relax_seconds`` / ``sample_seconds``: time per candidate, slept or, with
   ``busy=True``, spent computing (so that CPU parallelism is measurable).
 """
@@ -100,7 +102,7 @@ class FakeRunnerFactory:
                  busy: bool = False, fail_ids: Sequence[str] = (),
                  generate_fail_ids: Sequence[str] = (), crash_once_ids: Sequence[str] = (),
                  sampler_crash_once_ids: Sequence[str] = (),
-                 marker_dir: str | None = None) -> None:
+                 marker_dir: str | None = None, load_error: str | None = None) -> None:
         if (crash_once_ids or sampler_crash_once_ids) and not marker_dir:
             raise ValueError("fake runner: crash_once_ids needs marker_dir")
         self.options = {"relax_seconds": relax_seconds, "sample_seconds": sample_seconds,
@@ -108,7 +110,7 @@ class FakeRunnerFactory:
                         "generate_fail": frozenset(generate_fail_ids),
                         "crash_once": frozenset(crash_once_ids),
                         "sampler_crash_once": frozenset(sampler_crash_once_ids),
-                        "marker_dir": marker_dir}
+                        "marker_dir": marker_dir, "load_error": load_error}
 
     def __call__(self, settings: RunnerSettings) -> FakeRunner:
         return FakeRunner(settings, **self.options)
@@ -120,15 +122,18 @@ class FakeRunner:
     def __init__(self, settings: RunnerSettings, *, relax_seconds: float, sample_seconds: float,
                  busy: bool, fail: frozenset[str], generate_fail: frozenset[str],
                  crash_once: frozenset[str], sampler_crash_once: frozenset[str],
-                 marker_dir: str | None) -> None:
+                 marker_dir: str | None, load_error: str | None) -> None:
         self.settings = settings
         self.relax_seconds, self.sample_seconds, self.busy = relax_seconds, sample_seconds, busy
         self.fail, self.generate_fail, self.crash_once = fail, generate_fail, crash_once
         self.sampler_crash_once = sampler_crash_once
         self.marker_dir = marker_dir
+        self.load_error = load_error
         self.model_label = ""
 
     def load(self, *, model: bool = True, relaxer: bool = True) -> None:
+        if model and self.load_error:
+            raise RuntimeError(self.load_error)
         if model:
             self.model_label = (f"fake:{self.settings.checkpoint or 'shipped'}@{_node_name()}/"
                                 f"{self.settings.device}")

@@ -248,14 +248,17 @@ def test_actor_plan_fallback_and_infeasible_requests(tmp_path: Path) -> None:
 
 def test_actor_that_cannot_start_stops_before_any_row(ray_session, tmp_path: Path) -> None:
     from campaign.distributed.driver import CampaignError
+    from campaign.resources import ModelNotAvailableError
 
     data = yaml.safe_load(dump_config(_config(tmp_path / "out")))
     data["resources"]["relax_actors"] = 1
-    data["model"] = {"checkpoint": str(tmp_path / "missing.pt")}
     data["volume_per_atom"] = V0
-    with pytest.raises(CampaignError, match=r"sampler actor 0 failed to start: .*missing.pt"):
-        run_campaign(validate_config(data), progress=False)
+    with pytest.raises(CampaignError, match=r"sampler actor 0 failed to start: .*no memory"):
+        _run(validate_config(data), load_error="no memory left on the device")
     assert not list((tmp_path / "out").glob("part-*"))
+    data["model"] = {"checkpoint": str(tmp_path / "missing.pt")}  # refused before Ray
+    with pytest.raises(ModelNotAvailableError, match=r"missing\.pt' does not exist"):
+        run_campaign(validate_config(data), progress=False)
 
 
 def test_a_campaign_file_cannot_choose_the_stage_code(tmp_path: Path) -> None:
