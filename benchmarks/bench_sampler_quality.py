@@ -77,6 +77,7 @@ def evals_per_sample(settings: Any, inpainting: bool) -> int:
     """Score evaluations one crystal gets from :func:`chggen_kernels.sampling.sample`."""
     from chggen_kernels.sampling import level_sigmas, sampler_schedule, start_position
 
+    settings = settings.for_batch(inpainting)
     sigmas = level_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
     start = start_position(sigmas, settings.start_sigma) if inpainting else 0
     steps = sampler_schedule(settings.n_levels, settings.resample_passes if inpainting else 1,

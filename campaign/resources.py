@@ -158,13 +158,19 @@ def resolve_sampler_settings(explicit: Mapping[str, Any],
     :data:`~chggen_kernels.sampling.DEFAULT_PRESET`) over the field defaults, then the
     checkpoint's trained sigma range (Å), then the fields given explicitly (campaign
     ``sampler:`` section or command-line options). The preset name is recorded."""
-    from chggen_kernels.sampling import DEFAULT_PRESET, SamplerSettings
+    from chggen_kernels.sampling import DEFAULT_PRESET, SAMPLER_PRESETS, SamplerSettings
 
     values: dict[str, Any] = {"preset": DEFAULT_PRESET}
     if metadata is not None:
         values |= {"sigma_min": float(metadata.sigma_min),
                    "sigma_max": float(metadata.sigma_max)}
     values |= {k: v for k, v in explicit.items() if v is not None}
+    preset_start = SAMPLER_PRESETS.get(values["preset"], {}).get("start_sigma")
+    if preset_start is not None and "start_sigma" not in values:
+        # a preset's partial start inside the checkpoint's trained range (Å)
+        low = values.get("sigma_min", SamplerSettings.sigma_min)
+        high = values.get("sigma_max", SamplerSettings.sigma_max)
+        values["start_sigma"] = min(max(preset_start, low), high)
     return SamplerSettings.from_dict(values)
 
 

@@ -48,6 +48,8 @@ SAMPLER_OPTIONS = {
     "max_atoms_per_batch": "--max-atoms-per-batch",
     "method": "--sampler-method",
     "start_sigma": "--start-sigma",
+    "inpaint_n_levels": "--inpaint-n-levels",
+    "inpaint_n_corrector_steps": "--inpaint-n-corrector",
 }
 RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps"}
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",

@@ -153,6 +153,8 @@ def sample(
             (noise level) with the steps done and the total over all budget batches.
     """
     settings = SamplerSettings() if settings is None else settings
+    recorded = settings.to_dict()
+    settings = settings.for_batch(batch.mask is not None)
     n_crystals = batch.n_crystals
     seeds = check_seeds(seeds, n_crystals)
     if constraint is not None:
@@ -194,7 +196,7 @@ def sample(
         failed=failed_level >= 0,
         failed_level=failed_level,
         seeds=tuple(seeds),
-        settings=settings.to_dict(),
+        settings=recorded,
         inpainting=inpainting,
         n_score_calls=n_calls,
         trajectories=trajectories,

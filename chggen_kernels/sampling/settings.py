@@ -26,12 +26,18 @@ SAMPLER_PRESETS: dict[str, dict[str, Any]] = {
     # the reference). Measured NOT equal in quality to the reference on the shipped model
     # (docs/sampling.md, "Fewer score evaluations"), so it is not the default.
     "fast": {"method": "ode", "n_levels": 50, "n_corrector_steps": 0},
+    # the reference for unconditional sampling (no cheaper setting kept its symmetric
+    # share); inpainting with 100 levels x (1 predictor + 1 corrector) from 1 Å, 3 RePaint
+    # passes: 373 evaluations instead of 3,475, equal in quality within the sampling error
+    # (docs/sampling.md, "Fewer score evaluations")
+    "fast-inpainting": {"inpaint_n_levels": 100, "inpaint_n_corrector_steps": 1,
+                        "start_sigma": 1.0},
 }
 """Named sampler settings: the fields each preset sets; the other fields keep their
 defaults. ``SamplerSettings.from_dict({"preset": name, ...})`` starts from a preset and
 lets explicit fields override it."""
 
-DEFAULT_PRESET = "reference"
+DEFAULT_PRESET = "fast-inpainting"
 """The preset a run uses when none is named (``campaign.resources.resolve_sampler_settings``,
 ``chggen generate --sampler``, YAML ``sampler: {preset: ...}``)."""
 
@@ -78,6 +84,10 @@ class SamplerSettings:
             step the noise level is raised from ``sigma`` to ``sigma (1 + gamma)`` (at most
             ``sigma_max``) by adding ``sqrt(sigma_hat^2 - sigma^2) z`` Å of noise to every
             atom. 0: the plain ODE.
+        inpaint_n_levels: inpainting only: noise levels of a masked batch (``None``:
+            ``n_levels``), >= 2.
+        inpaint_n_corrector_steps: inpainting only: corrector steps per level of a masked
+            batch (``None``: ``n_corrector_steps``), >= 0.
         preset: name of the :data:`SAMPLER_PRESETS` entry the fields started from
             (recorded with the samples; ``None``: built field by field). Setting it
             alone does not change the other fields; :meth:`from_dict` and
@@ -97,6 +107,8 @@ class SamplerSettings:
     method: str = "pc"
     start_sigma: float | None = None
     churn: float = 0.0
+    inpaint_n_levels: int | None = None
+    inpaint_n_corrector_steps: int | None = None
     preset: str | None = None
 
     def __post_init__(self) -> None:
@@ -132,6 +144,10 @@ class SamplerSettings:
     def _check_new_fields(self) -> None:
         """The sampler method, partial start, churn and preset name."""
         _check_choice("method", self.method, SAMPLER_METHODS)
+        if self.inpaint_n_levels is not None:
+            _check_int("inpaint_n_levels", self.inpaint_n_levels, minimum=2)
+        if self.inpaint_n_corrector_steps is not None:
+            _check_int("inpaint_n_corrector_steps", self.inpaint_n_corrector_steps, minimum=0)
         if self.preset is not None:
             _check_choice("preset", self.preset, tuple(SAMPLER_PRESETS))
         if self.start_sigma is not None and not (
@@ -147,6 +163,18 @@ class SamplerSettings:
         if self.churn > 0 and self.method != "ode":
             raise ValueError(f"SamplerSettings.churn applies to method 'ode' only, got "
                              f"churn={self.churn!r} with method {self.method!r}")
+
+    def for_batch(self, inpainting: bool) -> SamplerSettings:
+        """The settings a batch is sampled with: for an inpainting batch the
+        ``inpaint_n_levels`` / ``inpaint_n_corrector_steps`` replace ``n_levels`` /
+        ``n_corrector_steps`` where given."""
+        if not inpainting or (self.inpaint_n_levels is None
+                              and self.inpaint_n_corrector_steps is None):
+            return self
+        levels, correctors = self.inpaint_n_levels, self.inpaint_n_corrector_steps
+        return dataclasses.replace(
+            self, n_levels=self.n_levels if levels is None else levels,
+            n_corrector_steps=self.n_corrector_steps if correctors is None else correctors)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ``{field: value}`` dict (JSON-serialisable), recorded with every sample."""

@@ -173,3 +173,27 @@ def test_presets_and_their_overrides() -> None:
 def test_new_settings_reject_bad_values_naming_field_and_value(changes, message) -> None:
     with pytest.raises(ValueError, match=message):
         SamplerSettings(**changes)
+
+
+def test_inpainting_levels_replace_the_levels_of_masked_batches_only() -> None:
+    settings = SamplerSettings.from_preset(DEFAULT_PRESET)
+    assert DEFAULT_PRESET == "fast-inpainting"
+    plain, masked = settings.for_batch(False), settings.for_batch(True)
+    assert (plain.n_levels, plain.n_corrector_steps) == (200, 5)  # the reference
+    assert (masked.n_levels, masked.n_corrector_steps, masked.start_sigma) == (100, 1, 1.0)
+    assert SamplerSettings().for_batch(True) == SamplerSettings()
+    score = periodic_gaussian_mixture_score(torch.tensor([A, B]), torch.tensor([0.5, 0.5]), 0.3)
+    small = SamplerSettings(n_levels=12, n_corrector_steps=2, inpaint_n_levels=6,
+                            inpaint_n_corrector_steps=0, sigma_max=2.0)
+    same = SamplerSettings(n_levels=6, n_corrector_steps=0, sigma_max=2.0)
+    plain_small = SamplerSettings(n_levels=12, n_corrector_steps=2, sigma_max=2.0)
+    masked_batch = _batch(2, 3, mask=torch.tensor([True, False, False]))
+    assert sample(score, _batch(2, 3), small).n_score_calls == sample(
+        score, _batch(2, 3), plain_small).n_score_calls  # unconditional: n_levels as set
+    result = sample(score, masked_batch, small, seeds=3)
+    twin = sample(score, masked_batch, same, seeds=3)
+    assert result.n_score_calls == twin.n_score_calls
+    torch.testing.assert_close(result.batch.positions, twin.batch.positions)
+    assert result.settings == small.to_dict()  # rows record what was asked for
+    with pytest.raises(ValueError, match=r"inpaint_n_levels"):
+        SamplerSettings(inpaint_n_levels=1)
