@@ -78,6 +78,10 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="reference hull for E_d: offline (shipped), mp, none, or a CSV/JSON "
                    f"file (formula, energy_per_atom in eV/atom); default {DEFAULT_HULL_SOURCE}")
     p.add_argument("--out", default=None, help="results folder (Parquet, campaign schema)")
+    p.add_argument("--new-folder", action="store_true",
+                   help="when the results folder was written with other settings (model, "
+                   "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
+                   "refusing")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device for sampling and CHGNet")
     p.add_argument("--threads", type=int, default=None,
@@ -239,6 +243,19 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
     return 0
 
 
+def output_folder(args: argparse.Namespace, runner: StageRunner, default: str) -> str:
+    """The results folder: ``default``, or with ``--new-folder`` and other settings in it,
+    ``<default>-<settings hash>``."""
+    if not getattr(args, "new_folder", False):
+        return default
+    from campaign.folder import folder_for, runner_fingerprint
+
+    target = str(folder_for(default, runner_fingerprint(runner.settings), True))
+    if target != default:
+        print(f"{default} holds other settings: writing to {target}", file=sys.stderr)
+    return target
+
+
 def set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
         if args.threads < 1:
@@ -298,7 +315,8 @@ def _execute(args: argparse.Namespace) -> int:
                                    lattice_ratio=args.lattice_ratio)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    out_dir = args.out or f"chggen_generate_{format_composition(composition)}"
+    out_dir = output_folder(args, runner,
+                            args.out or f"chggen_generate_{format_composition(composition)}")
     log = stderr_log(args.quiet)
     if log:
         log(f"{format_composition(composition)}: {args.n_samples} samples, V0 {v0:.3f} "

@@ -20,6 +20,7 @@ from campaign.commands.generate import (
     InputError,
     add_shared_arguments,
     build_runner_for_args,
+    output_folder,
     print_results,
     set_threads,
 )
@@ -74,7 +75,7 @@ def _execute(args: argparse.Namespace) -> int:
         log(f"host {host.source}: framework {host.framework.composition.formula} "
             f"({len(host.framework)} atoms, {host.n_guest_sites_removed} guest sites removed); "
             f"placing {guests}; model {runner.model_label}")
-    out_dir = args.out or f"chggen_inpaint_{Path(args.host).stem}"
+    out_dir = output_folder(args, runner, args.out or f"chggen_inpaint_{Path(args.host).stem}")
     result = run_chain(runner, specs, seed=args.seed, out_dir=out_dir, log=log)
     return print_results(result, None, args.top, out_dir)
 

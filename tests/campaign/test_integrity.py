@@ -368,3 +368,18 @@ def test_disk_full_is_one_line_and_the_folder_resumes(tmp_path, monkeypatch, cap
     monkeypatch.setattr(results.pq, "write_table", real)
     result = run_chain(runner, specs, out_dir=config.output)  # the same folder, resumed
     assert len(pd.read_parquet(folder)) == len(result.records) == 2
+
+
+def test_generate_new_folder_moves_other_settings_aside(tmp_path) -> None:
+    import argparse
+
+    from campaign.commands.generate import output_folder
+
+    folder = str(tmp_path / "gen")
+    check_fingerprint(folder, runner_fingerprint(RunnerSettings()))
+    other = FakeRunnerFactory()(RunnerSettings(sampler={"n_levels": 30}))
+    same = FakeRunnerFactory()(RunnerSettings())
+    assert output_folder(argparse.Namespace(new_folder=False), other, folder) == folder
+    assert output_folder(argparse.Namespace(new_folder=True), same, folder) == folder
+    moved = output_folder(argparse.Namespace(new_folder=True), other, folder)
+    assert moved.startswith(folder + "-") and len(moved) == len(folder) + 9
