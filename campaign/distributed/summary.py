@@ -41,7 +41,8 @@ class CampaignSummary:
         return (
             f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
             f"({self.tasks_skipped} already done{quarantined}), {self.candidates_written} "
-            f"candidates, {self.candidates_failed} failed; results in {self.output}"
+            f"candidates, {self.candidates_failed} failed (actors ready after "
+            f"{self.actor_start_s:.1f} s); results in {self.output}"
         )
 
 
