@@ -48,6 +48,9 @@ _CONSTRAINT_RE = re.compile(
 )
 
 
+_ZERO_COUNT_RE = re.compile(r"[A-Z][a-z]?0+(?![.\d])")
+
+
 class CompositionError(InputError):
     """A chemical system, formula or constraint is unusable; the message names it."""
 
@@ -75,6 +78,10 @@ def parse_formula(formula: str) -> dict[str, int]:
     text = str(formula).strip()
     if not text:
         raise CompositionError("formula '': empty")
+    zero = _ZERO_COUNT_RE.search(text)
+    if zero:
+        raise CompositionError(f"formula {formula!r}: atom counts must be positive integers, "
+                               f"got {zero.group(0)}")
     try:
         amounts = Composition(text).get_el_amt_dict()
     except Exception as exc:  # pymatgen raises several types for bad formulas

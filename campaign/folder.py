@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ logger = logging.getLogger("campaign")
 FINGERPRINT_NAME = "_fingerprint.json"
 LOCK_NAME = "_lock"
 CONFIGS_NAME = "_configs"
+_THREAD_FIELDS = ("n_threads", "blas_threads")  # how fast, not what a relaxation gives
 
 
 class FolderSettingsError(InputError):
@@ -87,7 +89,7 @@ def settings_fingerprint(*, checkpoint: str | Path, sampler: Mapping[str, Any],
                          relax: Mapping[str, Any], hull: str) -> Fingerprint:
     """The fingerprint of a writer: ``checkpoint`` the score model file used (hashed),
     ``sampler`` the resolved sampler settings, ``relax`` the relaxation settings
-    (``n_threads`` left out: it does not change results), ``hull`` the hull source name (a
+    (thread counts left out: they do not change results), ``hull`` the hull source name (a
     file is hashed; ``offline`` is the version's shipped hull)."""
     from chggen_kernels import __version__
 
@@ -97,7 +99,7 @@ def settings_fingerprint(*, checkpoint: str | Path, sampler: Mapping[str, Any],
     return Fingerprint({
         "checkpoint_sha256": file_sha256(checkpoint),
         "sampler": dict(sorted(dict(sampler).items())),
-        "relax": {k: v for k, v in sorted(dict(relax).items()) if k != "n_threads"},
+        "relax": {k: v for k, v in sorted(dict(relax).items()) if k not in _THREAD_FIELDS},
         "hull": hull_value,
         "chggen_version": __version__,
     })
@@ -219,61 +221,73 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
-def _holder_alive(holder: Mapping[str, Any]) -> bool:
-    started = _process_start(int(holder.get("pid", -1)))
-    if started is None:
-        return False
-    recorded = holder.get("started")
-    # the same pid reused by a later process is not the holder
-    return not (recorded and started and abs(started - float(recorded)) > 2.0)
-
-
 def _read_lock(path: Path) -> dict[str, Any]:
     try:
-        return dict(json.loads(path.read_text()))
+        return dict(json.loads(path.read_text() or "{}"))
     except (OSError, ValueError, TypeError):
         return {}
+
+
+def _describe(directory: Path, holder: Mapping[str, Any]) -> str:
+    if not holder:
+        return f"results folder {str(directory)!r} is being written by another process"
+    return (f"results folder {str(directory)!r} is being written by "
+            f"{holder.get('command', 'chggen')} (host {holder.get('host')!r}, pid "
+            f"{holder.get('pid')})")
+
+
+def _acquire(path: Path) -> int:
+    """An open descriptor of ``path`` holding its exclusive ``flock`` (the lock dies with
+    the process); ``BlockingIOError`` when a live process holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise
+        try:  # a releasing holder unlinks the file: lock the file the path names now
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def folder_lock(directory: str | Path, command: str = "chggen",
                 warn: Callable[[str], None] | None = None) -> Iterator[Path]:
-    """Hold ``directory/_lock`` while writing; refuse (:class:`FolderLockedError`) when a
-    live process holds it; take over a stale lock (its process is gone) with a warning.
-    A lock of another host cannot be checked and is refused (the message says how to
-    remove it when that process is known to be gone)."""
+    """Hold ``directory/_lock`` while writing: an exclusive ``flock`` that the kernel
+    releases when the process dies, and JSON naming the holder (host, pid, start time,
+    command). A second writer is refused at once (:class:`FolderLockedError` naming the
+    holder). A lock file left by a process of this host that is gone (it holds no lock)
+    is taken over with a warning; one left by another host cannot be checked and is
+    refused (the message says which file to delete when that process is known to be
+    gone)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
     host = socket.gethostname()
-    mine = {"host": host, "pid": os.getpid(), "started": _process_start(os.getpid()),
-            "command": command}
-    text = json.dumps(mine)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _read_lock(path)
-            where = (f"results folder {str(directory)!r} is being written by "
-                     f"{holder.get('command', 'chggen')} (host {holder.get('host')!r}, pid "
-                     f"{holder.get('pid')})")
-            if holder and holder.get("host") != host:
-                raise FolderLockedError(f"{where}; if that process is gone, delete "
-                                        f"{str(path)!r}") from None
-            if holder and _holder_alive(holder):
-                raise FolderLockedError(f"{where}; wait for it to finish") from None
-            (warn or logger.warning)(f"results folder {str(directory)!r}: taking over the "
-                                     f"stale lock of pid {holder.get('pid')} (no longer runs)")
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        break
-    else:  # pragma: no cover - another process took the stale lock between our tries
-        raise FolderLockedError(f"results folder {str(directory)!r}: lock taken by another "
-                                "process")
     try:
-        yield path
+        fd = _acquire(path)
+    except BlockingIOError:
+        raise FolderLockedError(f"{_describe(directory, _read_lock(path))}; wait for it to "
+                                "finish") from None
+    try:
+        left = _read_lock(path)
+        if left and left.get("host") != host:
+            raise FolderLockedError(f"{_describe(directory, left)}; if that process is gone, "
+                                    f"delete {str(path)!r}")
+        if left:
+            (warn or logger.warning)(f"results folder {str(directory)!r}: taking over the "
+                                     f"stale lock of pid {left.get('pid')} (no longer runs)")
+        mine = {"host": host, "pid": os.getpid(), "started": _process_start(os.getpid()),
+                "command": command}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(mine).encode(), 0)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)  # still holding the flock: nobody else wrote it
     finally:
-        if _read_lock(path).get("pid") == os.getpid():
-            path.unlink(missing_ok=True)
+        os.close(fd)

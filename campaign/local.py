@@ -201,7 +201,7 @@ def _inpainting_specs(runner: Runner, unconditional: Sequence[CandidateRecord],
 def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
               inpaint: InpaintSettings | None = None, inpaint_modes: Sequence[str] = (),
               seed: int = 0, out_dir: str | Path | None = None,
-              log: Log | None = None) -> ChainResult:
+              log: Log | None = None, command: str = "chggen generate") -> ChainResult:
     """The whole chain for ``specs`` (unconditional, or inpainting specs of a given host).
 
     With ``inpaint_modes`` the successful unconditional records become hosts (per task,
@@ -221,7 +221,7 @@ def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
 
     store = ResultStore(out_dir)
     store.check_folder()
-    with folder_lock(store.directory, command="chggen generate"):
+    with folder_lock(store.directory, command=command):
         settings = getattr(runner, "settings", None)
         if settings is not None:
             check_fingerprint(store.directory, runner_fingerprint(settings))

@@ -115,9 +115,10 @@ def part_rows_checker(config: CampaignConfig) -> Callable[[str, list[dict[str, A
     """What a resumed campaign demands of the rows of a task's part (``None``: fine):
 
     * an unconditional task of the campaign: exactly its ``samples_per_task`` candidate
-      ids;
-    * any other part: inpainting rows (it may be empty: a host that did not refine) whose
-      ids are among the first ``inpaint.samples_per_host`` of its task.
+      ids (``<task_id>-000`` ...);
+    * any other part (an inpainting task, which may be empty when its host did not
+      refine, or a task an earlier configuration of the folder planned): ids of its own
+      task only (``<task_id>-NNN``).
     """
     unconditional = {task.task_id: task.n_samples for task in unconditional_tasks(config)}
 
@@ -129,12 +130,14 @@ def part_rows_checker(config: CampaignConfig) -> Callable[[str, list[dict[str, A
                 return (f"holds {len(ids)} of the task's {len(expected)} candidates "
                         f"({len(expected - ids)} missing, {len(ids - expected)} unexpected)")
             return None
-        modes = sorted({row["mode"] for row in rows} - set(INPAINT_MODES))
-        if modes:
-            return f"is not an inpainting task of this campaign (mode {modes[0]!r})"
-        allowed = {candidate_id(task_id, k) for k in range(config.inpaint.samples_per_host)}
-        if ids - allowed:
-            return f"holds {len(ids - allowed)} candidate ids its task does not make"
+        foreign = sorted(i for i in ids if not _is_candidate_of(i, task_id))
+        if foreign:
+            return f"holds candidate ids of no task of its name ({foreign[0]!r})"
         return None
 
     return problem
+
+
+def _is_candidate_of(candidate: str, task_id: str) -> bool:
+    prefix = f"{task_id}-"
+    return candidate.startswith(prefix) and candidate[len(prefix):].isdigit()

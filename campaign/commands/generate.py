@@ -243,6 +243,17 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
     return 0
 
 
+def check_output_folder(folder: str) -> None:
+    """Refuse (one line, exit 1) an existing results folder holding a foreign entry, an
+    unreadable part or a part of another schema, before any model is loaded."""
+    from pathlib import Path
+
+    from campaign.results import ResultStore
+
+    if Path(folder).is_dir():
+        ResultStore(folder).check_folder()
+
+
 def output_folder(args: argparse.Namespace, runner: StageRunner, default: str) -> str:
     """The results folder: ``default``, or with ``--new-folder`` and other settings in it,
     ``<default>-<settings hash>``."""
@@ -305,6 +316,8 @@ def _execute(args: argparse.Namespace) -> int:
     guests = _guests(args, composition, inpaint)
     settings = inpaint_settings_from_args(args, guests)
     set_threads(args)
+    default_out = args.out or f"chggen_generate_{format_composition(composition)}"
+    check_output_folder(default_out)
     runner = build_runner_for_args(args, "-".join(sorted(composition)))
     try:
         v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
@@ -315,8 +328,7 @@ def _execute(args: argparse.Namespace) -> int:
                                    lattice_ratio=args.lattice_ratio)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    out_dir = output_folder(args, runner,
-                            args.out or f"chggen_generate_{format_composition(composition)}")
+    out_dir = output_folder(args, runner, default_out)
     log = stderr_log(args.quiet)
     if log:
         log(f"{format_composition(composition)}: {args.n_samples} samples, V0 {v0:.3f} "

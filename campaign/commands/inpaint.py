@@ -20,6 +20,7 @@ from campaign.commands.generate import (
     InputError,
     add_shared_arguments,
     build_runner_for_args,
+    check_output_folder,
     output_folder,
     print_results,
     set_threads,
@@ -68,6 +69,8 @@ def _execute(args: argparse.Namespace) -> int:
     specs = host_specs(host, args.n_samples, args.seed, symmetric=args.symmetric,
                        max_combinations=cap)
     set_threads(args)
+    default_out = args.out or f"chggen_inpaint_{Path(args.host).stem}"
+    check_output_folder(default_out)
     runner = build_runner_for_args(args, "-".join(sorted(specs[0].composition)))
     guests = ", ".join(f"{n} {g} ({host.count_origin[g]})" for g, n in host.guest_counts.items())
     log = stderr_log(args.quiet)
@@ -75,8 +78,9 @@ def _execute(args: argparse.Namespace) -> int:
         log(f"host {host.source}: framework {host.framework.composition.formula} "
             f"({len(host.framework)} atoms, {host.n_guest_sites_removed} guest sites removed); "
             f"placing {guests}; model {runner.model_label}")
-    out_dir = output_folder(args, runner, args.out or f"chggen_inpaint_{Path(args.host).stem}")
-    result = run_chain(runner, specs, seed=args.seed, out_dir=out_dir, log=log)
+    out_dir = output_folder(args, runner, default_out)
+    result = run_chain(runner, specs, seed=args.seed, out_dir=out_dir, log=log,
+                       command="chggen inpaint")
     return print_results(result, None, args.top, out_dir)
 
 

@@ -339,7 +339,6 @@ class CampaignDriver:
         from tqdm.auto import tqdm
 
         started = time.monotonic()
-        self.summary.parts_quarantined = len(prepare_folder(self.store, self.config))
         self.summary.tasks_planned = count_unconditional_tasks(self.config)
         remaining = sum(1 for _ in self._new_unconditional())
         self.summary.tasks_skipped = 0
@@ -378,9 +377,12 @@ def run_campaign(
     check_hull(config)
     with folder_lock(config.output, command=f"chggen run ({config.name})"):
         check_fingerprint(config.output, runner_fingerprint(runner_settings(config)))
+        quarantined = prepare_folder(ResultStore(config.output), config)
         own_ray = init_ray(address, log_to_driver=log_to_driver, **dict(ray_init_kwargs or {}))
         try:
-            return CampaignDriver(config, progress=progress, runner_factory=runner_factory).run()
+            driver = CampaignDriver(config, progress=progress, runner_factory=runner_factory)
+            driver.summary.parts_quarantined = len(quarantined)
+            return driver.run()
         finally:
             if own_ray:
                 ray.shutdown()

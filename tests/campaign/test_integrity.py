@@ -114,6 +114,14 @@ def test_part_missing_a_candidate_is_quarantined(tmp_path) -> None:
     assert len(kept) == 1 and kept[0].startswith("001-")
 
 
+def test_parts_of_tasks_no_longer_planned_are_kept(tmp_path) -> None:
+    config = _config(tmp_path / "out")
+    _finished_folder(config)
+    fewer = _config(tmp_path / "out", compositions={"cells": ["Li3Si"]}, samples_per_task=3)
+    assert prepare_folder(ResultStore(config.output), fewer) == []  # a campaign may change
+    assert len(pd.read_parquet(config.output)) == 4
+
+
 # ---------------------------------------------------------------- readers refuse
 @pytest.mark.parametrize("damage", ["truncated", "text", "foreign", "old_schema"])
 @pytest.mark.parametrize("command", ["top", "report", "export"])
@@ -166,6 +174,8 @@ def test_other_settings_are_refused_naming_what_differs(tmp_path) -> None:
     assert "relax.fmax: folder 0.1, now 0.05" in message
     assert "hull: folder 'offline', now 'none'" in message
     assert "sampler.n_corrector_steps" not in message  # only what differs
+    threads = _config(tmp_path / "out", relax={"blas_threads": 2})
+    check_fingerprint(threads.output, runner_fingerprint(runner_settings(threads)))  # same
     assert not (Path(config.output) / LOCK_NAME).exists()  # released
     # the same settings pass; --new-folder picks a folder of its own, stable per settings
     check_fingerprint(config.output, runner_fingerprint(runner_settings(config)))
@@ -212,6 +222,11 @@ def test_a_second_writer_is_refused_at_once(tmp_path) -> None:
         f"chggen run: results folder {config.output!r} is being written by holder (host "
         f"{os.uname().nodename!r}, pid {holder.pid}); wait for it to finish"]
     assert not list(Path(config.output).glob("part-*"))
+    warnings: list[str] = []  # the killed holder's lock file is left; its flock is gone
+    with folder_lock(config.output, warn=warnings.append):
+        pass
+    assert warnings == [f"results folder {config.output!r}: taking over the stale lock of "
+                        f"pid {holder.pid} (no longer runs)"]
 
 
 def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path) -> None:
@@ -243,6 +258,8 @@ def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path) -> None:
      "chemical element"),
     ({"cells": ["Li30Si"]}, "compositions.cells[0] = 'Li30Si': 31 atoms, outside "
                             "atoms_per_cell 1-20"),
+    ({"cells": ["Li0Si"]}, "compositions.cells = ['Li0Si']: formula 'Li0Si': atom counts "
+                           "must be positive integers, got Li0"),
     ({"formulas": ["Li21Si"]}, "compositions.formulas[0] = 'Li21Si': one formula unit has 22 "
                                "atoms, more than atoms_per_cell.max = 20"),
     ({"lines": [{"end_members": ["Li15Si4", "Li2Si"]}]},

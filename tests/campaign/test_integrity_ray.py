@@ -34,3 +34,32 @@ def test_truncated_part_is_quarantined_and_its_task_runs_again(ray_session, tmp_
     after = _check_exactly_once(config)  # pandas reads it; every id exactly once
     assert len(after) == len(before)
     assert pd.read_parquet(config.output)["candidate_id"].is_unique
+
+
+def test_disk_full_stops_the_campaign_with_one_error_and_it_resumes(
+        ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import campaign.results as results
+    from campaign.folder import LOCK_NAME
+
+    config = _config(tmp_path / "out")
+    real = results.pq.write_table
+    written: list[str] = []
+
+    def fill_up(table, where, *args, **kwargs):
+        if len(written) >= 2:  # two parts fit, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(where))
+        written.append(str(where))
+        real(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(results.pq, "write_table", fill_up)
+    with pytest.raises(OSError, match="No space left on device"):
+        _run(config)
+    folder = Path(config.output)
+    assert len(list(folder.glob("part-*.parquet"))) == 2
+    assert not list(folder.glob(".*.tmp")) and not (folder / LOCK_NAME).exists()
+    monkeypatch.setattr(results.pq, "write_table", real)
+    summary = _run(config)  # room again: the same campaign resumes
+    assert summary.tasks_skipped >= 2 and summary.parts_quarantined == 0
+    _check_exactly_once(config)
