@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from chggen_kernels.errors import ChggenError, InputError
 
@@ -33,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from campaign.report import build_report
 
+    if args.hull not in ("auto", "offline", "mp") and not Path(args.hull).expanduser().is_file():
+        raise InputError(f"--hull {args.hull!r}: not 'auto', 'offline', 'mp' or an existing "
+                         "file of reference energies")
     try:
         result = build_report(args.directory, args.out, top=args.top, n_cells=args.cells,
                               hull=args.hull)

@@ -224,6 +224,8 @@ def _train(args: argparse.Namespace) -> int:
     from chggen_kernels.training import Trainer
 
     config, resume_payload = _config_and_resume(args)
+    if not Path(args.data).expanduser().exists():  # before anything is written
+        raise TrainConfigError(f"--data {args.data!r}: no such file or folder")
     out = Path(args.out)
     last, best = out / "last.pt", out / "best.pt"
     out.mkdir(parents=True, exist_ok=True)

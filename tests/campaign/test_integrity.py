@@ -400,3 +400,15 @@ def test_generate_new_folder_moves_other_settings_aside(tmp_path) -> None:
     assert output_folder(argparse.Namespace(new_folder=True), same, folder) == folder
     moved = output_folder(argparse.Namespace(new_folder=True), other, folder)
     assert moved.startswith(folder + "-") and len(moved) == len(folder) + 9
+
+
+def test_train_and_report_refuse_missing_inputs_before_writing(tmp_path, capsys) -> None:
+    out = tmp_path / "train"
+    assert main(["train", "--data", str(tmp_path / "none.parquet"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"chggen train: --data {str(tmp_path / 'none.parquet')!r}"
+                                       ": no such file or folder\n")
+    assert not out.exists()
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert main(["report", str(folder), "--hull", str(tmp_path / "none.csv")]) == 2
+    assert "--hull" in capsys.readouterr().err and list(folder.iterdir()) == []
