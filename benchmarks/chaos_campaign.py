@@ -277,7 +277,8 @@ def run_chaos(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]},
     })
     result["ok"] = (result["candidates_lost"] == 0 and result["candidates_duplicated"] == 0
-                    and result["candidates_unexpected"] == 0)
+                    and result["candidates_unexpected"] == 0
+                    and not result["driver_unexpected_exit_codes"])
     return result
 
 
