@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -33,17 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chggen_kernels.evaluation import wilson_interval
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """Wilson score interval of ``k`` successes in ``n`` trials."""
-    if n == 0:
-        return [0.0, 1.0]
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3)]
+def wilson(k: int, n: int) -> list[float]:
+    """95 % Wilson interval of ``k`` of ``n`` (``[0, 1]`` for ``n = 0``), rounded."""
+    return [round(x, 3) for x in wilson_interval(k, n) or (0.0, 1.0)]
 
 
 def quality(table: Any) -> dict[str, Any]:

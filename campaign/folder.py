@@ -24,11 +24,13 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from campaign.results import write_text_atomic
 from chggen_kernels.errors import InputError, RunFailedError
 
 __all__ = [
@@ -78,6 +80,11 @@ class Fingerprint:
     """What changes a candidate: ``values`` (JSON-able) and their digest."""
 
     values: dict[str, Any]
+
+    @property
+    def plain(self) -> dict[str, Any]:
+        """``values`` as they read back from JSON (how a recorded fingerprint compares)."""
+        return json.loads(json.dumps(self.values, default=str))
 
     @property
     def digest(self) -> str:
@@ -155,12 +162,11 @@ def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
     recorded = _recorded(directory)
     if recorded is None:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(directory / FINGERPRINT_NAME,
+        write_text_atomic(directory / FINGERPRINT_NAME,
                       json.dumps({"digest": fingerprint.digest, "values": fingerprint.values},
                                  indent=1, sort_keys=True, default=str))
         return
-    differences = _differences(recorded, json.loads(json.dumps(fingerprint.values,
-                                                               default=str)))
+    differences = _differences(recorded, fingerprint.plain)
     if differences:
         raise FolderSettingsError(
             f"results folder {str(directory)!r} was written with other settings "
@@ -168,16 +174,25 @@ def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
             "another output folder, or --new-folder")
 
 
-def folder_for(directory: str | Path, fingerprint: Fingerprint, new_folder: bool) -> Path:
-    """``directory`` unless it belongs to other settings and ``new_folder`` is asked for:
-    then ``<directory>-<digest[:8]>`` (the same name for the same settings, so a rerun
-    resumes there)."""
-    directory = Path(directory)
-    recorded = _recorded(directory) if directory.is_dir() else None
-    if not new_folder or recorded is None or not _differences(
-            recorded, json.loads(json.dumps(fingerprint.values, default=str))):
+def folder_for(directory: str, settings: RunnerSettings, new_folder: bool,
+               note: Callable[[str], None] | None = None) -> str:
+    """``directory`` unless ``new_folder`` is asked for and the folder belongs to other
+    settings than ``settings``: then ``<directory>-<digest[:8]>`` (the same name for the
+    same settings, so a rerun resumes there), said through ``note`` (default: stderr)."""
+    path = Path(directory)
+    recorded = _recorded(path) if new_folder and path.is_dir() else None
+    if recorded is None:
         return directory
-    return directory.with_name(f"{directory.name}-{fingerprint.digest[:8]}")
+    fingerprint = runner_fingerprint(settings)
+    if not _differences(recorded, fingerprint.plain):
+        return directory
+    target = str(path.with_name(f"{path.name}-{fingerprint.digest[:8]}"))
+    (note or _to_stderr)(f"{directory} holds other settings: writing to {target}")
+    return target
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def keep_config(directory: str | Path, text: str) -> Path:
@@ -189,17 +204,8 @@ def keep_config(directory: str | Path, text: str) -> Path:
                      default=0)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = folder / f"{number:03d}-{stamp}.yaml"
-    _write_atomic(path, text)
+    write_text_atomic(path, text)
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------- lock

@@ -12,12 +12,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chggen_kernels.settings import field_help
 
-__all__ = ["add_settings_options", "given_values"]
+__all__ = ["add_settings_options", "given_values", "int_at_least"]
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum``, else ``ArgumentTypeError``."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            raise argparse.ArgumentTypeError(f"{value!r} is not an integer >= {minimum}")
+        return number
+
+    return parse
 
 
 def _scalar_type(hint: Any) -> Any:

@@ -190,25 +190,21 @@ class ResultStore:
             raise ResultsError(
                 f"{self._where(foreign[0])} is not a chggen results file (a results folder "
                 "holds part-*.parquet files and names starting with '_' or '.'); move it away")
-        for path in self.part_files():
-            try:
-                difference = schema_difference(pq.read_schema(path), self.schema)
-            except (pa.ArrowException, OSError) as exc:
-                raise ResultsError(f"{self._where(path)} is not a readable Parquet file "
-                                   f"({_first_line(exc)}); move it away or rerun its "
-                                   "campaign to redo it") from None
-            if difference:
-                raise ResultsError(f"{self._where(path)} was {difference}; write to a new "
-                                   "folder")
+        self.check_schema(refuse_unreadable=True)
 
-    def check_schema(self) -> None:
+    def check_schema(self, refuse_unreadable: bool = False) -> None:
         """Refuse a folder holding a readable part of another schema (another chggen
-        version): resuming into it would mix two schemas."""
+        version): resuming into it would mix two schemas. An unreadable part is refused
+        too with ``refuse_unreadable``, else left to :meth:`quarantine_bad_parts`."""
         for path in self.part_files():
             try:
                 found = pq.read_schema(path)
-            except (pa.ArrowException, OSError):
-                continue  # unreadable: quarantine_bad_parts moves it aside
+            except (pa.ArrowException, OSError) as exc:
+                if not refuse_unreadable:
+                    continue
+                raise ResultsError(f"{self._where(path)} is not a readable Parquet file "
+                                   f"({_first_line(exc)}); move it away or rerun its "
+                                   "campaign to redo it") from None
             difference = schema_difference(found, self.schema)
             if difference:
                 raise ResultsError(f"{self._where(path)} was {difference}; write to a new "
@@ -296,10 +292,7 @@ class ResultStore:
             yield from pq.read_table(path, columns=columns, schema=self.schema).to_pylist()
 
     def write_config(self, text: str) -> None:
-        path = self.directory / CONFIG_NAME
-        temporary = self.directory / f".{CONFIG_NAME}.{os.getpid()}.tmp"
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        write_text_atomic(self.directory / CONFIG_NAME, text)
 
 
 def read_results(directory: str | Path, columns: Iterable[str] | None = None):
@@ -327,6 +320,18 @@ def read_results(directory: str | Path, columns: Iterable[str] | None = None):
             raise ResultsError(f"{store._where(path)} has unreadable data "
                                f"({_first_line(exc)})") from None
     return pa.concat_tables(tables).to_pandas()
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary name (``.<name>.<pid>.tmp``) and a
+    rename, the temporary removed on failure."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:

@@ -20,6 +20,8 @@ import argparse
 import math
 from pathlib import Path
 
+from campaign.options import int_at_least
+
 __all__ = ["register", "run_data_build"]
 
 
@@ -31,19 +33,6 @@ def _chemsys(value: str) -> str:
         return "-".join(parse_chemsys(value))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _int_at_least(minimum: int):
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
-        if number is None or number < minimum:
-            raise argparse.ArgumentTypeError(f"{value!r} is not an integer >= {minimum}")
-        return number
-
-    return parse
 
 
 def _non_negative_float(value: str) -> float:
@@ -97,9 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--single-point", action="store_true",
                    help="known source: CHGNet single-point energies and an energy-above-"
                    "hull filter (--ehull-max) against the file's own structures")
-    p.add_argument("--random-per-system", type=_int_at_least(0), default=60,
+    p.add_argument("--random-per-system", type=int_at_least(0), default=60,
                    help="pyxtal random crystals per chemical system (default 60)")
-    p.add_argument("--max-atoms", type=_int_at_least(1), default=20,
+    p.add_argument("--max-atoms", type=int_at_least(1), default=20,
                    help="most sites per candidate cell (default 20)")
     p.add_argument("--ehull-max", type=_non_negative_float, default=0.1,
                    help="keep relaxed structures at most this far above the set's own "
@@ -108,15 +97,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Materials Project energy above hull cut, eV/atom (default 0.1)")
     p.add_argument("--fmax", type=_positive_float, default=RelaxSettings.fmax,
                    help=f"relaxation force threshold, eV/Å (default {RelaxSettings.fmax:g})")
-    p.add_argument("--max-steps", type=_int_at_least(1), default=RelaxSettings.max_steps,
+    p.add_argument("--max-steps", type=int_at_least(1), default=RelaxSettings.max_steps,
                    help=f"most FIRE steps per relaxation (default {RelaxSettings.max_steps})")
-    p.add_argument("--workers", type=_int_at_least(1), default=1,
+    p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="relaxation workers; 1 relaxes in this process, more use Ray "
                    "actors with one CPU each (default 1)")
-    p.add_argument("--limit", type=_int_at_least(1), default=None,
+    p.add_argument("--limit", type=int_at_least(1), default=None,
                    help="only the first N candidates (smallest cells first, systems "
                    "interleaved)")
-    p.add_argument("--seed", type=_int_at_least(0), default=0,
+    p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seed of the random crystals (default 0)")
     p.add_argument("--no-undecorated", dest="undecorated", action="store_false",
                    help="leave out the AFLOW prototypes with their own species")

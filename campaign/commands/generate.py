@@ -257,14 +257,9 @@ def check_output_folder(folder: str) -> None:
 def output_folder(args: argparse.Namespace, runner: StageRunner, default: str) -> str:
     """The results folder: ``default``, or with ``--new-folder`` and other settings in it,
     ``<default>-<settings hash>``."""
-    if not getattr(args, "new_folder", False):
-        return default
-    from campaign.folder import folder_for, runner_fingerprint
+    from campaign.folder import folder_for
 
-    target = str(folder_for(default, runner_fingerprint(runner.settings), True))
-    if target != default:
-        print(f"{default} holds other settings: writing to {target}", file=sys.stderr)
-    return target
+    return folder_for(default, runner.settings, getattr(args, "new_folder", False))
 
 
 def set_threads(args: argparse.Namespace) -> None:

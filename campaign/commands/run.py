@@ -56,18 +56,11 @@ def execute(config, address: str | None, progress: bool, verbose: bool,
 def output_for_settings(config: Any, new_folder: bool) -> Any:
     """The configuration with ``output`` moved to ``<output>-<settings hash>`` when
     ``new_folder`` is asked for and the folder belongs to other settings."""
-    from pathlib import Path
-
     from campaign.distributed.workers import runner_settings
-    from campaign.folder import folder_for, runner_fingerprint
+    from campaign.folder import folder_for
 
-    if not new_folder:
-        return config
-    target = folder_for(config.output, runner_fingerprint(runner_settings(config)), True)
-    if target == Path(config.output):
-        return config
-    print(f"{config.output} holds other settings: writing to {target}", file=sys.stderr)
-    return config.model_copy(update={"output": str(target)})
+    target = folder_for(config.output, runner_settings(config), new_folder)
+    return config if target == config.output else config.model_copy(update={"output": target})
 
 
 def run(args: argparse.Namespace) -> int:

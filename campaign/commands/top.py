@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from campaign.options import int_at_least
 from chggen_kernels.errors import RunFailedError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,20 +24,10 @@ class EmptyResults(RunFailedError, ValueError):
     """Nothing to rank; the message says why."""
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer >= 1")
-    return number
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("top", help="print the best candidates of a results folder")
     p.add_argument("directory", help="results folder written by chggen run / chggen scan")
-    p.add_argument("-n", type=_positive_int, default=20,
+    p.add_argument("-n", type=int_at_least(1), default=20,
                    help="how many candidates (default 20)")
     p.add_argument(
         "--max-ed", type=float, default=None, help="keep E_d <= this (eV/atom), e.g. 0.03"
