@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from chggen_kernels.model.linear import EquivariantLinear
 from chggen_kernels.model.radial import RadialMLP, normalized_activation
 from chggen_kernels.model.slots import NeighborSlots
 from chggen_kernels.model.tensor_product import UVUConvolution
@@ -156,6 +157,7 @@ class InteractionBlock(nn.Module):
         return x + self.residual_scale * self.gate(y)
 
 
-def equivariant_linear(irreps_in: o3.Irreps, irreps_out: o3.Irreps) -> o3.Linear:
-    """Equivariant linear map (e3nn), built without the slow einsum path optimisation."""
-    return o3.Linear(irreps_in, irreps_out, _optimize_einsums=False)
+def equivariant_linear(irreps_in: o3.Irreps, irreps_out: o3.Irreps) -> EquivariantLinear:
+    """Equivariant linear map (e3nn's, without the slow einsum path optimisation; one
+    dense matrix product when no gradient is wanted)."""
+    return EquivariantLinear(irreps_in, irreps_out)
