@@ -32,6 +32,7 @@ from campaign.compositions import (
     parse_constraint,
     parse_formula,
 )
+from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
@@ -218,6 +219,9 @@ class ResourcesConfig(_Strict):
     relax_actors: int = Field(2, ge=1)
     cpus_per_relax_actor: float = Field(1.0, gt=0)
     relax_resources: dict[str, float] = {}
+    # candidates per relaxation-actor call, relaxed together (one batched CHGNet forward
+    # per optimiser step); 1: one by one
+    candidates_per_relax_call: int = Field(CANDIDATES_PER_RELAX_CALL, ge=1)
     atoms_per_batch: int = Field(512, ge=1)
     max_candidates_in_flight: int | None = Field(None, ge=1)
     max_restarts: int = Field(-1, ge=-1)

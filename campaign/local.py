@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.workflow import (
     CandidateRecord,
     CandidateSpec,
@@ -143,10 +144,10 @@ def host_specs(host: HostSpec, n_samples: int, seed: int, *, symmetric: bool = F
                            max_combinations=max_combinations)
 
 
-def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = None
-              ) -> list[CandidateRecord]:
-    """Generate every spec (one batched sampler call per mode) then relax and score each,
-    logging sampling and relaxation progress."""
+def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = None,
+              per_call: int = CANDIDATES_PER_RELAX_CALL) -> list[CandidateRecord]:
+    """Generate every spec (one batched sampler call per mode) then relax and score them,
+    ``per_call`` together (one batched CHGNet forward per step), logging the progress."""
     if not specs:
         return []
     progress = SamplingProgress(log, len(specs)) if log else None
@@ -154,17 +155,18 @@ def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = 
     if log:
         n_ok = sum(g.status == "ok" for g in generated)
         log(f"sampled {n_ok}/{len(generated)} {specs[0].mode} candidates; relaxing")
-    records = []
+    records: list[CandidateRecord] = []
     started = time.monotonic()
-    for k, candidate in enumerate(generated):
-        record = runner.relax_and_score(candidate)
-        records.append(record)
-        if log:
-            detail = (f"E_d {record.e_d:+.4f} eV/atom" if record.e_d is not None else
-                      record.failure_reason or record.status)
-            left = (time.monotonic() - started) / (k + 1) * (len(generated) - k - 1)
-            log(f"  relaxed [{k + 1}/{len(generated)}] {record.candidate_id} "
-                f"{record.composition}: {record.status}, {detail} (about {left:.0f} s left)")
+    for start in range(0, len(generated), max(1, per_call)):
+        for record in runner.relax_and_score_many(generated[start:start + max(1, per_call)]):
+            records.append(record)
+            if log:
+                k = len(records)
+                detail = (f"E_d {record.e_d:+.4f} eV/atom" if record.e_d is not None else
+                          record.failure_reason or record.status)
+                left = (time.monotonic() - started) / k * (len(generated) - k)
+                log(f"  relaxed [{k}/{len(generated)}] {record.candidate_id} "
+                    f"{record.composition}: {record.status}, {detail} (about {left:.0f} s left)")
     return records
 
 

@@ -7,6 +7,8 @@ the model label, and runs the three stages on them:
 * :meth:`StageRunner.generate`: specs -> generated candidates (one batched sampler call
   per mode);
 * :meth:`StageRunner.relax_and_score`: one candidate -> its results row;
+  :meth:`StageRunner.relax_and_score_many`: several, relaxed together (one batched CHGNet
+  forward per optimiser step);
 * :meth:`StageRunner.inpainting_specs`: one host row -> the specs of its inpainting task.
 
 None of them raises: a failure becomes a failed candidate, a failed row or no specs (the
@@ -32,6 +34,7 @@ from chggen_kernels.workflow import (
 )
 
 __all__ = [
+    "CANDIDATES_PER_RELAX_CALL",
     "Runner",
     "RunnerFactory",
     "RunnerSettings",
@@ -42,6 +45,10 @@ __all__ = [
 ]
 
 Progress = Callable[[str, int, int], None]  # (mode, noise levels done, total)
+
+#: Candidates relaxed together by one :meth:`StageRunner.relax_and_score_many` call of the
+#: local chain and (``resources.candidates_per_relax_call``) of a relaxation actor.
+CANDIDATES_PER_RELAX_CALL = 4
 
 
 def short_reason(stage: str, exc: BaseException) -> str:
@@ -82,6 +89,9 @@ class Runner(Protocol):
 
     def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord: ...
 
+    def relax_and_score_many(self, candidates: Sequence[GeneratedCandidate]
+                             ) -> list[CandidateRecord]: ...
+
     def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],
                          n_samples: int, *, task_id: str, campaign_seed: int, mode: str,
                          max_combinations: int, max_atoms: int | None
@@ -111,6 +121,8 @@ class StageRunner:
         self.settings = settings
         self._model: Any = None
         self._relaxer: Any = relaxer
+        self._injected_relaxer = relaxer is not None
+        self._batch_relaxer: Any = None
         self._hull: Any = None
         self._hull_loaded = False
         self.model_label = ""
@@ -159,19 +171,43 @@ class StageRunner:
 
     def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:
         """The results row of one candidate (failed rows included, never raises)."""
-        from chggen_kernels.workflow import failed_record, relax_and_score
+        return self.relax_and_score_many([candidate])[0]
 
+    def relax_and_score_many(self, candidates: Sequence[GeneratedCandidate]
+                             ) -> list[CandidateRecord]:
+        """The rows of several candidates, in order (failed rows included, never raises).
+
+        Two or more go through one :class:`~chggen_kernels.relax.BatchRelaxer` call (the
+        same CHGNet, settings and failure rules as one by one; final energies within
+        1 meV/atom), unless the runner was given its own relaxer, whose ``relax_many`` (or
+        ``relax``) is used. If the batch raises, each candidate is relaxed alone.
+        """
+        from chggen_kernels.workflow import failed_record, relax_and_score_many
+
+        candidates = list(candidates)
         try:
             self.load(model=False, relaxer=True)
-            record = relax_and_score(candidate, self._relaxer, self._hull)
-            if isinstance(record, CandidateRecord) and \
-                    record.candidate_id == candidate.spec.candidate_id:
-                return record
-            reason = f"relaxation: stage returned {type(record).__name__}"
-        except Exception as exc:  # noqa: BLE001 - the guard: a failed row, never a crash
+            records = relax_and_score_many(candidates, self._relaxer_for(len(candidates)),
+                                           self._hull)
+            if [getattr(r, "candidate_id", None) for r in records] == \
+                    [c.spec.candidate_id for c in candidates]:
+                return records
+            reason = f"relaxation: stage returned {type(records).__name__} of wrong rows"
+        except Exception as exc:  # noqa: BLE001 - the guard: failed rows, never a crash
             traceback.print_exc()
             reason = short_reason("relaxation", exc)
-        return failed_record(candidate, reason)
+        if len(candidates) > 1:  # one by one: only the culprit fails
+            return [self.relax_and_score(c) for c in candidates]
+        return [failed_record(c, reason) for c in candidates]
+
+    def _relaxer_for(self, n_candidates: int) -> Any:
+        if n_candidates < 2 or self._injected_relaxer:
+            return self._relaxer
+        if self._batch_relaxer is None:
+            from campaign.resources import load_batch_relaxer
+
+            self._batch_relaxer = load_batch_relaxer(self.settings.relax)
+        return self._batch_relaxer
 
     def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],
                          n_samples: int, *, task_id: str, campaign_seed: int, mode: str,

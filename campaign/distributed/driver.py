@@ -89,7 +89,9 @@ class CampaignDriver:
         self._gen_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
         self._batch_left: dict[int, int] = {}
         self._generated: collections.deque[tuple[Any, CandidateSpec]] = collections.deque()
-        self._relax_pending: dict[Any, tuple[CandidateSpec, int]] = {}
+        self._relax_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
+        self._relax_call_left: dict[int, int] = {}
+        self._next_relax_call = 0
         self._refine_pending: dict[Any, tuple[Task, int]] = {}
         self._next_batch = 0
         self._worker_errors = 0
@@ -203,14 +205,25 @@ class CampaignDriver:
                 self._sampler_load[index] += 1
 
     def _submit_relaxation(self) -> None:
+        """Generated candidates to the least-loaded relaxation actors, up to
+        ``resources.candidates_per_relax_call`` per call and spread over the actors."""
+        per_call = self.config.resources.candidates_per_relax_call
         while self._generated:
             index = self._least_loaded_relaxer()
             if self._relax_load[index] >= RELAX_QUEUE_DEPTH:
                 return
-            ref, spec = self._generated.popleft()
-            # The sampler's output goes to the relaxation actor as a reference: the
-            # driver never fetches the generated structure.
-            self._relax_pending[self.relaxers[index].relax.remote(ref)] = (spec, index)
+            n = max(1, min(per_call, len(self._generated),
+                           -(-len(self._generated) // len(self.relaxers))))
+            batch = [self._generated.popleft() for _ in range(n)]
+            # The sampler's outputs go to the relaxation actor as references: the driver
+            # never fetches the generated structures.
+            refs = self.relaxers[index].relax_many.options(num_returns=n).remote(
+                *[ref for ref, _ in batch])
+            refs = [refs] if n == 1 else list(refs)
+            self._next_relax_call += 1
+            self._relax_call_left[self._next_relax_call] = n
+            for (_, spec), ref in zip(batch, refs, strict=True):
+                self._relax_pending[ref] = (spec, index, self._next_relax_call)
             self._relax_load[index] += 1
 
     # ------------------------------------------------------------------ results
@@ -225,8 +238,11 @@ class CampaignDriver:
     def _on_relaxed(self, ref: Any) -> None:
         import ray
 
-        spec, index = self._relax_pending.pop(ref)
-        self._relax_load[index] -= 1
+        spec, index, call = self._relax_pending.pop(ref)
+        self._relax_call_left[call] -= 1
+        if self._relax_call_left[call] == 0:
+            del self._relax_call_left[call]
+            self._relax_load[index] -= 1
         try:
             record = ray.get(ref)
             self._worker_errors = 0

@@ -87,6 +87,11 @@ class RelaxWorker:
     def relax(self, candidate: GeneratedCandidate) -> CandidateRecord:
         return self.runner.relax_and_score(candidate)
 
+    def relax_many(self, *candidates: GeneratedCandidate) -> Any:
+        """The rows of ``candidates`` relaxed together, one Ray return value each."""
+        out = self.runner.relax_and_score_many(candidates)
+        return out[0] if len(out) == 1 else tuple(out)
+
     def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],
                          n_samples: int, task_id: str, campaign_seed: int, mode: str,
                          max_combinations: int, max_atoms: int | None

@@ -27,7 +27,12 @@ from chggen_kernels.workflow.records import (
     failed_row,
     format_composition,
 )
-from chggen_kernels.workflow.scoring import HullProvider, failed_record, relax_and_score
+from chggen_kernels.workflow.scoring import (
+    HullProvider,
+    failed_record,
+    relax_and_score,
+    relax_and_score_many,
+)
 from chggen_kernels.workflow.stages import generate, initial_crystal, inpainting_specs
 from chggen_kernels.workflow.symmetric import symmetric_specs
 
@@ -52,6 +57,7 @@ __all__ = [
     "rank_key",
     "rank_rows",
     "relax_and_score",
+    "relax_and_score_many",
     "select_hosts",
     "short_hash",
     "symmetric_specs",

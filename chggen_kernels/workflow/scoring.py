@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from chggen_kernels.workflow.records import (
     spec_row,
 )
 
-__all__ = ["HullProvider", "failed_record", "relax_and_score"]
+__all__ = ["HullProvider", "failed_record", "relax_and_score", "relax_and_score_many"]
 
 
 class HullProvider:
@@ -79,12 +80,84 @@ def relax_and_score(
     ``min_distance_after`` (Å; the reference screening uses 1 Å) are failed rows.
     ``hull=None`` skips the thermodynamics (E_d left empty).
     """
+    return relax_and_score_many([candidate], relaxer, hull, symprec=symprec,
+                                angle_tolerance=angle_tolerance,
+                                min_distance_after=min_distance_after)[0]
+
+
+def relax_and_score_many(
+    candidates: Sequence[GeneratedCandidate],
+    relaxer: Any,
+    hull: HullProvider | None,
+    *,
+    symprec: float = 0.1,
+    angle_tolerance: float = 10.0,
+    min_distance_after: float = 1.0,
+) -> list[CandidateRecord]:
+    """:func:`relax_and_score` for several candidates, in order, relaxed together.
+
+    The structures go to ``relaxer.relax_many`` in one call (a
+    :class:`~chggen_kernels.relax.BatchRelaxer` advances them with one CHGNet forward per
+    step) when the relaxer has it, else to ``relaxer.relax`` one by one. If the batched
+    call raises, every structure is relaxed alone, so only the culprit fails. Every row is
+    exactly what :func:`relax_and_score` gives for its candidate; never raises.
+    """
+    rules = (symprec, angle_tolerance, min_distance_after)
+    records: list[CandidateRecord | None] = [None] * len(candidates)
+    todo: list[tuple[int, Structure, int]] = []
+    for index, candidate in enumerate(candidates):
+        prepared = _prepare(candidate, symprec, angle_tolerance)
+        if isinstance(prepared, CandidateRecord):
+            records[index] = prepared
+        else:
+            todo.append((index, *prepared))
+    outcomes = _relax_all(relaxer, [structure for _, structure, _ in todo])
+    for (index, _, sg_generated), outcome in zip(todo, outcomes, strict=True):
+        candidate = candidates[index]
+        if isinstance(outcome, Exception):
+            records[index] = failed_record(candidate, f"{type(outcome).__name__}: {outcome}")
+        else:
+            records[index] = _score(candidate, sg_generated, outcome, hull, *rules)
+    return [r for r in records if r is not None]
+
+
+def _prepare(candidate: GeneratedCandidate, symprec: float, angle_tolerance: float
+             ) -> tuple[Structure, int] | CandidateRecord:
+    """The generated structure and its space group, or the failed row."""
     if candidate.status != "ok" or candidate.structure is None:
         return failed_record(candidate, candidate.failure_reason or "sampler: no structure")
     try:
         generated = Structure.from_dict(candidate.structure)
-        sg_generated = final_symmetry(generated, symprec, angle_tolerance).number
-        result = relaxer.relax(generated)
+        return generated, final_symmetry(generated, symprec, angle_tolerance).number
+    except Exception as exc:  # the contract: never raise, the campaign goes on
+        return failed_record(candidate, f"{type(exc).__name__}: {exc}")
+
+
+def _relax_all(relaxer: Any, structures: list[Structure]) -> list[Any]:
+    """One RelaxResult or the exception raised, per structure."""
+    if not structures:
+        return []
+    if len(structures) > 1 and hasattr(relaxer, "relax_many"):
+        try:
+            results = list(relaxer.relax_many(structures))
+            if len(results) == len(structures):
+                return results
+        except Exception:  # noqa: BLE001 - relax one by one below: only the culprit fails
+            pass
+    outcomes: list[Any] = []
+    for structure in structures:
+        try:
+            outcomes.append(relaxer.relax(structure))
+        except Exception as exc:  # noqa: BLE001 - becomes this candidate's failed row
+            outcomes.append(exc)
+    return outcomes
+
+
+def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
+           hull: HullProvider | None, symprec: float, angle_tolerance: float,
+           min_distance_after: float) -> CandidateRecord:
+    """The row of one relaxed candidate: screening, symmetry, E_d; never raises."""
+    try:
         known: dict[str, Any] = {
             "spacegroup_generated": sg_generated,
             "energy_generated_per_atom": _finite(result.energy_initial_per_atom),

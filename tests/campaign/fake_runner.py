@@ -102,7 +102,8 @@ class FakeRunnerFactory:
                  busy: bool = False, fail_ids: Sequence[str] = (),
                  generate_fail_ids: Sequence[str] = (), crash_once_ids: Sequence[str] = (),
                  sampler_crash_once_ids: Sequence[str] = (),
-                 marker_dir: str | None = None, load_error: str | None = None) -> None:
+                 marker_dir: str | None = None, load_error: str | None = None,
+                 relax_calls_log: str | None = None) -> None:
         if (crash_once_ids or sampler_crash_once_ids) and not marker_dir:
             raise ValueError("fake runner: crash_once_ids needs marker_dir")
         self.options = {"relax_seconds": relax_seconds, "sample_seconds": sample_seconds,
@@ -110,7 +111,8 @@ class FakeRunnerFactory:
                         "generate_fail": frozenset(generate_fail_ids),
                         "crash_once": frozenset(crash_once_ids),
                         "sampler_crash_once": frozenset(sampler_crash_once_ids),
-                        "marker_dir": marker_dir, "load_error": load_error}
+                        "marker_dir": marker_dir, "load_error": load_error,
+                        "relax_calls_log": relax_calls_log}
 
     def __call__(self, settings: RunnerSettings) -> FakeRunner:
         return FakeRunner(settings, **self.options)
@@ -122,8 +124,10 @@ class FakeRunner:
     def __init__(self, settings: RunnerSettings, *, relax_seconds: float, sample_seconds: float,
                  busy: bool, fail: frozenset[str], generate_fail: frozenset[str],
                  crash_once: frozenset[str], sampler_crash_once: frozenset[str],
-                 marker_dir: str | None, load_error: str | None) -> None:
+                 marker_dir: str | None, load_error: str | None,
+                 relax_calls_log: str | None) -> None:
         self.settings = settings
+        self.relax_calls_log = relax_calls_log
         self.relax_seconds, self.sample_seconds, self.busy = relax_seconds, sample_seconds, busy
         self.fail, self.generate_fail, self.crash_once = fail, generate_fail, crash_once
         self.sampler_crash_once = sampler_crash_once
@@ -154,6 +158,14 @@ class FakeRunner:
                 t_sample_s=time.perf_counter() - t0, sampler_settings=dict(self.settings.sampler),
                 model_checkpoint=self.model_label))
         return out
+
+    def relax_and_score_many(self, candidates: Sequence[GeneratedCandidate]
+                             ) -> list[CandidateRecord]:
+        """One by one; with ``relax_calls_log`` each call appends its candidate ids."""
+        if self.relax_calls_log:
+            with open(self.relax_calls_log, "a") as log:
+                log.write(" ".join(c.spec.candidate_id for c in candidates) + "\n")
+        return [self.relax_and_score(c) for c in candidates]
 
     def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:
         spec = candidate.spec

@@ -102,8 +102,15 @@ def _check_exactly_once(config) -> pd.DataFrame:
 def test_full_run_failed_rows_and_idempotent_rerun(ray_session, tmp_path: Path) -> None:
     config = _config(tmp_path / "out")
     ids = _unconditional_ids(config)
-    summary = _run(config, fail_ids=[ids[0]], generate_fail_ids=[ids[4]])
+    calls_log = tmp_path / "relax_calls.txt"
+    summary = _run(config, fail_ids=[ids[0]], generate_fail_ids=[ids[4]],
+                   relax_calls_log=str(calls_log))
     table = _check_exactly_once(config).set_index("candidate_id")
+    # relaxation calls carry several candidates (at most candidates_per_relax_call = 4),
+    # and every candidate was relaxed in exactly one call
+    calls = [line.split() for line in calls_log.read_text().splitlines()]
+    assert max(map(len, calls)) > 1 and max(map(len, calls)) <= 4
+    assert sorted(i for call in calls for i in call) == sorted(table.index)
     assert table.loc[ids[0], "status"] == "failed"
     assert table.loc[ids[0], "failure_reason"] == "fake: relaxation failed"
     assert table.loc[ids[4], "failure_reason"] == "fake: sampling failed"

@@ -17,7 +17,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from chggen_kernels.model import ScoreModel, count_parameters
-from chggen_kernels.relax import Relaxer, RelaxResult, RelaxSettings
+from chggen_kernels.relax import BatchRelaxer, Relaxer, RelaxResult, RelaxSettings
 from chggen_kernels.sampling import SamplerSettings
 from chggen_kernels.symmetry import SymmetryTolerance
 from chggen_kernels.thermo import OfflineHullSource
@@ -33,6 +33,7 @@ from chggen_kernels.workflow import (
     initial_crystal,
     inpainting_specs,
     relax_and_score,
+    relax_and_score_many,
 )
 
 SETTINGS = SamplerSettings(n_levels=8, n_corrector_steps=1, sigma_max=5.0, sigma_min=0.01,
@@ -277,6 +278,53 @@ def test_relax_and_score_failures_are_rows(relaxer: Relaxer, hull: HullProvider)
 
     record = relax_and_score(generated_from(cscl), _FixedRelaxer(-3.0), hull=None)
     assert record.status == "ok" and record.e_d is None and record.hull_source is None
+
+
+class _BatchRaisingRelaxer(_FixedRelaxer):
+    """Fixed energies one by one; its batched call raises, and Si8 raises alone too."""
+
+    def relax_many(self, structures):
+        raise RuntimeError("batched CHGNet exploded")
+
+    def relax(self, structure):
+        if structure.composition.reduced_formula == "Si":
+            raise RuntimeError("CHGNet exploded on Si")
+        return super().relax(structure)
+
+
+def test_relax_and_score_many_equals_one_by_one(relaxer: Relaxer, hull: HullProvider) -> None:
+    cells = [Structure(Lattice.cubic(3.2), ["Li", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+             Structure(Lattice.cubic(5.0), ["Li", "Si"], [[0, 0, 0], [0.04, 0, 0]]),
+             Structure(Lattice.cubic(4.3), ["Li", "Li", "Si"],
+                       [[0, 0, 0], [0.5, 0.5, 0.1], [0.5, 0.0, 0.5]])]
+    generated = [generated_from(c, f"t-u{k:03d}") for k, c in enumerate(cells)]
+    generated.insert(1, dataclasses.replace(generated[0], spec=dataclasses.replace(
+        generated[0].spec, candidate_id="t-s000"), status="failed", structure=None,
+        failure_reason="sampler: diverged"))
+    one = [relax_and_score(g, relaxer, hull) for g in generated]
+    batched = relax_and_score_many(generated, BatchRelaxer(relaxer.settings,
+                                                           model=relaxer.calculator.model), hull)
+    assert [r.candidate_id for r in batched] == [g.spec.candidate_id for g in generated]
+    assert [r.status for r in batched] == [r.status for r in one] == \
+        ["ok", "failed", "failed", "ok"]
+    assert batched[1].failure_reason == "sampler: diverged"
+    assert batched[2].failure_reason == one[2].failure_reason
+    for a, b in zip(one, batched, strict=True):
+        if a.status == "ok":
+            assert b.energy_relaxed_per_atom == pytest.approx(a.energy_relaxed_per_atom,
+                                                              abs=1e-3)  # eV/atom
+            assert (b.spacegroup_relaxed, b.e_d is None) == (a.spacegroup_relaxed, False)
+
+
+def test_a_failing_batch_is_relaxed_one_by_one(hull: HullProvider) -> None:
+    cscl = Structure(Lattice.cubic(3.2), ["Li", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    silicon = Structure(Lattice.cubic(5.43), ["Si"] * 2, [[0, 0, 0], [0.25, 0.25, 0.25]])
+    generated = [generated_from(cscl, "t-u000"), generated_from(silicon, "t-u001"),
+                 generated_from(cscl, "t-u002")]
+    records = relax_and_score_many(generated, _BatchRaisingRelaxer(-3.0), hull=None)
+    assert [r.status for r in records] == ["ok", "failed", "ok"]
+    assert records[1].failure_reason == "RuntimeError: CHGNet exploded on Si"
+    assert relax_and_score_many([], _BatchRaisingRelaxer(-3.0), hull=None) == []
 
 
 # ------------------------------------------------------------------ inpainting_specs
