@@ -29,7 +29,7 @@ from chggen_kernels.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     from chggen_kernels.lattice import VolumePrior
     from chggen_kernels.model import ScoreModel
-    from chggen_kernels.relax import BatchRelaxer, Relaxer, RelaxSettings
+    from chggen_kernels.relax import Relaxer, RelaxSettings
     from chggen_kernels.sampling import SamplerSettings
     from chggen_kernels.training import CheckpointMetadata
     from chggen_kernels.workflow import HullProvider
@@ -42,7 +42,6 @@ __all__ = [
     "checkpoint_volume_prior",
     "default_model_path",
     "load_model",
-    "load_batch_relaxer",
     "load_relaxer",
     "make_hull_provider",
     "resolve_sampler_settings",
@@ -209,13 +208,6 @@ def load_relaxer(settings: RelaxSettings) -> Relaxer:
     from chggen_kernels.relax import Relaxer
 
     return Relaxer(settings, model=_chgnet(settings.device))
-
-
-def load_batch_relaxer(settings: RelaxSettings) -> BatchRelaxer:
-    """A :class:`~chggen_kernels.relax.BatchRelaxer` sharing this process's CHGNet."""
-    from chggen_kernels.relax import BatchRelaxer
-
-    return BatchRelaxer(settings, model=_chgnet(settings.device))
 
 
 def make_hull_provider(source: str, chemsys: str | None = None) -> HullProvider | None:

@@ -121,7 +121,6 @@ class StageRunner:
         self.settings = settings
         self._model: Any = None
         self._relaxer: Any = relaxer
-        self._injected_relaxer = relaxer is not None
         self._batch_relaxer: Any = None
         self._hull: Any = None
         self._hull_loaded = False
@@ -179,8 +178,9 @@ class StageRunner:
 
         Two or more go through one :class:`~chggen_kernels.relax.BatchRelaxer` call (the
         same CHGNet, settings and failure rules as one by one; final energies within
-        1 meV/atom), unless the runner was given its own relaxer, whose ``relax_many`` (or
-        ``relax``) is used. If the batch raises, each candidate is relaxed alone.
+        1 meV/atom) when the relaxer is a CHGNet ``Relaxer``; any other relaxer is used
+        through its ``relax_many`` (or ``relax``). If the batch raises, each candidate is
+        relaxed alone.
         """
         from chggen_kernels.workflow import failed_record, relax_and_score_many
 
@@ -201,12 +201,14 @@ class StageRunner:
         return [failed_record(c, reason) for c in candidates]
 
     def _relaxer_for(self, n_candidates: int) -> Any:
-        if n_candidates < 2 or self._injected_relaxer:
+        """The relaxer of ``n_candidates``: a BatchRelaxer sharing the CHGNet relaxer's
+        model and settings for two or more, else the relaxer itself."""
+        if n_candidates < 2:
             return self._relaxer
         if self._batch_relaxer is None:
-            from campaign.resources import load_batch_relaxer
+            from chggen_kernels.relax import batch_relaxer_like
 
-            self._batch_relaxer = load_batch_relaxer(self.settings.relax)
+            self._batch_relaxer = batch_relaxer_like(self._relaxer) or self._relaxer
         return self._batch_relaxer
 
     def inpainting_specs(self, host: Mapping[str, Any], guest_species: Sequence[str],

@@ -3,7 +3,12 @@
 See docs/relaxation.md for the definitions (energies, convergence, RMSD, failure codes).
 """
 
-from chggen_kernels.relax.batched import BatchRelaxer, make_relaxer, uses_batched_relaxation
+from chggen_kernels.relax.batched import (
+    BatchRelaxer,
+    batch_relaxer_like,
+    make_relaxer,
+    uses_batched_relaxation,
+)
 from chggen_kernels.relax.relaxer import Relaxer
 from chggen_kernels.relax.rmsd import fractional_displacement_rmsd, relaxation_rmsd
 from chggen_kernels.relax.screening import (
@@ -17,6 +22,7 @@ __all__ = [
     "FAILURE_CODES",
     "RMSD_METHODS",
     "BatchRelaxer",
+    "batch_relaxer_like",
     "RelaxResult",
     "RelaxSettings",
     "Relaxer",

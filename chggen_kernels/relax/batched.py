@@ -45,7 +45,8 @@ from chggen_kernels.relax.settings import RelaxResult, RelaxSettings
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
 
-__all__ = ["DEFAULT_MAX_BATCH_ATOMS", "BatchRelaxer", "make_relaxer", "uses_batched_relaxation"]
+__all__ = ["DEFAULT_MAX_BATCH_ATOMS", "BatchRelaxer", "batch_relaxer_like", "make_relaxer",
+           "uses_batched_relaxation"]
 
 #: Atoms in flight (one CHGNet forward) of a :class:`BatchRelaxer` unless told otherwise.
 DEFAULT_MAX_BATCH_ATOMS = 512
@@ -313,3 +314,16 @@ def make_relaxer(
     if uses_batched_relaxation(settings):
         return BatchRelaxer(settings, model=model, max_batch_atoms=max_batch_atoms)
     return Relaxer(settings, model=model)
+
+
+def batch_relaxer_like(relaxer: Any, max_batch_atoms: int = DEFAULT_MAX_BATCH_ATOMS
+                       ) -> BatchRelaxer | None:
+    """A :class:`BatchRelaxer` with the settings and the (shared) CHGNet of a CHGNet
+    :class:`~chggen_kernels.relax.relaxer.Relaxer`; ``None`` for any other relaxer (an
+    injected ASE calculator, a test double), which then relaxes one by one."""
+    from chgnet.model import CHGNet
+
+    model = getattr(getattr(relaxer, "calculator", None), "model", None)
+    if not isinstance(relaxer, Relaxer) or not isinstance(model, CHGNet):
+        return None
+    return BatchRelaxer(relaxer.settings, model=model, max_batch_atoms=max_batch_atoms)
