@@ -66,15 +66,43 @@ def _work(task: Task) -> tuple[Task, list[dict[str, Any]] | None, str | None, fl
     return _call(_WORKER["run_one"], _WORKER["chain"], task)
 
 
+class _RayPool:
+    """Ray's multiprocessing pool on the Ray this process joined; ``join`` also shuts
+    down a Ray that :func:`make_pool` started."""
+
+    def __init__(self, pool: Any, own_ray: bool) -> None:
+        self.pool, self.own_ray = pool, own_ray
+
+    def imap_unordered(self, fn: Callable[..., Any], items: Sequence[Any]) -> Any:
+        return self.pool.imap_unordered(fn, items)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def join(self) -> None:
+        import ray
+
+        try:
+            self.pool.join()
+        finally:
+            if self.own_ray:
+                ray.shutdown()
+
+
 def make_pool(workers: int, address: str | None, make_chain: Callable[[], Any],
               run_one: Callable[..., Any]) -> Any:
-    """A process pool of ``workers`` (spawn), or Ray's pool on the cluster at ``address``."""
+    """A process pool of ``workers`` (spawn), or, with ``address``, Ray's pool of
+    ``workers`` actors on that cluster (``"auto"``: the one running here; ``"local"``: a
+    private Ray on 127.0.0.1 only, :func:`~campaign.distributed.toolkit.init_ray`)."""
     args = (make_chain, run_one)
     if address is not None:
         from ray.util.multiprocessing import Pool as RayPool
 
-        return RayPool(processes=workers, initializer=init_worker, initargs=args,
-                       ray_address=address)
+        from campaign.distributed.toolkit import init_ray
+
+        own_ray = init_ray(address, num_cpus=workers if address == "local" else None)
+        return _RayPool(RayPool(processes=workers, initializer=init_worker, initargs=args),
+                        own_ray)
     import multiprocessing
 
     return multiprocessing.get_context("spawn").Pool(workers, initializer=init_worker,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 __all__ = ["register", "run"]
 
-SAMPLER_OPTIONS = {"n_levels": "n_levels", "n_corrector": "n_corrector_steps", "snr": "snr",
+SAMPLER_OPTIONS = {"preset": "preset", "n_levels": "n_levels",
+                   "n_corrector": "n_corrector_steps", "snr": "snr",
                    "resample_passes": "resample_passes", "jump_length": "jump_length",
                    "max_atoms_per_batch": "max_atoms_per_batch"}
 
@@ -40,12 +41,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes, each with its own model and CHGNet (default 1)")
     p.add_argument("--address", default=None,
-                   help="Ray cluster address (e.g. auto): run the workers there")
+                   help="run --workers Ray actors on this cluster: its address, 'auto' (the "
+                        "Ray running here) or 'local' (a private Ray on 127.0.0.1)")
     p.add_argument("--checkpoint", default=None, help="score model (default: the shipped one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    s = p.add_argument_group("sampler (default: reference settings)")
+    from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
+
+    s = p.add_argument_group("sampler (sigma range: the checkpoint's)")
+    s.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS), default=None,
+                   help=f"sampler preset the options below override (default {DEFAULT_PRESET}; "
+                   "reference: 200 levels x 5 correctors, RePaint 3 x 10)")
     s.add_argument("--n-levels", type=int, help="noise levels (default 200)")
     s.add_argument("--n-corrector", type=int, help="corrector steps per level (default 5)")
     s.add_argument("--snr", type=float, help="corrector signal-to-noise ratio (default 0.4)")

@@ -208,3 +208,16 @@ def test_hosts_guest_must_be_an_element(known: str, tmp_path: Path,
     a = args("hosts", known, "--set", "all", "--guest", "Xx", "--out", str(tmp_path / "h"))
     assert run_command(a, make_chain=lambda: None) == 2
     assert "--guest must be an element symbol, got 'Xx'" in capsys.readouterr().err
+
+
+def test_sampler_preset_reaches_the_chain(known: str, tmp_path: Path) -> None:
+    from campaign.resources import resolve_sampler_settings
+
+    chosen = command.spec_from_args(csp_args(known, tmp_path / "a", "--sampler", "reference",
+                                             "--n-levels", "50")).chain.sampler
+    assert chosen == {"preset": "reference", "n_levels": 50}
+    resolved = resolve_sampler_settings(chosen, None)
+    assert (resolved.preset, resolved.n_levels, resolved.inpaint_n_levels) == \
+        ("reference", 50, None)
+    default = command.spec_from_args(csp_args(known, tmp_path / "b")).chain.sampler
+    assert resolve_sampler_settings(default, None).preset == "fast-inpainting"
