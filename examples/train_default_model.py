@@ -57,6 +57,12 @@ def main() -> None:
     parser.add_argument("--val-data", default=None,
                         help="validation crystals (e.g. the val.parquet of a known-structures "
                         "build); default: 5 %% of --data at random")
+    parser.add_argument("--extra-data", nargs="*", default=[],
+                        help="more training crystals (e.g. our own prototype build); those "
+                        "whose formula the --manifest holds out (test or validation) are "
+                        "dropped, so the held-out formulas stay unseen")
+    parser.add_argument("--extra-repeat", type=int, default=1,
+                        help="times each --extra-data crystal enters the training set")
     parser.add_argument("--manifest", type=Path, default=None,
                         help="manifest.json of the build; its held-out test formulas are "
                         "recorded in the checkpoint metadata")
@@ -82,9 +88,16 @@ def main() -> None:
         val = [crystals[i].structure for i in val_idx]
         val_ids = [crystals[i].structure_id for i in val_idx]
     split = _split_metadata(args.manifest)
+    extra_train, extra_counts = _extra_training(args.extra_data, args.manifest,
+                                                args.extra_repeat)
+    train += extra_train
 
     resume_payload = read_checkpoint(last) if args.resume else None
     if resume_payload is not None:
+        before = resume_payload["metadata"]["extra"].get("extra_data")
+        if before is not None and before != extra_counts:
+            raise SystemExit(f"--resume with other --extra-data: the run had {before}, "
+                             f"now {extra_counts}")
         run = resume_payload["metadata"]["extra"]["run"]
         config = ScoreModelConfig.from_dict(resume_payload["model_config"])
         n_steps = int(run["n_steps"])
@@ -126,6 +139,7 @@ def main() -> None:
     extra = _extra(data, baseline, val_ids, {"n_steps": n_steps, "init_from": init_from,
                                              "start_val_loss": start.loss})
     extra["split"] = split
+    extra["extra_data"] = extra_counts
     mode = "a" if resume_payload is not None else "w"
     with open(args.out / "train_log.jsonl", mode) as log:
         log.write(json.dumps({"event": "start", "resumed": resume_payload is not None,
@@ -188,6 +202,30 @@ def _split_metadata(manifest: Path | None) -> dict[str, Any] | None:
     return {"known_file_sha256": m.get("known_file", {}).get("sha256"),
             "test_formulas": m.get("test_formulas", []), "splits": m.get("splits", {}),
             "forced_test_formulas": m.get("arguments", {}).get("test_formulas", [])}
+
+
+def _extra_training(paths: list[str], manifest: Path | None, repeat: int
+                    ) -> tuple[list[Any], dict[str, Any]]:
+    """Structures of ``paths`` without the manifest's held-out formulas, ``repeat`` times
+    each; and what was kept and dropped per file."""
+    if paths and manifest is None:
+        raise SystemExit("--extra-data needs --manifest (its held-out formulas are dropped)")
+    if repeat < 1:
+        raise SystemExit(f"--extra-repeat must be >= 1, got {repeat}")
+    held: set[str] = set()
+    if manifest is not None:
+        m = json.loads(Path(manifest).read_text())
+        held = set(m.get("test_formulas", [])) | set(m.get("val_formulas", []))
+    out: list[Any] = []
+    counts: dict[str, Any] = {"repeat": repeat, "files": {}}
+    for path in paths:
+        data = load_training_data(path, on_invalid="skip")
+        kept = [c.structure for c in data.crystals
+                if c.structure.composition.reduced_formula not in held]
+        counts["files"][str(path)] = {"hash": data.hash, "kept": len(kept),
+                                      "dropped_held_out": len(data.crystals) - len(kept)}
+        out += kept * repeat
+    return out, counts
 
 
 def _extra(data: Any, baseline: Any, val_ids: list[str], run: dict[str, Any]) -> dict:
