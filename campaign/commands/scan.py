@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
@@ -54,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"offline | mp | none | a hull file (default {DEFAULT_HULL_SOURCE})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--relax-actors", type=int, default=None, help="default: CPU count")
+    p.add_argument("--candidates-per-relax-call", type=int, default=None,
+                   help="candidates a relaxation actor relaxes together, one batched CHGNet "
+                   f"forward per step (default {CANDIDATES_PER_RELAX_CALL}; 1: one by one)")
     p.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
     p.add_argument("--print-config", action="store_true", help="print the YAML and exit")
     p.add_argument("--no-progress", action="store_true")
@@ -121,6 +125,7 @@ def scan_config(
     seed: int = 0,
     relax_actors: int | None = None,
     sampler_preset: str | None = None,
+    candidates_per_relax_call: int | None = None,
 ):
     """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
 
@@ -166,6 +171,8 @@ def scan_config(
             "cpus_per_sampler": 0,
             "relax_actors": relax_actors or max(1, os.cpu_count() or 1),
             "cpus_per_relax_actor": 1,
+            **({"candidates_per_relax_call": candidates_per_relax_call}
+               if candidates_per_relax_call is not None else {}),
         },
         "seed": seed,
     }
@@ -193,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             relax_actors=args.relax_actors,
             sampler_preset=args.sampler,
+            candidates_per_relax_call=args.candidates_per_relax_call,
         )
     except CompositionError as exc:
         raise CampaignConfigError(str(exc)) from None

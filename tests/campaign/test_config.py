@@ -204,6 +204,9 @@ def test_scan_defaults_spread_the_line_within_the_budget(capsys) -> None:
 
     config = scan_config("Li-Si", output="out")
     assert config.modes == ["unconditional", "inpaint"] and config.inpaint.guest_species == ("Li",)
+    assert config.resources.candidates_per_relax_call == 4  # batched relaxation
+    one_by_one = scan_config("Li-Si", output="out", candidates_per_relax_call=1)
+    assert one_by_one.resources.candidates_per_relax_call == 1
     cells = config.cell_compositions()
     unconditional = count_unconditional_tasks(config) * config.samples_per_task
     inpainted_at_most = len(cells) * config.inpaint.hosts_per_task * config.inpaint.samples_per_host
