@@ -1,19 +1,22 @@
-"""One forward of the shipped score model on CPU: where the time goes, and the neighbour-slot
-convolution against the previous edge-list kernel, side by side in one process.
+"""One forward of the shipped score model on CPU: where the time goes, and the current
+forward against the previous ones, side by side in one process.
 
-For batches of 64 and 1 crystals of 20 atoms (random positions in cubic cells of
-18 Å^3/atom, Li/Si/Zn/P/S) the script times, interleaved so that both kernels see the
-same machine load:
+For batches of 64 x 20, 16 x 8, 2 x 6 and 1 x 20 crystals x atoms (random positions in
+cubic cells of 18 Å^3/atom, Li/Si/Zn/P/S; the small ones are the sampler's batch sizes in
+the main job) the script times, interleaved so that every variant sees the same load:
 
-* the whole forward with the current kernel (neighbour slots, ``UVUConvolution``);
-* the whole forward with the previous edge-list kernel (kept below as the reference:
-  per-edge messages ``(n_edges, mul, K)``, weights applied in place path by path, then a
-  scatter-sum), on the same parameters;
+* the current forward: neighbour slots (``UVUConvolution``) and equivariant linear layers
+  as one dense matrix product (``EquivariantLinear`` without gradients);
+* the same with e3nn's own linear forward (the code before the dense path);
+* the previous edge-list kernel (kept below as the reference: per-edge messages
+  ``(n_edges, mul, K)``, weights applied in place path by path, then a scatter-sum) with
+  e3nn's linear forward, on the same parameters;
 
 and reports per-atom times (thread CPU time, median of the repeats; wall time too), the
-batch-64 over batch-1 throughput ratio, the largest output difference, and a stage profile
-of the current forward (neighbour list, spherical harmonics, radial basis, radial MLPs,
-convolutions, linear layers and gates). Writes ``benchmarks/results/forward.json``.
+batch-64 over batch-1 throughput ratio, the largest output difference, and stage profiles
+of the current forward at 64 x 20 and 2 x 6 (neighbour list, spherical harmonics, radial
+basis, radial MLPs, convolutions, linear layers and gates). Writes
+``benchmarks/results/forward.json``.
 
 Usage: ``python benchmarks/bench_forward.py [--repeats 9] [--threads 1]``
 """
@@ -21,18 +24,21 @@ Usage: ``python benchmarks/bench_forward.py [--repeats 9] [--threads 1]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+from e3nn import o3
 
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.lattice import bravais_lattice
+from chggen_kernels.model import EquivariantLinear
 from chggen_kernels.model.slots import NeighborSlots
 from chggen_kernels.neighbors import edge_vectors, neighbor_list
 from chggen_kernels.training import load_score_model
@@ -154,6 +160,30 @@ def stage_profile(model, batch: CrystalBatch, sigma: torch.Tensor, repeats: int
     return {name: round(ms / repeats, 2) for name, ms in clock.ms.items()}
 
 
+@contextlib.contextmanager
+def e3nn_linears() -> Iterator[None]:
+    """Every EquivariantLinear runs e3nn's own forward (the code before the dense path)."""
+    saved = EquivariantLinear.forward
+    EquivariantLinear.forward = o3.Linear.forward
+    try:
+        yield
+    finally:
+        EquivariantLinear.forward = saved
+
+
+def _with_e3nn_linears(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def run(*args: object) -> torch.Tensor:
+        with e3nn_linears():
+            return fn(*args)
+    return run
+
+
+#: batch label -> (crystals, atoms per crystal): batch 64 of the issue, and sampler sizes
+BATCHES = {"64x20": (64, 20), "16x8": (16, 8), "2x6": (2, 6), "1x20": (1, 20)}
+CURRENT, E3NN, PREVIOUS = ("neighbour slots, dense linears", "neighbour slots, e3nn linears",
+                           "edge list, e3nn linears (previous)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
@@ -163,50 +193,58 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model, _ = load_score_model(ROOT / "chggen_kernels" / "data" / "default_model.pt")
     model.eval()
-    batches = {64: random_batch(64, 20, 0), 1: random_batch(1, 20, 1)}
-    sigmas = {64: torch.linspace(0.05, 5.0, 64), 1: torch.tensor([0.5])}
-    kernels = {"neighbour slots": lambda b, s: model(b, s),
-               "edge list (previous)": lambda b, s: previous_forward(model, b, s)}
-    results: dict[str, dict[int, dict[str, float]]] = {k: {} for k in kernels}
+    batches = {label: random_batch(n, atoms, k) for k, (label, (n, atoms))
+               in enumerate(BATCHES.items())}
+    sigmas = {label: torch.linspace(0.05, 5.0, n) for label, (n, _) in BATCHES.items()}
+    kernels = {CURRENT: lambda b, s: model(b, s),
+               E3NN: _with_e3nn_linears(lambda b, s: model(b, s)),
+               PREVIOUS: _with_e3nn_linears(lambda b, s: previous_forward(model, b, s))}
+    results: dict[str, dict[str, dict[str, float]]] = {k: {} for k in kernels}
     with torch.no_grad():
-        diff = float((kernels["neighbour slots"](batches[64], sigmas[64])
-                      - kernels["edge list (previous)"](batches[64], sigmas[64])).abs().max())
-        scale = float(kernels["edge list (previous)"](batches[64], sigmas[64]).abs().max())
-        for size, batch in batches.items():
-            repeats = args.repeats if size == 64 else 5 * args.repeats
+        big = batches["64x20"], sigmas["64x20"]
+        reference = kernels[PREVIOUS](*big)
+        diff = max(float((kernels[name](*big) - reference).abs().max())
+                   for name in (CURRENT, E3NN))
+        scale = float(reference.abs().max())
+        for label, batch in batches.items():
+            repeats = args.repeats * max(1, 1280 // (5 * batch.n_atoms) + 1)
             samples: dict[str, list[tuple[float, float]]] = {k: [] for k in kernels}
             for fn in kernels.values():
-                fn(batch, sigmas[size])  # warm up
-            for _ in range(repeats):  # interleaved: both kernels see the same load
+                fn(batch, sigmas[label])  # warm up
+            for _ in range(repeats):  # interleaved: every kernel sees the same load
                 for name, fn in kernels.items():
-                    samples[name].append(timed(fn, batch, sigmas[size]))
+                    samples[name].append(timed(fn, batch, sigmas[label]))
             for name, values in samples.items():
                 cpu = float(np.median([c for c, _ in values]))
                 wall = float(np.median([w for _, w in values]))
-                results[name][size] = {"cpu_ms": round(1e3 * cpu, 2),
-                                       "wall_ms": round(1e3 * wall, 2),
-                                       "cpu_ms_per_atom": round(1e3 * cpu / batch.n_atoms, 4),
-                                       "repeats": repeats}
-        profile = stage_profile(model, batches[64], sigmas[64], args.repeats)
-    summary = {}
-    for name, by_size in results.items():
-        summary[name] = {"throughput_ratio_b64_over_b1": round(
-            by_size[1]["cpu_ms_per_atom"] / by_size[64]["cpu_ms_per_atom"], 2)}
-    new, old = results["neighbour slots"], results["edge list (previous)"]
+                results[name][label] = {"cpu_ms": round(1e3 * cpu, 2),
+                                        "wall_ms": round(1e3 * wall, 2),
+                                        "cpu_ms_per_atom": round(1e3 * cpu / batch.n_atoms, 4),
+                                        "repeats": repeats}
+        profile = {label: stage_profile(model, batches[label], sigmas[label], args.repeats)
+                   for label in ("64x20", "2x6")}
+    per_atom = {name: {label: r["cpu_ms_per_atom"] for label, r in by.items()}
+                for name, by in results.items()}
     report = {
-        "what": "one forward of the shipped model, CPU, float32, 20-atom crystals",
+        "what": "one forward of the shipped model, CPU, float32; batches of crystals x atoms",
         "model": model.describe(), "threads": args.threads, "torch": torch.__version__,
         "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-        "platform": platform.platform(), "results": results, "summary": summary,
-        "speedup_per_atom_b64": round(old[64]["cpu_ms_per_atom"] / new[64]["cpu_ms_per_atom"], 2),
-        "speedup_per_atom_b1": round(old[1]["cpu_ms_per_atom"] / new[1]["cpu_ms_per_atom"], 2),
+        "platform": platform.platform(), "results": results,
+        "throughput_ratio_b64_over_b1": {name: round(v["1x20"] / v["64x20"], 2)
+                                         for name, v in per_atom.items()},
+        "speedup_per_atom_vs_previous": {label: round(per_atom[PREVIOUS][label]
+                                                      / per_atom[CURRENT][label], 2)
+                                         for label in BATCHES},
+        "speedup_per_atom_dense_linears": {label: round(per_atom[E3NN][label]
+                                                        / per_atom[CURRENT][label], 2)
+                                           for label in BATCHES},
         "max_abs_output_difference": diff, "max_abs_output": scale,
-        "stage_profile_b64_cpu_ms": profile,
+        "stage_profile_cpu_ms": profile,
     }
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: report[k] for k in ("speedup_per_atom_b64", "speedup_per_atom_b1",
-                                               "summary", "stage_profile_b64_cpu_ms",
-                                               "max_abs_output_difference")}, indent=1))
+    print(json.dumps({k: report[k] for k in (
+        "speedup_per_atom_vs_previous", "speedup_per_atom_dense_linears",
+        "throughput_ratio_b64_over_b1", "max_abs_output_difference")}, indent=1))
 
 
 if __name__ == "__main__":
