@@ -30,6 +30,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from pymatgen.core import Structure
 
 from chggen_kernels.relax.blas import limit_blas_threads
+from chggen_kernels.relax.gradients import first_order_gradients
 from chggen_kernels.relax.relaxer import (
     Relaxer,
     _quiet,
@@ -162,7 +163,7 @@ class BatchRelaxer:
         in_flight: list[_InFlight] = []
         with limit_blas_threads(self.settings.blas_threads), _torch_threads(
             self.settings.n_threads
-        ), _quiet():
+        ), _quiet(), first_order_gradients():
             while queue or in_flight:
                 self._admit(queue, in_flight, results)
                 if not in_flight:

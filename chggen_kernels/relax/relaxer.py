@@ -21,6 +21,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from chggen_kernels.relax.blas import limit_blas_threads
+from chggen_kernels.relax.gradients import first_order_gradients
 from chggen_kernels.relax.rmsd import relaxation_rmsd
 from chggen_kernels.relax.screening import (
     check_isolated_atoms,
@@ -255,7 +256,7 @@ class Relaxer:
         try:
             with limit_blas_threads(self.settings.blas_threads), _torch_threads(
                 self.settings.n_threads
-            ):
+            ), first_order_gradients():
                 return self._relax(structure, state, t0)
         except Exception as exc:  # noqa: BLE001 - the contract is: no exception escapes
             message = " ".join(str(exc).split())[:300]
