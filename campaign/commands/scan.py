@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"offline | mp | none | a hull file (default {DEFAULT_HULL_SOURCE})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--relax-actors", type=int, default=None, help="default: CPU count")
+    p.add_argument("--sampler-actors", type=int, default=None,
+                   help="CPU sampler actors, one torch thread each (default: as many as "
+                   "relaxation actors, so that sampling, which comes first, can use every "
+                   "core)")
     p.add_argument("--candidates-per-relax-call", type=int, default=None,
                    help="candidates a relaxation actor relaxes together, one batched CHGNet "
                    f"forward per step (default {CANDIDATES_PER_RELAX_CALL}; 1: one by one)")
@@ -126,6 +130,7 @@ def scan_config(
     relax_actors: int | None = None,
     sampler_preset: str | None = None,
     candidates_per_relax_call: int | None = None,
+    sampler_actors: int | None = None,
 ):
     """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
 
@@ -147,6 +152,7 @@ def scan_config(
     chosen = _spread(ordered, n_formulas)
     samples_per_task = max(1, round(unconditional / n_formulas))
     samples_per_host = max(1, round((budget - unconditional) / n_formulas))
+    relaxers = max(1, os.cpu_count() or 1) if relax_actors is None else relax_actors
     data = {
         "name": f"scan-{'-'.join(elements)}",
         "compositions": {
@@ -167,9 +173,9 @@ def scan_config(
         "model": {"checkpoint": checkpoint},
         "output": output or os.path.join("runs", "-".join(elements)),
         "resources": {
-            "sampler_actors": 1,
+            "sampler_actors": relaxers if sampler_actors is None else sampler_actors,
             "cpus_per_sampler": 0,
-            "relax_actors": relax_actors or max(1, os.cpu_count() or 1),
+            "relax_actors": relaxers,
             "cpus_per_relax_actor": 1,
             **({"candidates_per_relax_call": candidates_per_relax_call}
                if candidates_per_relax_call is not None else {}),
@@ -201,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
             relax_actors=args.relax_actors,
             sampler_preset=args.sampler,
             candidates_per_relax_call=args.candidates_per_relax_call,
+            sampler_actors=args.sampler_actors,
         )
     except CompositionError as exc:
         raise CampaignConfigError(str(exc)) from None

@@ -205,6 +205,12 @@ def test_scan_defaults_spread_the_line_within_the_budget(capsys) -> None:
     config = scan_config("Li-Si", output="out")
     assert config.modes == ["unconditional", "inpaint"] and config.inpaint.guest_species == ("Li",)
     assert config.resources.candidates_per_relax_call == 4  # batched relaxation
+    # CPU sampling comes first in a campaign: as many sampler actors as relaxation actors
+    assert config.resources.sampler_actors == config.resources.relax_actors >= 1
+    assert scan_config("Li-Si", output="out", relax_actors=3).resources.sampler_actors == 3
+    assert scan_config("Li-Si", output="out", sampler_actors=1).resources.sampler_actors == 1
+    with pytest.raises(CampaignConfigError, match="resources.sampler_actors = 0"):
+        scan_config("Li-Si", output="out", sampler_actors=0)
     one_by_one = scan_config("Li-Si", output="out", candidates_per_relax_call=1)
     assert one_by_one.resources.candidates_per_relax_call == 1
     cells = config.cell_compositions()
