@@ -1,7 +1,7 @@
 """``chggen scan CHEMSYS``: a campaign over a whole composition line (the product's main job).
 
 Builds a campaign configuration with sensible defaults, then runs it like ``chggen run``.
-With no options it is sized for a laptop (2 cores, about 2.5 minutes): 24 candidates in
+With no options it is sized for a laptop (2 cores, about 1.5 minutes): 24 candidates in
 cells of at most 8 atoms, spread evenly along the composition line, two thirds
 unconditional and one third inpainted into the refined frameworks of the best hosts.
 ``--print-config`` writes the YAML instead, to edit and run with ``chggen run``.
