@@ -94,8 +94,10 @@ def main() -> None:
 
     resume_payload = read_checkpoint(last) if args.resume else None
     if resume_payload is not None:
-        before = resume_payload["metadata"]["extra"].get("extra_data")
-        if before is not None and before != extra_counts:
+        before = resume_payload["metadata"]["extra"].get("extra_data") or {"files": {}}
+        if sorted(before["files"].values(), key=str) != \
+                sorted(extra_counts["files"].values(), key=str) or \
+                before.get("repeat", extra_counts["repeat"]) != extra_counts["repeat"]:
             raise SystemExit(f"--resume with other --extra-data: the run had {before}, "
                              f"now {extra_counts}")
         run = resume_payload["metadata"]["extra"]["run"]

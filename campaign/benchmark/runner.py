@@ -101,8 +101,15 @@ def make_pool(workers: int, address: str | None, make_chain: Callable[[], Any],
         from campaign.distributed.toolkit import init_ray
 
         own_ray = init_ray(address, num_cpus=workers if address == "local" else None)
-        return _RayPool(RayPool(processes=workers, initializer=init_worker, initargs=args),
-                        own_ray)
+        try:
+            return _RayPool(RayPool(processes=workers, initializer=init_worker,
+                                    initargs=args), own_ray)
+        except BaseException:
+            if own_ray:
+                import ray
+
+                ray.shutdown()
+            raise
     import multiprocessing
 
     return multiprocessing.get_context("spawn").Pool(workers, initializer=init_worker,

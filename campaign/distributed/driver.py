@@ -59,7 +59,8 @@ def _auto_in_flight(config: CampaignConfig) -> int:
     smallest = min(sum(c.values()) for c in config.cell_compositions())
     per_batch = max(1, res.atoms_per_batch // max(1, smallest))
     return max(16, min(4096, SAMPLER_QUEUE_DEPTH * res.sampler_actors * per_batch
-                       + 2 * RELAX_QUEUE_DEPTH * res.relax_actors))  # fmt: skip
+                       + 2 * RELAX_QUEUE_DEPTH * res.relax_actors
+                       * res.candidates_per_relax_call))  # fmt: skip
 
 
 class CampaignDriver:
@@ -89,7 +90,9 @@ class CampaignDriver:
         self._gen_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
         self._batch_left: dict[int, int] = {}
         self._generated: collections.deque[tuple[Any, CandidateSpec]] = collections.deque()
-        self._relax_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
+        # ref -> (spec, actor, call, generated ref, candidates in the call)
+        self._relax_pending: dict[Any, tuple[CandidateSpec, int, int, Any, int]] = {}
+        self._relax_alone: collections.deque[tuple[Any, CandidateSpec]] = collections.deque()
         self._relax_call_left: dict[int, int] = {}
         self._next_relax_call = 0
         self._refine_pending: dict[Any, tuple[Task, int]] = {}
@@ -206,24 +209,29 @@ class CampaignDriver:
 
     def _submit_relaxation(self) -> None:
         """Generated candidates to the least-loaded relaxation actors, up to
-        ``resources.candidates_per_relax_call`` per call and spread over the actors."""
+        ``resources.candidates_per_relax_call`` per call and spread over the actors; a
+        candidate whose shared call failed goes alone (``_relax_alone``)."""
         per_call = self.config.resources.candidates_per_relax_call
-        while self._generated:
+        while self._relax_alone or self._generated:
             index = self._least_loaded_relaxer()
             if self._relax_load[index] >= RELAX_QUEUE_DEPTH:
                 return
-            n = max(1, min(per_call, len(self._generated),
-                           -(-len(self._generated) // len(self.relaxers))))
-            batch = [self._generated.popleft() for _ in range(n)]
+            if self._relax_alone:
+                batch = [self._relax_alone.popleft()]
+            else:
+                n = max(1, min(per_call, len(self._generated),
+                               -(-len(self._generated) // len(self.relaxers))))
+                batch = [self._generated.popleft() for _ in range(n)]
             # The sampler's outputs go to the relaxation actor as references: the driver
             # never fetches the generated structures.
+            n = len(batch)
             refs = self.relaxers[index].relax_many.options(num_returns=n).remote(
                 *[ref for ref, _ in batch])
             refs = [refs] if n == 1 else list(refs)
             self._next_relax_call += 1
             self._relax_call_left[self._next_relax_call] = n
-            for (_, spec), ref in zip(batch, refs, strict=True):
-                self._relax_pending[ref] = (spec, index, self._next_relax_call)
+            for (generated, spec), ref in zip(batch, refs, strict=True):
+                self._relax_pending[ref] = (spec, index, self._next_relax_call, generated, n)
             self._relax_load[index] += 1
 
     # ------------------------------------------------------------------ results
@@ -238,7 +246,7 @@ class CampaignDriver:
     def _on_relaxed(self, ref: Any) -> None:
         import ray
 
-        spec, index, call = self._relax_pending.pop(ref)
+        spec, index, call, generated, shared = self._relax_pending.pop(ref)
         self._relax_call_left[call] -= 1
         if self._relax_call_left[call] == 0:
             del self._relax_call_left[call]
@@ -247,6 +255,9 @@ class CampaignDriver:
             record = ray.get(ref)
             self._worker_errors = 0
         except ray.exceptions.RayError as exc:
+            if shared > 1:  # the call of several failed: each goes again alone, so that
+                self._relax_alone.append((generated, spec))  # only the culprit fails
+                return
             self._worker_errors += 1
             if self._worker_errors >= MAX_CONSECUTIVE_WORKER_ERRORS:
                 raise CampaignError(
@@ -328,7 +339,8 @@ class CampaignDriver:
             self._submit_relaxation()
             refs = self._pending_refs()
             if not refs:
-                if self._tasks or self._generated or any(self._queues.values()):
+                if (self._tasks or self._generated or self._relax_alone
+                        or any(self._queues.values())):
                     raise CampaignError("internal error: work left but nothing running")
                 return
             ready, _ = ray.wait(refs, num_returns=1, timeout=WAIT_TIMEOUT_S, fetch_local=False)
@@ -349,7 +361,7 @@ class CampaignDriver:
         self._bar.set_postfix(
             candidates=self.summary.candidates_written, failed=self.summary.candidates_failed,
             sampling=len(self._gen_pending), relaxing=len(self._relax_pending) + len(
-                self._generated), refresh=False)
+                self._generated) + len(self._relax_alone), refresh=False)
 
     def run(self) -> CampaignSummary:
         from tqdm.auto import tqdm

@@ -7,7 +7,9 @@ crystals of 5-20 atoms). The map is linear, so while no gradient is wanted it eq
 matrix product with the dense ``(irreps_in.dim, irreps_out.dim)`` matrix that the layer
 itself computes from the identity (plus its output at zero, the bias). That matrix is
 built once per set of weights and kept until the weights change (an optimiser step or
-``load_state_dict`` bumps the parameter's version).
+``load_state_dict`` bumps the parameter's version; a change through ``weight.data`` does
+not, and is not seen). Parameters created inside ``torch.inference_mode`` have no version,
+so such a layer always runs e3nn's forward.
 
 Training and anything else that needs gradients run e3nn's own forward; the parameters,
 their names and the state dict are e3nn's, so checkpoints are unchanged.
@@ -57,7 +59,8 @@ class EquivariantLinear(o3.Linear):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features``: ``(..., irreps_in.dim)`` -> ``(..., irreps_out.dim)``."""
-        if torch.is_grad_enabled() or self.irreps_in.dim == 0 or self.irreps_out.dim == 0:
+        if (torch.is_grad_enabled() or self.irreps_in.dim == 0 or self.irreps_out.dim == 0
+                or self.weight.is_inference()):  # inference tensors have no version
             return super().forward(features)
         matrix, bias = self.dense_matrix(features)
         flat = features.reshape(-1, self.irreps_in.dim)

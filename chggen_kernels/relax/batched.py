@@ -294,12 +294,12 @@ class BatchRelaxer:
 
 
 def uses_batched_relaxation(settings: RelaxSettings) -> bool:
-    """The relaxation mode: batched on a CUDA device, one by one elsewhere.
+    """The mode of :func:`make_relaxer`: batched on a CUDA device, one by one elsewhere.
 
-    On CPU (``benchmarks/results/batched_relax.json``, docs/relaxation.md) the batched
-    forward saves 20-30 % CPU per structure, which is not a clear win over the campaign's
-    two one-by-one actors on two free cores; batching inside each actor would be, but needs
-    the actors to receive several candidates at once.
+    On CPU the batched forward saves 20-30 % CPU per structure
+    (``benchmarks/results/batched_relax.json``, docs/relaxation.md); the campaign's
+    relaxation actors and the local chain batch their candidates through
+    :func:`batch_relaxer_like` whatever this says.
     """
     return settings.device.startswith("cuda")
 

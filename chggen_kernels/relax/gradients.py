@@ -9,9 +9,11 @@ not depend on that flag), 10-20 % less CPU per FIRE step on the development mach
 (``docs/relaxation.md``).
 
 The switch is process-wide while any block is open (reference-counted, so nested and
-concurrent blocks are safe) and is undone when the last one closes. No code of chggen
-trains a model while it relaxes in the same process; a caller that needs second
-derivatives must not run inside such a block.
+concurrent blocks are safe) and is undone when the last one closes; a graph the caller
+would have kept (``retain_graph`` defaults to ``create_graph``) is still kept. The
+relaxers open it only around CHGNet (an injected ASE calculator relaxes without it). No
+code of chggen trains a model while it relaxes in the same process; a caller that needs
+second derivatives must not run inside such a block.
 """
 
 from __future__ import annotations
@@ -28,9 +30,19 @@ _state: dict[str, Any] = {"depth": 0, "original": None}
 
 
 def _first_order(original: Any) -> Any:
+    import inspect
+
+    signature = inspect.signature(original)
+
     def grad(*args: Any, **kwargs: Any) -> Any:
-        kwargs["create_graph"] = False
-        return original(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        asked = bool(bound.arguments.get("create_graph", False))
+        if bound.arguments.get("retain_graph") is None:
+            # torch's default: retain_graph = create_graph; keep the graph the caller
+            # would have kept (CHGNet asks for the stress after the forces)
+            bound.arguments["retain_graph"] = asked
+        bound.arguments["create_graph"] = False
+        return original(*bound.args, **bound.kwargs)
 
     grad.__wrapped__ = original  # type: ignore[attr-defined]
     return grad

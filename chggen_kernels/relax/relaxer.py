@@ -243,6 +243,10 @@ class Relaxer:
                 f"Relaxer settings must be a RelaxSettings, got {type(self.settings).__name__}"
             )
         self.calculator = _build_calculator(self.settings, model)
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        # CHGNet's forces and stress without its second-order graph (gradients.py)
+        self._chgnet = isinstance(self.calculator, CHGNetCalculator)
 
     # ------------------------------------------------------------------ public API
     def relax_many(self, structures: Iterable[Structure | Atoms]) -> list[RelaxResult]:
@@ -256,7 +260,7 @@ class Relaxer:
         try:
             with limit_blas_threads(self.settings.blas_threads), _torch_threads(
                 self.settings.n_threads
-            ), first_order_gradients():
+            ), first_order_gradients() if self._chgnet else contextlib.nullcontext():
                 return self._relax(structure, state, t0)
         except Exception as exc:  # noqa: BLE001 - the contract is: no exception escapes
             message = " ".join(str(exc).split())[:300]

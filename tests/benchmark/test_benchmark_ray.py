@@ -19,6 +19,21 @@ from tests.benchmark.test_benchmark_cli import TARGETS, csp_args, known  # noqa:
 ray = pytest.importorskip("ray")
 
 
+def test_address_local_runs_on_a_private_ray_and_shuts_it_down(
+        known: str, tmp_path: Path) -> None:  # noqa: F811
+    assert not ray.is_initialized()  # (runs before the module's Ray fixture)
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules["tests.benchmark.fakes"])
+    spec = command.spec_from_args(csp_args(known, tmp_path / "local", "--workers", "2",
+                                           "--address", "local", "--limit", "1",
+                                           "--methods", "random"))
+    relaxer = FakeRelaxer(TARGETS)
+    _, report = execute(spec, make_chain=functools.partial(fake_chain, relaxer))
+    assert (report.ran, report.failed, relaxer.calls) == (2, [], 0)
+    assert not ray.is_initialized()  # the Ray it started is gone
+
+
 @pytest.fixture(scope="module")
 def ray_address():
     init_ray("local", num_cpus=2)  # a private Ray on 127.0.0.1, as `--address local` starts

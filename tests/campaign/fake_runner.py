@@ -103,7 +103,8 @@ class FakeRunnerFactory:
                  generate_fail_ids: Sequence[str] = (), crash_once_ids: Sequence[str] = (),
                  sampler_crash_once_ids: Sequence[str] = (),
                  marker_dir: str | None = None, load_error: str | None = None,
-                 relax_calls_log: str | None = None) -> None:
+                 relax_calls_log: str | None = None, relax_raise_ids: Sequence[str] = ()
+                 ) -> None:
         if (crash_once_ids or sampler_crash_once_ids) and not marker_dir:
             raise ValueError("fake runner: crash_once_ids needs marker_dir")
         self.options = {"relax_seconds": relax_seconds, "sample_seconds": sample_seconds,
@@ -112,7 +113,8 @@ class FakeRunnerFactory:
                         "crash_once": frozenset(crash_once_ids),
                         "sampler_crash_once": frozenset(sampler_crash_once_ids),
                         "marker_dir": marker_dir, "load_error": load_error,
-                        "relax_calls_log": relax_calls_log}
+                        "relax_calls_log": relax_calls_log,
+                        "relax_raise": frozenset(relax_raise_ids)}
 
     def __call__(self, settings: RunnerSettings) -> FakeRunner:
         return FakeRunner(settings, **self.options)
@@ -125,9 +127,10 @@ class FakeRunner:
                  busy: bool, fail: frozenset[str], generate_fail: frozenset[str],
                  crash_once: frozenset[str], sampler_crash_once: frozenset[str],
                  marker_dir: str | None, load_error: str | None,
-                 relax_calls_log: str | None) -> None:
+                 relax_calls_log: str | None, relax_raise: frozenset[str]) -> None:
         self.settings = settings
         self.relax_calls_log = relax_calls_log
+        self.relax_raise = relax_raise
         self.relax_seconds, self.sample_seconds, self.busy = relax_seconds, sample_seconds, busy
         self.fail, self.generate_fail, self.crash_once = fail, generate_fail, crash_once
         self.sampler_crash_once = sampler_crash_once
@@ -165,6 +168,10 @@ class FakeRunner:
         if self.relax_calls_log:
             with open(self.relax_calls_log, "a") as log:
                 log.write(" ".join(c.spec.candidate_id for c in candidates) + "\n")
+        broken = [c.spec.candidate_id for c in candidates if c.spec.candidate_id in
+                  self.relax_raise]
+        if broken:  # an actor call that raises (unlike the real runner, which never does)
+            raise RuntimeError(f"fake: relaxation call raised for {broken[0]}")
         return [self.relax_and_score(c) for c in candidates]
 
     def relax_and_score(self, candidate: GeneratedCandidate) -> CandidateRecord:

@@ -104,21 +104,27 @@ def test_full_run_failed_rows_and_idempotent_rerun(ray_session, tmp_path: Path) 
     ids = _unconditional_ids(config)
     calls_log = tmp_path / "relax_calls.txt"
     summary = _run(config, fail_ids=[ids[0]], generate_fail_ids=[ids[4]],
-                   relax_calls_log=str(calls_log))
+                   relax_calls_log=str(calls_log), relax_raise_ids=[ids[2]])
     table = _check_exactly_once(config).set_index("candidate_id")
-    # relaxation calls carry several candidates (at most candidates_per_relax_call = 4),
-    # and every candidate was relaxed in exactly one call
+    # relaxation calls carry several candidates (at most candidates_per_relax_call = 4);
+    # the call holding ids[2] raised, so its candidates went again one per call and only
+    # ids[2] failed
     calls = [line.split() for line in calls_log.read_text().splitlines()]
     assert max(map(len, calls)) > 1 and max(map(len, calls)) <= 4
-    assert sorted(i for call in calls for i in call) == sorted(table.index)
+    assert {i for call in calls for i in call} == set(table.index)
+    for shared in (call for call in calls if ids[2] in call and len(call) > 1):
+        assert all([i] in calls for i in shared)  # (a call of one raises at once)
+    assert table.loc[ids[2], "failure_reason"].startswith("worker: ")
+    assert "fake: relaxation call raised" in table.loc[ids[2], "failure_reason"]
     assert table.loc[ids[0], "status"] == "failed"
     assert table.loc[ids[0], "failure_reason"] == "fake: relaxation failed"
     assert table.loc[ids[4], "failure_reason"] == "fake: sampling failed"
-    assert (table.drop(index=[ids[0], ids[4]])["status"] == "ok").all()
-    assert table["model_checkpoint"].str.endswith("/cpu").all()  # GPU fallback
+    assert (table.drop(index=[ids[0], ids[2], ids[4]])["status"] == "ok").all()
+    # GPU fallback (the row of a lost relaxation call carries no sampling provenance)
+    assert table.drop(index=[ids[2]])["model_checkpoint"].str.endswith("/cpu").all()
     inpainted = table[table["mode"] == "inpaint"]
     assert inpainted["parent_id"].isin(table.index).all()
-    assert summary.candidates_written == len(table) and summary.candidates_failed == 2
+    assert summary.candidates_written == len(table) and summary.candidates_failed == 3
     # bounded driver: admission stops at the limit (plus at most one task's candidates)
     assert summary.peak_in_flight <= 6 + 3 - 1
     # the same command again finds everything done and touches nothing

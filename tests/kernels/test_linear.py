@@ -29,10 +29,14 @@ def test_dense_path_equals_e3nn_path(irreps_in: str, irreps_out: str) -> None:
     x = torch.randn(7, layer.irreps_in.dim, dtype=torch.float64)
     reference = o3.Linear(layer.irreps_in, layer.irreps_out, _optimize_einsums=False).double()
     reference.load_state_dict(layer.state_dict())
+    assert layer._dense is None
     with torch.no_grad():
         dense = layer(x)
         e3nn = reference(x)
+    assert layer._dense is not None  # the dense path ran
     torch.testing.assert_close(dense, e3nn, rtol=0, atol=1e-12)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), e3nn, rtol=0, atol=1e-12)
     with torch.enable_grad():
         assert torch.equal(layer(x), reference(x))  # grad mode: e3nn's own forward
 
@@ -81,6 +85,14 @@ def test_gradients_flow_in_training_and_state_dict_is_e3nns() -> None:
     assert layer.weight.grad is not None and bool(layer.weight.grad.abs().sum() > 0)
     reference = o3.Linear(layer.irreps_in, layer.irreps_out, _optimize_einsums=False)
     assert list(layer.state_dict()) == list(reference.state_dict())
+
+
+def test_layer_made_in_inference_mode_runs_e3nns_forward() -> None:
+    with torch.inference_mode():
+        layer = EquivariantLinear(o3.Irreps("2x0e+1x1o"), o3.Irreps("1x1o"))
+        x = torch.randn(3, layer.irreps_in.dim)
+        out = layer(x)
+    assert layer._dense is None and out.shape == (3, 3)
 
 
 def test_pickled_layer_rebuilds_its_matrix() -> None:

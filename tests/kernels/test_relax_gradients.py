@@ -42,6 +42,7 @@ def test_concurrent_blocks_restore_autograd_when_the_last_closes() -> None:
     original = torch.autograd.grad
     inside = threading.Barrier(2)
     closed = threading.Event()
+    seen: list[bool] = []
 
     def first() -> None:
         with first_order_gradients():
@@ -52,14 +53,24 @@ def test_concurrent_blocks_restore_autograd_when_the_last_closes() -> None:
         with first_order_gradients():
             inside.wait()
             closed.wait(5)
-            assert torch.autograd.grad is not original  # still patched for this block
+            seen.append(torch.autograd.grad is not original)  # still patched here
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
+    assert not any(t.is_alive() for t in threads) and seen == [True]
     assert torch.autograd.grad is original
+
+
+def test_a_graph_the_caller_keeps_is_still_kept() -> None:
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    with first_order_gradients():
+        y = _cubic(x)
+        torch.autograd.grad(y, x, None, None, True)  # create_graph given positionally
+        (again,) = torch.autograd.grad(y, x)  # the graph was retained, as torch would
+    assert again.tolist() == [3.0, 12.0]
 
 
 def test_chgnet_energy_forces_and_stress_are_unchanged() -> None:
