@@ -157,8 +157,9 @@ def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = 
         log(f"sampled {n_ok}/{len(generated)} {specs[0].mode} candidates; relaxing")
     records: list[CandidateRecord] = []
     started = time.monotonic()
-    for start in range(0, len(generated), max(1, per_call)):
-        for record in runner.relax_and_score_many(generated[start:start + max(1, per_call)]):
+    step = max(1, per_call)
+    for start in range(0, len(generated), step):
+        for record in runner.relax_and_score_many(generated[start:start + step]):
             records.append(record)
             if log:
                 k = len(records)

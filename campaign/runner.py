@@ -179,8 +179,9 @@ class StageRunner:
         Two or more go through one :class:`~chggen_kernels.relax.BatchRelaxer` call (the
         same CHGNet, settings and failure rules as one by one; final energies within
         1 meV/atom) when the relaxer is a CHGNet ``Relaxer``; any other relaxer is used
-        through its ``relax_many`` (or ``relax``). If the batch raises, each candidate is
-        relaxed alone.
+        through its ``relax_many`` (or ``relax``). A batch that raises is relaxed one by one
+        inside :func:`~chggen_kernels.workflow.relax_and_score_many`, so only the culprit
+        fails; what fails here (loading CHGNet or the hull) fails every candidate.
         """
         from chggen_kernels.workflow import failed_record, relax_and_score_many
 
@@ -196,8 +197,6 @@ class StageRunner:
         except Exception as exc:  # noqa: BLE001 - the guard: failed rows, never a crash
             traceback.print_exc()
             reason = short_reason("relaxation", exc)
-        if len(candidates) > 1:  # one by one: only the culprit fails
-            return [self.relax_and_score(c) for c in candidates]
         return [failed_record(c, reason) for c in candidates]
 
     def _relaxer_for(self, n_candidates: int) -> Any:
