@@ -46,11 +46,13 @@ from chggen_kernels.datasets import (
     mp_structures,
     parse_chemsys,
     random_symmetric_crystals,
+    read_known_structures,
     reference_hull_from_build,
     reference_records,
     relaxer_label,
     select_training_set,
     structures_from_files,
+    substituted_templates,
     system_of,
     training_crystals,
 )
@@ -87,12 +89,22 @@ def gather_candidates(
     prior = VolumePrior(element_volumes={})  # elemental volumes (pymatgen) for every element
     systems = ["-".join(parse_chemsys(s)) for s in opts.chemsys]
     pools: dict[str, list[SourceStructure]] = {s: [] for s in systems}
+    templates: list[tuple[str, Any]] = []
+    if "substituted" in opts.sources:
+        unreadable: list[str] = []
+        templates = [(f"{t.source}:{t.source_id}", t.structure)
+                     for t in read_known_structures(opts.templates, unreadable=unreadable)]
+        notes["templates_read"] = len(templates)
+        notes["templates_unreadable"] = unreadable
     for system in systems:
         if "prototypes" in opts.sources:
             pools[system] += decorated_prototypes(system, prior, max_atoms=opts.max_atoms)
         if "random" in opts.sources and opts.random_per_system:
             pools[system] += random_symmetric_crystals(
                 system, opts.random_per_system, max_atoms=opts.max_atoms, seed=opts.seed)
+        if "substituted" in opts.sources:
+            pools[system] += substituted_templates(system, templates, opts.substitute, prior,
+                                                   max_atoms=opts.max_atoms)
         if "mp" in opts.sources:
             pools[system] += mp_structures(system, client=mp_client, max_atoms=opts.max_atoms,
                                            e_above_hull_max=opts.mp_ehull_max)
@@ -131,14 +143,16 @@ def command_line(opts: BuildOptions) -> str:
     import shlex
 
     default = BuildOptions(chemsys=opts.chemsys, sources=opts.sources, out=opts.out,
-                           files=opts.files)
+                           files=opts.files, templates=opts.templates,
+                           substitute=opts.substitute)
     words = ["chggen", "data", "build", "--chemsys", *opts.chemsys, "--sources",
              *opts.sources, "--out", str(opts.out)]
     flags = {"undecorated": "--no-undecorated", "keep_unreferenced": "--drop-unreferenced",
              "retry_failed": "--retry-failed", "no_relax": "--no-relax"}
     for f in dataclasses.fields(opts):
         value = getattr(opts, f.name)
-        if f.name in ("chemsys", "sources", "out") or value == getattr(default, f.name):
+        if f.name in ("chemsys", "sources", "out") or (
+                value == getattr(default, f.name) and f.name not in ("templates", "substitute")):
             continue
         if f.name in flags:
             words.append(flags[f.name])

@@ -16,7 +16,7 @@ from chggen_kernels.relax import RelaxSettings
 
 __all__ = ["SOURCES", "BuildOptions", "DataBuildError"]
 
-SOURCES = ("prototypes", "random", "mp", "files", "known")
+SOURCES = ("prototypes", "random", "mp", "files", "known", "substituted")
 
 
 def _bad(field: str, value: Any, reason: str) -> None:
@@ -60,6 +60,8 @@ class BuildOptions:
     test_fraction: float = 0.05
     test_formulas: tuple[str, ...] = ()
     single_point: bool = False
+    templates: Path | None = None
+    substitute: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if "known" in self.sources:
@@ -80,6 +82,7 @@ class BuildOptions:
             _bad("files", None, "--sources files needs --files PATH")
         if self.files is not None and "files" not in self.sources:
             _bad("files", str(self.files), "given but 'files' is not in --sources")
+        self._check_substituted()
         for name in ("random_per_system", "max_atoms", "max_steps", "workers"):
             value = getattr(self, name)
             minimum = 0 if name == "random_per_system" else 1
@@ -89,6 +92,26 @@ class BuildOptions:
             value = getattr(self, name)
             if not (value >= 0) or (name == "fmax" and value == 0):
                 _bad(name, value, "must be > 0" if name == "fmax" else "must be >= 0")
+
+    def _check_substituted(self) -> None:
+        if "substituted" not in self.sources:
+            if self.templates is not None:
+                _bad("templates", str(self.templates), "given but 'substituted' is not in "
+                     "--sources")
+            if self.substitute:
+                _bad("substitute", list(self.substitute), "given but 'substituted' is not in "
+                     "--sources")
+            return
+        if self.templates is None:
+            _bad("templates", None, "--sources substituted needs --templates PATH")
+        if not Path(self.templates).is_file():
+            _bad("templates", str(self.templates), "not a file")
+        if not self.substitute:
+            _bad("substitute", [], "--sources substituted needs --substitute ELEMENT ...")
+        inside = {el for system in self.chemsys for el in parse_chemsys(system)}
+        for element in self.substitute:
+            if element not in inside:
+                _bad("substitute", element, f"not an element of --chemsys {list(self.chemsys)}")
 
     def _check_known(self) -> None:
         if self.known is None:

@@ -61,8 +61,9 @@ def main() -> None:
                         help="more training crystals (e.g. our own prototype build); those "
                         "whose formula the --manifest holds out (test or validation) are "
                         "dropped, so the held-out formulas stay unseen")
-    parser.add_argument("--extra-repeat", type=int, default=1,
-                        help="times each --extra-data crystal enters the training set")
+    parser.add_argument("--extra-repeat", type=int, nargs="+", default=[1],
+                        help="times each --extra-data crystal enters the training set: one "
+                        "value for every file, or one per file in --extra-data order")
     parser.add_argument("--manifest", type=Path, default=None,
                         help="manifest.json of the build; its held-out test formulas are "
                         "recorded in the checkpoint metadata")
@@ -206,27 +207,32 @@ def _split_metadata(manifest: Path | None) -> dict[str, Any] | None:
             "forced_test_formulas": m.get("arguments", {}).get("test_formulas", [])}
 
 
-def _extra_training(paths: list[str], manifest: Path | None, repeat: int
+def _extra_training(paths: list[str], manifest: Path | None, repeat: list[int]
                     ) -> tuple[list[Any], dict[str, Any]]:
-    """Structures of ``paths`` without the manifest's held-out formulas, ``repeat`` times
-    each; and what was kept and dropped per file."""
+    """Structures of ``paths`` without the manifest's held-out formulas, each repeated as
+    ``repeat`` says for its file; and what was kept and dropped per file."""
     if paths and manifest is None:
         raise SystemExit("--extra-data needs --manifest (its held-out formulas are dropped)")
-    if repeat < 1:
-        raise SystemExit(f"--extra-repeat must be >= 1, got {repeat}")
+    if len(repeat) not in (1, max(1, len(paths))):
+        raise SystemExit(f"--extra-repeat takes 1 value or one per --extra-data file "
+                         f"({len(paths)}), got {len(repeat)}")
+    if min(repeat) < 1:
+        raise SystemExit(f"--extra-repeat must be >= 1, got {min(repeat)}")
+    repeats = repeat * len(paths) if len(repeat) == 1 else repeat
     held: set[str] = set()
     if manifest is not None:
         m = json.loads(Path(manifest).read_text())
         held = set(m.get("test_formulas", [])) | set(m.get("val_formulas", []))
     out: list[Any] = []
-    counts: dict[str, Any] = {"repeat": repeat, "files": {}}
-    for path in paths:
+    counts: dict[str, Any] = {"repeat": repeat[0] if len(repeat) == 1 else repeat, "files": {}}
+    for path, times in zip(paths, repeats, strict=True):
         data = load_training_data(path, on_invalid="skip")
         kept = [c.structure for c in data.crystals
                 if c.structure.composition.reduced_formula not in held]
         counts["files"][str(path)] = {"hash": data.hash, "kept": len(kept),
-                                      "dropped_held_out": len(data.crystals) - len(kept)}
-        out += kept * repeat
+                                      "dropped_held_out": len(data.crystals) - len(kept),
+                                      "repeat": times}
+        out += kept * times
     return out, counts
 
 

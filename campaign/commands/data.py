@@ -74,6 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="known structures (Parquet or JSON of pymatgen structures with "
                    "provenance columns; source 'known'), e.g. ../shared/data/"
                    "known_crystals.parquet")
+    p.add_argument("--templates", type=Path, default=None,
+                   help="known-structures file (e.g. a --sources known build's train.parquet) "
+                   "whose structures get their cations replaced by --substitute (source "
+                   "'substituted')")
+    p.add_argument("--substitute", nargs="+", default=[],
+                   help="elements of --chemsys that replace a template's other elements, "
+                   "e.g. Zn for Zn-P-S from every P-S compound of the templates")
     p.add_argument("--min-distance", type=_non_negative_float, default=0.5,
                    help="known source: drop crystals with two atoms closer than this, Å "
                    "(default 0.5)")
@@ -148,6 +155,7 @@ def run_data_build(args: argparse.Namespace) -> int:
             address=args.address, known=args.known, min_distance=args.min_distance,
             val_fraction=args.val_fraction, test_fraction=args.test_fraction,
             test_formulas=tuple(args.test_formulas), single_point=args.single_point,
+            templates=args.templates, substitute=tuple(args.substitute),
         )
         if opts.workers > 1 and not opts.no_relax:
             try:

@@ -1,7 +1,8 @@
 """Training-set building blocks: candidate sources, the relaxation cache and the selection.
 
 Sources (:class:`SourceStructure` with a deterministic id): AFLOW prototypes (own species
-and decorated), pyxtal random crystals, the Materials Project, the user's files. Relaxed
+and decorated), pyxtal random crystals, known structures with their cations substituted, the
+Materials Project, the user's files. Relaxed
 records live in a JSONL cache (:mod:`~chggen_kernels.datasets.relaxed`); the selection
 (:mod:`~chggen_kernels.datasets.selection`, :mod:`~chggen_kernels.datasets.build`) keeps
 records near their own hull, deduplicates them and writes the reference hull.
@@ -55,6 +56,7 @@ from chggen_kernels.datasets.sources import (
     random_symmetric_crystals,
     structure_id,
 )
+from chggen_kernels.datasets.substitution import substituted_templates
 
 __all__ = [
     "HullPosition",
@@ -89,6 +91,7 @@ __all__ = [
     "structure_fingerprint",
     "structure_id",
     "structures_from_files",
+    "substituted_templates",
     "subsystems",
     "system_of",
     "training_crystals",

@@ -181,3 +181,61 @@ def test_command_line_errors_name_the_value(tmp_path, capsys, monkeypatch, args,
         code = exc.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def _templates_file(path: Path) -> Path:
+    """A known-structures Parquet with a P-S compound (K, In cations), a Zn-S compound and a
+    row that cannot be read."""
+    import pyarrow as pa
+
+    kinps = Structure(Lattice.cubic(6.0), ["K", "In", "P", "S", "S", "S", "S"],
+                      [[0, 0, 0], [0.5, 0, 0], [0.5, 0.5, 0.5], [0.7, 0.7, 0.7],
+                       [0.3, 0.3, 0.7], [0.3, 0.7, 0.3], [0.7, 0.3, 0.3]])
+    zns = Structure(Lattice.cubic(5.4), ["Zn"] * 4 + ["S"] * 4, np.concatenate([FCC, FCC + 0.25]))
+    rows = [json.dumps(kinps.as_dict()), json.dumps(zns.as_dict()), "not json"]
+    pq.write_table(pa.table({"structure": rows, "source": ["demo"] * 3,
+                             "source_id": ["kinps", "zns", "bad"]}), path)
+    return path
+
+
+def test_substituted_source_turns_template_cations_into_the_system_element(tmp_path) -> None:
+    templates = _templates_file(tmp_path / "templates.parquet")
+    out = tmp_path / "build"
+    notes: dict = {}
+    opts = _options(out, chemsys=("Zn-P-S",), sources=("substituted",), templates=templates,
+                    substitute=("Zn",))
+    candidates = gather_candidates(opts, notes=notes)
+    assert [c.structure.composition.reduced_formula for c in candidates] == ["Zn2PS4"]
+    assert candidates[0].prototype == "demo:kinps:In+K->Zn"
+    assert notes["templates_read"] == 2 and len(notes["templates_unreadable"]) == 1
+    factory = CountingFactory()
+    run_build(opts, relaxer_factory=factory)
+    assert factory.relaxer.calls == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["total"]["candidates"] == 1
+    assert f"--templates {templates} --substitute Zn" in manifest["command"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sources", "substituted", "--substitute", "Zn"],
+         "--templates = None: --sources substituted needs --templates PATH"),
+        (["--sources", "substituted", "--templates", "/nonexistent/t.parquet", "--substitute",
+          "Zn"], "--templates = '/nonexistent/t.parquet': not a file"),
+        (["--sources", "substituted", "--templates", "TEMPLATES"],
+         "--substitute = []: --sources substituted needs --substitute ELEMENT ..."),
+        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Li"],
+         "--substitute = 'Li': not an element of --chemsys ['P-S-Zn']"),
+        (["--templates", "TEMPLATES"],
+         "--templates = 'TEMPLATES': given but 'substituted' is not in --sources"),
+    ],
+)
+def test_substituted_source_errors_name_the_option(tmp_path, capsys, args, message) -> None:
+    templates = str(_templates_file(tmp_path / "t.parquet"))
+    args = [templates if a == "TEMPLATES" else a for a in args]
+    message = message.replace("TEMPLATES", templates)
+    code = main(["data", "build", "--chemsys", "Zn-P-S", "--out", str(tmp_path / "out"), *args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,66 @@
+"""Known structures as templates: cation substitution into a target chemical system.
+
+A target system with elements E gets, for every substituting element X of E, the
+templates whose elements contain the *frame* ``E - {X}`` and not X, and whose other
+elements are all metals (the template's own cations); each of those becomes X, so the
+result has exactly the elements E. Example: Zn-P-S with X = Zn takes every P-S compound
+of the templates (KInP2S7, MnPS3, GaPS4, ...) and turns its K, In, Mn, Ga into Zn, keeping the
+thiophosphate anion framework (PS4 tetrahedra, P2S6 and P2S7 units) that a data set
+without any Zn-P-S ternary does not otherwise show. The cell is scaled isotropically to
+the volume prior's V0 of the new composition (Å^3/atom), as for decorated prototypes;
+the candidates are not minima and are relaxed by the build like every other candidate.
+
+Templates should come from a training split (``train.parquet`` of a ``--sources known``
+build), so nothing held out for testing is seen through its substituted copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from pymatgen.core import Element, Structure
+
+from chggen_kernels.chemsys import parse_chemsys
+from chggen_kernels.datasets.sources import SourceStructure, structure_id
+from chggen_kernels.lattice import VolumePrior
+
+__all__ = ["substituted_templates"]
+
+
+def substituted_templates(
+    chemsys: str | Sequence[str],
+    templates: Iterable[tuple[str, Structure]],
+    substitute: Sequence[str],
+    volume_prior: VolumePrior,
+    max_atoms: int = 20,
+) -> Iterator[SourceStructure]:
+    """Candidates of ``chemsys`` made from ``templates`` ((template id, structure) pairs).
+
+    ``substitute`` names the elements that may replace a template's other elements; only
+    those inside ``chemsys`` are used. A template qualifies for X when it holds every
+    element of the system but X, does not hold X, and has at least one element outside
+    the system's frame; templates over ``max_atoms`` sites or with disorder are skipped.
+    Ids are deterministic: ``structure_id("substituted", template id, system, X)``.
+    """
+    elements = parse_chemsys(chemsys)
+    system = "-".join(elements)
+    chosen = [x for x in dict.fromkeys(substitute) if x in elements]
+    pool = [(tid, s) for tid, s in templates if len(s) <= max_atoms and s.is_ordered]
+    for x in chosen:
+        frame = {el for el in elements if el != x}
+        if not frame:
+            continue
+        for template_id, s in pool:
+            present = {el.symbol for el in s.composition.elements}
+            rest = present - frame
+            if not frame <= present or x in present or not rest:
+                continue
+            if not all(Element(el).is_metal for el in rest):
+                continue  # only cations are substituted: no anion (N, O, Cl, Se) becomes X
+            new = s.copy()
+            new.replace_species({Element(el): Element(x) for el in sorted(rest)})
+            new.scale_lattice(volume_prior.volume_per_atom(new.composition) * len(new))
+            yield SourceStructure(
+                structure_id("substituted", template_id, system, x), new, "substituted",
+                f"{template_id}:{'+'.join(sorted(rest))}->{x}",
+            )
