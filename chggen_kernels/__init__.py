@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "geometric_sigmas": "chggen_kernels.sampling",
     "periodic_gaussian_mixture_score": "chggen_kernels.sampling",
     "sample": "chggen_kernels.sampling",
+    "VerletNeighbors": "chggen_kernels.verlet",
+    "VerletScore": "chggen_kernels.verlet",
 }
 
 __all__ = [
@@ -52,6 +54,8 @@ __all__ = [
     "SamplerSettings",
     "ScoreModel",
     "ScoreModelConfig",
+    "VerletNeighbors",
+    "VerletScore",
     "cpu_default_config",
     "edge_vectors",
     "geometric_sigmas",
@@ -96,3 +100,4 @@ if TYPE_CHECKING:
         periodic_gaussian_mixture_score,
         sample,
     )
+    from chggen_kernels.verlet import VerletNeighbors, VerletScore

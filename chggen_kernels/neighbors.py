@@ -22,7 +22,7 @@ import torch
 
 from chggen_kernels.crystal import CrystalBatch
 
-__all__ = ["NeighborList", "neighbor_list", "edge_vectors"]
+__all__ = ["NeighborList", "edge_vectors", "neighbor_list"]
 
 # Pairs x images processed at once per chunk, to bound memory for large/skewed cells.
 _CHUNK_ELEMENTS = 4_000_000

@@ -12,7 +12,7 @@ from chggen_kernels.model.convolution import InteractionBlock, equivariant_linea
 from chggen_kernels.model.embedding import NoiseLevelEmbedding, SpeciesEmbedding
 from chggen_kernels.model.radial import RadialEmbedding
 from chggen_kernels.model.slots import NeighborSlots
-from chggen_kernels.neighbors import edge_vectors, neighbor_list
+from chggen_kernels.neighbors import NeighborList, edge_vectors, neighbor_list
 
 __all__ = ["ScoreModel", "count_parameters"]
 
@@ -113,7 +113,8 @@ class ScoreModel(nn.Module):
         )
 
     # ------------------------------------------------------------------ forward
-    def forward(self, batch: CrystalBatch, sigma: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: CrystalBatch, sigma: torch.Tensor,
+                neighbors: NeighborList | None = None) -> torch.Tensor:
         """Score of every atom, Å^-1.
 
         Parameters
@@ -122,6 +123,11 @@ class ScoreModel(nn.Module):
             Crystals with the current (noisy) Cartesian positions, Å.
         sigma
             Noise level per crystal, shape ``(n_crystals,)`` (a 0-d tensor is broadcast), Å.
+        neighbors
+            The neighbour list of ``batch`` at ``config.cutoff`` with at most
+            ``config.max_neighbors`` per atom, when the caller has it (a
+            :class:`~chggen_kernels.verlet.VerletNeighbors` of a trajectory); searched here
+            otherwise.
 
         Returns
         -------
@@ -136,7 +142,8 @@ class ScoreModel(nn.Module):
             )
         sigma = self._check_sigma(batch, sigma)
         cfg = self.config
-        nl = neighbor_list(batch, cfg.cutoff, cfg.max_neighbors)
+        nl = neighbors if neighbors is not None else neighbor_list(batch, cfg.cutoff,
+                                                                   cfg.max_neighbors)
         vectors = edge_vectors(batch, nl)
         lengths = torch.linalg.vector_norm(vectors, dim=1)
         directions = vectors / lengths.clamp_min(_MIN_DIRECTION_LENGTH)[:, None]

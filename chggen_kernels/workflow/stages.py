@@ -25,12 +25,14 @@ from pymatgen.core import Element, Structure
 
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.lattice import LATTICE_FAMILIES, bravais_lattice
+from chggen_kernels.model import ScoreModel
 from chggen_kernels.sampling import SamplerSettings, sample
 from chggen_kernels.symmetry import (
     DEFAULT_LADDER,
     SymmetryTolerance,
     refine_framework,
 )
+from chggen_kernels.verlet import VerletScore
 from chggen_kernels.workflow.planning import (
     candidate_id,
     candidate_seed,
@@ -138,7 +140,9 @@ def generate(
         t0 = time.perf_counter()
         try:
             tick = None if progress is None else functools.partial(progress, mode)
-            out = sample(score_fn, batch, sampler_settings, seeds=[specs[i].seed for i in ids],
+            # a ScoreModel reuses its neighbour list along the trajectory (Verlet, skin 1 Å)
+            score = VerletScore(score_fn) if isinstance(score_fn, ScoreModel) else score_fn
+            out = sample(score, batch, sampler_settings, seeds=[specs[i].seed for i in ids],
                          constraint=constraint, progress=tick)
         except Exception as exc:  # a crashing score function fails its batch, not the run
             elapsed = time.perf_counter() - t0
