@@ -57,6 +57,11 @@ UNCONDITIONAL: dict[str, dict[str, Any]] = {
     "PC 50x1": {"n_levels": 50, "n_corrector_steps": 1},
     "PC 100x0": {"n_levels": 100, "n_corrector_steps": 0},
     "ODE Heun 10": {"method": "ode", "n_levels": 10, "n_corrector_steps": 0},
+    # correctors only where the structure forms (sigma <= 1 or 0.5 Å)
+    "PC 60x4 below 1 Å": {"n_levels": 60, "n_corrector_steps": 4, "corrector_sigma_max": 1.0},
+    "PC 80x3 below 1 Å": {"n_levels": 80, "n_corrector_steps": 3, "corrector_sigma_max": 1.0},
+    "PC 50x5 below 0.5 Å": {"n_levels": 50, "n_corrector_steps": 5,
+                            "corrector_sigma_max": 0.5},
 }
 _ODE50 = {"method": "ode", "n_levels": 50, "n_corrector_steps": 0}
 INPAINT: dict[str, dict[str, Any]] = {
@@ -82,9 +87,12 @@ def evals_per_sample(settings: Any, inpainting: bool) -> int:
     start = start_position(sigmas, settings.start_sigma) if inpainting else 0
     steps = sampler_schedule(settings.n_levels, settings.resample_passes if inpainting else 1,
                              settings.jump_length, start)
-    reverse = sum(s.is_reverse for s in steps)
+    reverse = [s for s in steps if s.is_reverse]
     per_step = 2 if settings.method == "ode" else 1
-    return per_step * reverse - (per_step - 1) + settings.n_corrector_steps * (reverse - 1)
+    ceiling = settings.corrector_sigma_max
+    corrected = sum(1 for s in reverse if sigmas[s.target] > 0
+                    and (ceiling is None or sigmas[s.target] <= ceiling))
+    return per_step * len(reverse) - (per_step - 1) + settings.n_corrector_steps * corrected
 
 
 # ---------------------------------------------------------------------------- statistics

@@ -288,6 +288,9 @@ class _ChunkRun:
         state = self._accept(state, self._project(state, new), step.source)
         if sigma_to == 0:
             return state
+        ceiling = self.settings.corrector_sigma_max
+        if ceiling is not None and sigma_to > ceiling:
+            return state
         for _ in range(self.settings.n_corrector_steps):
             if state.n_active == 0:
                 break

@@ -84,6 +84,10 @@ class SamplerSettings:
             step the noise level is raised from ``sigma`` to ``sigma (1 + gamma)`` (at most
             ``sigma_max``) by adding ``sqrt(sigma_hat^2 - sigma^2) z`` Å of noise to every
             atom. 0: the plain ODE.
+        corrector_sigma_max: Langevin corrector steps follow only the levels whose sigma is
+            at most this (Å); above it a level is the predictor (or Heun step) alone.
+            ``None``: every level. The structure of a crystal forms below about 1 Å; the
+            correctors at the larger, nearly uniform levels barely change it.
         inpaint_n_levels: inpainting only: noise levels of a masked batch (``None``:
             ``n_levels``), >= 2.
         inpaint_n_corrector_steps: inpainting only: corrector steps per level of a masked
@@ -107,6 +111,7 @@ class SamplerSettings:
     method: str = "pc"
     start_sigma: float | None = None
     churn: float = 0.0
+    corrector_sigma_max: float | None = None
     inpaint_n_levels: int | None = None
     inpaint_n_corrector_steps: int | None = None
     preset: str | None = None
@@ -157,6 +162,10 @@ class SamplerSettings:
                 f"SamplerSettings.start_sigma must be a number in [sigma_min, sigma_max] = "
                 f"[{self.sigma_min!r}, {self.sigma_max!r}] Å or None, got {self.start_sigma!r}"
             )
+        if self.corrector_sigma_max is not None and not (
+                _is_number(self.corrector_sigma_max) and self.corrector_sigma_max > 0):
+            raise ValueError(f"SamplerSettings.corrector_sigma_max must be a positive number "
+                             f"(Å) or None, got {self.corrector_sigma_max!r}")
         if not (_is_number(self.churn) and 0 <= self.churn <= 1):
             raise ValueError(f"SamplerSettings.churn must be a number in [0, 1], "
                              f"got {self.churn!r}")

@@ -30,6 +30,7 @@ def bench():
 @pytest.mark.parametrize("changes", [
     {}, {"method": "ode", "n_corrector_steps": 0}, {"method": "ode", "n_corrector_steps": 1},
     {"resample_passes": 1, "start_sigma": 1.0}, {"method": "ode", "start_sigma": 0.3},
+    {"corrector_sigma_max": 1.0}, {"corrector_sigma_max": 0.05, "start_sigma": 1.0},
 ])
 def test_evals_per_sample_is_what_the_sampler_counts(bench, changes) -> None:
     settings = SamplerSettings(**{"n_levels": 12, "n_corrector_steps": 2, "resample_passes": 3,
@@ -43,6 +44,8 @@ def test_evals_per_sample_is_what_the_sampler_counts(bench, changes) -> None:
         result = sample(score, batch.replace(mask=mask), settings)
         assert result.n_score_calls == bench.evals_per_sample(settings, mask is not None)
     assert bench.evals_per_sample(SamplerSettings(), False) == 1195  # 200 + 5 x 199
+    # correctors only below 1 Å: 200 predictor steps + 5 x the 133 levels in (0, 1] Å
+    assert bench.evals_per_sample(SamplerSettings(corrector_sigma_max=1.0), False) == 865
 
 
 def test_intervals(bench) -> None:
