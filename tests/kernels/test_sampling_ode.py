@@ -168,6 +168,8 @@ def test_presets_and_their_overrides() -> None:
         ({"method": "ode", "churn": 1.5}, r"SamplerSettings.churn must be a number in \[0, 1\], "
                                           r"got 1.5"),
         ({"churn": 0.1}, r"churn applies to method 'ode' only, got churn=0.1 with method 'pc'"),
+        ({"corrector_sigma_max": 0.0}, r"SamplerSettings.corrector_sigma_max must be a positive "
+                                       r"number \(Å\) or None, got 0.0"),
     ],
 )
 def test_new_settings_reject_bad_values_naming_field_and_value(changes, message) -> None:
