@@ -19,14 +19,7 @@ SCORE = periodic_gaussian_mixture_score(SITES, torch.tensor([0.7, 0.3]), width=0
 FAST = SamplerSettings(n_levels=12, n_corrector_steps=2, resample_passes=2, jump_length=3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The analytic scores are many small tensor ops: one thread is several times faster
-    than two on a shared 2-core machine (thread oversubscription)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _crystals(sizes: list[int], mask: bool = False, seed: int = 0) -> CrystalBatch:

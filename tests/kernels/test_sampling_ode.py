@@ -30,12 +30,7 @@ from .test_symmetric_sampling import _orbit_error, _problem
 ODE = SamplerSettings(method="ode", n_levels=25, n_corrector_steps=0, resample_passes=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_heun_step_follows_the_exact_flow_of_a_gaussian() -> None:

@@ -16,14 +16,7 @@ A, B = [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]  # fractional sites
 A_GUEST, B_GUEST = [0.75, 0.25, 0.25], [0.25, 0.75, 0.75]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The analytic scores are many small tensor ops: one thread is several times faster
-    than two on a shared 2-core machine (thread oversubscription)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(n_crystals: int, n_atoms: int, mask: torch.Tensor | None = None, positions=None):

@@ -32,12 +32,7 @@ SETTINGS = SamplerSettings(n_levels=20, n_corrector_steps=1, resample_passes=2, 
                            sigma_max=5.0, sigma_min=0.01)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fcc_cl(a: float = 5.64) -> Structure:
