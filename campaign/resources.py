@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
-    "HullSourceError",
+    "HullInputError",
     "LoadedModel",
     "ModelNotAvailableError",
     "checkpoint_volume_prior",
@@ -55,8 +55,10 @@ class ModelNotAvailableError(InputError, RuntimeError):
     """No usable score model: no checkpoint given and none shipped, or a bad checkpoint."""
 
 
-class HullSourceError(InputError):
-    """A hull source is unusable, or cannot score the requested chemical system."""
+class HullInputError(InputError):
+    """A hull source is unusable, or cannot score the requested chemical system: bad
+    input, refused before any work (exit 2). Not the kernel's
+    :class:`chggen_kernels.thermo.HullSourceError`, a source that fails while running."""
 
 
 class LoadedModel(NamedTuple):
@@ -222,7 +224,7 @@ def make_hull_provider(source: str, chemsys: str | None = None) -> HullProvider 
     try:
         hull_source = hull_source_from_name(source)
     except ThermoInputError as exc:
-        raise HullSourceError(str(exc)) from None
+        raise HullInputError(str(exc)) from None
     if hull_source is None:
         return None
     provider = HullProvider(hull_source)
@@ -230,6 +232,6 @@ def make_hull_provider(source: str, chemsys: str | None = None) -> HullProvider 
         try:
             provider.phase_diagram(chemsys)
         except Exception as exc:
-            raise HullSourceError(f"hull {provider.name} cannot score {chemsys}: {exc} "
+            raise HullInputError(f"hull {provider.name} cannot score {chemsys}: {exc} "
                                   "(or pass --hull none to skip E_d)") from None
     return provider

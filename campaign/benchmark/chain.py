@@ -81,9 +81,9 @@ class ChainOptions:
 
 def chain_errors() -> tuple[type[Exception], ...]:
     """Exceptions of the chain layer that mean bad input (exit code 2)."""
-    from campaign.resources import HullSourceError, ModelNotAvailableError
+    from campaign.resources import HullInputError, ModelNotAvailableError
 
-    return ModelNotAvailableError, HullSourceError
+    return ModelNotAvailableError, HullInputError
 
 
 def check_options(options: ChainOptions) -> None:

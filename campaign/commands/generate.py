@@ -134,7 +134,7 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner
     """The stage runner of a command: hull checked for ``chemsys`` first, then the model
     (sampler settings resolved against its checkpoint), then CHGNet."""
     from campaign.options import given_values
-    from campaign.resources import HullSourceError, ModelNotAvailableError, make_hull_provider
+    from campaign.resources import HullInputError, ModelNotAvailableError, make_hull_provider
     from campaign.runner import RunnerSettings, build_runner
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import SamplerSettings
@@ -151,7 +151,7 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner
         runner = build_runner(RunnerSettings(checkpoint=args.checkpoint or "", sampler=sampler,
                                              relax=relax, hull=args.hull, device=args.device))
         runner.load(model=True, relaxer=False)
-    except (HullSourceError, ModelNotAvailableError, SettingsError) as exc:
+    except (HullInputError, ModelNotAvailableError, SettingsError) as exc:
         raise InputError(str(exc)) from None
     except ValueError as exc:  # sigma range of the checkpoint against the given one
         raise InputError(f"sampler: {exc}") from None

@@ -25,7 +25,7 @@ logger = logging.getLogger("campaign")
 def check_hull(config: CampaignConfig) -> None:
     """Build the phase diagram of every element of the campaign once, before Ray starts:
     a hull source that cannot score it (no MP key, no network, a missing elemental
-    reference) is refused here (:class:`~campaign.resources.HullSourceError`, exit 2)."""
+    reference) is refused here (:class:`~campaign.resources.HullInputError`, exit 2)."""
     from campaign.resources import make_hull_provider
 
     if config.hull.source != "none":

@@ -338,12 +338,12 @@ def test_errors_map_to_one_line_and_an_exit_code(capsys, error, code, line) -> N
 def test_project_errors_share_the_base_type() -> None:
     from campaign.compositions import CompositionError
     from campaign.config import CampaignConfigError
-    from campaign.resources import HullSourceError, ModelNotAvailableError
+    from campaign.resources import HullInputError, ModelNotAvailableError
     from campaign.results import ResultsError
     from chggen_kernels.settings import SettingsError
     from chggen_kernels.training import CheckpointError
 
-    for kind in (CompositionError, CampaignConfigError, HullSourceError,
+    for kind in (CompositionError, CampaignConfigError, HullInputError,
                  ModelNotAvailableError, SettingsError, CheckpointError, FolderSettingsError):
         assert issubclass(kind, InputError) and kind.exit_code == 2, kind
     for kind in (ResultsError, FolderLockedError):
