@@ -30,7 +30,14 @@ from campaign.config import CampaignConfig
 from campaign.distributed.preflight import check_hull, prepare_folder
 from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
 from campaign.distributed.toolkit import init_ray, start_actors
-from campaign.distributed.workers import actor_groups, plan_actors, runner_settings
+from campaign.distributed.workers import (
+    RELAX_QUEUE_DEPTH,
+    SAMPLER_QUEUE_DEPTH,
+    actor_groups,
+    auto_in_flight,
+    plan_actors,
+    runner_settings,
+)
 from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
 from campaign.results import ResultStore
 from campaign.runner import RunnerFactory, build_runner, failed_row, short_reason
@@ -48,19 +55,8 @@ __all__ = ["CampaignError", "CampaignSummary", "run_campaign"]
 
 logger = logging.getLogger("campaign")
 
-SAMPLER_QUEUE_DEPTH = 2  # batches submitted per sampler actor (one running, one waiting)
-RELAX_QUEUE_DEPTH = 2  # calls submitted per relaxation actor
 WAIT_TIMEOUT_S = 1.0  # progress-bar refresh while waiting
 MAX_CONSECUTIVE_WORKER_ERRORS = 25
-
-
-def _auto_in_flight(config: CampaignConfig) -> int:
-    res = config.resources
-    smallest = min(sum(c.values()) for c in config.cell_compositions())
-    per_batch = max(1, res.atoms_per_batch // max(1, smallest))
-    return max(16, min(4096, SAMPLER_QUEUE_DEPTH * res.sampler_actors * per_batch
-                       + 2 * RELAX_QUEUE_DEPTH * res.relax_actors
-                       * res.candidates_per_relax_call))  # fmt: skip
 
 
 class CampaignDriver:
@@ -72,7 +68,7 @@ class CampaignDriver:
         self.runner_factory = runner_factory
         self._volume_prior: Any = None
         self.store = ResultStore(config.output)
-        self.limit = config.resources.max_candidates_in_flight or _auto_in_flight(config)
+        self.limit = config.resources.max_candidates_in_flight or auto_in_flight(config)
         self.show_progress = progress
         self.summary = CampaignSummary(output=str(self.store.directory))
         self.inpaint_modes = [m for m in config.modes if m in INPAINT_MODES]

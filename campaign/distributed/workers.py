@@ -27,8 +27,24 @@ __all__ = [
     "SamplerWorker",
     "plan_actors",
     "actor_groups",
+    "auto_in_flight",
     "runner_settings",
 ]
+
+SAMPLER_QUEUE_DEPTH = 2  # batches submitted per sampler actor (one running, one waiting)
+RELAX_QUEUE_DEPTH = 2  # calls submitted per relaxation actor
+
+
+def auto_in_flight(config: CampaignConfig) -> int:
+    """Candidates the driver lets in flight when ``max_candidates_in_flight`` is not set:
+    enough to keep every actor's queue full (sampler batches of the smallest cell, relaxation
+    calls), at least 16 and at most 4,096."""
+    res = config.resources
+    smallest = min(sum(c.values()) for c in config.cell_compositions())
+    per_batch = max(1, res.atoms_per_batch // max(1, smallest))
+    return max(16, min(4096, SAMPLER_QUEUE_DEPTH * res.sampler_actors * per_batch
+                       + 2 * RELAX_QUEUE_DEPTH * res.relax_actors
+                       * res.candidates_per_relax_call))  # fmt: skip
 
 
 class CampaignResourceError(RunFailedError):
