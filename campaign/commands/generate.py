@@ -48,6 +48,7 @@ SAMPLER_OPTIONS = {
     "max_atoms_per_batch": "--max-atoms-per-batch",
     "method": "--sampler-method",
     "start_sigma": "--start-sigma",
+    "corrector_sigma_max": "--corrector-sigma-max",
     "inpaint_n_levels": "--inpaint-n-levels",
     "inpaint_n_corrector_steps": "--inpaint-n-corrector",
 }

@@ -220,4 +220,4 @@ def test_sampler_preset_reaches_the_chain(known: str, tmp_path: Path) -> None:
     assert (resolved.preset, resolved.n_levels, resolved.inpaint_n_levels) == \
         ("reference", 50, None)
     default = command.spec_from_args(csp_args(known, tmp_path / "b")).chain.sampler
-    assert resolve_sampler_settings(default, None).preset == "fast-inpainting"
+    assert resolve_sampler_settings(default, None).preset == "fast-pc"

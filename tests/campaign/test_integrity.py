@@ -170,7 +170,7 @@ def test_other_settings_are_refused_naming_what_differs(tmp_path) -> None:
     with pytest.raises(FolderSettingsError) as caught:
         run_campaign(changed, runner_factory=FakeRunnerFactory())  # refused before Ray
     message = str(caught.value)
-    assert "sampler.n_levels: folder 200, now 50" in message
+    assert "sampler.n_levels: folder 60, now 50" in message
     assert "relax.fmax: folder 0.1, now 0.05" in message
     assert "hull: folder 'offline', now 'none'" in message
     assert "sampler.n_corrector_steps" not in message  # only what differs

@@ -174,9 +174,11 @@ def test_new_settings_reject_bad_values_naming_field_and_value(changes, message)
 
 def test_inpainting_levels_replace_the_levels_of_masked_batches_only() -> None:
     settings = SamplerSettings.from_preset(DEFAULT_PRESET)
-    assert DEFAULT_PRESET == "fast-inpainting"
+    assert DEFAULT_PRESET == "fast-pc"
     plain, masked = settings.for_batch(False), settings.for_batch(True)
-    assert (plain.n_levels, plain.n_corrector_steps) == (200, 5)  # the reference
+    assert (plain.n_levels, plain.n_corrector_steps, plain.corrector_sigma_max) == (60, 4, 1.0)
+    reference = SamplerSettings.from_preset("fast-inpainting").for_batch(False)
+    assert (reference.n_levels, reference.n_corrector_steps) == (200, 5)  # the reference
     assert (masked.n_levels, masked.n_corrector_steps, masked.start_sigma) == (100, 1, 1.0)
     assert SamplerSettings().for_batch(True) == SamplerSettings()
     score = periodic_gaussian_mixture_score(torch.tensor([A, B]), torch.tensor([0.5, 0.5]), 0.3)
