@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 __all__ = ["model_card", "register", "run"]
@@ -77,6 +78,16 @@ def _format(card: dict[str, Any]) -> str:
     if training.get("sources"):
         lines.append("training data by source: " + ", ".join(
             f"{k} {v}" for k, v in sorted(training["sources"].items())))
+    more = (training.get("extra_data") or {}).get("files") or {}
+    if more:
+        lines.append("more training data (crystals kept x times repeated): " + ", ".join(
+            f"{Path(path).name} of {Path(path).parent.name} {v.get('kept')} x "
+            f"{v.get('repeat', (training.get('extra_data') or {}).get('repeat'))}"
+            for path, v in more.items()))
+    start = (training.get("run") or {}).get("init_from")
+    if start:
+        lines.append(f"warm start from   {Path(str(start.get('path'))).name} (sha256 "
+                     f"{str(start.get('sha256'))[:12]}, {start.get('steps')} steps)")
     systems = training.get("chemical_systems")
     if systems:
         top = list(systems.items())[:12]

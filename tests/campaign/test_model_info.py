@@ -32,6 +32,11 @@ def checkpoint(tmp_path):
                "untrained_val_by_bin": {"sigma[0.01,0.1)": 3.0, "sigma[1,10]": 0.4},
                "final_val_by_bin": {"sigma[0.01,0.1)": 1.5, "sigma[1,10]": 0.2},
                "quality": QUALITY,
+               "extra_data": {"repeat": [3, 10], "files": {
+                   "own/train.parquet": {"kept": 338, "repeat": 3},
+                   "subst/train.parquet": {"kept": 16, "repeat": 10}}},
+               "run": {"init_from": {"path": "data/default_model.pt", "sha256": "e4" * 32,
+                                     "steps": 12564}},
                "split": {"test_formulas": ["Li2Si", "ZnO"], "forced_test_formulas": ["Li2Si"]}},
     )
     path = tmp_path / "model.pt"
@@ -48,6 +53,9 @@ def test_model_info_prints_the_card(checkpoint, capsys) -> None:
     assert "sigma[0.01,0.1)      1.5000  vs 3.0000" in out
     assert "training data by source: aflow 20, decorated-chgnet 13" in out
     assert "volume prior (Å^3/atom, 2 elements): Li 20.1, Si 19.9" in out
+    assert ("more training data (crystals kept x times repeated): train.parquet of own 338 x 3, "
+            "train.parquet of subst 16 x 10") in out
+    assert "warm start from   default_model.pt (sha256 e4e4e4e4e4e4, 12564 steps)" in out
     assert "measured quality (200 levels x 5 corrector steps, 5 samples per cell size" in out
     quality = [line.split() for line in out.splitlines() if line.startswith("  Li-Si")]
     assert quality[0] == ["Li-Si", "unconditional", "5", "4", "3", "75", "%", "[30-95]",
