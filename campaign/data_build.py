@@ -138,6 +138,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
+_SOURCE_INPUTS = ("files", "templates", "substitute")  # inputs a source needs, not defaults
+
+
 def command_line(opts: BuildOptions) -> str:
     """The ``chggen data build`` command that reproduces ``opts`` (defaults left out)."""
     import shlex
@@ -151,8 +154,12 @@ def command_line(opts: BuildOptions) -> str:
              "retry_failed": "--retry-failed", "no_relax": "--no-relax"}
     for f in dataclasses.fields(opts):
         value = getattr(opts, f.name)
-        if f.name in ("chemsys", "sources", "out") or (
-                value == getattr(default, f.name) and f.name not in ("templates", "substitute")):
+        if f.name in ("chemsys", "sources", "out"):
+            continue
+        if f.name in _SOURCE_INPUTS:  # the default object was built with them: say if given
+            if value is None or value == ():
+                continue
+        elif value == getattr(default, f.name):
             continue
         if f.name in flags:
             words.append(flags[f.name])

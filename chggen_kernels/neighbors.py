@@ -22,7 +22,7 @@ import torch
 
 from chggen_kernels.crystal import CrystalBatch
 
-__all__ = ["NeighborList", "edge_vectors", "neighbor_list"]
+__all__ = ["NeighborList", "edge_vectors", "neighbor_list", "sorted_and_capped"]
 
 # Pairs x images processed at once per chunk, to bound memory for large/skewed cells.
 _CHUNK_ELEMENTS = 4_000_000
@@ -109,7 +109,7 @@ def neighbor_list(
         dist = torch.zeros(0, dtype=dtype, device=device)
     # Convert shifts from wrapped to given positions: r_j,w = r_j - w_j @ L.
     shift = shift + wrap_shift[center] - wrap_shift[neighbor]
-    center, neighbor, shift = _sorted_and_capped(center, neighbor, shift, dist, batch.n_atoms,
+    center, neighbor, shift = sorted_and_capped(center, neighbor, shift, dist, batch.n_atoms,
                                                  max_neighbors)
     return NeighborList(
         edge_index=torch.stack([center, neighbor]), shifts=shift, cutoff=float(cutoff)
@@ -151,7 +151,7 @@ def _search_group(batch: CrystalBatch, wrapped: torch.Tensor, key: tuple[int, in
     return out
 
 
-def _sorted_and_capped(center: torch.Tensor, neighbor: torch.Tensor, shift: torch.Tensor,
+def sorted_and_capped(center: torch.Tensor, neighbor: torch.Tensor, shift: torch.Tensor,
                        dist: torch.Tensor, n_atoms: int, max_neighbors: int | None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Edges sorted by centre, then distance, then neighbour index (a deterministic

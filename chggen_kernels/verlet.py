@@ -5,8 +5,16 @@ keeps those pairs as candidates. Later calls only recompute the candidates' dist
 from the current positions, keep those below ``cutoff`` and apply the per-centre cap, as
 :func:`~chggen_kernels.neighbors.neighbor_list` does. While no atom has moved more than
 ``skin / 2`` from where it was at the search, every pair now closer than ``cutoff`` was
-closer than ``cutoff + skin`` then, so the result is the exact neighbour list; otherwise
-(or when the cells, the atoms or the crystals change) the search runs again. While atoms
+closer than ``cutoff + skin`` then, so the result holds the same pairs as the search at
+``cutoff``, sorted and capped by the same function with the same tie-break; otherwise (or
+when the cells, the atoms or the crystals change) the search runs again.
+
+Where it can differ from a fresh search: distances are computed another way (fractional
+differences times the cell, not wrapped Cartesian positions plus image vectors), so two
+distances equal to float rounding may sort the other way. That changes the summation
+order of the model (float tolerance), and where the cap of ``max_neighbors`` cuts
+through a shell of equally distant neighbours (a symmetric crystal), which of them are
+kept; a fresh search of the same crystal rotated or translated changes that choice too. While atoms
 move more than ``skin / 8`` per call (the sampler's first, noisy levels) a list would not
 last, and the plain search at ``cutoff`` runs instead.
 
@@ -27,7 +35,7 @@ from typing import Any
 import torch
 
 from chggen_kernels.crystal import CrystalBatch
-from chggen_kernels.neighbors import NeighborList, neighbor_list
+from chggen_kernels.neighbors import NeighborList, neighbor_list, sorted_and_capped
 
 __all__ = ["VerletNeighbors", "VerletScore"]
 
@@ -69,8 +77,8 @@ class VerletNeighbors:
 
     @torch.no_grad()
     def __call__(self, batch: CrystalBatch) -> NeighborList:
-        """The neighbour list of ``batch`` (same result as ``neighbor_list(batch, cutoff,
-        max_neighbors)``)."""
+        """The neighbour list of ``batch``: the pairs of ``neighbor_list(batch, cutoff,
+        max_neighbors)``, in its order (float ties aside: module docstring)."""
         self.n_calls += 1
         if self.skin == 0:
             self.n_searches += 1
@@ -86,13 +94,14 @@ class VerletNeighbors:
             self._ref = None
         moved = None if self._ref is None else self._largest_move(batch, frac,
                                                                    self._ref["frac"])
-        if moved is None or moved[0] > self.skin / 2:
+        if moved is None or not moved[0] <= self.skin / 2:  # not: NaN positions search
             self.n_searches += 1
-            if step is None or step[0] > self.skin / _FAST:
+            if step is None or not step[0] <= self.skin / _FAST:
                 # atoms move a large part of the skin per call: a list would not last
                 self._ref = None
                 return neighbor_list(batch, self.cutoff, self.max_neighbors)
-            wide = neighbor_list(batch, self.cutoff + self.skin, None)
+            # zero-distance pairs too: two atoms on top of each other may separate later
+            wide = neighbor_list(batch, self.cutoff + self.skin, None, self_interaction=True)
             self._ref = {"edge_index": wide.edge_index, "shifts": wide.shifts,
                          "frac": frac.clone()}
             moved = (0.0, torch.zeros_like(frac))
@@ -118,24 +127,18 @@ class VerletNeighbors:
         lattice = batch.lattices[batch.crystal_index[i]]
         vectors = torch.bmm((frac[j] - frac[i] + shifts)[:, None, :], lattice)[:, 0]  # Å
         d2 = (vectors * vectors).sum(1)
-        keep = d2 < self.cutoff * self.cutoff  # the criterion of neighbor_list
+        # neighbor_list's criteria: closer than the cutoff, not the atom itself
+        keep = (d2 < self.cutoff * self.cutoff) & (d2 > 1e-16)
         center, neighbor, shifts, d2 = i[keep], j[keep], shifts[keep], d2[keep]
-        # nearest first within each centre, equal distances (an atom's own images at +a and
-        # -a) by neighbour, then image shift: the order of neighbor_list, edge for edge
+        # equal distances (an atom's own images at +a and -a) in image order, as the search
+        # finds them; then neighbor_list's own sort and cap
         code = shifts.round().long().clamp(-_SHIFT_RANGE, _SHIFT_RANGE) + _SHIFT_RANGE
         width = 2 * _SHIFT_RANGE + 1
-        tie = (neighbor * width + code[:, 0]) * width ** 2 + code[:, 1] * width + code[:, 2]
-        order = torch.argsort(tie, stable=True)
-        key = center[order].to(torch.float64) * (4.0 * (self.cutoff + self.skin) ** 2) \
-            + d2[order].to(torch.float64)
-        order = order[torch.argsort(key, stable=True)]
-        center, neighbor, shifts = center[order], neighbor[order], shifts[order]
-        if self.max_neighbors is not None and center.numel():
-            counts = torch.bincount(center, minlength=batch.n_atoms)
-            first = torch.cumsum(counts, 0) - counts
-            rank = torch.arange(center.numel(), device=center.device) - first[center]
-            keep = rank < self.max_neighbors
-            center, neighbor, shifts = center[keep], neighbor[keep], shifts[keep]
+        order = torch.argsort((code[:, 0] * width + code[:, 1]) * width + code[:, 2],
+                              stable=True)
+        center, neighbor, shifts = sorted_and_capped(
+            center[order], neighbor[order], shifts[order], d2[order].sqrt(), batch.n_atoms,
+            self.max_neighbors)
         return NeighborList(edge_index=torch.stack([center, neighbor]), shifts=shifts,
                             cutoff=self.cutoff)
 

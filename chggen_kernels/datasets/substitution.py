@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pymatgen.core import Element, Structure
 
 from chggen_kernels.chemsys import parse_chemsys
+from chggen_kernels.datasets.external import structure_fingerprint
 from chggen_kernels.datasets.sources import SourceStructure, structure_id
 from chggen_kernels.lattice import VolumePrior
 
@@ -40,7 +41,9 @@ def substituted_templates(
     those inside ``chemsys`` are used. A template qualifies for X when it holds every
     element of the system but X, does not hold X, and has at least one element outside
     the system's frame; templates over ``max_atoms`` sites or with disorder are skipped.
-    Ids are deterministic: ``structure_id("substituted", template id, system, X)``.
+    Ids are deterministic and follow the template's content: ``structure_id("substituted",
+    template id, template fingerprint, system, X)``, so a changed template file never hands
+    a cached relaxation to another structure.
     """
     elements = parse_chemsys(chemsys)
     system = "-".join(elements)
@@ -61,6 +64,7 @@ def substituted_templates(
             new.replace_species({Element(el): Element(x) for el in sorted(rest)})
             new.scale_lattice(volume_prior.volume_per_atom(new.composition) * len(new))
             yield SourceStructure(
-                structure_id("substituted", template_id, system, x), new, "substituted",
+                structure_id("substituted", template_id, structure_fingerprint(s), system, x),
+                new, "substituted",
                 f"{template_id}:{'+'.join(sorted(rest))}->{x}",
             )

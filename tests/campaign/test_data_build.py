@@ -239,3 +239,27 @@ def test_substituted_source_errors_name_the_option(tmp_path, capsys, args, messa
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_command_line_reproduces_the_build_and_names_only_given_inputs(tmp_path) -> None:
+    from campaign.commands import data as data_command
+    from campaign.data_build import command_line
+
+    plain = _options(tmp_path / "o", max_atoms=8)
+    line = command_line(plain)
+    assert "--templates" not in line and "--substitute" not in line and "--files" not in line
+    files = tmp_path / "cifs"
+    files.mkdir()
+    with_files = _options(tmp_path / "o", sources=("prototypes", "files"), files=files)
+    assert f"--files {files}" in command_line(with_files)
+    templates = _templates_file(tmp_path / "t.parquet")
+    subst = _options(tmp_path / "o", chemsys=("Zn-P-S",), sources=("substituted",),
+                     templates=templates, substitute=("Zn",))
+    words = command_line(subst).split()[3:]  # what follows "chggen data build"
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    data_command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "build", *words])
+    assert (args.templates, args.substitute, args.sources) == (templates, ["Zn"],
+                                                               ["substituted"])

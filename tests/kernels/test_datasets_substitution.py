@@ -53,3 +53,8 @@ def test_ids_are_deterministic_and_differ_by_system_and_element(prior) -> None:
     two = [m.structure_id for m in substituted_templates("Zn-P-S", templates, ["Zn"], prior)]
     other = [m.structure_id for m in substituted_templates("Li-P-S", templates, ["Li"], prior)]
     assert one == two and len(one) == 1 and other != one
+    moved = _template(["Ga"])
+    moved.translate_sites([0], [0.01, 0, 0])  # same label, other structure: another id
+    again = [m.structure_id for m in substituted_templates("Zn-P-S", [("GaPS", moved)], ["Zn"],
+                                                           prior)]
+    assert again != one

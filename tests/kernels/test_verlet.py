@@ -64,6 +64,26 @@ def test_other_crystals_or_cells_are_searched_again() -> None:
     assert verlet.n_searches == searches + 2
 
 
+def test_atoms_that_separate_and_non_finite_positions_are_handled() -> None:
+    batch = _random_batch(1, 6)
+    together = batch.positions.clone()
+    together[1] = together[0]  # two atoms on top of each other at the search
+    batch = batch.replace(positions=together)
+    verlet = VerletNeighbors(5.0, None, skin=1.0)
+    verlet(batch)
+    verlet(batch)  # slow enough to build the wide list
+    apart = together.clone()
+    apart[1, 0] += 0.2
+    moved = batch.replace(positions=apart)
+    assert _edges(moved, verlet(moved)) == _edges(moved, neighbor_list(moved, 5.0, None))
+    assert (0, 1, (0, 0, 0)) in _edges(moved, verlet(moved))
+    broken = apart.clone()
+    broken[2] = float("nan")
+    searches = verlet.n_searches
+    verlet(batch.replace(positions=broken))  # NaN is never "moved less than the skin"
+    assert verlet.n_searches == searches + 1
+
+
 def test_skin_zero_searches_every_call_and_bad_settings_are_refused() -> None:
     batch = _random_batch(1, 6)
     verlet = VerletNeighbors(5.0, None, skin=0.0)
