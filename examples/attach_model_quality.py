@@ -46,7 +46,8 @@ def main() -> None:
         "validation_by_bin": {b["sigma_bin"]: b["trained"]
                               for b in result["validation"]["bins"]},
         "sampler": f"{sampler['n_levels']} levels x {sampler['n_corrector_steps']} corrector "
-                   "steps",
+                   "steps" + (f" at or below {sampler['corrector_sigma_max']} Å"
+                              if sampler.get("corrector_sigma_max") else ""),
         "samples_per_cell": settings["samples"], "sizes": settings["sizes"],
         "seed": settings["seed"], "source": "benchmarks/eval_model_quality.py",
     }

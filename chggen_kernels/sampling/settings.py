@@ -91,8 +91,10 @@ class SamplerSettings:
             atom. 0: the plain ODE.
         corrector_sigma_max: Langevin corrector steps follow only the levels whose sigma is
             at most this (Å); above it a level is the predictor (or Heun step) alone.
-            ``None``: every level. The structure of a crystal forms below about 1 Å; the
-            correctors at the larger, nearly uniform levels barely change it.
+            ``None``: every level; at least ``sigma_min``. The structure of a crystal forms
+            below about 1 Å; the correctors at the larger, nearly uniform levels barely
+            change it. (A YAML ``null`` does not lift the ceiling a preset sets, because
+            unset fields keep the preset's value: give a value above ``sigma_max``.)
         inpaint_n_levels: inpainting only: noise levels of a masked batch (``None``:
             ``n_levels``), >= 2.
         inpaint_n_corrector_steps: inpainting only: corrector steps per level of a masked
@@ -171,6 +173,10 @@ class SamplerSettings:
                 _is_number(self.corrector_sigma_max) and self.corrector_sigma_max > 0):
             raise ValueError(f"SamplerSettings.corrector_sigma_max must be a positive number "
                              f"(Å) or None, got {self.corrector_sigma_max!r}")
+        if self.corrector_sigma_max is not None and self.corrector_sigma_max < self.sigma_min:
+            raise ValueError(f"SamplerSettings.corrector_sigma_max ({self.corrector_sigma_max!r}"
+                             f" Å) is below sigma_min ({self.sigma_min!r} Å): no level would get "
+                             "a corrector step; set n_corrector_steps = 0 for that")
         if not (_is_number(self.churn) and 0 <= self.churn <= 1):
             raise ValueError(f"SamplerSettings.churn must be a number in [0, 1], "
                              f"got {self.churn!r}")

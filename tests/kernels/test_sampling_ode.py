@@ -165,6 +165,8 @@ def test_presets_and_their_overrides() -> None:
         ({"churn": 0.1}, r"churn applies to method 'ode' only, got churn=0.1 with method 'pc'"),
         ({"corrector_sigma_max": 0.0}, r"SamplerSettings.corrector_sigma_max must be a positive "
                                        r"number \(Å\) or None, got 0.0"),
+        ({"corrector_sigma_max": 0.005}, r"corrector_sigma_max \(0.005 Å\) is below sigma_min "
+                                         r"\(0.01 Å\): no level would get a corrector step"),
     ],
 )
 def test_new_settings_reject_bad_values_naming_field_and_value(changes, message) -> None:
