@@ -88,15 +88,16 @@ class VerletNeighbors:
         same = self._cells is not None and all(
             a.shape == b.shape and torch.equal(a, b) for a, b in zip(cells, self._cells,
                                                                      strict=True))
-        step = self._largest_move(batch, frac, self._last_frac) if same else None
-        self._cells, self._last_frac = tuple(t.clone() for t in cells), frac.clone()
+        last = self._last_frac if same else None
+        self._last_frac = frac.clone()
         if not same:
-            self._ref = None
+            self._cells, self._ref = tuple(t.clone() for t in cells), None
         moved = None if self._ref is None else self._largest_move(batch, frac,
                                                                    self._ref["frac"])
         if moved is None or not moved[0] <= self.skin / 2:  # not: NaN positions search
             self.n_searches += 1
-            if step is None or not step[0] <= self.skin / _FAST:
+            step = None if last is None else self._largest_move(batch, frac, last)[0]
+            if step is None or not step <= self.skin / _FAST:
                 # atoms move a large part of the skin per call: a list would not last
                 self._ref = None
                 return neighbor_list(batch, self.cutoff, self.max_neighbors)
@@ -113,7 +114,7 @@ class VerletNeighbors:
         modulo whole lattice vectors, and those whole lattice vectors per atom."""
         moved = frac - before
         jumps = torch.round(moved)
-        step = torch.bmm((moved - jumps)[:, None, :], batch.lattices[batch.crystal_index])[:, 0]
+        step = batch.cartesian(moved - jumps)
         largest = float(torch.linalg.vector_norm(step, dim=1).max()) if step.numel() else 0.0
         return largest, jumps
 
@@ -124,6 +125,8 @@ class VerletNeighbors:
         assert ref is not None
         i, j = ref["edge_index"]
         shifts = ref["shifts"] + jumps[i] - jumps[j]  # image shifts of the given positions
+        # from fractional differences: an atom's own images at +a and -a come out exactly
+        # equally far, so the tie-break below decides between them, as in neighbor_list
         lattice = batch.lattices[batch.crystal_index[i]]
         vectors = torch.bmm((frac[j] - frac[i] + shifts)[:, None, :], lattice)[:, 0]  # Å
         d2 = (vectors * vectors).sum(1)
