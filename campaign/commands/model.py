@@ -78,12 +78,12 @@ def _format(card: dict[str, Any]) -> str:
     if training.get("sources"):
         lines.append("training data by source: " + ", ".join(
             f"{k} {v}" for k, v in sorted(training["sources"].items())))
-    more = (training.get("extra_data") or {}).get("files") or {}
-    if more:
+    extra_data = training.get("extra_data") or {}
+    if extra_data.get("files"):  # runs before per-file repeats recorded one for all files
         lines.append("more training data (crystals kept x times repeated): " + ", ".join(
             f"{Path(path).name} of {Path(path).parent.name} {v.get('kept')} x "
-            f"{v.get('repeat', (training.get('extra_data') or {}).get('repeat'))}"
-            for path, v in more.items()))
+            f"{v.get('repeat', extra_data.get('repeat'))}"
+            for path, v in extra_data["files"].items()))
     start = (training.get("run") or {}).get("init_from")
     if start:
         lines.append(f"warm start from   {Path(str(start.get('path'))).name} (sha256 "
