@@ -3,7 +3,7 @@
 :func:`off_loopback_sockets` walks this process, its descendants and every process whose
 command line names the Ray session directory (and their descendants), and lists each
 TCP/UDP socket of theirs with an address off loopback: a listening or bound socket on
-another interface (or on all of them: ``0.0.0.0``, ``::``), or a connection to another
+another interface (or on all of them: the IPv4 or IPv6 wildcard), or a connection to another
 host. Unix sockets are not network sockets and are left out.
 """
 
