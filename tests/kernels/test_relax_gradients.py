@@ -78,7 +78,8 @@ def test_chgnet_energy_forces_and_stress_are_unchanged() -> None:
 
     model = CHGNet.load(verbose=False)
     structure = diamond().get_primitive_structure()
-    structure.perturb(0.1, min_distance=0.05)
+    # one atom moved by a fixed 0.11 Å: a random perturb can land near a symmetric cell
+    structure.translate_sites([0], [0.08, -0.05, 0.06], frac_coords=False)
     structure.apply_strain(0.02)
     reference = model.predict_structure(structure, task="efs")
     with first_order_gradients():
@@ -86,4 +87,4 @@ def test_chgnet_energy_forces_and_stress_are_unchanged() -> None:
     # float32 rounding of another backward graph: eV/atom, eV/Å, GPa
     for key, atol in (("e", 1e-6), ("f", 1e-5), ("s", 1e-4)):
         np.testing.assert_allclose(fast[key], reference[key], rtol=0, atol=atol)
-    assert np.abs(reference["f"]).max() > 0.1  # a perturbed cell: the check is not vacuous
+    assert np.abs(reference["f"]).max() > 0.3  # a perturbed cell: the check is not vacuous
