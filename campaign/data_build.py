@@ -104,7 +104,8 @@ def gather_candidates(
                 system, opts.random_per_system, max_atoms=opts.max_atoms, seed=opts.seed)
         if "substituted" in opts.sources:
             pools[system] += substituted_templates(system, templates, opts.substitute, prior,
-                                                   max_atoms=opts.max_atoms)
+                                                   max_atoms=opts.max_atoms,
+                                                   analogues=opts.analogue_map())
         if "mp" in opts.sources:
             pools[system] += mp_structures(system, client=mp_client, max_atoms=opts.max_atoms,
                                            e_above_hull_max=opts.mp_ehull_max)
@@ -138,7 +139,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-_SOURCE_INPUTS = ("files", "templates", "substitute")  # inputs a source needs, not defaults
+# inputs a source needs, not defaults
+_SOURCE_INPUTS = ("files", "templates", "substitute", "analogues")
 
 
 def command_line(opts: BuildOptions) -> str:
@@ -147,7 +149,7 @@ def command_line(opts: BuildOptions) -> str:
 
     default = BuildOptions(chemsys=opts.chemsys, sources=opts.sources, out=opts.out,
                            files=opts.files, templates=opts.templates,
-                           substitute=opts.substitute)
+                           substitute=opts.substitute, analogues=opts.analogues)
     words = ["chggen", "data", "build", "--chemsys", *opts.chemsys, "--sources",
              *opts.sources, "--out", str(opts.out)]
     flags = {"undecorated": "--no-undecorated", "keep_unreferenced": "--drop-unreferenced",

@@ -25,6 +25,12 @@ def _bad(field: str, value: Any, reason: str) -> None:
     raise DataBuildError(f"--{field.replace('_', '-')} = {value!r}: {reason}")
 
 
+def _is_element(symbol: str) -> bool:
+    from pymatgen.core import Element
+
+    return Element.is_valid_symbol(symbol)
+
+
 class DataBuildError(InputError):
     """Bad build input (options, sources); the message names the option and the value."""
 
@@ -62,6 +68,7 @@ class BuildOptions:
     single_point: bool = False
     templates: Path | None = None
     substitute: tuple[str, ...] = ()
+    analogues: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if "known" in self.sources:
@@ -101,6 +108,9 @@ class BuildOptions:
             if self.substitute:
                 _bad("substitute", list(self.substitute), "given but 'substituted' is not in "
                      "--sources")
+            if self.analogues:
+                _bad("analogues", list(self.analogues), "given but 'substituted' is not in "
+                     "--sources")
             return
         if self.templates is None:
             _bad("templates", None, "--sources substituted needs --templates PATH")
@@ -112,6 +122,27 @@ class BuildOptions:
         for element in self.substitute:
             if element not in inside:
                 _bad("substitute", element, f"not an element of --chemsys {list(self.chemsys)}")
+        self.analogue_map(inside)
+
+    def analogue_map(self, inside: set[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """``--analogues P=As,Sb S=O,Se`` as {frame element: stand-ins}; refuses bad words."""
+        if inside is None:
+            inside = {el for system in self.chemsys for el in parse_chemsys(system)}
+        out: dict[str, tuple[str, ...]] = {}
+        for word in self.analogues:
+            frame, sep, rest = word.partition("=")
+            stand_ins = tuple(el for el in rest.split(",") if el)
+            if not sep or not stand_ins:
+                _bad("analogues", word, "write ELEMENT=ANALOGUE[,ANALOGUE...], e.g. P=As,Sb")
+            if frame not in inside or frame in out:
+                _bad("analogues", word, f"{frame!r} is not an element of --chemsys "
+                     f"{list(self.chemsys)}" if frame not in inside else
+                     f"{frame!r} is given twice")
+            for el in stand_ins:
+                if not _is_element(el) or el in inside:
+                    _bad("analogues", word, f"{el!r} is not an element outside --chemsys")
+            out[frame] = stand_ins
+        return out
 
     def _check_known(self) -> None:
         if self.known is None:

@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup-steps", type=int, default=200)
-    parser.add_argument("--model-json", default=None, help="ScoreModelConfig overrides (JSON)")
+    parser.add_argument("--model-json", default=None,
+                        help="ScoreModelConfig overrides (JSON); with --init-from they apply "
+                        "to that checkpoint's configuration")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--val-data", default=None,
                         help="validation crystals (e.g. the val.parquet of a known-structures "
@@ -116,6 +118,9 @@ def main() -> None:
         if args.init_from:
             payload = read_checkpoint(args.init_from)
             config = ScoreModelConfig.from_dict(payload["model_config"])
+            if args.model_json:  # e.g. fewer neighbours; the weights must still fit
+                config = ScoreModelConfig.from_dict({**config.to_dict(),
+                                                     **json.loads(args.model_json)})
             init_from = {"path": str(args.init_from),
                          "sha256": hashlib.sha256(Path(args.init_from).read_bytes()).hexdigest(),
                          "steps": payload["metadata"].get("steps")}

@@ -81,6 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--substitute", nargs="+", default=[],
                    help="elements of --chemsys that replace a template's other elements, "
                    "e.g. Zn for Zn-P-S from every P-S compound of the templates")
+    p.add_argument("--analogues", nargs="+", default=[], metavar="EL=ANALOGUE,...",
+                   help="source 'substituted': elements that may stand in for a system "
+                   "element in a template, e.g. P=As,Sb S=O,Se,Te (thioarsenates, "
+                   "phosphates and selenides become thiophosphates)")
     p.add_argument("--min-distance", type=_non_negative_float, default=0.5,
                    help="known source: drop crystals with two atoms closer than this, Å "
                    "(default 0.5)")
@@ -156,6 +160,7 @@ def run_data_build(args: argparse.Namespace) -> int:
             val_fraction=args.val_fraction, test_fraction=args.test_fraction,
             test_formulas=tuple(args.test_formulas), single_point=args.single_point,
             templates=args.templates, substitute=tuple(args.substitute),
+            analogues=tuple(args.analogues),
         )
         if opts.workers > 1 and not opts.no_relax:
             try:

@@ -229,6 +229,22 @@ def test_substituted_source_turns_template_cations_into_the_system_element(tmp_p
          "--substitute = 'Li': not an element of --chemsys ['P-S-Zn']"),
         (["--templates", "TEMPLATES"],
          "--templates = 'TEMPLATES': given but 'substituted' is not in --sources"),
+        (["--analogues", "P=As"], "--analogues = ['P=As']: given but 'substituted' is not in "
+         "--sources"),
+        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
+          "--analogues", "P"], "--analogues = 'P': write ELEMENT=ANALOGUE[,ANALOGUE...], "
+         "e.g. P=As,Sb"),
+        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
+          "--analogues", "Se=Te"], "--analogues = 'Se=Te': 'Se' is not an element of "
+         "--chemsys ['P-S-Zn']"),
+        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
+          "--analogues", "S=O,Zn"], "--analogues = 'S=O,Zn': 'Zn' is not an element outside "
+         "--chemsys"),
+        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
+          "--analogues", "S=Xq"], "--analogues = 'S=Xq': 'Xq' is not an element outside "
+         "--chemsys"),
+        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
+          "--analogues", "S=O", "S=Se"], "--analogues = 'S=Se': 'S' is given twice"),
     ],
 )
 def test_substituted_source_errors_name_the_option(tmp_path, capsys, args, message) -> None:
@@ -263,3 +279,8 @@ def test_command_line_reproduces_the_build_and_names_only_given_inputs(tmp_path)
     args = parser.parse_args(["data", "build", *words])
     assert (args.templates, args.substitute, args.sources) == (templates, ["Zn"],
                                                                ["substituted"])
+    analogues = _options(tmp_path / "o", chemsys=("Zn-P-S",), sources=("substituted",),
+                         templates=templates, substitute=("Zn",), analogues=("P=As,Sb",))
+    args = parser.parse_args(["data", "build", *command_line(analogues).split()[3:]])
+    assert args.analogues == ["P=As,Sb"]
+    assert analogues.analogue_map() == {"P": ("As", "Sb")}

@@ -58,3 +58,20 @@ def test_ids_are_deterministic_and_differ_by_system_and_element(prior) -> None:
     again = [m.structure_id for m in substituted_templates("Zn-P-S", [("GaPS", moved)], ["Zn"],
                                                            prior)]
     assert again != one
+
+
+def test_analogues_stand_in_for_frame_elements_and_are_replaced(prior) -> None:
+    arsenate = _template(["Ga"])
+    arsenate.replace_species({"P": "As", "S": "Se"})  # GaAsSe4: pnictogen and chalcogen
+    both = _template(["Ga"])
+    both.replace(2, "As")  # holds P and As: which one is P is ambiguous, so it is skipped
+    templates = [("GaAsSe", arsenate), ("GaPAsS", both), ("GaPS", _template(["Ga"]))]
+    plain = list(substituted_templates("Zn-P-S", templates, ["Zn"], prior))
+    assert [m.prototype for m in plain] == ["GaPS:Ga->Zn"]  # no analogues: the old rule
+    analogues = {"P": ("As", "Sb"), "S": ("O", "Se")}
+    made = list(substituted_templates("Zn-P-S", templates, ["Zn"], prior, analogues=analogues))
+    assert [m.prototype for m in made] == ["GaAsSe:Ga->Zn,As->P,Se->S", "GaPS:Ga->Zn"]
+    assert made[0].structure.composition.reduced_formula == "ZnPS4"
+    np.testing.assert_allclose(made[0].structure.frac_coords, arsenate.frac_coords, atol=1e-12)
+    # a template with no stand-in swapped keeps its id: caches of plain builds stay valid
+    assert made[1].structure_id == plain[0].structure_id != made[0].structure_id
