@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from campaign.options import int_at_least
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
@@ -54,12 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
                    help=f"offline | mp | none | a hull file (default {DEFAULT_HULL_SOURCE})")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--relax-actors", type=int, default=None, help="default: CPU count")
-    p.add_argument("--sampler-actors", type=int, default=None,
+    p.add_argument("--relax-actors", type=int_at_least(1), default=None, help="default: CPU count")
+    p.add_argument("--sampler-actors", type=int_at_least(1), default=None,
                    help="CPU sampler actors, one torch thread each (default: as many as "
                    "relaxation actors, so that sampling, which comes first, can use every "
                    "core)")
-    p.add_argument("--candidates-per-relax-call", type=int, default=None,
+    p.add_argument("--candidates-per-relax-call", type=int_at_least(1), default=None,
                    help="candidates a relaxation actor relaxes together, one batched CHGNet "
                    f"forward per step (default {CANDIDATES_PER_RELAX_CALL}; 1: one by one)")
     p.add_argument("--address", default=None, help="Ray cluster to join ('auto')")

@@ -229,3 +229,15 @@ def test_scan_defaults_spread_the_line_within_the_budget(capsys) -> None:
     assert validate_config(printed).modes == ["unconditional"]
     assert main(["scan", "Li-Xx", "--print-config"]) == 2
     assert "'Xx' is not a chemical element" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--relax-actors", "--sampler-actors",
+                                    "--candidates-per-relax-call"])
+def test_scan_refuses_a_count_below_one_in_one_line_naming_the_option(option, capsys) -> None:
+    from campaign.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["scan", "Li-Si", option, "0", "--print-config"])
+    assert stop.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [f"chggen scan: error: argument {option}: '0' is not an integer >= 1"]
