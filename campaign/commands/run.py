@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -55,9 +56,14 @@ def execute(config, address: str | None, progress: bool, verbose: bool,
 
 def output_for_settings(config: Any, new_folder: bool) -> Any:
     """The configuration with ``output`` moved to ``<output>-<settings hash>`` when
-    ``new_folder`` is asked for and the folder belongs to other settings."""
+    ``new_folder`` is asked for and the folder belongs to other settings. An ``output``
+    that exists and is not a folder is refused before any work."""
+    from campaign.config import CampaignConfigError
     from campaign.distributed.workers import runner_settings
     from campaign.folder import folder_for
+
+    if Path(config.output).exists() and not Path(config.output).is_dir():
+        raise CampaignConfigError(f"output = {config.output!r}: exists and is not a folder")
 
     target = folder_for(config.output, runner_settings(config), new_folder)
     return config if target == config.output else config.model_copy(update={"output": target})

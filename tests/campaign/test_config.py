@@ -241,3 +241,18 @@ def test_scan_refuses_a_count_below_one_in_one_line_naming_the_option(option, ca
     assert stop.value.code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == [f"chggen scan: error: argument {option}: '0' is not an integer >= 1"]
+
+
+def test_run_and_scan_refuse_an_output_that_is_a_file_before_any_work(tmp_path, capsys) -> None:
+    from campaign.cli import main
+
+    taken = tmp_path / "results"
+    taken.write_text("a file, not a results folder")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"name: x\ncompositions: {{chemical_systems: [Li-Si]}}\noutput: {taken}\n")
+    assert main(["run", str(config)]) == 2
+    assert main(["scan", "Li-Si", "--budget", "2", "--out", str(taken)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    message = f"output = {str(taken)!r}: exists and is not a folder"
+    assert lines == [f"chggen run: {message}", f"chggen scan: {message}"]
+    assert taken.read_text() == "a file, not a results folder"
