@@ -96,6 +96,7 @@ def gather_candidates(
                      for t in read_known_structures(opts.templates, unreadable=unreadable)]
         notes["templates_read"] = len(templates)
         notes["templates_unreadable"] = unreadable
+    analogues = opts.analogue_map()
     for system in systems:
         if "prototypes" in opts.sources:
             pools[system] += decorated_prototypes(system, prior, max_atoms=opts.max_atoms)
@@ -105,7 +106,7 @@ def gather_candidates(
         if "substituted" in opts.sources:
             pools[system] += substituted_templates(system, templates, opts.substitute, prior,
                                                    max_atoms=opts.max_atoms,
-                                                   analogues=opts.analogue_map())
+                                                   analogues=analogues)
         if "mp" in opts.sources:
             pools[system] += mp_structures(system, client=mp_client, max_atoms=opts.max_atoms,
                                            e_above_hull_max=opts.mp_ehull_max)

@@ -10,6 +10,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from pymatgen.core import Element
+
 from chggen_kernels.datasets import parse_chemsys
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
@@ -23,12 +25,6 @@ def _bad(field: str, value: Any, reason: str) -> None:
     """Raise the one message format of every settings error: ``field = value: reason``
     (the field spelled as its command-line option)."""
     raise DataBuildError(f"--{field.replace('_', '-')} = {value!r}: {reason}")
-
-
-def _is_element(symbol: str) -> bool:
-    from pymatgen.core import Element
-
-    return Element.is_valid_symbol(symbol)
 
 
 class DataBuildError(InputError):
@@ -118,28 +114,32 @@ class BuildOptions:
             _bad("templates", str(self.templates), "not a file")
         if not self.substitute:
             _bad("substitute", [], "--sources substituted needs --substitute ELEMENT ...")
-        inside = {el for system in self.chemsys for el in parse_chemsys(system)}
+        inside = self._elements()
         for element in self.substitute:
             if element not in inside:
                 _bad("substitute", element, f"not an element of --chemsys {list(self.chemsys)}")
-        self.analogue_map(inside)
+        self.analogue_map()
 
-    def analogue_map(self, inside: set[str] | None = None) -> dict[str, tuple[str, ...]]:
+    def _elements(self) -> set[str]:
+        """Every element of every ``--chemsys`` system."""
+        return {el for system in self.chemsys for el in parse_chemsys(system)}
+
+    def analogue_map(self) -> dict[str, tuple[str, ...]]:
         """``--analogues P=As,Sb S=O,Se`` as {frame element: stand-ins}; refuses bad words."""
-        if inside is None:
-            inside = {el for system in self.chemsys for el in parse_chemsys(system)}
+        inside = self._elements()
         out: dict[str, tuple[str, ...]] = {}
         for word in self.analogues:
             frame, sep, rest = word.partition("=")
             stand_ins = tuple(el for el in rest.split(",") if el)
             if not sep or not stand_ins:
                 _bad("analogues", word, "write ELEMENT=ANALOGUE[,ANALOGUE...], e.g. P=As,Sb")
-            if frame not in inside or frame in out:
+            if frame not in inside:
                 _bad("analogues", word, f"{frame!r} is not an element of --chemsys "
-                     f"{list(self.chemsys)}" if frame not in inside else
-                     f"{frame!r} is given twice")
+                     f"{list(self.chemsys)}")
+            if frame in out:
+                _bad("analogues", word, f"{frame!r} is given twice")
             for el in stand_ins:
-                if not _is_element(el) or el in inside:
+                if not Element.is_valid_symbol(el) or el in inside:
                     _bad("analogues", word, f"{el!r} is not an element outside --chemsys")
             out[frame] = stand_ins
         return out

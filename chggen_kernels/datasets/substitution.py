@@ -70,12 +70,13 @@ def substituted_templates(
             rest = present - set(stand_ins)
             if not rest or not all(Element(el).is_metal for el in rest):
                 continue  # only cations are substituted: no anion (N, O, Cl, Se) becomes X
+            swaps = {t: f for t, f in stand_ins.items() if t != f}
             mapping = {Element(el): Element(x) for el in sorted(rest)}
-            mapping.update({Element(t): Element(f) for t, f in stand_ins.items() if t != f})
+            mapping.update({Element(t): Element(f) for t, f in swaps.items()})
             new = s.copy()
             new.replace_species(mapping)
             new.scale_lattice(volume_prior.volume_per_atom(new.composition) * len(new))
-            swapped = sorted(f"{t}->{f}" for t, f in stand_ins.items() if t != f)
+            swapped = sorted(f"{t}->{f}" for t, f in swaps.items())
             key = ("substituted", template_id, structure_fingerprint(s), system, x, *swapped)
             yield SourceStructure(
                 structure_id(*key), new, "substituted",

@@ -216,6 +216,11 @@ def test_substituted_source_turns_template_cations_into_the_system_element(tmp_p
     assert f"--templates {templates} --substitute Zn" in manifest["command"]
 
 
+#: a valid substituted-source command line for Zn-P-S, to which one bad option is added
+_ZN_FROM_TEMPLATES = ["--sources", "substituted", "--templates", "TEMPLATES", "--substitute",
+                      "Zn"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -231,20 +236,16 @@ def test_substituted_source_turns_template_cations_into_the_system_element(tmp_p
          "--templates = 'TEMPLATES': given but 'substituted' is not in --sources"),
         (["--analogues", "P=As"], "--analogues = ['P=As']: given but 'substituted' is not in "
          "--sources"),
-        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
-          "--analogues", "P"], "--analogues = 'P': write ELEMENT=ANALOGUE[,ANALOGUE...], "
-         "e.g. P=As,Sb"),
-        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
-          "--analogues", "Se=Te"], "--analogues = 'Se=Te': 'Se' is not an element of "
-         "--chemsys ['P-S-Zn']"),
-        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
-          "--analogues", "S=O,Zn"], "--analogues = 'S=O,Zn': 'Zn' is not an element outside "
-         "--chemsys"),
-        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
-          "--analogues", "S=Xq"], "--analogues = 'S=Xq': 'Xq' is not an element outside "
-         "--chemsys"),
-        (["--sources", "substituted", "--templates", "TEMPLATES", "--substitute", "Zn",
-          "--analogues", "S=O", "S=Se"], "--analogues = 'S=Se': 'S' is given twice"),
+        ([*_ZN_FROM_TEMPLATES, "--analogues", "P"],
+         "--analogues = 'P': write ELEMENT=ANALOGUE[,ANALOGUE...], e.g. P=As,Sb"),
+        ([*_ZN_FROM_TEMPLATES, "--analogues", "Se=Te"],
+         "--analogues = 'Se=Te': 'Se' is not an element of --chemsys ['P-S-Zn']"),
+        ([*_ZN_FROM_TEMPLATES, "--analogues", "S=O,Zn"],
+         "--analogues = 'S=O,Zn': 'Zn' is not an element outside --chemsys"),
+        ([*_ZN_FROM_TEMPLATES, "--analogues", "S=Xq"],
+         "--analogues = 'S=Xq': 'Xq' is not an element outside --chemsys"),
+        ([*_ZN_FROM_TEMPLATES, "--analogues", "S=O", "S=Se"],
+         "--analogues = 'S=Se': 'S' is given twice"),
     ],
 )
 def test_substituted_source_errors_name_the_option(tmp_path, capsys, args, message) -> None:
