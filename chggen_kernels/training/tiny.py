@@ -99,6 +99,7 @@ def tiny_model_config(**overrides: Any) -> ScoreModelConfig:
     base: dict[str, Any] = {
         "cutoff": 4.0,
         "max_neighbors": 16,
+        "avg_num_neighbors": None,
         "n_layers": 2,
         "hidden_irreps": "16x0e+8x1o",
         "lmax": 1,

@@ -86,3 +86,17 @@ def test_model_info_missing_checkpoint_is_a_clear_error(tmp_path, capsys) -> Non
     assert main(["model", "info", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
     captured = capsys.readouterr()
     assert "does not exist (--checkpoint)" in captured.err and captured.out == ""
+
+
+def test_the_shipped_model_is_the_documented_architecture() -> None:
+    """The shipped weights use ``cpu_default_config`` (cap 16 since the cap-16 retraining)
+    and carry a measured quality table, so ``model info`` never prints a bare card."""
+    from campaign.resources import default_model_path
+    from chggen_kernels.model import ScoreModelConfig, cpu_default_config
+    from chggen_kernels.training.checkpoint import read_checkpoint
+
+    payload = read_checkpoint(default_model_path())
+    config = ScoreModelConfig.from_dict(payload["model_config"])
+    assert config == cpu_default_config()
+    assert config.max_neighbors == 16
+    assert payload["metadata"]["extra"]["quality"]["systems"]

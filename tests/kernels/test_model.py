@@ -331,7 +331,7 @@ def test_config_round_trips_through_json() -> None:
             r"ScoreModelConfig.hidden_irreps has degree 3 above lmax=2",
         ),
         (
-            {"max_neighbors": None},
+            {"max_neighbors": None, "avg_num_neighbors": None},
             r"ScoreModelConfig.avg_num_neighbors must be given when max_neighbors is None",
         ),
         (
