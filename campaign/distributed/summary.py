@@ -38,10 +38,13 @@ class CampaignSummary:
         state = "interrupted" if self.interrupted else "finished"
         quarantined = (f", {self.parts_quarantined} bad parts moved to _quarantine"
                        if self.parts_quarantined else "")
+        no_framework = (f", {self.hosts_without_framework} of {self.hosts_refined} hosts "
+                        "without a framework to inpaint" if self.hosts_without_framework
+                        else "")
         return (
             f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
             f"({self.tasks_skipped} already done{quarantined}), {self.candidates_written} "
-            f"candidates, {self.candidates_failed} failed (actors ready after "
+            f"candidates, {self.candidates_failed} failed{no_framework} (actors ready after "
             f"{self.actor_start_s:.1f} s); results in {self.output}"
         )
 
