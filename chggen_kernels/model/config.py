@@ -175,8 +175,9 @@ def cpu_default_config(**overrides: Any) -> ScoreModelConfig:
     functions, radial MLP [32]. ``overrides`` replace individual fields.
 
     The cap went from 32 to 16 with the same weights and normalisation, then training
-    continued: 2.65x less forward time per atom (64 crystals x 20 atoms, one thread) and
-    a lower validation DSM loss in every sigma range (``MODEL_CARD.md``).
+    continued: 1.9-2.0x less forward time per atom (64 crystals x 20 atoms, one thread,
+    ``benchmarks/bench_forward.py``) and a lower validation DSM loss in every sigma range
+    (``MODEL_CARD.md``).
 
     With the earlier cap of 32, measured on an idle 16-core host with 2 torch threads,
     64 crystals x 20 atoms (36k edges): forward 0.2 s, forward + backward 0.66 s.
