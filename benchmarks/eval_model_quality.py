@@ -235,6 +235,23 @@ def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
             **{k: data[k] for k in ROW_COLUMNS}}
 
 
+def framework_spacegroups(hosts: list[Any], guest: str) -> dict[str, int]:
+    """Space group number -> hosts whose framework (``guest`` removed) ends the reference
+    symmetry ladder there (P1 / P-1 when no rung finds more)."""
+    from pymatgen.core import Structure
+
+    from chggen_kernels.symmetry import refine_framework
+
+    counts: dict[str, int] = {}
+    for host in hosts:
+        structure = Structure.from_dict(json.loads(host.structure_relaxed))
+        if not any(site.specie.symbol == guest for site in structure):
+            continue
+        number = str(refine_framework(structure, guest).spacegroup_number)
+        counts[number] = counts.get(number, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
 def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[str, Any]:
     """Unconditional candidates of ``group``, then each inpainting mode on their hosts."""
     from campaign.local import plan_unconditional, run_specs
@@ -251,6 +268,7 @@ def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[s
     timings = {"unconditional_s": time.perf_counter() - t0}
     hosts_by_mode: dict[str, dict[str, Any]] = {}
     hosts = [r for r in records if r.status == "ok" and r.structure_relaxed is not None]
+    ladder = framework_spacegroups(hosts, group.guest)
     for mode in ctx["modes"]:
         if mode == "unconditional":
             continue
@@ -273,6 +291,7 @@ def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[s
                                "framework_spacegroups": dict(sorted(framework_sg.items()))}
         timings[f"{mode}_s"] = time.perf_counter() - t1
     return {"group": dataclasses.asdict(group), "rows": rows, "hosts": hosts_by_mode,
+            "system": group.system, "framework_spacegroups": ladder,
             "volume_per_atom": vpa, "volume_source": vpa_source,
             "wall_s": time.perf_counter() - t0, "timings": timings}
 
@@ -323,7 +342,7 @@ def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
     """Summaries per group (formula x cell size x mode, with the host counts of the
     inpainting modes), per system x mode x cell size, per system x mode, per system, per
     mode."""
-    from chggen_kernels.evaluation import summarize_by, summarize_rows
+    from chggen_kernels.evaluation import summarize_by, summarize_frameworks, summarize_rows
 
     groups = summarize_by(rows, ["system", "formula", "atoms_per_cell", "mode"])
     by_key = {(g["formula"], g["atoms_per_cell"], g["mode"]): g for g in groups}
@@ -349,7 +368,9 @@ def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
             "by_atoms_per_cell": by(["system", "mode", "atoms_per_cell"]),
             "systems_summary": by(["system", "mode"]),
             "systems_all_modes": by(["system"]),
-            "modes_summary": by(["mode"])}
+            "modes_summary": by(["mode"]),
+            "frameworks_summary": summarize_frameworks(
+                r for r in results if "framework_spacegroups" in r)}
 
 
 def main(argv: list[str] | None = None) -> int:

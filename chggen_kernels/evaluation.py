@@ -6,6 +6,8 @@ column names), used by ``benchmarks/eval_model_quality.py``:
 * :func:`summarize_rows`: counts, symmetry success rate, space-group histogram and the
   relaxation statistics of one group of candidates;
 * :func:`summarize_by`: the same for every value of some grouping columns;
+* :func:`summarize_frameworks`: how far the frameworks of the unconditional candidates
+  (guests removed) climb the symmetry ladder: above P1, above P-1, per system;
 * :func:`compare_sigma_bins`, :func:`validation_loss_comparison`: validation DSM loss per
   sigma bin, trained vs untrained on the same noisy held-out crystals;
 * :func:`markdown_report`: the tables for ``chggen_kernels/data/MODEL_CARD.md``.
@@ -37,6 +39,7 @@ __all__ = [
     "markdown_report",
     "quality_card",
     "summarize_by",
+    "summarize_frameworks",
     "summarize_rows",
     "validation_loss_comparison",
     "wilson_interval",
@@ -166,6 +169,32 @@ def summarize_by(rows: Iterable[Any], keys: Sequence[str]) -> list[dict[str, Any
             for key, members in sorted(groups.items(), key=order)]
 
 
+def summarize_frameworks(runs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per chemical system: the space groups the symmetry ladder gives the frameworks.
+
+    ``runs``: mappings with ``system`` and ``framework_spacegroups`` (space-group number ->
+    number of hosts whose framework ends the ladder there: the first rung above P-1, or P1 /
+    P-1 at the last rung). Counts and 95 % Wilson intervals of the frameworks above P1
+    (number > 1) and above P-1 (number > 2, the frameworks the workflow inpaints into).
+    """
+    histograms: dict[str, Counter[int]] = {}
+    for run in runs:
+        counts = histograms.setdefault(str(run["system"]), Counter())
+        for number, n in (run.get("framework_spacegroups") or {}).items():
+            counts[int(number)] += int(n)
+    out = []
+    for system, counts in sorted(histograms.items()):
+        n = sum(counts.values())
+        above_p1 = sum(v for k, v in counts.items() if k > 1)
+        above_p1bar = sum(v for k, v in counts.items() if k >= SYMMETRIC_MIN_SPACEGROUP)
+        out.append({"system": system, "n_frameworks": n,
+                    "n_above_p1": above_p1, "above_p1_ci95": wilson_interval(above_p1, n),
+                    "n_above_p1bar": above_p1bar,
+                    "above_p1bar_ci95": wilson_interval(above_p1bar, n),
+                    "spacegroup_histogram": {str(k): counts[k] for k in sorted(counts)}})
+    return out
+
+
 def compare_sigma_bins(trained: Mapping[str, float], untrained: Mapping[str, float]
                        ) -> list[dict[str, Any]]:
     """Per sigma bin: trained and untrained validation DSM loss and the relative change
@@ -278,6 +307,10 @@ def _rate(summary: Mapping[str, Any]) -> str:
     return text + (f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else "")
 
 
+def _count(k: int, n: int, ci: Sequence[float] | None) -> str:
+    return f"{k}/{n}" + (f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else "")
+
+
 def _top_spacegroups(histogram: Mapping[str, int], n: int = 4) -> str:
     pairs = sorted(histogram.items(), key=lambda kv: (-kv[1], int(kv[0])))[:n]
     return ", ".join(f"{k}: {v}" for k, v in pairs) or "-"
@@ -350,6 +383,18 @@ def markdown_report(result: Mapping[str, Any]) -> str:
                          f"{g['mode']} | {g['n_samples']} | {g['n_failed']} | "
                          f"{g['n_symmetric']} | {_rate(g)} | {host_text} | "
                          f"{_top_spacegroups(g['spacegroup_histogram'])} |")
+        lines.append("")
+    frameworks = result.get("frameworks_summary", [])
+    if frameworks:
+        lines += ["Frameworks of the relaxed unconditional candidates (guests removed, "
+                  "symmetry ladder 0.1-2.0 Å; the workflow inpaints into those above P-1)", "",
+                  "| system | frameworks | above P1 | above P-1 | ladder space groups |",
+                  "|---|---|---|---|---|"]
+        for f in frameworks:
+            lines.append(f"| {f['system']} | {f['n_frameworks']} | "
+                         f"{_count(f['n_above_p1'], f['n_frameworks'], f['above_p1_ci95'])} | "
+                         f"{_count(f['n_above_p1bar'], f['n_frameworks'], f['above_p1bar_ci95'])}"
+                         f" | {_top_spacegroups(f['spacegroup_histogram'], 6)} |")
         lines.append("")
     systems = result.get("systems_summary", [])
     if systems:

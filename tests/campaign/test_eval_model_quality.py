@@ -128,6 +128,12 @@ def test_end_to_end_tiny_model(script, tmp_path, monkeypatch, capsys) -> None:
         assert inp["n_samples"] == inp["hosts"]["n_symmetric_framework"]  # 1 per host
         assert sum(inp["hosts"]["framework_spacegroups"].values()) == inp["n_samples"]
     assert groups["Li2Si", "inpaint"]["n_samples"] >= 1  # the inpainting path ran
+    (frameworks,) = result["frameworks_summary"]  # every host's ladder, refined or not
+    assert frameworks["system"] == "Li-Si"
+    assert frameworks["n_frameworks"] == sum(groups[f, "unconditional"]["n_relaxed"]
+                                             for f in ("LiSi", "Li2Si"))
+    assert frameworks["n_above_p1bar"] >= sum(groups[f, "inpaint"]["hosts"][
+        "n_symmetric_framework"] for f in ("LiSi", "Li2Si"))
     rows = result["rows"]
     assert len(rows) == sum(g["n_samples"] for g in groups.values())
     ok = [r for r in rows if r["status"] == "ok"]
@@ -144,5 +150,6 @@ def test_end_to_end_tiny_model(script, tmp_path, monkeypatch, capsys) -> None:
     assert math.isfinite(result["wall_time_s"]) and result["checkpoint"]["sha256"]
     printed = capsys.readouterr().out
     assert "**reduced**" in printed and "| Li-Si | LiSi | 2 | unconditional | 3 |" in printed
+    assert f"| Li-Si | {frameworks['n_frameworks']} | {frameworks['n_above_p1']}/" in printed
     again = script.main(["--from-json", str(out), "--markdown"])
     assert again == 0 and capsys.readouterr().out.strip() == printed.strip()

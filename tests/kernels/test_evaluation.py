@@ -14,6 +14,7 @@ from chggen_kernels.evaluation import (
     is_symmetric_row,
     markdown_report,
     summarize_by,
+    summarize_frameworks,
     summarize_rows,
     validation_loss_comparison,
     wilson_interval,
@@ -115,6 +116,19 @@ def test_markdown_report_marks_reduced_settings() -> None:
     assert "| Zn-P-S | ZnP2S6 | 9 | unconditional | 2 | 0 | 1 | 50.0 % [" in text
     result["settings"]["sampler_reduced"] = False
     assert "**reduced**" not in markdown_report(result)
+
+
+def test_summarize_frameworks_counts_above_p1_and_above_p1bar() -> None:
+    runs = [{"system": "Zn-P-S", "framework_spacegroups": {"1": 3, "2": 2, "6": 1}},
+            {"system": "Zn-P-S", "framework_spacegroups": {"8": 2, "1": 1}},
+            {"system": "Li-Si", "framework_spacegroups": {}}]
+    li_si, zn_p_s = summarize_frameworks(runs)
+    assert li_si["n_frameworks"] == 0 and li_si["above_p1_ci95"] is None
+    assert (zn_p_s["n_frameworks"], zn_p_s["n_above_p1"], zn_p_s["n_above_p1bar"]) == (9, 5, 3)
+    assert zn_p_s["spacegroup_histogram"] == {"1": 4, "2": 2, "6": 1, "8": 2}
+    assert zn_p_s["above_p1bar_ci95"] == pytest.approx(wilson_interval(3, 9))
+    text = markdown_report({"frameworks_summary": [zn_p_s]})
+    assert "| Zn-P-S | 9 | 5/9 [" in text and "| 3/9 [" in text and "1: 4, 2: 2, 8: 2, 6: 1" in text
 
 
 # ---------------------------------------------------------------------------- validation
