@@ -57,6 +57,7 @@ from chggen_kernels.datasets.sources import (
     structure_id,
 )
 from chggen_kernels.datasets.substitution import substituted_templates
+from chggen_kernels.datasets.supercells import doubled_cell
 
 __all__ = [
     "HullPosition",
@@ -72,6 +73,7 @@ __all__ = [
     "build_counts",
     "decorated_prototypes",
     "deduplicate",
+    "doubled_cell",
     "energy_above_own_hull",
     "failed_record",
     "file_sha256",
