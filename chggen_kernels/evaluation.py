@@ -332,6 +332,9 @@ def quality_card(result: Mapping[str, Any]) -> dict[str, Any]:
     validation = result.get("validation") or {}
     return {
         "systems": [{k: s.get(k) for k in keys} for s in result.get("systems_summary", [])],
+        "frameworks": [{k: f.get(k) for k in ("system", "n_frameworks", "n_above_p1",
+                                                "n_above_p1bar")}
+                       for f in result.get("frameworks_summary", [])],
         "validation_by_bin": {row["sigma_bin"]: row["trained"]
                               for row in validation.get("bins", [])},
         "sampler": f"{sampler.get('n_levels', '?')} levels x "

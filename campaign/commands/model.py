@@ -120,6 +120,10 @@ def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
                      f"{row['n_relaxed']:>7} {row['n_symmetric']:>9} {rate_text:<18} "
                      f"{'-' if de is None else f'{de:.3f}':>17} "
                      f"{'-' if rmsd is None else f'{rmsd:.3f}':>13}")
+    for row in quality.get("frameworks", []):
+        lines.append(f"  {row['system']:<8} frameworks (guests removed, symmetry ladder): "
+                     f"{row['n_above_p1']}/{row['n_frameworks']} above P1, "
+                     f"{row['n_above_p1bar']}/{row['n_frameworks']} above P-1 (inpainted)")
     return lines
 
 

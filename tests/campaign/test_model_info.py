@@ -18,7 +18,9 @@ QUALITY = {"sampler": "200 levels x 5 corrector steps", "samples_per_cell": 5, "
                        {"system": "Li-Si", "mode": "inpaint", "n_samples": 0,
                         "n_relaxed": 0, "n_symmetric": 0, "symmetry_success_rate": None,
                         "symmetry_success_rate_ci95": None, "median_delta_e_relax": None,
-                        "median_rmsd_relax": None}]}
+                        "median_rmsd_relax": None}],
+           "frameworks": [{"system": "Li-Si", "n_frameworks": 4, "n_above_p1": 3,
+                           "n_above_p1bar": 2}]}
 
 
 @pytest.fixture()
@@ -61,6 +63,8 @@ def test_model_info_prints_the_card(checkpoint, capsys) -> None:
     assert quality[0] == ["Li-Si", "unconditional", "5", "4", "3", "75", "%", "[30-95]",
                           "0.071", "0.250"]
     assert quality[1][-3:] == ["-", "-", "-"]
+    assert ("  Li-Si    frameworks (guests removed, symmetry ladder): 3/4 above P1, "
+            "2/4 above P-1 (inpainted)") in out
     assert "held-out test formulas (2, never trained on; forced: Li2Si): Li2Si, ZnO" in out
 
 

@@ -13,6 +13,7 @@ from chggen_kernels.evaluation import (
     failure_category,
     is_symmetric_row,
     markdown_report,
+    quality_card,
     summarize_by,
     summarize_frameworks,
     summarize_rows,
@@ -129,6 +130,8 @@ def test_summarize_frameworks_counts_above_p1_and_above_p1bar() -> None:
     assert zn_p_s["above_p1bar_ci95"] == pytest.approx(wilson_interval(3, 9))
     text = markdown_report({"frameworks_summary": [zn_p_s]})
     assert "| Zn-P-S | 9 | 5/9 [" in text and "| 3/9 [" in text and "1: 4, 2: 2, 8: 2, 6: 1" in text
+    assert quality_card({"frameworks_summary": [zn_p_s]})["frameworks"] == [
+        {"system": "Zn-P-S", "n_frameworks": 9, "n_above_p1": 5, "n_above_p1bar": 3}]
 
 
 # ---------------------------------------------------------------------------- validation
