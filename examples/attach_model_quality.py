@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from chggen_kernels.evaluation import quality_card
+
 SUMMARY_KEYS = ("system", "mode", "n_samples", "n_failed", "n_relaxed", "n_symmetric",
                 "symmetry_success_rate", "symmetry_success_rate_ci95",
                 "median_delta_e_relax", "median_rmsd_relax")
@@ -50,6 +52,7 @@ def main() -> None:
                               if sampler.get("corrector_sigma_max") else ""),
         "samples_per_cell": settings["samples"], "sizes": settings["sizes"],
         "seed": settings["seed"], "source": "benchmarks/eval_model_quality.py",
+        "frameworks": quality_card(result)["frameworks"],
     }
     extra["final_val_by_bin"] = extra["quality"]["validation_by_bin"]
     if args.carry_from is not None:
