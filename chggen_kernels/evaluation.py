@@ -303,12 +303,16 @@ def _rate(summary: Mapping[str, Any]) -> str:
     if rate is None:
         return "-"
     ci = summary.get("symmetry_success_rate_ci95")
-    text = f"{100 * rate:.1f} %"
-    return text + (f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else "")
+    return f"{100 * rate:.1f} %" + _interval(ci)
+
+
+def _interval(ci: Sequence[float] | None) -> str:
+    """`` [lo-hi]`` in percent for a Wilson interval, or nothing."""
+    return f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else ""
 
 
 def _count(k: int, n: int, ci: Sequence[float] | None) -> str:
-    return f"{k}/{n}" + (f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else "")
+    return f"{k}/{n}{_interval(ci)}"
 
 
 def _top_spacegroups(histogram: Mapping[str, int], n: int = 4) -> str:
