@@ -323,14 +323,14 @@ def _top_spacegroups(histogram: Mapping[str, int], n: int = 4) -> str:
 def quality_card(result: Mapping[str, Any]) -> dict[str, Any]:
     """The measured quality an evaluation result stores in a checkpoint's metadata.
 
-    Per chemical system and mode: samples, relaxed, symmetric (with the 95 % Wilson
+    Per chemical system and mode: samples, failed, relaxed, symmetric (with the 95 % Wilson
     interval of the rate), median relaxation ΔE (eV/atom) and RMSD (Å); the validation
     loss per sigma bin; the sampler and the number of samples. ``chggen model info``
     prints it.
     """
     settings = result.get("settings", {})
     sampler = settings.get("sampler", {})
-    keys = ("system", "mode", "n_samples", "n_relaxed", "n_symmetric",
+    keys = ("system", "mode", "n_samples", "n_failed", "n_relaxed", "n_symmetric",
             "symmetry_success_rate", "symmetry_success_rate_ci95", "median_delta_e_relax",
             "median_rmsd_relax")
     validation = result.get("validation") or {}
@@ -342,7 +342,9 @@ def quality_card(result: Mapping[str, Any]) -> dict[str, Any]:
         "validation_by_bin": {row["sigma_bin"]: row["trained"]
                               for row in validation.get("bins", [])},
         "sampler": f"{sampler.get('n_levels', '?')} levels x "
-                   f"{sampler.get('n_corrector_steps', '?')} corrector steps",
+                   f"{sampler.get('n_corrector_steps', '?')} corrector steps"
+                   + (f" at or below {sampler['corrector_sigma_max']} Å"
+                      if sampler.get("corrector_sigma_max") else ""),
         "samples_per_cell": settings.get("samples"),
         "sizes": settings.get("sizes"),
         "seed": settings.get("seed"),

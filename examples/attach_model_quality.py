@@ -21,10 +21,6 @@ import torch
 
 from chggen_kernels.evaluation import quality_card
 
-SUMMARY_KEYS = ("system", "mode", "n_samples", "n_failed", "n_relaxed", "n_symmetric",
-                "symmetry_success_rate", "symmetry_success_rate_ci95",
-                "median_delta_e_relax", "median_rmsd_relax")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,19 +37,7 @@ def main() -> None:
                          f"(sha256 {digest[:12]} not in {measured[:200]})")
     payload = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     extra = payload["metadata"]["extra"]
-    settings = result["settings"]
-    sampler = settings["sampler"]
-    extra["quality"] = {
-        "systems": [{k: row.get(k) for k in SUMMARY_KEYS} for row in result["systems_summary"]],
-        "validation_by_bin": {b["sigma_bin"]: b["trained"]
-                              for b in result["validation"]["bins"]},
-        "sampler": f"{sampler['n_levels']} levels x {sampler['n_corrector_steps']} corrector "
-                   "steps" + (f" at or below {sampler['corrector_sigma_max']} Å"
-                              if sampler.get("corrector_sigma_max") else ""),
-        "samples_per_cell": settings["samples"], "sizes": settings["sizes"],
-        "seed": settings["seed"], "source": "benchmarks/eval_model_quality.py",
-        "frameworks": quality_card(result)["frameworks"],
-    }
+    extra["quality"] = quality_card(result)
     extra["final_val_by_bin"] = extra["quality"]["validation_by_bin"]
     if args.carry_from is not None:
         other = torch.load(args.carry_from, map_location="cpu", weights_only=False)

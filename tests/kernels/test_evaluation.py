@@ -134,6 +134,24 @@ def test_summarize_frameworks_counts_above_p1_and_above_p1bar() -> None:
         {"system": "Zn-P-S", "n_frameworks": 9, "n_above_p1": 5, "n_above_p1bar": 3}]
 
 
+
+def test_quality_card_keeps_failures_validation_and_the_corrector_ceiling() -> None:
+    result = {
+        "settings": {"sampler": {"n_levels": 200, "n_corrector_steps": 5,
+                                 "corrector_sigma_max": 1.0},
+                     "samples": 6, "sizes": {"ZnP2S6": [1, 2]}, "seed": 0},
+        "systems_summary": [{"system": "Zn-P-S", "mode": "unconditional", "n_samples": 24,
+                             "n_failed": 2, "n_relaxed": 22, "median_delta_e_relax": 0.1,
+                             "not_kept": 1}],
+        "validation": {"bins": [{"sigma_bin": "[1, 10]", "trained": 0.31}]},
+    }
+    card = quality_card(result)
+    assert card["systems"][0]["n_failed"] == 2 and "not_kept" not in card["systems"][0]
+    assert card["sampler"] == "200 levels x 5 corrector steps at or below 1.0 Å"
+    assert card["validation_by_bin"] == {"[1, 10]": 0.31}
+    assert (card["samples_per_cell"], card["seed"]) == (6, 0)
+    assert quality_card({})["sampler"] == "? levels x ? corrector steps"
+
 # ---------------------------------------------------------------------------- validation
 @pytest.fixture()
 def tiny_data(tmp_path):
