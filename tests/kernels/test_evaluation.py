@@ -134,7 +134,6 @@ def test_summarize_frameworks_counts_above_p1_and_above_p1bar() -> None:
         {"system": "Zn-P-S", "n_frameworks": 9, "n_above_p1": 5, "n_above_p1bar": 3}]
 
 
-
 def test_quality_card_keeps_failures_validation_and_the_corrector_ceiling() -> None:
     result = {
         "settings": {"sampler": {"n_levels": 200, "n_corrector_steps": 5,
@@ -151,6 +150,7 @@ def test_quality_card_keeps_failures_validation_and_the_corrector_ceiling() -> N
     assert card["validation_by_bin"] == {"[1, 10]": 0.31}
     assert (card["samples_per_cell"], card["seed"]) == (6, 0)
     assert quality_card({})["sampler"] == "? levels x ? corrector steps"
+
 
 # ---------------------------------------------------------------------------- validation
 @pytest.fixture()
