@@ -6,7 +6,10 @@
 Every crystal of at most ``max_atoms / 2`` sites is doubled along its shortest lattice
 vector (``chggen_kernels.datasets.doubled_cell``); the other columns are kept, the id gets
 ``-x2``. ``--exclude-formulas`` leaves out compositions (reduced formulas) that an
-evaluation measures, so their larger cells are not trained on. Pass the output to
+evaluation measures, so their larger cells are not trained on. ``--require-groups`` keeps
+only crystals holding at least one element of every comma-separated group, e.g. the
+polyanion compounds of a known build: ``--require-groups P,As,Sb,V,Nb,Ta,Si,Ge O,S,Se,Te``
+(a tetrahedral former and a chalcogen). Pass the output to
 ``examples/train_default_model.py --extra-data``.
 """
 
@@ -29,13 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-atoms", type=int, default=24, help="largest doubled cell")
     parser.add_argument("--exclude-formulas", nargs="*", default=[])
+    parser.add_argument("--require-groups", nargs="*", default=[],
+                        help="comma-separated element groups; a crystal needs one of each")
     args = parser.parse_args(argv)
     excluded = {Composition(f).reduced_formula for f in args.exclude_formulas}
+    groups = [set(g.split(",")) for g in args.require_groups]
     table = pd.read_parquet(args.data)
     rows = []
     for row in table.to_dict("records"):
         structure = Structure.from_dict(json.loads(row["structure"]))
         if structure.composition.reduced_formula in excluded:
+            continue
+        symbols = {el.symbol for el in structure.composition.elements}
+        if any(not symbols & group for group in groups):
             continue
         doubled = doubled_cell(structure, args.max_atoms)
         if doubled is None:
