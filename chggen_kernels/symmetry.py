@@ -214,7 +214,9 @@ def refine_framework(
 
     Returns:
         :class:`FrameworkRefinement`; ``success=False`` (and the unrefined framework) when
-        no rung gives a non-trivial space group.
+        no rung gives a non-trivial space group whose standard cell keeps the framework
+        composition; its space group is then the last trivial one a rung found (P1 when
+        none did), never that of a rejected rung.
 
     Raises:
         SymmetryInputError: empty ladder, unknown cell, a guest that is not an element, no
@@ -242,6 +244,7 @@ def refine_framework(
     reduced = framework.composition.reduced_composition
     notes: list[str] = []
     last_number, last_symbol = 1, "P1"
+    trivial_number, trivial_symbol = 1, "P1"  # what a failed refinement reports
     for rung, tol in enumerate(ladder):
         data = _dataset(framework, tol)
         if data is None:
@@ -249,6 +252,7 @@ def refine_framework(
             continue
         last_number, last_symbol = int(data.number), str(data.international)
         if last_number in trivial_spacegroups:
+            trivial_number, trivial_symbol = last_number, last_symbol
             continue
         refined = _standardise(framework, tol, primitive=cell == "primitive")
         if refined is None:
@@ -268,7 +272,7 @@ def refine_framework(
         )
     last = ladder[-1]
     return FrameworkRefinement(
-        structure=framework, spacegroup_number=last_number, spacegroup_symbol=last_symbol,
+        structure=framework, spacegroup_number=trivial_number, spacegroup_symbol=trivial_symbol,
         symprec=last.symprec, angle_tolerance=last.angle_tolerance, rung=len(ladder) - 1,
         n_guest_removed=len(guest_idx), n_framework_atoms=len(framework), multiplicity=1.0,
         success=False, notes=tuple(notes),

@@ -145,6 +145,22 @@ def test_rung_changing_the_composition_is_skipped(monkeypatch):
     assert "changes the framework composition" in result.notes[0]
 
 
+def test_failure_reports_no_rejected_space_group(monkeypatch):
+    real = symmetry._standardise
+
+    def always_merging(structure, tol, primitive):
+        refined = real(structure, tol, primitive)
+        refined.remove_sites([i for i, s in enumerate(refined) if s.specie.symbol == "Zn"][:1])
+        return refined
+
+    monkeypatch.setattr(symmetry, "_standardise", always_merging)
+    # every rung sees F-43m but changes the composition: a failure, reported as P1
+    result = refine_framework(perturbed(half_heusler_lizn_p() * (2, 2, 2), 0.02, 0), "Li")
+    assert not result.success
+    assert (result.spacegroup_number, result.spacegroup_symbol) == (1, "P1")
+    assert len(result.notes) == len(DEFAULT_LADDER)
+
+
 def test_refine_framework_bad_inputs():
     with pytest.raises(SymmetryInputError, match=r"none of the guest species \['Mg'\] is present "
                                                  r"in Li8 S4 \(species: Li, S\)"):
