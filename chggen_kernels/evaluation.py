@@ -320,6 +320,15 @@ def _top_spacegroups(histogram: Mapping[str, int], n: int = 4) -> str:
     return ", ".join(f"{k}: {v}" for k, v in pairs) or "-"
 
 
+def sampler_text(sampler: Mapping[str, Any]) -> str:
+    """"200 levels x 5 corrector steps at or below 1.0 Å" from a result's sampler settings
+    (the ceiling, in Å of sigma, only when the correctors have one)."""
+    ceiling = sampler.get("corrector_sigma_max")
+    return (f"{sampler.get('n_levels', '?')} levels x "
+            f"{sampler.get('n_corrector_steps', '?')} corrector steps"
+            + (f" at or below {ceiling} Å" if ceiling else ""))
+
+
 def quality_card(result: Mapping[str, Any]) -> dict[str, Any]:
     """The measured quality an evaluation result stores in a checkpoint's metadata.
 
@@ -341,10 +350,7 @@ def quality_card(result: Mapping[str, Any]) -> dict[str, Any]:
                        for f in result.get("frameworks_summary", [])],
         "validation_by_bin": {row["sigma_bin"]: row["trained"]
                               for row in validation.get("bins", [])},
-        "sampler": f"{sampler.get('n_levels', '?')} levels x "
-                   f"{sampler.get('n_corrector_steps', '?')} corrector steps"
-                   + (f" at or below {sampler['corrector_sigma_max']} Å"
-                      if sampler.get("corrector_sigma_max") else ""),
+        "sampler": sampler_text(sampler),
         "samples_per_cell": settings.get("samples"),
         "sizes": settings.get("sizes"),
         "seed": settings.get("seed"),
@@ -360,8 +366,7 @@ def markdown_report(result: Mapping[str, Any]) -> str:
     reduced = settings.get("sampler_reduced", False)
     head = (f"Checkpoint `{result.get('checkpoint', {}).get('label', '?')}` "
             f"(sha256 {str(result.get('checkpoint', {}).get('sha256', ''))[:12]}); "
-            f"sampler {sampler.get('n_levels', '?')} levels x "
-            f"{sampler.get('n_corrector_steps', '?')} corrector steps"
+            f"sampler {sampler_text(sampler)}"
             + (" (**reduced**, not the reference 200 x 5)" if reduced else " (reference)")
             + f"; hull {settings.get('hull', '?')}; seed {settings.get('seed', '?')}; wall time "
             f"{_fmt(result.get('wall_time_s'), '.0f')} s.")

@@ -150,6 +150,8 @@ def test_quality_card_keeps_failures_validation_and_the_corrector_ceiling() -> N
     assert card["validation_by_bin"] == {"[1, 10]": 0.31}
     assert (card["samples_per_cell"], card["seed"]) == (6, 0)
     assert quality_card({})["sampler"] == "? levels x ? corrector steps"
+    assert "sampler 200 levels x 5 corrector steps at or below 1.0 Å (reference)" in (
+        markdown_report({"settings": result["settings"]}))
 
 
 # ---------------------------------------------------------------------------- validation
