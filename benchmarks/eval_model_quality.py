@@ -147,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--relax-steps", type=int, default=REFERENCE_RELAX_STEPS)
     p.add_argument("--fmax", type=float, default=0.1, help="eV/Å")
     p.add_argument("--hull", default="none",
-                   help="E_d source: none | mp | offline | file (the shipped offline hull has "
-                        "no P-S or Zn-P-S compounds: its Zn-P-S E_d are not comparable)")
+                   help="E_d source: none | mp | offline | file (the shipped offline hull holds "
+                        "no known P-S or Zn-P-S ternary phase, only our own build's entries "
+                        "there: its Zn-P-S E_d are not comparable with the paper's)")
     p.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
     p.add_argument("--device", default="cpu", help="sampling device (relaxation: CPU)")
     p.add_argument("--output", type=Path,
