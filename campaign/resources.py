@@ -65,9 +65,11 @@ class LoadedModel(NamedTuple):
     """A score model ready for sampling and what is known about it.
 
     ``model`` is a score function (``model(batch, sigma)``, Å^-1); ``label`` identifies
-    the checkpoint in the results; ``volume_prior`` is the checkpoint's per-element volume
-    prior (None if it has none); ``metadata`` its
-    :class:`~chggen_kernels.training.CheckpointMetadata` (trained sigma range in Å, ...).
+    the checkpoint in the results (path, training-data hash and the sha256 of the weights
+    file: ``chggen:default_model.pt@d4492dd8a908, weights sha256 65e6cd519d6e``);
+    ``volume_prior`` is the checkpoint's per-element volume prior (None if it has none);
+    ``metadata`` its :class:`~chggen_kernels.training.CheckpointMetadata` (trained sigma
+    range in Å, ...).
     """
 
     model: ScoreModel
@@ -107,6 +109,17 @@ def _volume_prior(element_volumes: Any, where: str) -> VolumePrior | None:
                                      ) from None
 
 
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes: two checkpoints trained on the same data differ here."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedModel:
     """Load ``checkpoint`` (``None`` or ``""``: the shipped default model).
 
@@ -122,6 +135,7 @@ def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedMode
     except CheckpointError as exc:
         raise ModelNotAvailableError(str(exc)) from None
     label = f"{label_base}@{metadata.data_hash[:12]}" if metadata.data_hash else label_base
+    label += f", weights sha256 {_file_sha256(path)[:12]}"
     prior = _volume_prior(metadata.volume_prior, f"checkpoint {str(path)!r}")
     return LoadedModel(model=model, label=label, volume_prior=prior, metadata=metadata)
 

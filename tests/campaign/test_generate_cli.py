@@ -4,6 +4,7 @@ random-weight checkpoint, a few noise levels, real CHGNet, the offline Li-Si hul
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -129,7 +130,8 @@ def test_model_loading_default_and_missing(tmp_path, monkeypatch, checkpoint, ca
 
     monkeypatch.setattr(resources, "default_model_path", lambda: Path(checkpoint))
     loaded = resources.load_model(None)
-    assert loaded.label == "chggen:default_model.pt@0123456789ab"
+    weights = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:12]
+    assert loaded.label == f"chggen:default_model.pt@0123456789ab, weights sha256 {weights}"
     assert loaded.volume_prior.volume_per_atom("Li3Si") == pytest.approx(20.0)
     assert isinstance(loaded.model, ScoreModel) and not loaded.model.training
 

@@ -1,5 +1,6 @@
 """``chggen model info``: the model card printed from a checkpoint's own metadata."""
 
+import hashlib
 import json
 
 import pytest
@@ -83,7 +84,8 @@ def test_model_info_json_round_trips(checkpoint, capsys) -> None:
     card = json.loads(capsys.readouterr().out)
     assert card["n_parameters"] == model.n_parameters
     assert card["sigma_range_A"] == [0.01, 10.0]
-    assert card["checkpoint"].endswith("model.pt@abc123def456")
+    weights = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    assert card["checkpoint"].endswith(f"model.pt@abc123def456, weights sha256 {weights}")
 
 
 def test_model_info_missing_checkpoint_is_a_clear_error(tmp_path, capsys) -> None:
