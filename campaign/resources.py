@@ -109,17 +109,6 @@ def _volume_prior(element_volumes: Any, where: str) -> VolumePrior | None:
                                      ) from None
 
 
-def _file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes: two checkpoints trained on the same data differ here."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedModel:
     """Load ``checkpoint`` (``None`` or ``""``: the shipped default model).
 
@@ -127,6 +116,7 @@ def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedMode
         ModelNotAvailableError: no checkpoint given and none shipped, or the checkpoint is
             missing, corrupt or incompatible (the message names the path).
     """
+    from campaign.folder import file_sha256
     from chggen_kernels.training import CheckpointError, load_score_model
 
     path, label_base = _checkpoint_path(checkpoint)
@@ -135,7 +125,7 @@ def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedMode
     except CheckpointError as exc:
         raise ModelNotAvailableError(str(exc)) from None
     label = f"{label_base}@{metadata.data_hash[:12]}" if metadata.data_hash else label_base
-    label += f", weights sha256 {_file_sha256(path)[:12]}"
+    label += f", weights sha256 {file_sha256(path)[:12]}"  # same data, other weights
     prior = _volume_prior(metadata.volume_prior, f"checkpoint {str(path)!r}")
     return LoadedModel(model=model, label=label, volume_prior=prior, metadata=metadata)
 
