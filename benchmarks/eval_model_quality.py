@@ -236,9 +236,11 @@ def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
             **{k: data[k] for k in ROW_COLUMNS}}
 
 
-def framework_spacegroups(hosts: list[Any], guest: str) -> dict[str, int]:
-    """Space group number -> hosts whose framework (``guest`` removed) ends the reference
-    symmetry ladder there (P1 / P-1 when no rung finds more)."""
+def framework_spacegroups(hosts: list[Any], guest: str,
+                          twofold_search: bool = True) -> dict[str, int]:
+    """Space group number -> hosts whose framework (``guest`` removed) ends the symmetry
+    ladder there (P1 / P-1 when no rung finds more); ``twofold_search=False``: the
+    reference ladder (spglib alone)."""
     from pymatgen.core import Structure
 
     from chggen_kernels.symmetry import refine_framework
@@ -248,7 +250,8 @@ def framework_spacegroups(hosts: list[Any], guest: str) -> dict[str, int]:
         structure = Structure.from_dict(json.loads(host.structure_relaxed))
         if not any(site.specie.symbol == guest for site in structure):
             continue
-        number = str(refine_framework(structure, guest).spacegroup_number)
+        refined = refine_framework(structure, guest, twofold_search=twofold_search)
+        number = str(refined.spacegroup_number)
         counts[number] = counts.get(number, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
 
@@ -270,6 +273,7 @@ def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[s
     hosts_by_mode: dict[str, dict[str, Any]] = {}
     hosts = [r for r in records if r.status == "ok" and r.structure_relaxed is not None]
     ladder = framework_spacegroups(hosts, group.guest)
+    reference_ladder = framework_spacegroups(hosts, group.guest, twofold_search=False)
     for mode in ctx["modes"]:
         if mode == "unconditional":
             continue
@@ -293,6 +297,7 @@ def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[s
         timings[f"{mode}_s"] = time.perf_counter() - t1
     return {"group": dataclasses.asdict(group), "rows": rows, "hosts": hosts_by_mode,
             "system": group.system, "framework_spacegroups": ladder,
+            "framework_spacegroups_reference_ladder": reference_ladder,
             "volume_per_atom": vpa, "volume_source": vpa_source,
             "wall_s": time.perf_counter() - t0, "timings": timings}
 
@@ -371,7 +376,10 @@ def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
             "systems_all_modes": by(["system"]),
             "modes_summary": by(["mode"]),
             "frameworks_summary": summarize_frameworks(
-                r for r in results if "framework_spacegroups" in r)}
+                r for r in results if "framework_spacegroups" in r),
+            "frameworks_summary_reference_ladder": summarize_frameworks(
+                {"system": r["system"], "framework_spacegroups": r[key]}
+                for r in results if (key := "framework_spacegroups_reference_ladder") in r)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,17 @@ stopping at the first rung whose space group is not trivial (P1 or P-1). The fra
 then standardised (symmetrised positions, conventional or primitive cell) at that rung, and
 the guests are inpainted back into it.
 
-Beyond the reference: a rung whose standardised cell changes the framework's composition
-(spglib merging atoms at a large tolerance) is rejected and the ladder goes on.
+Beyond the reference:
+
+- a rung whose standardised cell changes the framework's composition (spglib merging
+  atoms at a large tolerance) is rejected and the ladder goes on;
+- when spglib answers P1 / P-1 (or fails) at every rung, the ladder is climbed again and
+  the framework searched directly for a two-fold operation within each rung's tolerance
+  (:mod:`chggen_kernels.pseudosymmetry`: at 1-2 Å spglib's own search degrades to
+  smaller tolerances and misses operations that are there); the first one found is
+  imposed (every atom kept, each moved by at most about half the operation's deviation)
+  and spglib classifies and standardises the result.
+  ``refine_framework(..., twofold_search=False)`` is the reference ladder alone.
 
 Guest species that are not in the structure: allowed as long as at least one of the
 named guest species is present (so a chemical system's guest list can be reused across
@@ -28,6 +37,7 @@ import spglib
 from pymatgen.core import Element, Structure
 
 from chggen_kernels.errors import InputError
+from chggen_kernels.pseudosymmetry import impose_twofold
 
 __all__ = [
     "DEFAULT_LADDER",
@@ -63,6 +73,9 @@ class SymmetryTolerance:
                 f"angle_tolerance must be > 0 degrees, got {self.angle_tolerance!r}"
             )
 
+
+#: Tolerance at which a structure made exactly symmetric is classified (Å, degrees).
+EXACT_TOLERANCE = SymmetryTolerance(1e-3, 1.0)
 
 #: The reference ladder: symprec 0.1 ... 2.0 Å with angle tolerances 10 ... 30 degrees.
 DEFAULT_LADDER: tuple[SymmetryTolerance, ...] = tuple(
@@ -105,6 +118,9 @@ class FrameworkRefinement:
             guest count by it to keep the composition (1.0 on failure).
         success: True when a non-trivial space group was found.
         notes: why rungs were rejected (spglib failure, composition change).
+        method: ``"spglib"`` (spglib found the space group at the rung) or ``"twofold"``
+            (a two-fold operation found by :func:`~chggen_kernels.pseudosymmetry.impose_twofold`
+            was imposed first); ``"none"`` on failure.
     """
 
     structure: Structure
@@ -118,6 +134,7 @@ class FrameworkRefinement:
     multiplicity: float
     success: bool
     notes: tuple[str, ...] = ()
+    method: str = "spglib"
 
     @property
     def n_guest_scaled(self) -> float:
@@ -196,12 +213,45 @@ def _guest_symbols(guest_species: str | Sequence[str]) -> tuple[str, ...]:
     return guests
 
 
+def _twofold_dataset(framework: Structure, tol: SymmetryTolerance, trivial: frozenset[int]):
+    """(symmetrised framework, its dataset, tolerance used) after imposing a two-fold
+    operation found within ``tol``; None when there is none or spglib sees only ``trivial``."""
+    imposed = impose_twofold(framework, tol.symprec, tol.angle_tolerance)
+    if imposed is None:
+        return None
+    symmetric = imposed[0]
+    for used in (tol, EXACT_TOLERANCE):  # the rung may find more; exact at least the op
+        data = _dataset(symmetric, used)
+        if data is not None and int(data.number) not in trivial:
+            return symmetric, data, used
+    return None
+
+
+def _checked_standard_cell(framework: Structure, source: Structure, data,
+                           used: SymmetryTolerance, rung: int, cell: str,
+                           notes: list[str]) -> Structure | None:
+    """Standard cell of ``source`` at ``used``, or None (with a note) when spglib fails or
+    the cell changes the framework's composition."""
+    refined = _standardise(source, used, primitive=cell == "primitive")
+    if refined is None:
+        notes.append(f"rung {rung} (symprec {used.symprec} Å): standardisation failed")
+        return None
+    if refined.composition.reduced_composition != framework.composition.reduced_composition:
+        notes.append(
+            f"rung {rung} (symprec {used.symprec} Å): {data.international} cell "
+            f"{refined.composition.formula} changes the framework composition"
+        )
+        return None
+    return refined
+
+
 def refine_framework(
     structure: Structure,
     guest_species: str | Sequence[str],
     ladder: Sequence[SymmetryTolerance] = DEFAULT_LADDER,
     cell: Literal["conventional", "primitive"] = "conventional",
     trivial_spacegroups: frozenset[int] = TRIVIAL_SPACEGROUPS,
+    twofold_search: bool = True,
 ) -> FrameworkRefinement:
     """Remove the guests and climb the tolerance ladder until the framework is symmetric.
 
@@ -211,6 +261,9 @@ def refine_framework(
         ladder: tolerances tried in order (symprec Å, angle tolerance degrees).
         cell: standardise to the ``"conventional"`` or ``"primitive"`` cell.
         trivial_spacegroups: space group numbers that do not stop the ladder.
+        twofold_search: when spglib finds only trivial groups at every rung, climb the
+            ladder again searching for a two-fold operation within each rung's tolerance
+            and impose the first found (module notes); False: the reference ladder only.
 
     Returns:
         :class:`FrameworkRefinement`; ``success=False`` (and the unrefined framework) when
@@ -222,6 +275,50 @@ def refine_framework(
         SymmetryInputError: empty ladder, unknown cell, a guest that is not an element, no
             guest species present, or nothing left after removing the guests.
     """
+    framework, guest_idx = _framework(structure, guest_species, ladder, cell)
+    notes: list[str] = []
+    trivial = (1, "P1")  # what a failed refinement reports: the last trivial group seen
+    passes = ("spglib", "twofold") if twofold_search else ("spglib",)
+    for method in passes:
+        for rung, tol in enumerate(ladder):
+            if method == "spglib":
+                data = _dataset(framework, tol)
+                if data is None:
+                    notes.append(f"rung {rung} (symprec {tol.symprec} Å): spglib failed")
+                    continue
+                if int(data.number) in trivial_spacegroups:
+                    trivial = (int(data.number), str(data.international))
+                    continue
+                source, used = framework, tol
+            else:
+                found = _twofold_dataset(framework, tol, trivial_spacegroups)
+                if found is None:
+                    continue
+                source, data, used = found
+            refined = _checked_standard_cell(framework, source, data, used, rung, cell, notes)
+            if refined is None:
+                continue
+            return FrameworkRefinement(
+                structure=refined, spacegroup_number=int(data.number),
+                spacegroup_symbol=str(data.international), symprec=tol.symprec,
+                angle_tolerance=tol.angle_tolerance, rung=rung,
+                n_guest_removed=len(guest_idx), n_framework_atoms=len(framework),
+                multiplicity=len(refined) / len(framework), success=True, notes=tuple(notes),
+                method=method,
+            )
+    trivial_number, trivial_symbol = trivial
+    last = ladder[-1]
+    return FrameworkRefinement(
+        structure=framework, spacegroup_number=trivial_number, spacegroup_symbol=trivial_symbol,
+        symprec=last.symprec, angle_tolerance=last.angle_tolerance, rung=len(ladder) - 1,
+        n_guest_removed=len(guest_idx), n_framework_atoms=len(framework), multiplicity=1.0,
+        success=False, notes=tuple(notes), method="none",
+    )
+
+
+def _framework(structure: Structure, guest_species: str | Sequence[str],
+               ladder: Sequence[SymmetryTolerance], cell: str) -> tuple[Structure, list[int]]:
+    """Check the inputs of :func:`refine_framework`; the framework and the guests' indices."""
     if cell not in ("conventional", "primitive"):
         raise SymmetryInputError(f"cell must be 'conventional' or 'primitive', got {cell!r}")
     if len(ladder) == 0:
@@ -241,39 +338,4 @@ def refine_framework(
         raise SymmetryInputError(
             f"nothing is left of {structure.formula} after removing the guests {list(guests)}"
         )
-    reduced = framework.composition.reduced_composition
-    notes: list[str] = []
-    last_number, last_symbol = 1, "P1"
-    trivial_number, trivial_symbol = 1, "P1"  # what a failed refinement reports
-    for rung, tol in enumerate(ladder):
-        data = _dataset(framework, tol)
-        if data is None:
-            notes.append(f"rung {rung} (symprec {tol.symprec} Å): spglib failed")
-            continue
-        last_number, last_symbol = int(data.number), str(data.international)
-        if last_number in trivial_spacegroups:
-            trivial_number, trivial_symbol = last_number, last_symbol
-            continue
-        refined = _standardise(framework, tol, primitive=cell == "primitive")
-        if refined is None:
-            notes.append(f"rung {rung} (symprec {tol.symprec} Å): standardisation failed")
-            continue
-        if refined.composition.reduced_composition != reduced:
-            notes.append(
-                f"rung {rung} (symprec {tol.symprec} Å): {last_symbol} cell "
-                f"{refined.composition.formula} changes the framework composition"
-            )
-            continue
-        return FrameworkRefinement(
-            structure=refined, spacegroup_number=last_number, spacegroup_symbol=last_symbol,
-            symprec=tol.symprec, angle_tolerance=tol.angle_tolerance, rung=rung,
-            n_guest_removed=len(guest_idx), n_framework_atoms=len(framework),
-            multiplicity=len(refined) / len(framework), success=True, notes=tuple(notes),
-        )
-    last = ladder[-1]
-    return FrameworkRefinement(
-        structure=framework, spacegroup_number=trivial_number, spacegroup_symbol=trivial_symbol,
-        symprec=last.symprec, angle_tolerance=last.angle_tolerance, rung=len(ladder) - 1,
-        n_guest_removed=len(guest_idx), n_framework_atoms=len(framework), multiplicity=1.0,
-        success=False, notes=tuple(notes),
-    )
+    return framework, guest_idx

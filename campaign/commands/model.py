@@ -120,10 +120,15 @@ def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
                      f"{row['n_relaxed']:>7} {row['n_symmetric']:>9} {rate_text:<18} "
                      f"{'-' if de is None else f'{de:.3f}':>17} "
                      f"{'-' if rmsd is None else f'{rmsd:.3f}':>13}")
+    reference = {row["system"]: row for row in quality.get("frameworks_reference_ladder", [])}
     for row in quality.get("frameworks", []):
+        ref = reference.get(row["system"])
+        ref_text = "" if ref is None else (
+            f"; spglib alone (reference ladder): {ref['n_above_p1bar']}/{ref['n_frameworks']}")
         lines.append(f"  {row['system']:<8} frameworks (guests removed, symmetry ladder): "
                      f"{row['n_above_p1']}/{row['n_frameworks']} above P1, "
-                     f"{row['n_above_p1bar']}/{row['n_frameworks']} above P-1 (inpainted)")
+                     f"{row['n_above_p1bar']}/{row['n_frameworks']} above P-1 (inpainted)"
+                     f"{ref_text}")
     return lines
 
 

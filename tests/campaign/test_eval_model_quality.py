@@ -134,6 +134,10 @@ def test_end_to_end_tiny_model(script, tmp_path, monkeypatch, capsys) -> None:
                                              for f in ("LiSi", "Li2Si"))
     assert frameworks["n_above_p1bar"] >= sum(groups[f, "inpaint"]["hosts"][
         "n_symmetric_framework"] for f in ("LiSi", "Li2Si"))
+    # the reference ladder (spglib alone) is counted beside it, on the same hosts
+    (reference,) = result["frameworks_summary_reference_ladder"]
+    assert reference["n_frameworks"] == frameworks["n_frameworks"]
+    assert reference["n_above_p1bar"] <= frameworks["n_above_p1bar"]
     rows = result["rows"]
     assert len(rows) == sum(g["n_samples"] for g in groups.values())
     ok = [r for r in rows if r["status"] == "ok"]

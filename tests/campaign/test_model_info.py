@@ -21,7 +21,9 @@ QUALITY = {"sampler": "200 levels x 5 corrector steps", "samples_per_cell": 5, "
                         "symmetry_success_rate_ci95": None, "median_delta_e_relax": None,
                         "median_rmsd_relax": None}],
            "frameworks": [{"system": "Li-Si", "n_frameworks": 4, "n_above_p1": 3,
-                           "n_above_p1bar": 2}]}
+                           "n_above_p1bar": 2}],
+           "frameworks_reference_ladder": [{"system": "Li-Si", "n_frameworks": 4,
+                                            "n_above_p1": 1, "n_above_p1bar": 1}]}
 
 
 @pytest.fixture()
@@ -65,7 +67,7 @@ def test_model_info_prints_the_card(checkpoint, capsys) -> None:
                           "0.071", "0.250"]
     assert quality[1][-3:] == ["-", "-", "-"]
     assert ("  Li-Si    frameworks (guests removed, symmetry ladder): 3/4 above P1, "
-            "2/4 above P-1 (inpainted)") in out
+            "2/4 above P-1 (inpainted); spglib alone (reference ladder): 1/4") in out
     assert "held-out test formulas (2, never trained on; forced: Li2Si): Li2Si, ZnO" in out
 
 

@@ -132,6 +132,13 @@ def test_summarize_frameworks_counts_above_p1_and_above_p1bar() -> None:
     assert "| Zn-P-S | 9 | 5/9 [" in text and "| 3/9 [" in text and "1: 4, 2: 2, 8: 2, 6: 1" in text
     assert quality_card({"frameworks_summary": [zn_p_s]})["frameworks"] == [
         {"system": "Zn-P-S", "n_frameworks": 9, "n_above_p1": 5, "n_above_p1bar": 3}]
+    # the reference ladder's count (spglib alone) goes beside it, in the table and the card
+    (reference,) = summarize_frameworks(
+        [{"system": "Zn-P-S", "framework_spacegroups": {"1": 7, "8": 2}}])
+    both = {"frameworks_summary": [zn_p_s], "frameworks_summary_reference_ladder": [reference]}
+    assert "| 1: 4, 2: 2, 8: 2, 6: 1 | 2/9 [" in markdown_report(both)
+    assert quality_card(both)["frameworks_reference_ladder"] == [
+        {"system": "Zn-P-S", "n_frameworks": 9, "n_above_p1": 2, "n_above_p1bar": 2}]
 
 
 def test_quality_card_keeps_failures_validation_and_the_corrector_ceiling() -> None:

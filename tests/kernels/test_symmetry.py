@@ -155,10 +155,15 @@ def test_failure_reports_no_rejected_space_group(monkeypatch):
 
     monkeypatch.setattr(symmetry, "_standardise", always_merging)
     # every rung sees F-43m but changes the composition: a failure, reported as P1
-    result = refine_framework(perturbed(half_heusler_lizn_p() * (2, 2, 2), 0.02, 0), "Li")
-    assert not result.success
+    structure = perturbed(half_heusler_lizn_p() * (2, 2, 2), 0.02, 0)
+    result = refine_framework(structure, "Li", twofold_search=False)
+    assert not result.success and result.method == "none"
     assert (result.spacegroup_number, result.spacegroup_symbol) == (1, "P1")
     assert len(result.notes) == len(DEFAULT_LADDER)
+    # the two-fold pass finds its operations too, and each standard cell merges as well
+    result = refine_framework(structure, "Li")
+    assert not result.success and (result.spacegroup_number, result.spacegroup_symbol) == (1, "P1")
+    assert len(result.notes) == 2 * len(DEFAULT_LADDER)
 
 
 def test_refine_framework_bad_inputs():
