@@ -215,16 +215,19 @@ def _guest_symbols(guest_species: str | Sequence[str]) -> tuple[str, ...]:
 
 def _twofold_dataset(framework: Structure, tol: SymmetryTolerance, trivial: frozenset[int]):
     """(symmetrised framework, its dataset, tolerance used) after imposing a two-fold
-    operation found within ``tol``; None when there is none or spglib sees only ``trivial``."""
+    operation found within ``tol``; None when there is none or spglib sees only ``trivial``.
+
+    The imposed framework is classified and standardised at :data:`EXACT_TOLERANCE`, not
+    at the rung's: at 1-2 Å spglib would idealise it further (atoms moved up to the
+    tolerance again), and the hosts refined that way relax much further once inpainted.
+    """
     imposed = impose_twofold(framework, tol.symprec, tol.angle_tolerance)
     if imposed is None:
         return None
-    symmetric = imposed[0]
-    for used in (tol, EXACT_TOLERANCE):  # the rung may find more; exact at least the op
-        data = _dataset(symmetric, used)
-        if data is not None and int(data.number) not in trivial:
-            return symmetric, data, used
-    return None
+    data = _dataset(imposed[0], EXACT_TOLERANCE)
+    if data is None or int(data.number) in trivial:
+        return None
+    return imposed[0], data, EXACT_TOLERANCE
 
 
 def _checked_standard_cell(framework: Structure, source: Structure, data,
