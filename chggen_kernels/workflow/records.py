@@ -45,6 +45,8 @@ class CandidateSpec:
     to Wyckoff orbits of the host's space group: ``wyckoff_letters`` names the positions
     (e.g. ``"Li:4a,8c"``), or ``symmetric_fallback`` says why the spec is sampled by
     ordinary inpainting (see :mod:`chggen_kernels.workflow.symmetric`).
+    ``framework_method`` / ``framework_symprec`` (Å) say how the host was refined
+    (:class:`~chggen_kernels.symmetry.FrameworkRefinement`; None for a host used as given).
     """
 
     candidate_id: str
@@ -62,6 +64,8 @@ class CandidateSpec:
     spacegroup_framework: int | None = None
     wyckoff_letters: str | None = None
     symmetric_fallback: str | None = None
+    framework_method: str | None = None
+    framework_symprec: float | None = None  # Å
 
     def __post_init__(self) -> None:
         if self.mode not in CANDIDATE_MODES:
@@ -143,6 +147,10 @@ class CandidateRecord:
     symmetric_fallback: str | None = None  # inpaint-symmetric sampled as plain inpainting: why
     # compounds of the candidate's chemical system in the hull; 0: E_d is a formation energy
     hull_known_compounds: int | None = None
+    # how the host framework was refined: "spglib" or "twofold" (the ladder's second pass,
+    # chggen_kernels.pseudosymmetry), at framework_symprec Å; None for a user's host as given
+    framework_method: str | None = None
+    framework_symprec: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,6 +177,8 @@ def spec_columns(spec: CandidateSpec) -> dict[str, Any]:
         "volume_per_atom_prior": spec.volume_per_atom_prior, "seed": spec.seed,
         "spacegroup_framework": spec.spacegroup_framework,
         "wyckoff_letters": spec.wyckoff_letters, "symmetric_fallback": spec.symmetric_fallback,
+        "framework_method": spec.framework_method,
+        "framework_symprec": spec.framework_symprec,
     }
 
 

@@ -228,7 +228,8 @@ def inpainting_specs(
             lattice_family=record.lattice_family, lattice_ratio=record.lattice_ratio,
             volume_per_atom_prior=framework.volume / sum(composition.values()),
             parent_id=record.candidate_id, guest_species=guests, n_guest=n_guest, host=host,
-            spacegroup_framework=refined.spacegroup_number)
+            spacegroup_framework=refined.spacegroup_number, framework_method=refined.method,
+            framework_symprec=refined.symprec)
         for k in range(n_samples)
     ]
     if mode == "inpaint-symmetric":

@@ -201,7 +201,8 @@ def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider
     assert record.status == "ok", record.failure_reason
     row = record.to_dict()
     allowed_null = {"failure_reason", "parent_id", "guest_species", "lattice_ratio",
-                    "spacegroup_framework", "wyckoff_letters", "symmetric_fallback"}
+                    "spacegroup_framework", "wyckoff_letters", "symmetric_fallback",
+                    "framework_method", "framework_symprec"}
     assert sorted(k for k, v in row.items() if v is None) == sorted(allowed_null)
     # E_d (Bartel) of a LiSi candidate: its energy above the hull of all other phases, or,
     # where a known LiSi phase lies below that hull, its energy above that phase.
@@ -347,6 +348,7 @@ def test_inpainting_specs_scale_guests_by_multiplicity(model: ScoreModel) -> Non
         assert spec.mode == "inpaint" and spec.composition == {"Cl": 4, "Li": 4}
         assert (spec.n_guest, spec.guest_species) == (4, ("Li",))
         assert spec.spacegroup_framework == 225 and spec.parent_id == "t-u004"
+        assert (spec.framework_method, spec.framework_symprec) == ("spglib", 0.1)  # rung 0
         assert spec.seed == candidate_seed(50, "t2", k) and spec.task_id == "t2"
         assert spec.candidate_id == f"t2-{k:03d}"
         host = Structure.from_dict(spec.host)
@@ -372,6 +374,17 @@ def test_inpainting_specs_two_guests_per_framework_atom() -> None:
                              campaign_seed=0)
     assert specs[0].composition == {"Si": 4, "Li": 8} and specs[0].n_guest == 8
     assert specs[0].spacegroup_framework == 225
+
+
+def test_inpainting_specs_record_the_two_fold_pass() -> None:
+    from tests.kernels.test_pseudosymmetry import generated_zn2p2s7
+
+    # spglib sees only P1 in this generated framework; the ladder's second pass finds Cm
+    specs = inpainting_specs(ok_record(generated_zn2p2s7()), ["Zn"], n_samples=1, task_id="t",
+                             campaign_seed=0)
+    assert (specs[0].framework_method, specs[0].framework_symprec) == ("twofold", 1.0)
+    assert specs[0].spacegroup_framework == 8
+    assert specs[0].composition == {"P": 4, "S": 14, "Zn": 4}  # C-centred: 2 formula units
 
 
 def test_inpainting_specs_empty_when_no_usable_framework() -> None:
