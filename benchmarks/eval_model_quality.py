@@ -236,24 +236,32 @@ def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
             **{k: data[k] for k in ROW_COLUMNS}}
 
 
-def framework_spacegroups(hosts: list[Any], guest: str,
-                          twofold_search: bool = True) -> dict[str, int]:
+def framework_spacegroups(hosts: list[Any],
+                          guest: str) -> tuple[dict[str, int], dict[str, int]]:
     """Space group number -> hosts whose framework (``guest`` removed) ends the symmetry
-    ladder there (P1 / P-1 when no rung finds more); ``twofold_search=False``: the
-    reference ladder (spglib alone)."""
+    ladder there (P1 / P-1 when no rung finds more): with the two-fold pass, and with the
+    reference ladder (spglib alone). The two differ only where the two-fold pass refined
+    the framework, so only those hosts are refined a second time."""
     from pymatgen.core import Structure
 
     from chggen_kernels.symmetry import refine_framework
 
-    counts: dict[str, int] = {}
+    with_twofold: dict[str, int] = {}
+    reference: dict[str, int] = {}
     for host in hosts:
         structure = Structure.from_dict(json.loads(host.structure_relaxed))
         if not any(site.specie.symbol == guest for site in structure):
             continue
-        refined = refine_framework(structure, guest, twofold_search=twofold_search)
-        number = str(refined.spacegroup_number)
-        counts[number] = counts.get(number, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+        refined = refine_framework(structure, guest)
+        spglib_only = (refine_framework(structure, guest, twofold_search=False)
+                       if refined.method == "twofold" else refined)
+        for counts, result in ((with_twofold, refined), (reference, spglib_only)):
+            number = str(result.spacegroup_number)
+            counts[number] = counts.get(number, 0) + 1
+    def by_number(counts: dict[str, int]) -> dict[str, int]:
+        return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+    return by_number(with_twofold), by_number(reference)
 
 
 def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[str, Any]:
@@ -272,8 +280,7 @@ def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[s
     timings = {"unconditional_s": time.perf_counter() - t0}
     hosts_by_mode: dict[str, dict[str, Any]] = {}
     hosts = [r for r in records if r.status == "ok" and r.structure_relaxed is not None]
-    ladder = framework_spacegroups(hosts, group.guest)
-    reference_ladder = framework_spacegroups(hosts, group.guest, twofold_search=False)
+    ladder, reference_ladder = framework_spacegroups(hosts, group.guest)
     for mode in ctx["modes"]:
         if mode == "unconditional":
             continue
@@ -378,8 +385,8 @@ def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
             "frameworks_summary": summarize_frameworks(
                 r for r in results if "framework_spacegroups" in r),
             "frameworks_summary_reference_ladder": summarize_frameworks(
-                {"system": r["system"], "framework_spacegroups": r[key]}
-                for r in results if (key := "framework_spacegroups_reference_ladder") in r)}
+                (r for r in results if "framework_spacegroups" in r),
+                key="framework_spacegroups_reference_ladder")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,18 +173,20 @@ def summarize_by(rows: Iterable[Any], keys: Sequence[str]) -> list[dict[str, Any
             for key, members in sorted(groups.items(), key=order)]
 
 
-def summarize_frameworks(runs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def summarize_frameworks(runs: Iterable[Mapping[str, Any]],
+                         key: str = "framework_spacegroups") -> list[dict[str, Any]]:
     """Per chemical system: the space groups the symmetry ladder gives the frameworks.
 
-    ``runs``: mappings with ``system`` and ``framework_spacegroups`` (space-group number ->
-    number of hosts whose framework ends the ladder there: the first rung above P-1, or P1 /
-    P-1 at the last rung). Counts and 95 % Wilson intervals of the frameworks above P1
-    (number > 1) and above P-1 (number > 2, the frameworks the workflow inpaints into).
+    ``runs``: mappings with ``system`` and ``key`` (space-group number -> number of hosts
+    whose framework ends the ladder there: the first rung above P-1, or P1 / P-1 at the
+    last rung; e.g. ``"framework_spacegroups_reference_ladder"`` for spglib alone). Counts
+    and 95 % Wilson intervals of the frameworks above P1 (number > 1) and above P-1
+    (number > 2, the frameworks the workflow inpaints into).
     """
     histograms: dict[str, Counter[int]] = {}
     for run in runs:
         counts = histograms.setdefault(str(run["system"]), Counter())
-        for number, n in (run.get("framework_spacegroups") or {}).items():
+        for number, n in (run.get(key) or {}).items():
             counts[int(number)] += int(n)
     out = []
     for system, counts in sorted(histograms.items()):
