@@ -5,40 +5,40 @@ methods and stores the rows; this package decides what a row means. See
 ``docs/benchmark.md``.
 """
 
-from chggen_kernels.benchmark.baselines import (
-    BaselineStructure,
-    compatible_space_groups,
-    random_guest_structures,
-    random_search_structures,
-    voronoi_guest_structures,
-    voronoi_sites,
-)
-from chggen_kernels.benchmark.guest_relax import FixedAtomsCalculator, guests_only_relaxer
-from chggen_kernels.benchmark.matching import (
-    BENCHMARK_MATCH,
-    STRICT_MATCH,
-    KnownMatcher,
-    MatchResult,
-    match_structures,
-)
-from chggen_kernels.benchmark.scoring import (
-    STAGES,
-    CspScore,
-    HostScore,
-    StageScore,
-    rate,
-    score_csp_compound,
-    score_host,
-    summarise_csp,
-    summarise_hosts,
-)
-from chggen_kernels.benchmark.selection import (
-    TARGET_SYSTEMS,
-    SetEntry,
-    choose_benchmark_set,
-    in_systems,
-)
-from chggen_kernels.benchmark.tables import csp_markdown, format_rate, hosts_markdown
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "BaselineStructure": "chggen_kernels.benchmark.baselines",
+    "compatible_space_groups": "chggen_kernels.benchmark.baselines",
+    "random_guest_structures": "chggen_kernels.benchmark.baselines",
+    "random_search_structures": "chggen_kernels.benchmark.baselines",
+    "voronoi_guest_structures": "chggen_kernels.benchmark.baselines",
+    "voronoi_sites": "chggen_kernels.benchmark.baselines",
+    "FixedAtomsCalculator": "chggen_kernels.benchmark.guest_relax",
+    "guests_only_relaxer": "chggen_kernels.benchmark.guest_relax",
+    "BENCHMARK_MATCH": "chggen_kernels.benchmark.matching",
+    "STRICT_MATCH": "chggen_kernels.benchmark.matching",
+    "KnownMatcher": "chggen_kernels.benchmark.matching",
+    "MatchResult": "chggen_kernels.benchmark.matching",
+    "match_structures": "chggen_kernels.benchmark.matching",
+    "STAGES": "chggen_kernels.benchmark.scoring",
+    "CspScore": "chggen_kernels.benchmark.scoring",
+    "HostScore": "chggen_kernels.benchmark.scoring",
+    "StageScore": "chggen_kernels.benchmark.scoring",
+    "rate": "chggen_kernels.benchmark.scoring",
+    "score_csp_compound": "chggen_kernels.benchmark.scoring",
+    "score_host": "chggen_kernels.benchmark.scoring",
+    "summarise_csp": "chggen_kernels.benchmark.scoring",
+    "summarise_hosts": "chggen_kernels.benchmark.scoring",
+    "TARGET_SYSTEMS": "chggen_kernels.benchmark.selection",
+    "SetEntry": "chggen_kernels.benchmark.selection",
+    "choose_benchmark_set": "chggen_kernels.benchmark.selection",
+    "in_systems": "chggen_kernels.benchmark.selection",
+    "csp_markdown": "chggen_kernels.benchmark.tables",
+    "format_rate": "chggen_kernels.benchmark.tables",
+    "hosts_markdown": "chggen_kernels.benchmark.tables",
+}
 
 __all__ = [
     "BENCHMARK_MATCH",
@@ -71,3 +71,5 @@ __all__ = [
     "voronoi_guest_structures",
     "voronoi_sites",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

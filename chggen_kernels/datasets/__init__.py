@@ -8,56 +8,49 @@ records live in a JSONL cache (:mod:`~chggen_kernels.datasets.relaxed`); the sel
 records near their own hull, deduplicates them and writes the reference hull.
 """
 
-from chggen_kernels.datasets.build import (
-    Selection,
-    build_counts,
-    file_sha256,
-    interleave,
-    reference_records,
-    select_training_set,
-    training_crystals,
-)
-from chggen_kernels.datasets.external import (
-    MPSourceError,
-    mp_structures,
-    structure_fingerprint,
-    structures_from_files,
-    subsystems,
-)
-from chggen_kernels.datasets.known import (
-    KNOWN_FILTERS,
-    KnownStructure,
-    filter_known,
-    read_known_structures,
-    split_by_formula,
-)
-from chggen_kernels.datasets.relaxed import (
-    RelaxCache,
-    append_record,
-    failed_record,
-    load_relax_cache,
-    relax_record,
-    relaxer_label,
-    validate_record,
-)
-from chggen_kernels.datasets.selection import (
-    HullPosition,
-    ReferenceHull,
-    deduplicate,
-    energy_above_own_hull,
-    reference_hull_from_build,
-    system_of,
-)
-from chggen_kernels.datasets.sources import (
-    SourceStructure,
-    aflow_prototypes,
-    decorated_prototypes,
-    parse_chemsys,
-    random_symmetric_crystals,
-    structure_id,
-)
-from chggen_kernels.datasets.substitution import substituted_templates
-from chggen_kernels.datasets.supercells import doubled_cell
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "Selection": "chggen_kernels.datasets.build",
+    "build_counts": "chggen_kernels.datasets.build",
+    "file_sha256": "chggen_kernels.datasets.build",
+    "interleave": "chggen_kernels.datasets.build",
+    "reference_records": "chggen_kernels.datasets.build",
+    "select_training_set": "chggen_kernels.datasets.build",
+    "training_crystals": "chggen_kernels.datasets.build",
+    "MPSourceError": "chggen_kernels.datasets.external",
+    "mp_structures": "chggen_kernels.datasets.external",
+    "structure_fingerprint": "chggen_kernels.datasets.external",
+    "structures_from_files": "chggen_kernels.datasets.external",
+    "subsystems": "chggen_kernels.datasets.external",
+    "KNOWN_FILTERS": "chggen_kernels.datasets.known",
+    "KnownStructure": "chggen_kernels.datasets.known",
+    "filter_known": "chggen_kernels.datasets.known",
+    "read_known_structures": "chggen_kernels.datasets.known",
+    "split_by_formula": "chggen_kernels.datasets.known",
+    "RelaxCache": "chggen_kernels.datasets.relaxed",
+    "append_record": "chggen_kernels.datasets.relaxed",
+    "failed_record": "chggen_kernels.datasets.relaxed",
+    "load_relax_cache": "chggen_kernels.datasets.relaxed",
+    "relax_record": "chggen_kernels.datasets.relaxed",
+    "relaxer_label": "chggen_kernels.datasets.relaxed",
+    "validate_record": "chggen_kernels.datasets.relaxed",
+    "HullPosition": "chggen_kernels.datasets.selection",
+    "ReferenceHull": "chggen_kernels.datasets.selection",
+    "deduplicate": "chggen_kernels.datasets.selection",
+    "energy_above_own_hull": "chggen_kernels.datasets.selection",
+    "reference_hull_from_build": "chggen_kernels.datasets.selection",
+    "system_of": "chggen_kernels.datasets.selection",
+    "SourceStructure": "chggen_kernels.datasets.sources",
+    "aflow_prototypes": "chggen_kernels.datasets.sources",
+    "decorated_prototypes": "chggen_kernels.datasets.sources",
+    "parse_chemsys": "chggen_kernels.datasets.sources",
+    "random_symmetric_crystals": "chggen_kernels.datasets.sources",
+    "structure_id": "chggen_kernels.datasets.sources",
+    "substituted_templates": "chggen_kernels.datasets.substitution",
+    "doubled_cell": "chggen_kernels.datasets.supercells",
+}
 
 __all__ = [
     "HullPosition",
@@ -99,3 +92,5 @@ __all__ = [
     "training_crystals",
     "validate_record",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

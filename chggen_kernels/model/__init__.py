@@ -3,13 +3,24 @@
 ``ScoreModel(config)(batch, sigma)`` is a score function: (n_atoms, 3) in Å^-1.
 """
 
-from chggen_kernels.model.config import ScoreModelConfig, cpu_default_config, gpu_preset_config
-from chggen_kernels.model.convolution import InteractionBlock
-from chggen_kernels.model.embedding import NoiseLevelEmbedding, SpeciesEmbedding
-from chggen_kernels.model.linear import EquivariantLinear
-from chggen_kernels.model.network import ScoreModel, count_parameters
-from chggen_kernels.model.radial import BesselBasis, PolynomialEnvelope, RadialEmbedding
-from chggen_kernels.model.tensor_product import UVUConvolution
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "ScoreModelConfig": "chggen_kernels.model.config",
+    "cpu_default_config": "chggen_kernels.model.config",
+    "gpu_preset_config": "chggen_kernels.model.config",
+    "InteractionBlock": "chggen_kernels.model.convolution",
+    "NoiseLevelEmbedding": "chggen_kernels.model.embedding",
+    "SpeciesEmbedding": "chggen_kernels.model.embedding",
+    "EquivariantLinear": "chggen_kernels.model.linear",
+    "ScoreModel": "chggen_kernels.model.network",
+    "count_parameters": "chggen_kernels.model.network",
+    "BesselBasis": "chggen_kernels.model.radial",
+    "PolynomialEnvelope": "chggen_kernels.model.radial",
+    "RadialEmbedding": "chggen_kernels.model.radial",
+    "UVUConvolution": "chggen_kernels.model.tensor_product",
+}
 
 __all__ = [
     "BesselBasis",
@@ -26,3 +37,5 @@ __all__ = [
     "cpu_default_config",
     "gpu_preset_config",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -3,20 +3,25 @@
 See docs/relaxation.md for the definitions (energies, convergence, RMSD, failure codes).
 """
 
-from chggen_kernels.relax.batched import (
-    BatchRelaxer,
-    batch_relaxer_like,
-    make_relaxer,
-    uses_batched_relaxation,
-)
-from chggen_kernels.relax.relaxer import Relaxer
-from chggen_kernels.relax.rmsd import fractional_displacement_rmsd, relaxation_rmsd
-from chggen_kernels.relax.screening import (
-    check_isolated_atoms,
-    check_min_distance,
-    check_valid_structure,
-)
-from chggen_kernels.relax.settings import FAILURE_CODES, RMSD_METHODS, RelaxResult, RelaxSettings
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "BatchRelaxer": "chggen_kernels.relax.batched",
+    "batch_relaxer_like": "chggen_kernels.relax.batched",
+    "make_relaxer": "chggen_kernels.relax.batched",
+    "uses_batched_relaxation": "chggen_kernels.relax.batched",
+    "Relaxer": "chggen_kernels.relax.relaxer",
+    "fractional_displacement_rmsd": "chggen_kernels.relax.rmsd",
+    "relaxation_rmsd": "chggen_kernels.relax.rmsd",
+    "check_isolated_atoms": "chggen_kernels.relax.screening",
+    "check_min_distance": "chggen_kernels.relax.screening",
+    "check_valid_structure": "chggen_kernels.relax.screening",
+    "FAILURE_CODES": "chggen_kernels.relax.settings",
+    "RMSD_METHODS": "chggen_kernels.relax.settings",
+    "RelaxResult": "chggen_kernels.relax.settings",
+    "RelaxSettings": "chggen_kernels.relax.settings",
+}
 
 __all__ = [
     "FAILURE_CODES",
@@ -34,3 +39,5 @@ __all__ = [
     "relaxation_rmsd",
     "uses_batched_relaxation",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

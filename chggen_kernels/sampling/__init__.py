@@ -3,36 +3,35 @@ ODE (Heun) and RePaint inpainting (Algorithm 2), driven by any score function
 ``score_fn(batch, sigma) -> (n_atoms, 3)`` (Å^-1, sigma per crystal in Å).
 """
 
-from chggen_kernels.sampling.analytic import (
-    PeriodicGaussianMixtureScore,
-    periodic_gaussian_mixture_score,
-)
-from chggen_kernels.sampling.ode import heun_update
-from chggen_kernels.sampling.sampler import SampleResult, Trajectory, sample
-from chggen_kernels.sampling.schedule import (
-    SamplerStep,
-    geometric_sigmas,
-    level_sigmas,
-    sampler_schedule,
-    start_position,
-)
-from chggen_kernels.sampling.settings import (
-    CORRECTOR_STEP_RULES,
-    DEFAULT_PRESET,
-    SAMPLER_METHODS,
-    SAMPLER_PRESETS,
-    SamplerSettings,
-)
-from chggen_kernels.sampling.steps import (
-    SamplerState,
-    ScoreFn,
-    corrector_update,
-    host_reset_update,
-    init_state,
-    jump_back_update,
-    non_finite_crystals,
-    predictor_update,
-)
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "PeriodicGaussianMixtureScore": "chggen_kernels.sampling.analytic",
+    "periodic_gaussian_mixture_score": "chggen_kernels.sampling.analytic",
+    "heun_update": "chggen_kernels.sampling.ode",
+    "SampleResult": "chggen_kernels.sampling.sampler",
+    "Trajectory": "chggen_kernels.sampling.sampler",
+    "sample": "chggen_kernels.sampling.sampler",
+    "SamplerStep": "chggen_kernels.sampling.schedule",
+    "geometric_sigmas": "chggen_kernels.sampling.schedule",
+    "level_sigmas": "chggen_kernels.sampling.schedule",
+    "sampler_schedule": "chggen_kernels.sampling.schedule",
+    "start_position": "chggen_kernels.sampling.schedule",
+    "CORRECTOR_STEP_RULES": "chggen_kernels.sampling.settings",
+    "DEFAULT_PRESET": "chggen_kernels.sampling.settings",
+    "SAMPLER_METHODS": "chggen_kernels.sampling.settings",
+    "SAMPLER_PRESETS": "chggen_kernels.sampling.settings",
+    "SamplerSettings": "chggen_kernels.sampling.settings",
+    "SamplerState": "chggen_kernels.sampling.steps",
+    "ScoreFn": "chggen_kernels.sampling.steps",
+    "corrector_update": "chggen_kernels.sampling.steps",
+    "host_reset_update": "chggen_kernels.sampling.steps",
+    "init_state": "chggen_kernels.sampling.steps",
+    "jump_back_update": "chggen_kernels.sampling.steps",
+    "non_finite_crystals": "chggen_kernels.sampling.steps",
+    "predictor_update": "chggen_kernels.sampling.steps",
+}
 
 __all__ = [
     "CORRECTOR_STEP_RULES",
@@ -60,3 +59,5 @@ __all__ = [
     "sampler_schedule",
     "start_position",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

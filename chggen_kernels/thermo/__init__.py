@@ -12,30 +12,32 @@ Typical use::
     result = decomposition_energy("Li5Si2", -3.1, pd, hull_source=source.name)
 """
 
-from chggen_kernels.thermo.energy import (
-    ThermoInputError,
-    ThermoResult,
-    decomposition_energy,
-    format_decomposition,
-    parse_chemsys,
-)
-from chggen_kernels.thermo.entries_io import read_entries, write_reference_file
-from chggen_kernels.thermo.sources import (
-    DEFAULT_HULL_SOURCE,
-    HULL_SOURCE_NAMES,
-    FileHullSource,
-    HullSource,
-    HullSourceError,
-    MissingReferenceError,
-    MPHullSource,
-    OfflineHullSource,
-    build_hull_data_path,
-    check_hull_source,
-    get_hull,
-    hull_source_from_name,
-    known_phases_data_path,
-    reference_data_path,
-)
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "ThermoInputError": "chggen_kernels.thermo.energy",
+    "ThermoResult": "chggen_kernels.thermo.energy",
+    "decomposition_energy": "chggen_kernels.thermo.energy",
+    "format_decomposition": "chggen_kernels.thermo.energy",
+    "parse_chemsys": "chggen_kernels.thermo.energy",
+    "read_entries": "chggen_kernels.thermo.entries_io",
+    "write_reference_file": "chggen_kernels.thermo.entries_io",
+    "DEFAULT_HULL_SOURCE": "chggen_kernels.thermo.sources",
+    "HULL_SOURCE_NAMES": "chggen_kernels.thermo.sources",
+    "FileHullSource": "chggen_kernels.thermo.sources",
+    "HullSource": "chggen_kernels.thermo.sources",
+    "HullSourceError": "chggen_kernels.thermo.sources",
+    "MissingReferenceError": "chggen_kernels.thermo.sources",
+    "MPHullSource": "chggen_kernels.thermo.sources",
+    "OfflineHullSource": "chggen_kernels.thermo.sources",
+    "build_hull_data_path": "chggen_kernels.thermo.sources",
+    "check_hull_source": "chggen_kernels.thermo.sources",
+    "get_hull": "chggen_kernels.thermo.sources",
+    "hull_source_from_name": "chggen_kernels.thermo.sources",
+    "known_phases_data_path": "chggen_kernels.thermo.sources",
+    "reference_data_path": "chggen_kernels.thermo.sources",
+}
 
 __all__ = [
     "DEFAULT_HULL_SOURCE",
@@ -60,3 +62,5 @@ __all__ = [
     "reference_data_path",
     "write_reference_file",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

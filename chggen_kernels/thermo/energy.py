@@ -26,14 +26,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-from pymatgen.core import Composition, Element
+from typing import TYPE_CHECKING, Any
 
 from chggen_kernels.chemsys import ChemicalSystemError
 from chggen_kernels.chemsys import parse_chemsys as _parse_chemsys
 from chggen_kernels.errors import InputError
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
 
 __all__ = [
     "ThermoInputError",
@@ -108,6 +109,8 @@ def parse_chemsys(chemsys: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _as_composition(composition: Composition | str | Mapping[str, float]) -> Composition:
+    from pymatgen.core import Composition, Element
+
     try:
         comp = Composition(composition)
     except Exception as exc:  # pymatgen raises several types for a bad formula
@@ -161,6 +164,8 @@ def decomposition_energy(
             f"{comp.reduced_formula} contains {', '.join(outside)}, outside the phase "
             f"diagram's chemical system {'-'.join(sorted(diagram_elements))}"
         )
+    from pymatgen.analysis.phase_diagram import PDEntry
+
     entry = PDEntry(comp, float(energy_per_atom) * comp.num_atoms, name="candidate")
     decomp, e_hull = phase_diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)
     if e_hull > ON_HULL_TOLERANCE:

@@ -20,15 +20,13 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-from monty.json import MontyDecoder
-from pymatgen.analysis.phase_diagram import PhaseDiagram
-from pymatgen.core import Element
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chggen_kernels.errors import RunFailedError
 from chggen_kernels.thermo.energy import ThermoInputError, parse_chemsys
-from chggen_kernels.thermo.entries_io import read_entries, write_json_atomic
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
 
 __all__ = [
     "DEFAULT_HULL_SOURCE",
@@ -93,6 +91,9 @@ def get_hull(source: HullSource, chemsys: str | Iterable[str]) -> PhaseDiagram:
             f"hull source {source.name} has no elemental reference for "
             f"{', '.join(missing)} (chemical system {'-'.join(elements)}); {_HINT}"
         )
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Element
+
     return PhaseDiagram(entries, elements=[Element(el) for el in elements])
 
 
@@ -156,6 +157,8 @@ class OfflineHullSource:
 
     def _load(self) -> list[Any]:
         if self._entries is None:
+            from chggen_kernels.thermo import entries_io
+
             labels, entries = [], []
             with warnings.catch_warnings():  # noble-gas phases: no electronegativity
                 warnings.filterwarnings("ignore", "No Pauling electronegativity")
@@ -163,7 +166,7 @@ class OfflineHullSource:
                     raw = json.loads(p.read_text())
                     if isinstance(raw, dict) and raw.get("label"):
                         labels.append(str(raw["label"]))
-                    entries.extend(read_entries(p))
+                    entries.extend(entries_io.read_entries(p))
             if labels:
                 self._label = "+".join(labels)
             self._entries = entries
@@ -196,7 +199,9 @@ class FileHullSource:
 
     def entries(self, elements: Sequence[str]) -> list[Any]:
         if self._entries is None:
-            self._entries = read_entries(self.path)
+            from chggen_kernels.thermo import entries_io
+
+            self._entries = entries_io.read_entries(self.path)
         return _inside(self._entries, elements)
 
     def __repr__(self) -> str:
@@ -285,9 +290,13 @@ class MPHullSource:
         path = self.cache_path(elements)
         if path.is_file():
             data = json.loads(path.read_text())
+            from monty.json import MontyDecoder
+
             return _inside(MontyDecoder().process_decoded(data["entries"]), elements)
         entries = self._query(elements)
-        write_json_atomic(path, {
+        from chggen_kernels.thermo import entries_io
+
+        entries_io.write_json_atomic(path, {
             "format": "chggen-mp-entries",
             "chemsys": "-".join(elements),
             "thermo_types": list(MP_THERMO_TYPES),

@@ -3,44 +3,46 @@
 Units: positions and sigma in Å, scores in Å^-1, lattices as row vectors.
 """
 
-from chggen_kernels.training.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION,
-    CheckpointError,
-    CheckpointMetadata,
-    checkpoint_metadata,
-    load_score_model,
-    read_checkpoint,
-    save_checkpoint,
-    update_checkpoint_metadata,
-)
-from chggen_kernels.training.data import (
-    MIN_INTERATOMIC_DISTANCE,
-    SkippedCrystal,
-    TrainingCrystal,
-    TrainingData,
-    TrainingDataError,
-    dataset_hash,
-    load_training_data,
-    validate_crystal,
-)
-from chggen_kernels.training.parquet import (
-    TRAINING_COLUMNS,
-    read_training_parquet,
-    training_schema,
-    write_training_parquet,
-)
-from chggen_kernels.training.settings import TrainSettings, sigma_bin_edges, sigma_bin_labels
-from chggen_kernels.training.targets import (
-    NoisyBatch,
-    dsm_loss_per_crystal,
-    minimum_image,
-    minimum_image_score,
-    periodic_score,
-    perturb,
-    sample_log_uniform_sigmas,
-)
-from chggen_kernels.training.trainer import StepResult, Trainer, ValidationResult, split_train_val
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "CHECKPOINT_FORMAT": "chggen_kernels.training.checkpoint",
+    "CHECKPOINT_VERSION": "chggen_kernels.training.checkpoint",
+    "CheckpointError": "chggen_kernels.training.checkpoint",
+    "CheckpointMetadata": "chggen_kernels.training.checkpoint",
+    "checkpoint_metadata": "chggen_kernels.training.checkpoint",
+    "load_score_model": "chggen_kernels.training.checkpoint",
+    "read_checkpoint": "chggen_kernels.training.checkpoint",
+    "save_checkpoint": "chggen_kernels.training.checkpoint",
+    "update_checkpoint_metadata": "chggen_kernels.training.checkpoint",
+    "MIN_INTERATOMIC_DISTANCE": "chggen_kernels.training.data",
+    "SkippedCrystal": "chggen_kernels.training.data",
+    "TrainingCrystal": "chggen_kernels.training.data",
+    "TrainingData": "chggen_kernels.training.data",
+    "TrainingDataError": "chggen_kernels.training.data",
+    "dataset_hash": "chggen_kernels.training.data",
+    "load_training_data": "chggen_kernels.training.data",
+    "validate_crystal": "chggen_kernels.training.data",
+    "TRAINING_COLUMNS": "chggen_kernels.training.parquet",
+    "read_training_parquet": "chggen_kernels.training.parquet",
+    "training_schema": "chggen_kernels.training.parquet",
+    "write_training_parquet": "chggen_kernels.training.parquet",
+    "TrainSettings": "chggen_kernels.training.settings",
+    "sigma_bin_edges": "chggen_kernels.training.settings",
+    "sigma_bin_labels": "chggen_kernels.training.settings",
+    "NoisyBatch": "chggen_kernels.training.targets",
+    "dsm_loss_per_crystal": "chggen_kernels.training.targets",
+    "minimum_image": "chggen_kernels.training.targets",
+    "minimum_image_score": "chggen_kernels.training.targets",
+    "periodic_score": "chggen_kernels.training.targets",
+    "perturb": "chggen_kernels.training.targets",
+    "sample_log_uniform_sigmas": "chggen_kernels.training.targets",
+    "StepResult": "chggen_kernels.training.trainer",
+    "Trainer": "chggen_kernels.training.trainer",
+    "ValidationResult": "chggen_kernels.training.trainer",
+    "split_train_val": "chggen_kernels.training.trainer",
+}
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -79,3 +81,5 @@ __all__ = [
     "validate_crystal",
     "write_training_parquet",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

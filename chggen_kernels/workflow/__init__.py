@@ -5,36 +5,37 @@
 these functions; nothing here imports Ray.
 """
 
-from chggen_kernels.workflow.planning import (
-    INPAINT_MODES,
-    candidate_id,
-    candidate_seed,
-    draw_lattice,
-    inpainting_stage_seed,
-    inpainting_task_id,
-    rank_key,
-    rank_rows,
-    select_hosts,
-    short_hash,
-    unconditional_specs,
-    unconditional_task_id,
-)
-from chggen_kernels.workflow.records import (
-    CANDIDATE_MODES,
-    CandidateRecord,
-    CandidateSpec,
-    GeneratedCandidate,
-    failed_row,
-    format_composition,
-)
-from chggen_kernels.workflow.scoring import (
-    HullProvider,
-    failed_record,
-    relax_and_score,
-    relax_and_score_many,
-)
-from chggen_kernels.workflow.stages import generate, initial_crystal, inpainting_specs
-from chggen_kernels.workflow.symmetric import symmetric_specs
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "INPAINT_MODES": "chggen_kernels.workflow.planning",
+    "candidate_id": "chggen_kernels.workflow.planning",
+    "candidate_seed": "chggen_kernels.workflow.planning",
+    "draw_lattice": "chggen_kernels.workflow.planning",
+    "inpainting_stage_seed": "chggen_kernels.workflow.planning",
+    "inpainting_task_id": "chggen_kernels.workflow.planning",
+    "rank_key": "chggen_kernels.workflow.planning",
+    "rank_rows": "chggen_kernels.workflow.planning",
+    "select_hosts": "chggen_kernels.workflow.planning",
+    "short_hash": "chggen_kernels.workflow.planning",
+    "unconditional_specs": "chggen_kernels.workflow.planning",
+    "unconditional_task_id": "chggen_kernels.workflow.planning",
+    "CANDIDATE_MODES": "chggen_kernels.workflow.records",
+    "CandidateRecord": "chggen_kernels.workflow.records",
+    "CandidateSpec": "chggen_kernels.workflow.records",
+    "GeneratedCandidate": "chggen_kernels.workflow.records",
+    "failed_row": "chggen_kernels.workflow.records",
+    "format_composition": "chggen_kernels.workflow.records",
+    "HullProvider": "chggen_kernels.workflow.scoring",
+    "failed_record": "chggen_kernels.workflow.scoring",
+    "relax_and_score": "chggen_kernels.workflow.scoring",
+    "relax_and_score_many": "chggen_kernels.workflow.scoring",
+    "generate": "chggen_kernels.workflow.stages",
+    "initial_crystal": "chggen_kernels.workflow.stages",
+    "inpainting_specs": "chggen_kernels.workflow.stages",
+    "symmetric_specs": "chggen_kernels.workflow.symmetric",
+}
 
 __all__ = [
     "CANDIDATE_MODES",
@@ -64,3 +65,5 @@ __all__ = [
     "unconditional_specs",
     "unconditional_task_id",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any
 
 from chggen_kernels.settings import check_int, strict_from_dict
-from chggen_kernels.workflow.symmetric import DEFAULT_MAX_COMBINATIONS
+from chggen_kernels.wyckoff.combinations import DEFAULT_MAX_COMBINATIONS
 
 __all__ = ["InpaintSettings"]
 

@@ -8,20 +8,24 @@
   score, orbits regenerated after every update; :mod:`chggen_kernels.wyckoff.constraint`).
 """
 
-from chggen_kernels.wyckoff.combinations import (
-    WyckoffChoice,
-    format_choice,
-    parse_choice,
-    usable_sites,
-    wyckoff_combinations,
-)
-from chggen_kernels.wyckoff.constraint import (
-    BoundOrbits,
-    CrystalOrbits,
-    OrbitConstraint,
-    crystal_orbits,
-)
-from chggen_kernels.wyckoff.tables import WyckoffError, WyckoffSite, WyckoffTable, wyckoff_table
+from chggen_kernels.lazy import lazy_exports
+
+# public name -> defining module, imported on first access (chggen_kernels.lazy)
+_EXPORTS: dict[str, str] = {
+    "WyckoffChoice": "chggen_kernels.wyckoff.combinations",
+    "format_choice": "chggen_kernels.wyckoff.combinations",
+    "parse_choice": "chggen_kernels.wyckoff.combinations",
+    "usable_sites": "chggen_kernels.wyckoff.combinations",
+    "wyckoff_combinations": "chggen_kernels.wyckoff.combinations",
+    "BoundOrbits": "chggen_kernels.wyckoff.constraint",
+    "CrystalOrbits": "chggen_kernels.wyckoff.constraint",
+    "OrbitConstraint": "chggen_kernels.wyckoff.constraint",
+    "crystal_orbits": "chggen_kernels.wyckoff.constraint",
+    "WyckoffError": "chggen_kernels.wyckoff.tables",
+    "WyckoffSite": "chggen_kernels.wyckoff.tables",
+    "WyckoffTable": "chggen_kernels.wyckoff.tables",
+    "wyckoff_table": "chggen_kernels.wyckoff.tables",
+}
 
 __all__ = [
     "BoundOrbits",
@@ -38,3 +42,5 @@ __all__ = [
     "wyckoff_combinations",
     "wyckoff_table",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
