@@ -18,6 +18,7 @@ from chggen_kernels.errors import ChggenError, RunFailedError, RunInterrupted
 COMMAND_MODULES: list[str] = [
     "campaign.commands.scan",
     "campaign.commands.run",
+    "campaign.commands.check",
     "campaign.commands.top",
     "campaign.commands.generate",
     "campaign.commands.inpaint",

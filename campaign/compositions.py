@@ -26,6 +26,7 @@ __all__ = [
     "Constraint",
     "cell_compositions",
     "chemsys_compositions",
+    "enumeration_size",
     "formula_multiples",
     "guest_fraction",
     "line_compositions",
@@ -199,6 +200,32 @@ def formula_multiples(formula: str, min_atoms: int, max_atoms: int) -> list[dict
         for z in range(1, max_atoms // size + 1)
         if min_atoms <= z * size <= max_atoms
     ]
+
+
+def enumeration_size(
+    *,
+    chemical_systems: Iterable[str] = (),
+    lines: Iterable[tuple[Sequence[str], bool]] = (),
+    formulas: Iterable[str] = (),
+    cells: Iterable[str] = (),
+    min_atoms: int,
+    max_atoms: int,
+) -> int:
+    """How many compositions :func:`cell_compositions` would visit for these sources,
+    counted without visiting them (so a size limit is checked before the work): per
+    chemical system of k elements the cells with every element present,
+    sum over n of C(n-1, k-1); per line the grid of end-member multiples it walks; per
+    formula its multiples; plus the explicit cells."""
+    total = 0
+    for chemsys in chemical_systems:
+        k = len(parse_chemsys(chemsys))
+        total += sum(math.comb(n - 1, k - 1) for n in range(max(min_atoms, k), max_atoms + 1))
+    for end_members, _ in lines:
+        sizes = [sum(parse_formula(f).values()) for f in end_members]
+        total += math.prod(max_atoms // s + 1 for s in sizes)
+    for formula in formulas:
+        total += max_atoms // sum(parse_formula(formula).values())
+    return total + sum(1 for _ in cells)
 
 
 def _key(counts: dict[str, int]) -> tuple[int, str]:

@@ -28,10 +28,14 @@ from pydantic import (
 from campaign.compositions import (
     CompositionError,
     cell_compositions,
+    enumeration_size,
     parse_chemsys,
     parse_constraint,
     parse_formula,
 )
+from campaign.inputs.limits import Limits, check_limit
+from campaign.inputs.plan import PlanCounts
+from campaign.inputs.text import load_yaml_file
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
@@ -47,7 +51,9 @@ __all__ = [
     "CompositionsConfig",
     "HullConfig",
     "LatticeConfig",
+    "Limits",
     "ModelConfig",
+    "PlanCounts",
     "RATIO_FREE_FAMILIES",
     "ResourcesConfig",
     "format_validation_error",
@@ -56,7 +62,8 @@ __all__ = [
 
 # Families whose shape has no free axis ratio ("any" draws a family per candidate).
 RATIO_FREE_FAMILIES = ("cubic", "rhombohedral", "any")
-ATOMS_PER_CELL_LIMIT = 200
+#: Default largest cell, atoms (``limits.atoms_per_cell`` raises it).
+ATOMS_PER_CELL_LIMIT: int = Limits.model_fields["atoms_per_cell"].default
 _RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?:\d+(\.\d+)?)$")
 
 
@@ -71,8 +78,8 @@ class _Strict(BaseModel):
 class AtomsRange(_Strict):
     """Atoms per cell, inclusive on both ends."""
 
-    min: int = Field(1, ge=1, le=ATOMS_PER_CELL_LIMIT)
-    max: int = Field(20, ge=1, le=ATOMS_PER_CELL_LIMIT)
+    min: int = Field(1, ge=1)
+    max: int = Field(20, ge=1)  # at most limits.atoms_per_cell (checked by the campaign)
 
     @model_validator(mode="after")
     def _ordered(self) -> AtomsRange:
@@ -252,6 +259,7 @@ class CampaignConfig(_Strict):
     output: str = Field("results", min_length=1)
     resources: ResourcesConfig = ResourcesConfig()
     seed: int = Field(0, ge=0)
+    limits: Limits = Limits()
     _cells: list[dict[str, int]] | None = PrivateAttr(default=None)
 
     @field_validator("sampler")
@@ -272,6 +280,7 @@ class CampaignConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignConfig:
+        self._check_sizes_before_planning()
         inpainting = [m for m in self.modes if m in INPAINT_MODES]
         if inpainting:
             if "unconditional" not in self.modes:
@@ -292,7 +301,45 @@ class CampaignConfig(_Strict):
                 f"compositions: no cell composition with {self.atoms_per_cell.min}-"
                 f"{self.atoms_per_cell.max} atoms satisfies the constraints"
             )
+        plan = self.plan_counts()
+        check_limit(self.limits, "hosts", plan.hosts, field="planned inpainting hosts")
+        check_limit(self.limits, "candidates", plan.candidates, field="planned candidates")
         return self
+
+    def _check_sizes_before_planning(self) -> None:
+        """The sizes given directly, and the compositions the campaign would enumerate,
+        within ``limits`` (before anything is enumerated)."""
+        limits = self.limits
+        check_limit(limits, "samples_per_task", self.samples_per_task, field="samples_per_task")
+        check_limit(limits, "seed_blocks", self.seed_blocks, field="seed_blocks")
+        check_limit(limits, "atoms_per_cell", self.atoms_per_cell.max,
+                    field="atoms_per_cell.max")
+        for i, cell in enumerate(self.compositions.cells):
+            check_limit(limits, "atoms_per_cell", sum(parse_formula(cell).values()),
+                        field=f"compositions.cells[{i}] = {cell!r}: atoms")
+        c = self.compositions
+        size = enumeration_size(
+            chemical_systems=c.chemical_systems,
+            lines=[(line.end_members, line.include_end_members) for line in c.lines],
+            formulas=c.formulas, cells=c.cells, min_atoms=self.atoms_per_cell.min,
+            max_atoms=self.atoms_per_cell.max)
+        check_limit(limits, "cells", size, field="compositions to enumerate")
+
+    def plan_counts(self) -> PlanCounts:
+        """What the campaign plans, counted without expanding its tasks."""
+        cells = len(self.cell_compositions())
+        lattices = len(self.lattice.combinations())
+        tasks = cells * lattices * self.seed_blocks if "unconditional" in self.modes else 0
+        unconditional = tasks * self.samples_per_task
+        per_task = self.inpaint.hosts_per_task
+        per_task = self.samples_per_task if per_task is None else min(per_task,
+                                                                       self.samples_per_task)
+        inpaint_modes = [m for m in self.modes if m in INPAINT_MODES]
+        hosts = tasks * per_task if inpaint_modes else 0
+        inpainted = hosts * self.inpaint.samples_per_host * len(inpaint_modes)
+        return PlanCounts(cells=cells, lattice_choices=lattices, seed_blocks=self.seed_blocks,
+                          unconditional_tasks=tasks, unconditional_candidates=unconditional,
+                          hosts=hosts, inpainting_candidates=inpainted)
 
     def _check_cell_sizes(self) -> None:
         """Every explicit cell, formula unit and line fits ``atoms_per_cell``, else one line
@@ -355,7 +402,8 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def format_validation_error(error: ValidationError, source: str = "campaign") -> str:
-    """One line per bad field: ``path = value: reason``."""
+    """``<source>: path = value: reason`` for one bad field; a header line and one line
+    per bad field when there are several."""
     lines = []
     for item in error.errors():
         path = _loc_to_path(tuple(p for p in item["loc"] if not str(p).startswith("function-")))
@@ -368,6 +416,8 @@ def format_validation_error(error: ValidationError, source: str = "campaign") ->
             lines.append(f"{path} = {item.get('input')!r}: unknown field")
         else:
             lines.append(f"{path} = {_short(item.get('input'))}: {message}")
+    if len(lines) == 1:
+        return f"{source}: {lines[0]}"
     return f"{source}: invalid configuration\n  " + "\n  ".join(lines)
 
 
@@ -385,15 +435,10 @@ def validate_config(data: Any, source: str = "campaign") -> CampaignConfig:
 
 def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign YAML file."""
-    path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CampaignConfigError(f"campaign file {str(path)!r}: cannot read ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CampaignConfigError(f"campaign file {str(path)!r}: not valid YAML ({exc})") from None
+        data = load_yaml_file(path, what="campaign file")
+    except InputError as exc:
+        raise CampaignConfigError(str(exc)) from None
     return validate_config(data, source=f"campaign file {str(path)!r}")
 
 

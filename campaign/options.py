@@ -17,7 +17,8 @@ from typing import Any
 
 from chggen_kernels.settings import field_help
 
-__all__ = ["add_settings_options", "given_values", "int_at_least"]
+__all__ = ["add_limit_options", "add_settings_options", "given_values", "int_at_least",
+           "limits_from_args"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -75,3 +76,27 @@ def given_values(args: argparse.Namespace, fields: Mapping[str, str] | list[str]
                  ) -> dict[str, Any]:
     """``{field: value}`` of the options the user gave (``None`` means not given)."""
     return {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+
+
+def add_limit_options(p: argparse.ArgumentParser, dry_run: bool = True) -> None:
+    """``--limits NAME=VALUE`` (raise a size limit: the ``limits:`` block of a campaign
+    file) and, unless ``dry_run`` is false, ``--dry-run``."""
+    from campaign.inputs.limits import Limits
+
+    defaults = ", ".join(f"{name} {field.default:,}" for name, field in
+                         Limits.model_fields.items())
+    p.add_argument("--limits", dest="limits", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help=f"raise a size limit, e.g. atoms_per_cell=400 (repeatable; defaults: "
+                   f"{defaults})")
+    if dry_run:
+        p.add_argument("--dry-run", action="store_true",
+                       help="check the input, print the plan and a cost estimate, and exit "
+                       "without running anything")
+
+
+def limits_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~campaign.inputs.limits.Limits` of ``--limits`` options."""
+    from campaign.inputs.limits import parse_limit_options
+
+    return parse_limit_options(getattr(args, "limits", None))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -136,13 +135,12 @@ def _load(source: str | Path | Structure, label: str | None) -> tuple[Structure,
     name = label or str(path)
     if not path.is_file():
         raise HostError(f"host {name}: file not found")
+    from chggen_kernels.structure_io import read_structure
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            structure = Structure.from_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - any parser failure is "unreadable"
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise HostError(f"host {name}: cannot read a structure from the file: {detail}") from exc
+        structure = read_structure(path, what="host", where=f"host {name}")
+    except InputError as exc:
+        raise HostError(str(exc)) from None
     if len(structure) == 0:
         raise HostError(f"host {name}: the file contains no sites")
     return structure, name

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import math
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from campaign.benchmark.known_input import BenchmarkInputError, read_known, sele
 from campaign.benchmark.report import write_outputs
 from campaign.benchmark.runner import RunReport, make_pool, run_tasks
 from campaign.benchmark.store import BenchmarkStore, Task
+from campaign.inputs.limits import Limits, check_limit
 
 __all__ = ["RunSpec", "execute"]
 
@@ -51,6 +53,7 @@ class RunSpec:
     energy_tol: float = 0.0
     workers: int = 1
     address: str | None = None
+    limits: Limits = dataclasses.field(default_factory=Limits)
 
 
 def _check(spec: RunSpec) -> None:
@@ -65,6 +68,12 @@ def _check(spec: RunSpec) -> None:
         raise BenchmarkInputError(f"--energy-tol must be finite eV/atom, got {spec.energy_tol}")
     if spec.workers < 1:
         raise BenchmarkInputError(f"--workers must be >= 1, got {spec.workers}")
+    if isinstance(spec.settings, CspSettings):
+        check_limit(spec.limits, "benchmark_k", spec.settings.k, field="--k")
+    else:
+        check_limit(spec.limits, "samples_per_task", spec.settings.n_samples,
+                    field="--n-samples")
+    check_limit(spec.limits, "atoms_per_cell", spec.max_atoms, field="--max-atoms")
     checkpoint = spec.chain.checkpoint
     if checkpoint and not Path(checkpoint).expanduser().is_file():
         raise BenchmarkInputError(f"--checkpoint {checkpoint!r} does not exist")
@@ -96,10 +105,67 @@ def _header(spec: RunSpec, n_compounds: int, label: str, report: RunReport) -> s
             f"{len(report.failed)} failed, {report.wall_s:.0f} s.\n\n")
 
 
+def usable_compounds(spec: RunSpec, default_ids: Sequence[str], log: Log | None
+                     ) -> list[Any]:
+    """The selected compounds whose structures pass the structure check (the others are
+    listed on ``log``, skipped and counted; none left is a one-line refusal), within
+    ``spec.limits`` (compounds of a hosts set, candidates in all)."""
+    from campaign.inputs.structures import screen_structures
+
+    csp = spec.kind == "csp"
+    compounds = select_compounds(
+        read_known(spec.known), spec.set_name, default_ids, max_atoms=spec.max_atoms,
+        limit=spec.limit, require=None if csp else spec.settings.guest)  # type: ignore[union-attr]
+    warn = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    screened = screen_structures(
+        compounds, structure_of=lambda c: c.structure,
+        label_of=lambda c: f"{c.compound_id} ({c.formula})", what=f"benchmark {spec.kind}",
+        limits=spec.limits, warn=warn)
+    if screened.skipped:
+        warn(screened.summary(f"benchmark {spec.kind}"))
+    compounds = screened.kept
+    if not csp:
+        check_limit(spec.limits, "hosts", len(compounds), field="hosts of the benchmark set")
+    check_limit(spec.limits, "candidates", _planned_candidates(spec, len(compounds)),
+                field="planned benchmark candidates")
+    return compounds
+
+
+def _planned_candidates(spec: RunSpec, n_compounds: int) -> int:
+    per = spec.settings.k if isinstance(spec.settings, CspSettings) else spec.settings.n_samples
+    return n_compounds * len(spec.methods) * per
+
+
+def _dry_run(spec: RunSpec, compounds: Sequence[Any]) -> dict[str, Any]:
+    """Print the plan of the benchmark and return it (nothing runs)."""
+    from campaign.inputs.plan import estimate_cost
+    from campaign.resources import resolve_sampler_settings
+
+    per = _planned_candidates(spec, 1) // max(len(spec.methods), 1)
+    n_atoms = sum(c.n_atoms for c in compounds)
+    sampler = dataclasses.asdict(resolve_sampler_settings(dict(spec.chain.sampler), None))
+    cost = estimate_cost(unconditional_atoms=n_atoms * per * len(spec.methods),
+                         inpainting_atoms=0.0, sampler=sampler, workers=spec.workers,
+                         cpus=float(spec.workers))
+    plan = {"compounds": len(compounds), "methods": list(spec.methods),
+            "candidates_per_compound_and_method": per,
+            "tasks": len(compounds) * (len(spec.methods) + 1),
+            "candidates": _planned_candidates(spec, len(compounds)),
+            "cost_cpu_s": round(cost.total_cpu_s)}
+    print(f"benchmark {spec.kind}: {plan['compounds']} compounds x {len(spec.methods)} methods "
+          f"x {per} = {plan['candidates']:,} candidates in {plan['tasks']} tasks "
+          f"(references included); {spec.workers} worker(s); out {spec.out}")
+    print(cost.line() + " (random search samples nothing; this counts every method as "
+          "a sampled one, an upper bound)")
+    print("dry run: nothing started")
+    return plan
+
+
 def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
             pool_factory: Callable[..., Any] | None = None,
-            log: Log | None = None) -> tuple[dict[str, Any], RunReport]:
-    """Run (or resume) one benchmark; returns the summary and what this run did.
+            log: Log | None = None, dry_run: bool = False) -> tuple[dict[str, Any], RunReport]:
+    """Run (or resume) one benchmark; returns the summary and what this run did
+    (``dry_run``: print the plan and return it with an empty report, running nothing).
 
     ``pool_factory(workers, address, make_chain, run_one)`` makes the worker pool when
     ``spec.workers > 1`` or ``spec.address`` is set (default
@@ -120,10 +186,9 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
 
     csp = spec.kind == "csp"
     default = CSP_DEFAULT if csp else HOSTS_DEFAULT
-    compounds = select_compounds(
-        read_known(spec.known), spec.set_name, [e.structure_id for e in default],
-        max_atoms=spec.max_atoms, limit=spec.limit,
-        require=None if csp else spec.settings.guest)  # type: ignore[union-attr]
+    compounds = usable_compounds(spec, [e.structure_id for e in default], log)
+    if dry_run:
+        return _dry_run(spec, compounds), RunReport()
     store = BenchmarkStore(spec.out, spec.kind, _manifest(spec),
                            CSP_SCHEMA if csp else HOSTS_SCHEMA)
     tasks = [Task(c, m) for c in compounds for m in ("reference", *spec.methods)]

@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from campaign.options import add_limit_options, limits_from_args
+
 __all__ = ["register", "run"]
 
 SAMPLER_OPTIONS = {"preset": "preset", "n_levels": "n_levels",
@@ -47,6 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_limit_options(p)
     from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 
     s = p.add_argument_group("sampler (sigma range: the checkpoint's)")
@@ -125,7 +128,8 @@ def spec_from_args(args: argparse.Namespace) -> object:
     return RunSpec(kind=kind, known=args.known, out=args.out or f"chggen_benchmark_{kind}",
                    settings=settings, chain=chain, methods=tuple(args.methods),  # type: ignore[arg-type]
                    set_name=args.set_name, max_atoms=args.max_atoms, limit=args.limit,
-                   energy_tol=args.energy_tol, workers=args.workers, address=args.address)
+                   energy_tol=args.energy_tol, workers=args.workers, address=args.address,
+                   limits=limits_from_args(args))
 
 
 def run(args: argparse.Namespace, make_chain: object = None) -> int:
@@ -134,7 +138,9 @@ def run(args: argparse.Namespace, make_chain: object = None) -> int:
     name = f"chggen benchmark {args.benchmark_kind}"
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     summary, report = execute(spec_from_args(args), make_chain=make_chain,  # type: ignore[arg-type]
-                              log=log)
+                              log=log, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
     out = args.out or f"chggen_benchmark_{args.benchmark_kind}"
     print((Path(out) / "summary.md").read_text())
     if report.failed:

@@ -61,7 +61,7 @@ INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     """Model, sampler, relaxation, hull and output options of generate and inpaint (sampler
     and relaxation options and their defaults come from the settings classes)."""
-    from campaign.options import add_settings_options
+    from campaign.options import add_limit_options, add_settings_options
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import (
         CORRECTOR_STEP_RULES,
@@ -89,6 +89,7 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
     p.add_argument("--top", type=int, default=20, help="rows of the printed table (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_limit_options(p)
     sampler = p.add_argument_group("sampler (sigma range: the checkpoint's unless given)")
     sampler.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS),
                          default=None, help="sampler preset the options below override "
@@ -159,11 +160,13 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner
     return runner
 
 
-def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: int | None
-                     ) -> dict[str, int]:
-    """Atom counts of the cell from FORMULA and --formula-units / --atoms-per-cell."""
+def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: int | None,
+                     limits: Any = None) -> dict[str, int]:
+    """Atom counts of the cell from FORMULA and --formula-units / --atoms-per-cell, within
+    ``limits.atoms_per_cell`` and of elements the potential supports."""
     from campaign.compositions import CompositionError, parse_formula
-    from campaign.config import ATOMS_PER_CELL_LIMIT
+    from campaign.inputs.limits import Limits, check_limit
+    from campaign.inputs.structures import check_elements
 
     try:
         counts = parse_formula(formula)
@@ -178,10 +181,45 @@ def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: in
         units = atoms_per_cell // n_formula
     if units < 1:
         raise InputError(f"--formula-units must be >= 1, got {units}")
-    if n_formula * units > ATOMS_PER_CELL_LIMIT:
-        raise InputError(f"formula {formula!r}: {n_formula * units} atoms per cell, more than "
-                         f"the {ATOMS_PER_CELL_LIMIT} chggen samples in one cell")
+    check_limit(limits or Limits(), "atoms_per_cell", n_formula * units,
+                field=f"formula {formula!r}: atoms per cell")
+    check_elements(counts, where=f"formula {formula!r}")
     return {el: n * units for el, n in counts.items()}
+
+
+def check_sample_count(n_samples: int, limits: Any, candidates_per_sample: int = 1) -> None:
+    """``--n-samples`` positive and within ``limits`` (samples of one batch; candidates
+    in all, ``candidates_per_sample`` each when inpainting adds some)."""
+    from campaign.inputs.limits import check_limit
+
+    if n_samples < 1:
+        raise InputError(f"--n-samples must be >= 1, got {n_samples}")
+    check_limit(limits, "samples_per_task", n_samples, field="--n-samples")
+    check_limit(limits, "candidates", n_samples * candidates_per_sample,
+                field="planned candidates")
+
+
+def print_dry_run(what: str, composition: dict[str, int], n_samples: int,
+                  inpainted: int, args: argparse.Namespace) -> int:
+    """The plan of a single-process command and its estimated cost; exit code 0."""
+    import dataclasses
+
+    from campaign.inputs.plan import estimate_cost
+    from campaign.options import given_values
+    from campaign.resources import resolve_sampler_settings
+
+    n_atoms = sum(composition.values())
+    sampler = dataclasses.asdict(resolve_sampler_settings(
+        given_values(args, [*SAMPLER_OPTIONS, "preset"]), None))
+    cost = estimate_cost(unconditional_atoms=n_atoms * n_samples,
+                         inpainting_atoms=n_atoms * inpainted, sampler=sampler, workers=1,
+                         cpus=float(args.threads or 1))
+    print(f"{what}: {n_samples} samples of {n_atoms} atoms"
+          + (f" + at most {inpainted} inpainted" if inpainted else "")
+          + f"; one process; out {args.out or '(default folder)'}")
+    print(cost.line())
+    print("dry run: nothing started")
+    return 0
 
 
 def check_lattice_options(family: str | None, ratio: str | None) -> None:
@@ -302,15 +340,24 @@ def inpaint_settings_from_args(args: argparse.Namespace, guests: list[str]) -> A
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from campaign.local import plan_unconditional, run_chain, stderr_log
-    from campaign.resources import resolve_volume_per_atom
-    from chggen_kernels.workflow import format_composition
+    from campaign.options import limits_from_args
+    from chggen_kernels.workflow.records import format_composition
 
-    composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell)
+    limits = limits_from_args(args)
+    composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell,
+                                   limits)
     check_lattice_options(args.lattice_family, args.lattice_ratio)
     inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
     guests = _guests(args, composition, inpaint)
     settings = inpaint_settings_from_args(args, guests)
+    per_host = settings.samples_per_host if inpaint else 0
+    check_sample_count(args.n_samples, limits, 1 + per_host)
+    if args.dry_run:
+        return print_dry_run(f"generate {format_composition(composition)}", composition,
+                             args.n_samples, args.n_samples * per_host, args)
+    from campaign.local import plan_unconditional, run_chain, stderr_log
+    from campaign.resources import resolve_volume_per_atom
+
     set_threads(args)
     default_out = args.out or f"chggen_generate_{format_composition(composition)}"
     check_output_folder(default_out)

@@ -21,7 +21,9 @@ from campaign.commands.generate import (
     add_shared_arguments,
     build_runner_for_args,
     check_output_folder,
+    check_sample_count,
     output_folder,
+    print_dry_run,
     print_results,
     set_threads,
 )
@@ -53,19 +55,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from campaign.local import host_specs, run_chain, stderr_log
+    from campaign.inputs.structures import check_host
+    from campaign.options import limits_from_args
     from chggen_kernels.hosts import parse_guest_spec, read_host
     from chggen_kernels.workflow.settings import InpaintSettings
 
+    limits = limits_from_args(args)
     host = read_host(args.host, parse_guest_spec(args.guest),
                      occupancy_tolerance=args.occupancy_tolerance)
+    check_host(host, limits=limits)
     cap = args.max_wyckoff_combinations
     if cap is None:
         cap = InpaintSettings.max_wyckoff_combinations
     if cap < 1:
         raise InputError(f"--max-wyckoff-combinations must be >= 1, got {cap}")
-    if args.n_samples < 1:
-        raise InputError(f"--n-samples must be >= 1, got {args.n_samples}")
+    check_sample_count(args.n_samples, limits)
+    if args.dry_run:
+        composition = {str(el): int(n) for el, n in
+                       host.framework.composition.get_el_amt_dict().items()}
+        for guest, n in host.guest_counts.items():
+            composition[guest] = composition.get(guest, 0) + n
+        return print_dry_run(f"inpaint {host.source}", composition, 0, args.n_samples, args)
+    from campaign.local import host_specs, run_chain, stderr_log
+
     specs = host_specs(host, args.n_samples, args.seed, symmetric=args.symmetric,
                        max_combinations=cap)
     set_threads(args)

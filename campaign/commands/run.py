@@ -31,7 +31,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
                    "refusing")
     p.add_argument("--verbose", action="store_true", help="show actor logs and info messages")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check CONFIG, print the plan and a cost estimate, and exit without "
+                   "running anything (as 'chggen check CONFIG')")
     p.set_defaults(func=run)
+
+
+def print_plan(config: Any) -> int:
+    """The plan, resources and cost of a validated configuration on stdout; exit code 0
+    (``--dry-run`` and ``chggen check``)."""
+    from campaign.inputs.plan import describe_campaign
+
+    print("\n".join(describe_campaign(config)))
+    print("dry run: nothing started")
+    return 0
 
 
 def execute(config, address: str | None, progress: bool, verbose: bool,
@@ -75,5 +88,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.out:
         config = config.model_copy(update={"output": args.out})
+    if args.dry_run:
+        return print_plan(config)
     config = output_for_settings(config, args.new_folder)
     return execute(config, args.address, not args.no_progress, args.verbose)

@@ -13,9 +13,9 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from campaign.options import int_at_least
+from campaign.options import add_limit_options, int_at_least
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
                    "refusing")
     p.add_argument("--verbose", action="store_true")
+    add_limit_options(p)
     p.set_defaults(func=run)
 
 
@@ -132,6 +133,7 @@ def scan_config(
     sampler_preset: str | None = None,
     candidates_per_relax_call: int | None = None,
     sampler_actors: int | None = None,
+    limits: Mapping[str, int] | None = None,
 ):
     """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
 
@@ -140,9 +142,11 @@ def scan_config(
     """
     from campaign.compositions import parse_chemsys
     from campaign.config import CampaignConfigError, validate_config
+    from campaign.inputs.limits import Limits, check_limit
 
     if budget < 1:
         raise CampaignConfigError(f"--budget must be >= 1, got {budget}")
+    check_limit(Limits(**dict(limits or {})), "candidates", budget, field="--budget")
     elements = parse_chemsys(chemsys)
     min_atoms = len(elements) if min_atoms is None else min_atoms
     inpaint = inpaint and len(elements) > 1
@@ -182,6 +186,7 @@ def scan_config(
                if candidates_per_relax_call is not None else {}),
         },
         "seed": seed,
+        **({"limits": dict(limits)} if limits else {}),
     }
     return validate_config(data, source=f"chggen scan {chemsys}")
 
@@ -190,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
     from campaign.commands.run import execute, output_for_settings
     from campaign.compositions import CompositionError
     from campaign.config import CampaignConfigError, dump_config
+    from campaign.inputs.limits import Limits
+    from campaign.options import limits_from_args
 
     try:
         config = scan_config(
@@ -209,12 +216,18 @@ def run(args: argparse.Namespace) -> int:
             sampler_preset=args.sampler,
             candidates_per_relax_call=args.candidates_per_relax_call,
             sampler_actors=args.sampler_actors,
+            limits={k: v for k, v in limits_from_args(args).model_dump().items()
+                    if v != Limits.model_fields[k].default},
         )
     except CompositionError as exc:
         raise CampaignConfigError(str(exc)) from None
     if args.print_config:
         print(dump_config(config), end="")
         return 0
+    if args.dry_run:
+        from campaign.commands.run import print_plan
+
+        return print_plan(config)
     config = output_for_settings(config, args.new_folder)
     code = execute(config, args.address, not args.no_progress, args.verbose)
     if code == 0:

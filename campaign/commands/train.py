@@ -82,8 +82,7 @@ class TrainConfig:
 
 def load_train_config(path: str | Path | None) -> TrainConfig:
     """Read and check a training YAML file (``None``: all defaults)."""
-    import yaml
-
+    from campaign.inputs.text import load_yaml_file
     from chggen_kernels.model import ScoreModelConfig, cpu_default_config, gpu_preset_config
     from chggen_kernels.training import TrainSettings
     from chggen_kernels.training.tiny import tiny_model_config
@@ -91,10 +90,7 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
     where = "default training configuration" if path is None else str(path)
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise TrainConfigError(f"{where}: cannot read the YAML file ({err})") from None
+        data = load_yaml_file(path, what="training configuration") or {}
         if not isinstance(data, dict):
             raise TrainConfigError(f"{where}: expected a mapping with sections {_SECTIONS}")
     for key in data:

@@ -402,6 +402,7 @@ def run_campaign(
     with folder_lock(config.output, command=f"chggen run ({config.name})"):
         check_fingerprint(config.output, runner_fingerprint(runner_settings(config)))
         quarantined = prepare_folder(ResultStore(config.output), config)
+        print(f"chggen: {config.plan_counts().line()}", flush=True)
         own_ray = init_ray(address, log_to_driver=log_to_driver, **dict(ray_init_kwargs or {}))
         try:
             driver = CampaignDriver(config, progress=progress, runner_factory=runner_factory)

@@ -192,7 +192,7 @@ def test_load_config_file_errors(tmp_path: Path) -> None:
         load_config(listing)
     typo = tmp_path / "typo.yaml"
     typo.write_text("compositions: {chemical_systems: [Li-Si]}\nsamples_per_task: many\n")
-    with pytest.raises(CampaignConfigError, match=r"typo\.yaml'.*\n  samples_per_task = 'many'"):
+    with pytest.raises(CampaignConfigError, match=r"typo\.yaml': samples_per_task = 'many'"):
         load_config(typo)
 
 

@@ -200,7 +200,7 @@ def _host_file(tmp_path, kind: str) -> str:
     ("kind", "guest", "message"),
     [
         ("missing", "Li:2", "file not found"),
-        ("garbage", "Li:2", "cannot read a structure from the file"),
+        ("garbage", "Li:2", "_cell_length_a = 'banana' is not a positive finite number"),
         ("only-guests", "Li:2", "nothing left after removing the guest species Li"),
         ("overlap", "Li:1", "overlapping atoms"),
         ("fraction", "Li:500", "500 guests do not fit"),

@@ -272,16 +272,15 @@ def test_campaign_compositions_are_validated_on_load(tmp_path, capsys, compositi
                                 "output": str(tmp_path / "out")}))
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"chggen run: campaign file {str(path)!r}: invalid configuration",
-                   f"  {line}"]
+    assert err == [f"chggen run: campaign file {str(path)!r}: {line}"]
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("argv", "line"), [
     (["LiSi", "--lattice-ratio", "1:x"], "--lattice-ratio '1:x': lattice_ratio must look like "
      "'b/a:c/a' with positive numbers, e.g. '1.25:1.5', got '1:x'"),
-    (["Li500Si"], "formula 'Li500Si': 501 atoms per cell, more than the 200 chggen samples "
-     "in one cell"),
+    (["Li500Si"], "formula 'Li500Si': atoms per cell = 501: more than limits.atoms_per_cell = "
+     "200 (a cell is sampled and relaxed whole); raise limits.atoms_per_cell to allow it"),
 ])
 def test_generate_refuses_bad_cells_before_work(tmp_path, capsys, monkeypatch, argv, line):
     import campaign.commands.generate as generate

@@ -198,7 +198,7 @@ def test_unreadable_and_missing_files(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.cif"
     garbage.write_text("this is not a crystal\n")
     with pytest.raises(
-        HostError, match=re.escape(f"host {garbage}: cannot read a structure from the file")
+        HostError, match=re.escape(f"host {garbage}: cannot read a structure from the CIF")
     ):
         read_host(garbage, {"Li": 1})
 

@@ -1,0 +1,61 @@
+"""Reading a user's text files with bounds: existence, size and encoding, one line each.
+
+Every file chggen reads from a user (campaign and training configurations, structure
+files, hull files) goes through :func:`read_text_file` first, so a folder, a device, a
+binary file or a file of gigabytes is refused before a parser sees it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chggen_kernels.errors import InputError
+
+__all__ = ["MAX_CONFIG_BYTES", "MAX_STRUCTURE_BYTES", "InputFileError", "read_text_file"]
+
+#: Largest configuration file read, bytes (a campaign file is a few kB).
+MAX_CONFIG_BYTES = 1_000_000
+#: Largest structure file read, bytes (a 200-atom CIF is about 20 kB; an extxyz of
+#: thousands of frames fits).
+MAX_STRUCTURE_BYTES = 20_000_000
+
+
+class InputFileError(InputError):
+    """A file handed to chggen cannot be used; the message names the file and why."""
+
+
+def _size_text(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e5 else f"{n_bytes:,} bytes"
+
+
+def read_text_file(path: str | Path, *, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> str:
+    """The text of ``path`` (UTF-8), refused in one line when it is missing, unreadable,
+    a folder, larger than ``max_bytes`` or not UTF-8 text (a binary file). ``what``
+    names the file in messages, e.g. ``"campaign file"``."""
+    path = Path(path)
+    where = f"{what} {str(path)!r}"
+    try:
+        if path.is_dir():
+            raise InputFileError(f"{where}: is a folder, not a file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputFileError(f"{where}: {_size_text(size)}, larger than the "
+                                 f"{_size_text(max_bytes)} a {what} may hold")
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputFileError(f"{where}: cannot read (no such file)") from None
+    except OSError as exc:
+        raise InputFileError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:  # grew while being read, or a device file
+        raise InputFileError(f"{where}: larger than the {_size_text(max_bytes)} a {what} "
+                             "may hold")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{where}: not a UTF-8 text file (byte 0x{data[exc.start]:02x} "
+                             f"at offset {exc.start})") from None
+    if "\x00" in text:
+        raise InputFileError(f"{where}: not a text file (NUL byte at offset "
+                             f"{text.index(chr(0))})")
+    return text
