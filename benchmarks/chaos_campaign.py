@@ -7,8 +7,11 @@
   retries its batch);
 * ``relax``: SIGKILL of a ``RelaxWorker`` actor process;
 * ``driver``: SIGKILL of the ``chggen run`` process; the same command is started again and
-  resumes the campaign (the killed driver's Ray processes are given 20 s to go, and any
-  left is killed by pid and counted).
+  resumes the campaign. Every process of the killed driver's Ray (its descendants and the
+  processes of its Ray session, found by session directory with
+  ``campaign.distributed.reaper.session_processes``, recorded just before the kill) must be
+  gone within 10 s (the reaper's guarantee); each one still alive then is counted in
+  ``ray_processes_left_after_10s`` and fails the run (it is killed afterwards, by pid).
 
 An actor kind drawn while the (restarted) driver is still loading Ray and the models
 waits for its actors to come up, so that driver kills do not crowd out actor kills.
@@ -45,11 +48,14 @@ from typing import Any
 import psutil
 import yaml
 
+from campaign.distributed.reaper import session_dir_in, session_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("sampler", "relax", "driver")
 ACTOR_CLASSES = {"sampler": "SamplerWorker", "relax": "RelaxWorker"}
 RUN_TIMEOUT_S = 3600.0  # a driver that runs longer than this is a failure
 ACTOR_WAIT_S = 180.0  # an actor kind drawn waits this long for its actors (model loading)
+RAY_GONE_WITHIN_S = 10.0  # every Ray process of a killed driver must be gone by then
 
 TINY_CAMPAIGN: dict[str, Any] = {
     "name": "chaos",
@@ -102,7 +108,8 @@ class Chaos:
         self.fault_log: list[dict[str, Any]] = []
         self.driver_starts = 0
         self.unexpected_exits: list[int] = []
-        self.orphans_killed: collections.Counter[str] = collections.Counter()
+        self.ray_left: collections.Counter[str] = collections.Counter()
+        self.ray_gone_s: list[float] = []  # per driver kill: seconds until its Ray was gone
         self.started = time.monotonic()
 
     def start_driver(self) -> None:
@@ -130,20 +137,49 @@ class Chaos:
                 continue
         return pids
 
-    def kill_driver(self) -> None:
-        """SIGKILL the driver; then make sure the Ray it started is gone."""
-        ray_processes = self._tree()
-        self.driver.send_signal(signal.SIGKILL)
-        self.driver.wait()
-        _, alive = psutil.wait_procs(ray_processes, timeout=20)
-        for process in alive:  # processes of the killed driver's own Ray, by pid
+    def session_dir(self) -> str | None:
+        """The Ray session directory of the current driver: named in the command lines of
+        its GCS and raylet, and ending in the driver's pid (``session_<time>_<pid>``)."""
+        for process in self._tree():
             try:
-                name = process.name()
-                process.kill()
-                self.orphans_killed[name] += 1
+                found = session_dir_in(process.cmdline(), self.driver.pid)
             except psutil.Error:
                 continue
-        psutil.wait_procs(alive, timeout=10)
+            if found:
+                return found
+        return None
+
+    def ray_processes(self) -> dict[int, tuple[psutil.Process, str]]:
+        """The current driver's descendants and its Ray session's processes, by pid, with
+        a label (e.g. ``raylet``, ``ray::DashboardAgent``, ``campaign.distributed.reaper``)."""
+        found = {p.pid: p for p in self._tree()}
+        session_dir = self.session_dir()
+        if session_dir is not None:
+            found.update({p.pid: p for p in session_processes(session_dir,
+                                                                exclude={self.driver.pid})})
+        return {pid: (p, _label(p)) for pid, p in found.items()}
+
+    def kill_driver(self) -> None:
+        """SIGKILL the driver; every process of its Ray must be gone within
+        ``RAY_GONE_WITHIN_S`` seconds: those still alive are counted (then killed)."""
+        recorded = self.ray_processes()
+        self.driver.send_signal(signal.SIGKILL)
+        self.driver.wait()
+        killed = time.monotonic()
+        alive = {pid: pair for pid, pair in recorded.items() if _alive(pair[0])}
+        while alive and time.monotonic() - killed < RAY_GONE_WITHIN_S:
+            time.sleep(0.1)
+            alive = {pid: pair for pid, pair in alive.items() if _alive(pair[0])}
+        self.ray_gone_s.append(round(time.monotonic() - killed, 1))
+        for process, label in alive.values():  # a failure: counted, then killed
+            self.ray_left[label] += 1
+            print(f"[chaos] alive {RAY_GONE_WITHIN_S:.0f} s after the driver's kill -9: "
+                  f"{process.pid} {label}", flush=True)
+            try:
+                process.kill()
+            except psutil.Error:
+                continue
+        psutil.wait_procs([process for process, _ in alive.values()], timeout=10)
 
     def inject(self, wait_s: float = ACTOR_WAIT_S) -> str | None:
         """One fault of a random kind. An actor kind drawn waits until such an actor runs
@@ -189,6 +225,30 @@ class Chaos:
                 raise RuntimeError(f"the driver keeps failing (exit codes "
                                    f"{self.unexpected_exits}); see {self.log_path}")
             self.start_driver()
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running, the same process (psutil checks its creation time), not a zombie."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _label(process: psutil.Process) -> str:
+    """``ray::<title>``, the program, or (for Python) the script or module it runs."""
+    try:
+        cmdline = process.cmdline()
+    except psutil.Error:
+        return "?"
+    if not cmdline:
+        return "?"
+    if cmdline[0].startswith("ray::"):
+        return cmdline[0].split()[0]
+    if not Path(cmdline[0]).name.startswith("python"):
+        return Path(cmdline[0]).name
+    return next((Path(part).name for part in cmdline[1:] if not part.startswith("-")),
+                Path(cmdline[0]).name)
 
 
 def expected_ids(config: Any) -> tuple[set[str], int]:
@@ -267,7 +327,8 @@ def run_chaos(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "fault_log": chaos.fault_log,
         "driver_starts": chaos.driver_starts,
         "driver_unexpected_exit_codes": chaos.unexpected_exits,
-        "orphan_ray_processes_killed": dict(sorted(chaos.orphans_killed.items())),
+        "ray_processes_left_after_10s": dict(sorted(chaos.ray_left.items())),
+        "ray_gone_after_driver_kill_s": chaos.ray_gone_s,
         "wall_s": round(wall, 1),
         "interval_s": args.interval,
         "seed": args.seed,
@@ -278,7 +339,8 @@ def run_chaos(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     })
     result["ok"] = (result["candidates_lost"] == 0 and result["candidates_duplicated"] == 0
                     and result["candidates_unexpected"] == 0
-                    and not result["driver_unexpected_exit_codes"])
+                    and not result["driver_unexpected_exit_codes"]
+                    and sum(chaos.ray_left.values()) == 0)
     return result
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -64,14 +65,28 @@ def os_error_line(exc: OSError) -> str:
     return f"file system error on {str(exc.filename)!r}: {reason}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler ending the job, ``kill``): unwinds like Ctrl-C, so the lock is
+    released, Ray shut down and what was written stays; exit code 143."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the sub-command (see :func:`run_command`)."""
+    """Parse ``argv`` and run the sub-command (see :func:`run_command`); SIGTERM ends it
+    like Ctrl-C, with one line and exit code 143."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return run_command(args)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return run_command(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_command(args: argparse.Namespace, **injected: object) -> int:
@@ -86,6 +101,10 @@ def run_command(args: argparse.Namespace, **injected: object) -> int:
     except ChggenError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print(f"{name}: terminated (SIGTERM); run the same command again to resume",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"{name}: interrupted; run the same command again to resume", file=sys.stderr)
         return RunInterrupted.exit_code

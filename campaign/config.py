@@ -301,6 +301,9 @@ class CampaignConfig(_Strict):
                 f"compositions: no cell composition with {self.atoms_per_cell.min}-"
                 f"{self.atoms_per_cell.max} atoms satisfies the constraints"
             )
+        from campaign.inputs.structures import check_elements
+
+        check_elements(self.elements, where="compositions")
         plan = self.plan_counts()
         check_limit(self.limits, "hosts", plan.hosts, field="planned inpainting hosts")
         check_limit(self.limits, "candidates", plan.candidates, field="planned candidates")

@@ -34,6 +34,7 @@ from chggen_kernels.datasets import (
     read_known_structures,
     split_by_formula,
 )
+from chggen_kernels.errors import InputError
 
 __all__ = ["EnergyFunction", "chgnet_energies", "chgnet_single_points", "run_known_build"]
 
@@ -135,6 +136,12 @@ def run_known_build(
         counts[source]["unreadable"] = counts[source].get("unreadable", 0) + 1
     print(f"data build: {len(rows)} known structures read ({len(unreadable)} unreadable), "
           f"{len(kept)} after the filters", file=stream, flush=True)
+    if not kept:
+        dropped = Counter()
+        for source_counts in counts.values():
+            dropped.update({k: v for k, v in source_counts.items() if k not in ("read", "kept")})
+        raise InputError(f"data build: no usable structure left in {str(opts.known)!r} "
+                         f"({', '.join(f'{k} {v}' for k, v in sorted(dropped.items()))})")
     energies: dict[str, float] = {}
     if opts.single_point:
         values = (energy_function or chgnet_single_points)([r.structure for r in kept])

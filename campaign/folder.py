@@ -234,6 +234,14 @@ def _read_lock(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _lock_text(path: Path) -> str:
+    """What an unusable lock file holds, in words: ``empty`` or ``unreadable``."""
+    try:
+        return "empty" if path.stat().st_size == 0 else "unreadable"
+    except OSError:
+        return "gone"
+
+
 def _describe(directory: Path, holder: Mapping[str, Any]) -> str:
     if not holder:
         return f"results folder {str(directory)!r} is being written by another process"
@@ -275,6 +283,10 @@ def folder_lock(directory: str | Path, command: str = "chggen",
     path = directory / LOCK_NAME
     host = socket.gethostname()
     try:
+        existed = os.stat(path).st_ino  # a lock file left before we came
+    except FileNotFoundError:
+        existed = None
+    try:
         fd = _acquire(path)
     except BlockingIOError:
         raise FolderLockedError(f"{_describe(directory, _read_lock(path))}; wait for it to "
@@ -284,13 +296,22 @@ def folder_lock(directory: str | Path, command: str = "chggen",
         if left and left.get("host") != host:
             raise FolderLockedError(f"{_describe(directory, left)}; if that process is gone, "
                                     f"delete {str(path)!r}")
+        say = warn or logger.warning
         if left:
-            (warn or logger.warning)(f"results folder {str(directory)!r}: taking over the "
-                                     f"stale lock of pid {left.get('pid')} (no longer runs)")
+            say(f"results folder {str(directory)!r}: taking over the stale lock of pid "
+                f"{left.get('pid')} (no longer runs)")
+        elif existed == os.fstat(fd).st_ino:  # checked: we hold its flock, nobody else does
+            say(f"results folder {str(directory)!r}: taking over a lock file that names no "
+                f"holder ({_lock_text(path)}; left by a writer that could not record itself, "
+                "e.g. on a full disk); no process holds it")
         mine = {"host": host, "pid": os.getpid(), "started": _process_start(os.getpid()),
                 "command": command}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(mine).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(mine).encode(), 0)
+        except OSError as exc:  # a full disk from the start: leave no empty lock behind
+            path.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         try:
             yield path
         finally:

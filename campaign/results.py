@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chggen_kernels.errors import RunFailedError
+from chggen_kernels.files import write_atomic
 from chggen_kernels.workflow.records import CandidateRecord
 
 __all__ = [
@@ -325,23 +326,11 @@ def read_results(directory: str | Path, columns: Iterable[str] | None = None):
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary name (``.<name>.<pid>.tmp``) and a
     rename, the temporary removed on failure."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda temporary: temporary.write_text(text))
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` through a temporary name and a rename, so that readers
     never see half a file; the temporary (``.<name>.<pid>.tmp``) is removed on failure."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda temporary: pq.write_table(table, temporary))
 

@@ -7,11 +7,20 @@ binary file or a file of gigabytes is refused before a parser sees it.
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from chggen_kernels.errors import InputError
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_STRUCTURE_BYTES", "InputFileError", "read_text_file"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_STRUCTURE_BYTES",
+    "InputFileError",
+    "read_text_file",
+    "write_atomic",
+]
 
 #: Largest configuration file read, bytes (a campaign file is a few kB).
 MAX_CONFIG_BYTES = 1_000_000
@@ -59,3 +68,33 @@ def read_text_file(path: str | Path, *, what: str, max_bytes: int = MAX_CONFIG_B
         raise InputFileError(f"{where}: not a text file (NUL byte at offset "
                              f"{text.index(chr(0))})")
     return text
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` through a temporary name in its folder (``.<name>.<pid>.tmp``,
+    filled by ``write(temporary)``) and a rename, so that readers never see half a file;
+    the temporary is removed on failure. A failed file operation (a full disk, a
+    read-only folder) is re-raised as an ``OSError`` naming ``path``, which the command
+    line prints as ``file system error on '<path>': <reason>``."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise OSError(exc.errno, _reason(exc), str(path)) from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for a failed operation (``No space left on device``), also when a
+    library wrapped them in its own message."""
+    if exc.errno is not None:
+        return os.strerror(exc.errno)
+    text = " ".join(str(exc).split())
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        if os.strerror(code).lower() in text.lower():
+            return os.strerror(code)
+    return text or type(exc).__name__

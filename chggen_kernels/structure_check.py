@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHGNET_SUPPORT",
     "DEFAULT_MIN_DISTANCE",
+    "MAX_VOLUME_PER_ATOM",
     "ElementSupport",
     "StructureCheckError",
     "check_structure",
@@ -34,6 +35,9 @@ __all__ = [
 #: Atoms closer than this (Å, any periodic image) are "on one site". The shortest bond
 #: of an ordered crystal is H-H at 0.74 Å.
 DEFAULT_MIN_DISTANCE = 0.5
+#: Largest volume per atom of a crystal, Å^3/atom (the loosest solids are near 100; a
+#: molecule in a 20 Å vacuum box has a few hundred).
+MAX_VOLUME_PER_ATOM = 10_000.0
 
 
 class StructureCheckError(InputError):
@@ -80,6 +84,11 @@ def _check_numbers(structure: Structure, where: str) -> None:
     volume = float(abs(np.linalg.det(matrix)))
     if not volume > 1e-6:
         raise StructureCheckError(f"{where}: the lattice has no volume ({volume:.3g} Å^3)")
+    per_atom = volume / len(structure)
+    if per_atom > MAX_VOLUME_PER_ATOM:
+        raise StructureCheckError(f"{where}: {per_atom:.3g} Å^3 per atom, more than "
+                                  f"{MAX_VOLUME_PER_ATOM:,} Å^3/atom (isolated atoms, not a "
+                                  "crystal)")
     coords = np.asarray(structure.frac_coords, dtype=float)
     bad = np.flatnonzero(~np.all(np.isfinite(coords), axis=1))
     if len(bad):
@@ -132,7 +141,8 @@ def check_structure(structure: Structure, *, where: str, max_atoms: int,
     """Refuse ``structure`` (:class:`StructureCheckError`, one line starting with
     ``where``) unless it has 1..``max_atoms`` sites, a finite lattice with volume, finite
     coordinates, only supported chemical elements and no two atoms closer than
-    ``min_distance`` Å. ``max_atoms_reason`` names where the atom limit comes from."""
+    ``min_distance`` Å (0: distances not checked). ``max_atoms_reason`` names where the
+    atom limit comes from."""
     n = len(structure)
     if n == 0:
         raise StructureCheckError(f"{where}: the structure has no sites")
@@ -141,6 +151,7 @@ def check_structure(structure: Structure, *, where: str, max_atoms: int,
                                   f"{max_atoms:,} (a cell is sampled and relaxed whole)")
     _check_numbers(structure, where)
     _check_species(structure, where, supports)
-    if not (math.isfinite(min_distance) and min_distance > 0):
-        raise ValueError(f"min_distance must be a positive number of Å, got {min_distance!r}")
-    _check_distances(structure, where, min_distance)
+    if not (math.isfinite(min_distance) and min_distance >= 0):
+        raise ValueError(f"min_distance must be a number of Å >= 0, got {min_distance!r}")
+    if min_distance > 0:
+        _check_distances(structure, where, min_distance)

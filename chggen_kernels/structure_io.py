@@ -108,6 +108,9 @@ def _diagnose_cif_block(name: str, block: Any, min_distance: float) -> str | Non
 def _read_cif(text: str, where: str) -> list[Structure]:
     from pymatgen.io.cif import CifFile, CifParser
 
+    problem = _diagnose_cif_text(text)  # pymatgen takes a negative cell length as given
+    if problem:
+        raise InputFileError(f"{where}: {problem}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -123,7 +126,7 @@ def _read_cif(text: str, where: str) -> list[Structure]:
         blocks = {}
     problems = [_diagnose_cif_block(name, block, DEFAULT_MIN_DISTANCE)
                 for name, block in blocks.items()]
-    problem = next((p for p in problems if p), None) or _diagnose_cif_text(text)
+    problem = next((p for p in problems if p), None)
     if problem:
         raise InputFileError(f"{where}: {problem}")
     raise InputFileError(f"{where}: cannot read a structure from the CIF ({detail})")
@@ -143,7 +146,16 @@ def _read_extxyz(text: str, where: str) -> list[Structure]:
         if not all(atoms.pbc):
             raise InputFileError(f"{where}: frame {k} is not periodic in all three "
                                  "directions (pbc must be T T T with a Lattice)")
-        out.append(AseAtomsAdaptor.get_structure(atoms))
+        matrix = np.asarray(atoms.cell.array, dtype=float)
+        if not np.all(np.isfinite(matrix)) or not abs(np.linalg.det(matrix)) > 1e-6:
+            raise InputFileError(f"{where}: frame {k}: the lattice is not finite or has no "
+                                 f"volume ({matrix.tolist()})")
+        try:
+            out.append(AseAtomsAdaptor.get_structure(atoms))
+        except Exception as exc:  # noqa: BLE001 - an unusable frame is one line
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise InputFileError(f"{where}: frame {k}: cannot make a structure ({detail})"
+                                 ) from None
     return out
 
 

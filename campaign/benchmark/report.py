@@ -16,14 +16,13 @@ from typing import Any
 import pyarrow as pa
 
 from campaign.benchmark.store import write_table
+from campaign.results import write_text_atomic
 
 __all__ = ["plot_host_recovery", "plot_match_at_k", "write_outputs"]
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    write_text_atomic(path, text)
 
 
 def plot_match_at_k(summary: Mapping[str, Any], path: Path,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from campaign.benchmark.known_input import BenchmarkInputError, Compound
-from campaign.results import ResultStore
+from campaign.results import ResultStore, write_text_atomic
 
 __all__ = ["REFERENCE_SCHEMA", "BenchmarkStore", "Task", "schema", "write_table"]
 
@@ -100,9 +99,7 @@ class BenchmarkStore:
                         f"{wanted.get(key)!r}; rerun with the same settings to resume, or "
                         "pick another --out")
             return
-        temporary = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
-        os.replace(temporary, path)
+        write_text_atomic(path, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
     def _store(self, task: Task) -> ResultStore:
         return self.reference if task.method == "reference" else self.candidates

@@ -79,9 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_guest(elements: Sequence[str]) -> str:
+    import warnings
+
     from pymatgen.core.periodic_table import Element
 
-    return min(elements, key=lambda el: (Element(el).X, el))
+    with warnings.catch_warnings():  # heavy elements: "No Pauling electronegativity"
+        warnings.simplefilter("ignore")
+        return min(elements, key=lambda el: (Element(el).X, el))
 
 
 def _spread(items: list, n: int) -> list:

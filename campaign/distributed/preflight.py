@@ -11,13 +11,15 @@ The lock and the settings fingerprint are :mod:`campaign.folder`'s.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from campaign.config import CampaignConfig, dump_config
 from campaign.folder import keep_config
 from campaign.results import ResultStore
 from campaign.tasks import part_rows_checker
+from chggen_kernels.errors import InputError
 
-__all__ = ["check_hull", "prepare_folder"]
+__all__ = ["check_hull", "prepare_folder", "seed_change"]
 
 logger = logging.getLogger("campaign")
 
@@ -32,6 +34,26 @@ def check_hull(config: CampaignConfig) -> None:
         make_hull_provider(config.hull.source, "-".join(config.elements))
 
 
+def seed_change(directory: Path, seed: int) -> str | None:
+    """One line when the folder's latest configuration ran with another ``seed``: the
+    new seed names new tasks, which are added beside the folder's existing ones."""
+    from campaign.inputs.text import load_yaml_file
+    from campaign.results import CONFIG_NAME
+
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        return None
+    try:
+        earlier = (load_yaml_file(path, what="configuration") or {}).get("seed", 0)
+    except (InputError, AttributeError):
+        return None
+    if earlier == seed:
+        return None
+    return (f"results folder {str(directory)!r}: seed {seed} differs from the seed {earlier} "
+            f"it was written with; the tasks of seed {seed} are added beside the existing ones "
+            "(both stay in the folder)")
+
+
 def prepare_folder(store: ResultStore, config: CampaignConfig) -> list[tuple[str, str]]:
     """Before a (re)run: refuse another schema, remove a killed writer's temporaries, move
     untrustworthy parts to ``_quarantine/`` (their tasks run again; a warning names
@@ -40,6 +62,9 @@ def prepare_folder(store: ResultStore, config: CampaignConfig) -> list[tuple[str
     store.check_schema()
     store.remove_stale_temporaries()
     moved = store.quarantine_bad_parts(part_rows_checker(config), warn=logger.warning)
+    note = seed_change(store.directory, config.seed)
+    if note:
+        logger.warning(note)
     text = dump_config(config)
     keep_config(store.directory, text)
     store.write_config(text)

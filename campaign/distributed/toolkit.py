@@ -2,7 +2,7 @@
 
 * :func:`init_ray`: join ``address`` (or ``RAY_ADDRESS``), else start a private local Ray
   whose every process listens on 127.0.0.1 only (:func:`loopback_only`), never someone
-  else's cluster;
+  else's cluster, and that goes with this process (:mod:`campaign.distributed.reaper`);
 * :func:`set_worker_threads`: torch and BLAS threads inside an actor;
 * :func:`start_actors`: create actors and wait until each has loaded its models, naming
   the one that fails;
@@ -27,6 +27,7 @@ __all__ = ["ActorGroup", "ActorPool", "LOOPBACK", "init_ray", "loopback_only", "
 logger = logging.getLogger("campaign")
 LOOPBACK = "127.0.0.1"
 _SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_REAPERS: list[Any] = []  # the reapers this process started (subprocess.Popen)
 
 
 @contextlib.contextmanager
@@ -64,7 +65,9 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
     ``address`` (or ``RAY_ADDRESS``, which ``ray job submit`` sets): the cluster to join,
     ``"auto"`` for the one running on this machine; its settings are left alone. Without
     either a private local Ray is started with ``num_cpus`` CPUs, every process of it
-    listening on 127.0.0.1 only (:func:`loopback_only`), without the dashboard web UI.
+    listening on 127.0.0.1 only (:func:`loopback_only`), without the dashboard web UI, and
+    watched by a reaper (:mod:`campaign.distributed.reaper`) that terminates its processes
+    once this process is gone, however it ended (``kill -9`` included).
     """
     import ray
 
@@ -78,6 +81,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
     if num_cpus is not None:
         kwargs.setdefault("num_cpus", num_cpus)
     kwargs.setdefault("_node_ip_address", LOOPBACK)
+    _start_reaper()  # before ray.init: a driver killed inside it is covered too
     with loopback_only():
         ray.init(address="local", include_dashboard=False, log_to_driver=log_to_driver,
                  **kwargs)
@@ -86,6 +90,18 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
         logger.warning("the local Ray's node address is %s, not %s: its servers may listen "
                        "beyond this machine", node_ip, LOOPBACK)
     return True
+
+
+def _start_reaper() -> None:
+    """Start the reaper of the private Ray this process starts next (a warning if not)."""
+    from campaign.distributed.reaper import start_reaper
+
+    try:
+        _REAPERS[:] = [r for r in _REAPERS if r.poll() is None]  # collect ended ones
+        _REAPERS.append(start_reaper())
+    except OSError as exc:
+        logger.warning("no reaper for the local Ray (%s): its agents may outlive a killed "
+                       "driver by about a minute", exc)
 
 
 def set_worker_threads(n_threads: int, torch_too: bool = True) -> None:

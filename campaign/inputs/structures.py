@@ -113,8 +113,8 @@ def screen_structures(items: Iterable[Any], *, structure_of: Callable[[Any], Str
                       potential: str = "chgnet",
                       warn: Callable[[str], None] | None = None) -> ScreenResult:
     """Check every item's structure; the bad ones are skipped, each named with its reason
-    (one ``warn`` line each), and counted. Refuses (:class:`InputError`) only when no item
-    is left."""
+    (one ``warn`` line each) and counted. When none is left the set is refused instead:
+    one line (:class:`InputError`) that lists the first reasons."""
     result = ScreenResult(kept=[], skipped=[])
     for item in items:
         label = label_of(item)
@@ -122,14 +122,14 @@ def screen_structures(items: Iterable[Any], *, structure_of: Callable[[Any], Str
             check_input_structure(structure_of(item), where=label, limits=limits,
                                   potential=potential)
         except StructureCheckError as exc:
-            reason = str(exc).removeprefix(f"{label}: ")
-            result.skipped.append((label, reason))
-            if warn:
-                warn(f"{what}: skipping {label}: {reason}")
+            result.skipped.append((label, str(exc).removeprefix(f"{label}: ")))
             continue
         result.kept.append(item)
     if not result.kept:
-        raise InputError(f"{what}: no usable structure left; {result.summary(what)}")
+        raise InputError(f"no usable structure left; {result.summary(what)}")
+    for label, reason in result.skipped:
+        if warn:
+            warn(f"{what}: skipping {label}: {reason}")
     return result
 
 

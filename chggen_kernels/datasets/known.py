@@ -38,8 +38,8 @@ __all__ = [
 ]
 
 PROVENANCE = ("source", "source_id", "origin", "licence")
-KNOWN_FILTERS = ("unreadable", "disordered", "elements", "max_atoms", "min_distance",
-                 "duplicate")
+KNOWN_FILTERS = ("unreadable", "unusable", "disordered", "elements", "max_atoms",
+                 "min_distance", "duplicate")
 SPLITS = ("train", "val", "test")
 
 
@@ -148,6 +148,20 @@ def _eye(n: int) -> Any:
     return np.eye(n, dtype=bool)
 
 
+def _usable(structure: Any) -> bool:
+    """The structure check of every entry point (finite lattice and coordinates, a
+    volume, chemical elements CHGNet supports), atom count and distances left to the
+    filters that count them."""
+    from chggen_kernels.structure_check import StructureCheckError, check_structure
+
+    try:
+        check_structure(structure, where="", max_atoms=max(len(structure), 1),
+                        min_distance=0.0)
+    except StructureCheckError:
+        return False
+    return True
+
+
 def filter_known(
     rows: Iterable[KnownStructure],
     *,
@@ -164,6 +178,9 @@ def filter_known(
         max_atoms: most sites per cell (MP-20 uses 20).
         min_distance: Å; a crystal with two atoms (or an atom and its own image) closer
             than this is dropped.
+        (first) a crystal that fails the structure check of every entry point
+            (:func:`~chggen_kernels.structure_check.check_structure`: non-finite numbers,
+            no volume, elements CHGNet does not support) is counted ``unusable``.
         deduplicate: drop all but the first of structures that pymatgen's StructureMatcher
             (primitive cells, volume scaled, ltol 0.2, stol 0.3, 5 degrees) finds equal
             within one reduced formula.
@@ -184,7 +201,9 @@ def filter_known(
         c = counts[row.source]
         c["read"] += 1
         s = row.structure
-        if not s.is_ordered:
+        if not _usable(s):
+            c["unusable"] += 1
+        elif not s.is_ordered:
             c["disordered"] += 1
         elif allowed is not None and not {el.symbol for el in s.composition.elements} <= allowed:
             c["elements"] += 1

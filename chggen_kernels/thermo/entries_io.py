@@ -150,6 +150,9 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
             json.dump(data, fh, cls=MontyEncoder, indent=1)
             fh.write("\n")
         os.replace(tmp, path)
+    except OSError as exc:  # name the file the user asked for (a full disk, a read-only folder)
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

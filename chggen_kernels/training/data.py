@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
-from chggen_kernels.crystal import MAX_ATOMIC_NUMBER, CrystalBatch
-from chggen_kernels.neighbors import neighbor_list
+from chggen_kernels.crystal import MAX_ATOMIC_NUMBER
 from chggen_kernels.training.crystals import (
     SkippedCrystal,
     TrainingCrystal,
@@ -37,7 +35,7 @@ from chggen_kernels.training.crystals import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pymatgen.core import Structure
+    pass
 
 __all__ = [
     "MIN_INTERATOMIC_DISTANCE",
@@ -61,63 +59,33 @@ def validate_crystal(
 ) -> None:
     """Raise :class:`TrainingDataError` naming the crystal if it cannot be trained on.
 
-    Checks, in order: at least one atom; ordered sites; known elements (Z in 1..118);
-    finite lattice and coordinates; positive cell volume (right-handed lattice); no two
-    atoms (periodic images included) closer than ``min_distance`` Å.
+    The structure check of every entry point
+    (:func:`~chggen_kernels.structure_check.check_structure`: at least one atom, finite
+    lattice and coordinates, a volume, chemical elements the score model embeds, Z in
+    1..118, no two atoms, periodic images included, closer than ``min_distance`` Å),
+    plus what training needs beyond it: ordered sites and a right-handed lattice.
     """
-    from pymatgen.core import Element, Species
+    from chggen_kernels.structure_check import (
+        ElementSupport,
+        StructureCheckError,
+        check_structure,
+    )
 
     s, label = crystal.structure, crystal.label
-    if len(s) == 0:
-        raise TrainingDataError(f"{label}: has no atoms")
-    if not s.is_ordered:
+    if len(s) and not s.is_ordered:
         raise TrainingDataError(f"{label}: has partially occupied sites (needs an ordered cell)")
-    for i, site in enumerate(s):
-        sp = site.specie
-        element = sp if isinstance(sp, Element) else getattr(sp, "element", None)
-        if not isinstance(sp, (Element, Species)) or element is None or not (
-            1 <= element.Z <= MAX_ATOMIC_NUMBER
-        ):
-            raise TrainingDataError(f"{label}: unknown element {str(sp)!r} at site {i}")
-    matrix = np.asarray(s.lattice.matrix, dtype=float)
-    if not np.isfinite(matrix).all():
-        raise TrainingDataError(f"{label}: the lattice has non-finite entries")
-    cart = np.asarray(s.cart_coords, dtype=float).reshape(-1, 3)
-    bad = np.flatnonzero(~np.isfinite(cart).all(axis=1))
-    if len(bad):
-        raise TrainingDataError(f"{label}: non-finite coordinates at site {int(bad[0])}")
-    volume = float(np.linalg.det(matrix))
-    if not volume > 1e-6:
+    try:
+        check_structure(s, where=label, max_atoms=max(len(s), 1),
+                        supports=(ElementSupport("the score model", MAX_ATOMIC_NUMBER),),
+                        min_distance=min_distance)
+    except StructureCheckError as exc:
+        raise TrainingDataError(str(exc)) from None
+    volume = float(np.linalg.det(np.asarray(s.lattice.matrix, dtype=float)))
+    if not volume > 0:
         raise TrainingDataError(
             f"{label}: cell volume is {volume:.4g} Å^3; it must be positive "
             "(three right-handed lattice vectors)"
         )
-    _check_distances(s, cart, matrix, label, min_distance)
-
-
-def _check_distances(
-    s: Structure, cart: np.ndarray, matrix: np.ndarray, label: str, min_distance: float
-) -> None:
-    batch = CrystalBatch.from_arrays([(cart, matrix, np.array(s.atomic_numbers))])
-    nl = neighbor_list(batch, cutoff=min_distance, self_interaction=True)
-    i, j = nl.edge_index
-    not_self = (i != j) | (nl.shifts != 0).any(dim=1)
-    if not bool(not_self.any()):
-        return
-    i, j, shifts = i[not_self], j[not_self], nl.shifts[not_self]
-    vec = batch.positions[j] + shifts @ batch.lattices[0] - batch.positions[i]
-    dist = torch.linalg.norm(vec, dim=1)
-    k = int(torch.argmin(dist))
-    a, b, d = int(i[k]), int(j[k]), float(dist[k])
-    if a == b:
-        raise TrainingDataError(
-            f"{label}: atom {a} is {d:.2f} Å from its own periodic image "
-            f"(minimum {min_distance:g} Å)"
-        )
-    a, b = min(a, b), max(a, b)
-    raise TrainingDataError(
-        f"{label}: atoms {a} and {b} are {d:.2f} Å apart (minimum {min_distance:g} Å)"
-    )
 
 
 # ---------------------------------------------------------------------------- loading

@@ -57,7 +57,8 @@ def test_train_writes_checkpoints_and_a_log_then_resumes(tmp_path: Path, dataset
     args = ["train", "--data", str(dataset), "--out", str(out), "--quiet"]
     assert main([*args, "--config", str(_config(tmp_path, 2))]) == 0
     err = capsys.readouterr().err
-    assert "skipped 1 of 9 crystals" in err and "'bad-1' (row 3): atoms 0 and 1" in err
+    assert "skipped 1 of 9 crystals" in err
+    assert "'bad-1' (row 3): overlapping atoms: sites 0 (Li) and 1" in err
 
     records = _log(out)
     data = records[0]
@@ -95,8 +96,8 @@ def test_strict_mode_stops_at_the_first_bad_crystal(tmp_path: Path, dataset: Pat
     code = main(["train", "--data", str(dataset), "--out", str(tmp_path / "o"), "--quiet",
                  "--strict", "--config", str(_config(tmp_path, 2))])
     assert code == 2
-    assert ("chggen train: crystal 'bad-1' (row 3): atoms 0 and 1 are 0.20 Å apart "
-            "(minimum 0.5 Å)") in capsys.readouterr().err
+    assert ("chggen train: crystal 'bad-1' (row 3): overlapping atoms: sites 0 (Li) and 1 (Li) "
+            "are 0.200 Å apart, below 0.5 Å") in capsys.readouterr().err
 
 
 def test_resume_on_other_data_is_refused(tmp_path: Path, dataset: Path, capsys) -> None:

@@ -102,30 +102,32 @@ def test_close_atoms_are_named_with_their_distance() -> None:
     s = Structure(Lattice.cubic(4.0), ["Li", "Si", "Li", "Si"],
                   [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0, 0], [0.5, 0.5, 0.5775]])
     with pytest.raises(TrainingDataError,
-                       match=r"^crystal 'mp-123' \(row 4\): atoms 1 and 3 are 0\.31 Å apart "
-                             r"\(minimum 0\.5 Å\)$"):
+                       match=r"^crystal 'mp-123' \(row 4\): overlapping atoms: sites 1 "
+                             r"\(Si\) and 3 \(Si\) are 0\.310 Å apart, below 0\.5 Å$"):
         validate_crystal(_crystal(s, "mp-123", row=4))
 
 
 def test_atoms_close_only_through_the_periodic_boundary_are_found() -> None:
     s = Structure(Lattice.cubic(4.0), ["Li", "Li"], [[0.01, 0.5, 0.5], [0.96, 0.5, 0.5]])
-    with pytest.raises(TrainingDataError, match=r"atoms 0 and 1 are 0\.20 Å apart"):
+    with pytest.raises(TrainingDataError, match=r"sites 0 \(Li\) and 1 \(Li\) are 0\.200 Å apart"):
         validate_crystal(_crystal(s, "x"))
 
 
 def test_coincident_atoms_and_tiny_cells_are_rejected() -> None:
     s = Structure(Lattice.cubic(4.0), ["Li", "Li"], [[0.1, 0.1, 0.1], [0.1, 0.1, 0.1]])
-    with pytest.raises(TrainingDataError, match=r"atoms 0 and 1 are 0\.00 Å apart"):
+    with pytest.raises(TrainingDataError, match=r"sites 0 \(Li\) and 1 \(Li\) are 0\.000 Å apart"):
         validate_crystal(_crystal(s, "x"))
     tiny = Structure(Lattice.tetragonal(0.4, 5.0), ["Li"], [[0, 0, 0]])
     with pytest.raises(TrainingDataError,
-                       match=r"atom 0 is 0\.40 Å from its own periodic image \(minimum 0\.5 Å\)"):
+                       match=r"site 0 \(\w+\) is 0\.400 Å from its own periodic image, "
+                             r"below 0\.5 Å"):
         validate_crystal(_crystal(tiny, "y"))
 
 
 def test_zero_and_negative_cell_volumes_are_rejected() -> None:
     flat = Structure(Lattice([[3, 0, 0], [0, 3, 0], [3, 3, 0]]), ["Li"], [[0, 0, 0]])
-    with pytest.raises(TrainingDataError, match=r"crystal 'flat': cell volume is 0 Å\^3"):
+    with pytest.raises(TrainingDataError,
+                       match=r"crystal 'flat': the lattice has no volume \(0 Å\^3\)"):
         validate_crystal(_crystal(flat, "flat"))
     left = Structure(Lattice(-np.eye(3) * 3.0), ["Li"], [[0, 0, 0]])
     with pytest.raises(TrainingDataError, match=r"cell volume is -27 Å\^3; it must be positive"):
@@ -135,13 +137,14 @@ def test_zero_and_negative_cell_volumes_are_rejected() -> None:
 def test_non_finite_coordinates_and_disorder_are_rejected() -> None:
     s = _bcc_li()
     bad = Structure(s.lattice, ["Li", "Li"], [[0, 0, 0], [np.nan, 0.5, 0.5]])
-    with pytest.raises(TrainingDataError, match=r"'nan': non-finite coordinates at site 1"):
+    with pytest.raises(TrainingDataError,
+                       match=r"'nan': site 1 \(Li\) has coordinates that are not finite"):
         validate_crystal(_crystal(bad, "nan"))
     mixed = Structure(s.lattice, [{"Li": 0.5, "Na": 0.5}, "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(TrainingDataError, match="partially occupied sites"):
         validate_crystal(_crystal(mixed, "dis"))
     empty = Structure(s.lattice, [], [])
-    with pytest.raises(TrainingDataError, match=r"crystal 'e': has no atoms"):
+    with pytest.raises(TrainingDataError, match=r"crystal 'e': the structure has no sites"):
         validate_crystal(_crystal(empty, "e"))
 
 
@@ -175,12 +178,13 @@ def test_skip_mode_counts_every_bad_row_with_its_reason(tmp_path: Path) -> None:
     close = Structure(Lattice.cubic(4.0), ["Li", "Li"], [[0, 0, 0], [0.05, 0, 0]])
     rows = [_json(_nacl()), _json(close), "{not json", _json(_bcc_li())]
     path = _table_with_rows(tmp_path / "t.parquet", rows, ["a", "b", "c", "d"])
-    with pytest.raises(TrainingDataError, match=r"crystal 'b' \(row 1\): atoms 0 and 1"):
+    with pytest.raises(TrainingDataError,
+                       match=r"crystal 'b' \(row 1\): overlapping atoms: sites 0 \(Li\) and 1"):
         load_training_data(path, on_invalid="raise")
     data = load_training_data(path, on_invalid="skip")
     assert [c.structure_id for c in data.crystals] == ["a", "d"]
     assert [(s.structure_id, s.row) for s in data.skipped] == [("b", 1), ("c", 2)]
-    assert "0.20 Å apart" in data.skipped[0].reason
+    assert "0.200 Å apart" in data.skipped[0].reason
     assert "cannot parse the structure JSON: JSONDecodeError" in data.skipped[1].reason
     assert data.n_read == 4
 
