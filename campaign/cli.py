@@ -10,6 +10,7 @@ import argparse
 import importlib
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 
 from chggen_kernels.errors import ChggenError, RunFailedError, RunInterrupted
@@ -82,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # pymatgen warns on every property lookup of a heavy element; the element checks say
+    # what matters about such elements in one line
+    warnings.filterwarnings("ignore", message="No Pauling electronegativity")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return run_command(args)

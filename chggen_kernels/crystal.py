@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from chggen_kernels.errors import InputError
+from chggen_kernels.errors import CrystalInputError
+from chggen_kernels.structure_check import MAX_ATOMIC_NUMBER
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
@@ -33,11 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["CrystalBatch", "CrystalInputError", "to_structure"]
 
-MAX_ATOMIC_NUMBER = 118
-
-
-class CrystalInputError(InputError):
-    """A crystal given to chggen is unusable; the message names the crystal and the problem."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

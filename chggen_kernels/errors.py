@@ -16,7 +16,14 @@ The concrete errors keep their built-in bases as well (``ValueError`` for bad va
 
 from __future__ import annotations
 
-__all__ = ["ChggenError", "InputError", "RunFailedError", "RunInterrupted", "exit_code_of"]
+__all__ = [
+    "ChggenError",
+    "CrystalInputError",
+    "InputError",
+    "RunFailedError",
+    "RunInterrupted",
+    "exit_code_of",
+]
 
 
 class ChggenError(Exception):
@@ -29,6 +36,11 @@ class InputError(ChggenError, ValueError):
     """Bad input (an option, a configuration field, a file): exit code 2."""
 
     exit_code = 2
+
+
+class CrystalInputError(InputError):
+    """A crystal given to chggen is unusable; the message names the crystal and the problem
+    (re-exported by :mod:`chggen_kernels.crystal`, where the crystal batch checks it)."""
 
 
 class RunFailedError(ChggenError, RuntimeError):

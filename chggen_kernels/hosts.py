@@ -128,7 +128,8 @@ def parse_guest_spec(spec: str) -> dict[str, int | None]:
     return result
 
 
-def _load(source: str | Path | Structure, label: str | None) -> tuple[Structure, str]:
+def _load(source: str | Path | Structure, label: str | None, max_atoms: int | None = None
+          ) -> tuple[Structure, str]:
     if isinstance(source, Structure):
         return source.copy(), label or f"<Structure {source.composition.formula}>"
     path = Path(source)
@@ -138,7 +139,9 @@ def _load(source: str | Path | Structure, label: str | None) -> tuple[Structure,
     from chggen_kernels.structure_io import read_structure
 
     try:
-        structure = read_structure(path, what="host", where=f"host {name}")
+        structure = read_structure(path, what="host", where=f"host {name}",
+                                   max_sites=max_atoms,
+                                   max_sites_reason="limits.atoms_per_cell")
     except InputError as exc:
         raise HostError(str(exc)) from None
     if len(structure) == 0:
@@ -154,6 +157,7 @@ def read_host(
     min_distance: float = 0.5,
     min_volume_per_atom: float = 5.0,
     label: str | None = None,
+    max_atoms: int | None = None,
 ) -> HostSpec:
     """Read a host and decide what to inpaint (see the module docstring).
 
@@ -172,6 +176,9 @@ def read_host(
         Volume per atom (Å^3) of framework + guests below this is an error.
     label
         Name used in messages and provenance instead of the path.
+    max_atoms
+        A file listing more atoms than this is refused before it is parsed (a 5,000-atom
+        CIF takes seconds to parse); ``None``: no such check.
     """
     if not 0 <= occupancy_tolerance < 0.5:
         raise HostError(f"occupancy_tolerance must be in [0, 0.5), got {occupancy_tolerance!r}")
@@ -179,7 +186,7 @@ def read_host(
         raise HostError(f"min_distance must be > 0 Å, got {min_distance!r}")
     if not min_volume_per_atom >= 0:
         raise HostError(f"min_volume_per_atom must be >= 0 Å^3, got {min_volume_per_atom!r}")
-    structure, name = _load(source, label)
+    structure, name = _load(source, label, max_atoms)
     where = f"host {name}"
     if not isinstance(guest, Mapping) or not guest:
         raise HostError(f"{where}: give at least one guest species, e.g. {{'Li': 4}}")

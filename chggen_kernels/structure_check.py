@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHGNET_SUPPORT",
     "DEFAULT_MIN_DISTANCE",
+    "MAX_ATOMIC_NUMBER",
     "MAX_VOLUME_PER_ATOM",
     "ElementSupport",
     "StructureCheckError",
@@ -35,6 +36,8 @@ __all__ = [
 #: Atoms closer than this (Å, any periodic image) are "on one site". The shortest bond
 #: of an ordered crystal is H-H at 0.74 Å.
 DEFAULT_MIN_DISTANCE = 0.5
+#: The heaviest element (Og); the score model embeds Z 1..118.
+MAX_ATOMIC_NUMBER = 118
 #: Largest volume per atom of a crystal, Å^3/atom (the loosest solids are near 100; a
 #: molecule in a 20 Å vacuum box has a few hundred).
 MAX_VOLUME_PER_ATOM = 10_000.0
@@ -51,7 +54,7 @@ class ElementSupport:
     ``"the potential chgnet"``."""
 
     name: str
-    max_atomic_number: int = 118
+    max_atomic_number: int = MAX_ATOMIC_NUMBER
     elements: frozenset[str] | None = None
 
     def problem(self, symbol: str, z: int) -> str | None:

@@ -176,12 +176,54 @@ def _read_other(text: str, kind: str, where: str) -> list[Structure]:
                              f"({detail})") from None
 
 
+def _cif_listed_positions(text: str) -> int:
+    """Distinct (x, y, z) rows of the first ``_atom_site_fract_*`` loop of a CIF."""
+    headers: list[str] = []
+    positions: set[tuple[str, ...]] = set()
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("_atom_site_") and not positions:
+            headers.append(stripped.split()[0])
+            continue
+        if "_atom_site_fract_x" not in headers:
+            headers = [] if stripped.startswith("loop_") else headers
+            continue
+        if not stripped or stripped.startswith(("loop_", "data_", "_")):
+            break
+        columns = [headers.index(f"_atom_site_fract_{axis}") for axis in "xyz"]
+        values = stripped.split()
+        if len(values) == len(headers):
+            positions.add(tuple(values[k] for k in columns))
+    return len(positions)
+
+
+def _listed_sites(text: str, kind: str) -> int:
+    """A lower bound on the sites of the file's first crystal, read without parsing it: a
+    CIF's distinct atom-site positions (symmetry only adds sites), a POSCAR's counts line,
+    an extxyz's first line; 0 when the text does not say."""
+    if kind == "cif":
+        return _cif_listed_positions(text)
+    lines = text.splitlines()
+    try:
+        if kind == "extxyz":
+            return int(lines[0].split()[0])
+        if kind == "poscar":
+            counts = lines[6].split() if not lines[5].split()[0].isdigit() else lines[5].split()
+            return sum(int(n) for n in counts)
+    except (IndexError, ValueError):
+        return 0
+    return 0
+
+
 def read_structures(path: str | Path, *, what: str = "structure file",
-                    max_bytes: int = MAX_STRUCTURE_BYTES, where: str | None = None
+                    max_bytes: int = MAX_STRUCTURE_BYTES, where: str | None = None,
+                    max_sites: int | None = None, max_sites_reason: str = "the limit"
                     ) -> list[Structure]:
     """Every crystal in ``path`` (CIF blocks, extxyz frames, a JSON list; one for a
     POSCAR), or a one-line :class:`~chggen_kernels.files.InputFileError` naming the file
-    and the cause (``where``, default ``<what> '<path>'``, starts it). The structures are
+    and the cause (``where``, default ``<what> '<path>'``, starts it). A file listing more
+    than ``max_sites`` atoms is refused before it is parsed (``max_sites_reason`` names the
+    limit). The structures are
     not checked further here: :func:`~chggen_kernels.structure_check.check_structure`
     does that."""
     path = Path(path)
@@ -195,6 +237,10 @@ def read_structures(path: str | Path, *, what: str = "structure file",
     kind = file_kind(path)
     if not kind:
         kind = "cif" if "_cell_length_a" in text else "poscar"
+    listed = _listed_sites(text, kind) if max_sites is not None else 0
+    if max_sites is not None and listed > max_sites:
+        raise InputFileError(f"{where}: at least {listed:,} atoms, more than "
+                             f"{max_sites_reason} = {max_sites:,} (refused before parsing)")
     if kind == "cif":
         structures = _read_cif(text, where)
     elif kind == "extxyz":
@@ -207,7 +253,9 @@ def read_structures(path: str | Path, *, what: str = "structure file",
 
 
 def read_structure(path: str | Path, *, what: str = "structure file",
-                   max_bytes: int = MAX_STRUCTURE_BYTES, where: str | None = None
+                   max_bytes: int = MAX_STRUCTURE_BYTES, where: str | None = None,
+                   max_sites: int | None = None, max_sites_reason: str = "the limit"
                    ) -> Structure:
     """The first crystal of ``path`` (see :func:`read_structures`)."""
-    return read_structures(path, what=what, max_bytes=max_bytes, where=where)[0]
+    return read_structures(path, what=what, max_bytes=max_bytes, where=where,
+                           max_sites=max_sites, max_sites_reason=max_sites_reason)[0]

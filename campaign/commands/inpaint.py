@@ -62,7 +62,8 @@ def _execute(args: argparse.Namespace) -> int:
 
     limits = limits_from_args(args)
     host = read_host(args.host, parse_guest_spec(args.guest),
-                     occupancy_tolerance=args.occupancy_tolerance)
+                     occupancy_tolerance=args.occupancy_tolerance,
+                     max_atoms=limits.atoms_per_cell)
     check_host(host, limits=limits)
     cap = args.max_wyckoff_combinations
     if cap is None:

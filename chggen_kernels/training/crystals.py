@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from chggen_kernels.crystal import CrystalInputError
+from chggen_kernels.errors import CrystalInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure

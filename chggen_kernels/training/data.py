@@ -20,11 +20,11 @@ import io
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from chggen_kernels.crystal import MAX_ATOMIC_NUMBER
+from chggen_kernels.structure_check import MAX_ATOMIC_NUMBER
 from chggen_kernels.training.crystals import (
     SkippedCrystal,
     TrainingCrystal,
@@ -33,9 +33,6 @@ from chggen_kernels.training.crystals import (
     _label,
     dataset_hash,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 __all__ = [
     "MIN_INTERATOMIC_DISTANCE",

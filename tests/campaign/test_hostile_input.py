@@ -259,3 +259,30 @@ def test_a_new_seed_on_an_existing_folder_is_said_in_one_line(tmp_path) -> None:
         "with; the tasks of seed 3 are added beside the existing ones (both stay in the "
         "folder)")
     assert seed_change(tmp_path / "new", 3) is None
+
+
+def test_sigterm_unwinds_like_ctrl_c_with_one_line_and_exit_143(capsys) -> None:
+    import signal
+    import time
+
+    from campaign import cli
+
+    released: list[str] = []
+
+    def work(_args) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            return 0
+        finally:
+            released.append("cleanup ran")
+
+    args = type("Args", (), {"command": "run", "func": staticmethod(work)})()
+    previous = signal.signal(signal.SIGTERM, cli._terminate)
+    try:
+        assert cli.run_command(args) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert released == ["cleanup ran"]
+    assert capsys.readouterr().err == ("chggen run: terminated (SIGTERM); run the same command "
+                                       "again to resume\n")
