@@ -27,6 +27,7 @@ __all__ = [
     "CHGNET_SUPPORT",
     "DEFAULT_MIN_DISTANCE",
     "MAX_ATOMIC_NUMBER",
+    "MAX_CELLS_AWAY",
     "MAX_VOLUME_PER_ATOM",
     "ElementSupport",
     "StructureCheckError",
@@ -41,6 +42,9 @@ MAX_ATOMIC_NUMBER = 118
 #: Largest volume per atom of a crystal, Å^3/atom (the loosest solids are near 100; a
 #: molecule in a 20 Å vacuum box has a few hundred).
 MAX_VOLUME_PER_ATOM = 10_000.0
+#: Largest fractional coordinate, in cells (a position far outside its cell is a broken
+#: file, and it makes neighbour searches walk that many images).
+MAX_CELLS_AWAY = 1_000
 
 
 class StructureCheckError(InputError):
@@ -98,6 +102,12 @@ def _check_numbers(structure: Structure, where: str) -> None:
         i = int(bad[0])
         raise StructureCheckError(f"{where}: {_site_name(structure, i)} has coordinates that "
                                   f"are not finite ({coords[i].tolist()})")
+    far = np.flatnonzero(np.any(np.abs(coords) > MAX_CELLS_AWAY, axis=1))
+    if len(far):
+        i = int(far[0])
+        raise StructureCheckError(f"{where}: {_site_name(structure, i)} lies more than "
+                                  f"{MAX_CELLS_AWAY:,} cells away (fractional coordinates "
+                                  f"{coords[i].tolist()})")
 
 
 def _check_species(structure: Structure, where: str,
@@ -122,7 +132,11 @@ def _check_species(structure: Structure, where: str,
 
 
 def _check_distances(structure: Structure, where: str, min_distance: float) -> None:
-    centers, neighbors, _, distances = structure.get_neighbor_list(min_distance)
+    from pymatgen.core import Structure
+
+    wrapped = Structure(structure.lattice, [site.species for site in structure],
+                        np.mod(structure.frac_coords, 1.0))
+    centers, neighbors, _, distances = wrapped.get_neighbor_list(min_distance)
     if len(distances) == 0:
         return
     k = int(np.argmin(distances))

@@ -69,6 +69,9 @@ def test_a_good_crystal_passes_and_a_partly_occupied_one_too() -> None:
     (lambda s: Structure(Lattice.cubic(40.0), ["Li"], [[0, 0, 0]]),
      "x.cif: 6.4e+04 Å^3 per atom, more than 10,000.0 Å^3/atom (isolated atoms, not a "
      "crystal)"),
+    (lambda s: Structure(s.lattice, ["Li", "Si"], [[0, 0, 0], [0, 0, 1e12]]),
+     "x.cif: site 1 (Si) lies more than 1,000 cells away (fractional coordinates [0.0, 0.0, "
+     "1000000000000.0])"),
     (lambda s: Structure(s.lattice, ["Og", "Si"], [[0, 0, 0], [0.5] * 3]),
      "x.cif: element Og (Z = 118) is not supported by the potential chgnet (elements Z 1-94)"),
 ])
