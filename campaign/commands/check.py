@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("config", help="campaign YAML file (see examples/li_si.yaml)")
     p.add_argument("--out", default=None, help="results folder (overrides 'output')")
+    p.add_argument("--cluster", default=None, metavar="FILE",
+                   help="Ray cluster file (cluster.yaml, or a KubeRay RayCluster manifest): "
+                   "refuse the campaign unless its sampler and relaxation actors each fit "
+                   "one node type")
     p.set_defaults(func=run)
 
 
@@ -29,4 +33,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.out:
         config = config.model_copy(update={"output": args.out})
+    if args.cluster:
+        from campaign.distributed.cluster_fit import check_cluster_fit
+
+        print("\n".join(check_cluster_fit(config.resources, args.cluster)))
     return print_plan(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Ray cluster to join ('auto': the running cluster); default: start a local Ray",
     )
     p.add_argument("--out", default=None, help="results folder (overrides 'output' in CONFIG)")
+    p.add_argument("--cluster", default=None, metavar="FILE",
+                   help="Ray cluster file (cluster.yaml, or a KubeRay RayCluster manifest): "
+                   "refuse, before any work, a campaign whose sampler or relaxation actors "
+                   "fit no node type")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--new-folder", action="store_true",
                    help="when the results folder was written with other settings (model, "
@@ -88,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.out:
         config = config.model_copy(update={"output": args.out})
+    if args.cluster:
+        from campaign.distributed.cluster_fit import check_cluster_fit
+
+        print("\n".join(check_cluster_fit(config.resources, args.cluster)))
     if args.dry_run:
         return print_plan(config)
+    from campaign.distributed.toolkit import check_ray_address
+
+    address = args.address or os.environ.get("RAY_ADDRESS")  # as init_ray reads it
+    check_ray_address(address, source="address" if args.address else "RAY_ADDRESS")
     config = output_for_settings(config, args.new_folder)
     return execute(config, args.address, not args.no_progress, args.verbose)

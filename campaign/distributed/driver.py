@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from campaign.config import CampaignConfig
+from campaign.distributed.nodes import NodeWatch
 from campaign.distributed.preflight import check_hull, prepare_folder
 from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
 from campaign.distributed.toolkit import init_ray, start_actors
@@ -96,6 +97,7 @@ class CampaignDriver:
         self._worker_errors = 0
         self.samplers: list[Any] = []
         self.relaxers: list[Any] = []
+        self.nodes: NodeWatch | None = None  # node events, once the actors run
 
     # ------------------------------------------------------------------ sources
     def _new_unconditional(self) -> Iterator[Task]:
@@ -315,6 +317,17 @@ class CampaignDriver:
             groups, CampaignError)
         self._sampler_load = [0] * len(self.samplers)
         self._relax_load = [0] * len(self.relaxers)
+        self.nodes = NodeWatch()
+        self.nodes.locate({**{f"sampler {i}": a for i, a in enumerate(self.samplers)},
+                           **{f"relax {i}": a for i, a in enumerate(self.relaxers)}})
+
+    def _tasks_on(self, label: str) -> list[str]:
+        """Task ids with a call in flight on the actor ``label`` (``relax 0``, ...)."""
+        kind, index = label.split()
+        if kind == "sampler":
+            return [spec.task_id for spec, i, _ in self._gen_pending.values() if i == int(index)]
+        return [spec.task_id for spec, i, *_ in self._relax_pending.values() if i == int(index)
+                ] + [task.task_id for task, i in self._refine_pending.values() if i == int(index)]
 
     def _stop_actors(self) -> None:
         import ray
@@ -351,6 +364,8 @@ class CampaignDriver:
                     self._on_refined(ref)
             self._show_stages()
             self._bar.refresh()
+            if self.nodes is not None:
+                self.nodes.tick(self._tasks_on)
 
     def _show_stages(self) -> None:
         """The bar's postfix: candidates written and failed, and where the others are."""
@@ -381,6 +396,9 @@ class CampaignDriver:
             self._bar.close()
             self._stop_actors()
             self.summary.elapsed_s = time.monotonic() - started
+            if self.nodes is not None:
+                self.summary.nodes = self.nodes.report()
+            self.summary.keep(self.store.directory)
         return self.summary
 
 

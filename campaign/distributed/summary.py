@@ -4,6 +4,11 @@ and the driver's record of a task still in flight."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
 
 from campaign.tasks import Task
 from chggen_kernels.errors import RunFailedError
@@ -33,6 +38,19 @@ class CampaignSummary:
     elapsed_s: float = 0.0
     interrupted: bool = False
     parts_quarantined: int = 0  # untrustworthy parts moved aside on resume (tasks redone)
+    # node events, actor placement and tasks retried after a node loss (NodeWatch.report)
+    nodes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def keep(self, folder: str | Path) -> Path:
+        """Write this summary into the results folder as ``_runs/<UTC time>-<pid>.json``
+        (every run of the driver keeps its own)."""
+        from campaign.results import write_text_atomic
+
+        runs = Path(folder) / "_runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = runs / f"{stamp}-{os.getpid()}.json"
+        return write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=1) + "\n")
 
     def line(self) -> str:
         state = "interrupted" if self.interrupted else "finished"
@@ -41,10 +59,14 @@ class CampaignSummary:
         no_framework = (f", {self.hosts_without_framework} of {self.hosts_refined} hosts "
                         "without a framework to inpaint" if self.hosts_without_framework
                         else "")
+        events = self.nodes.get("node_events") or []
+        retried = self.nodes.get("tasks_retried_after_node_loss") or {}
+        nodes = (f", {len(events)} node events, {len(retried)} tasks retried after a node "
+                 "loss" if events else "")
         return (
             f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
             f"({self.tasks_skipped} already done{quarantined}), {self.candidates_written} "
-            f"candidates, {self.candidates_failed} failed{no_framework} (actors ready after "
+            f"candidates, {self.candidates_failed} failed{no_framework}{nodes} (actors ready after "
             f"{self.actor_start_s:.1f} s); results in {self.output}"
         )
 

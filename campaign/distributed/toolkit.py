@@ -3,6 +3,9 @@
 * :func:`init_ray`: join ``address`` (or ``RAY_ADDRESS``), else start a private local Ray
   whose every process listens on 127.0.0.1 only (:func:`loopback_only`), never someone
   else's cluster, and that goes with this process (:mod:`campaign.distributed.reaper`);
+* :func:`check_ray_address`: a cluster address that cannot be reached (nothing listens, no
+  answer, a name that does not resolve, no Ray for ``"auto"``) is one line, exit 2,
+  before ``ray.init`` would retry it for minutes;
 * :func:`set_worker_threads`: torch and BLAS threads inside an actor;
 * :func:`start_actors`: create actors and wait until each has loaded its models, naming
   the one that fails;
@@ -17,17 +20,106 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["ActorGroup", "ActorPool", "LOOPBACK", "init_ray", "loopback_only", "set_worker_threads",
-           "start_actors"]
+from chggen_kernels.errors import InputError
+
+__all__ = ["ActorGroup", "ActorPool", "LOOPBACK", "RayAddressError", "check_ray_address",
+           "init_ray", "loopback_only", "set_worker_threads", "start_actors"]
 
 logger = logging.getLogger("campaign")
 LOOPBACK = "127.0.0.1"
 _SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _REAPERS: list[Any] = []  # the reapers this process started (subprocess.Popen)
+#: Seconds a TCP connection to a cluster's head may take before the address is refused.
+CONNECT_TIMEOUT_S = 3.0
+
+
+class RayAddressError(InputError):
+    """The Ray cluster to join cannot be reached: one line naming the address and why."""
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``host:port``, ``[v6]:port`` or ``ray://host:port``; ``None``
+    for another scheme (left to Ray)."""
+    if "://" in address:
+        scheme, _, address = address.partition("://")
+        if scheme != "ray":
+            return None
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayAddressError(f"Ray address {address!r}: expected host:port (e.g. "
+                              "10.0.0.1:6379), 'auto' or 'local'")
+    return host, int(port)
+
+
+def _unreachable_reason(host: str, port: int, timeout: float) -> str | None:
+    """Why a TCP connection to ``host:port`` fails within ``timeout`` s (``None``: it
+    connects)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"name {host!r} does not resolve"
+    except ConnectionRefusedError:
+        return f"connection refused (nothing listens on port {port})"
+    except TimeoutError:  # socket.timeout
+        return f"timed out after {timeout:g} s (no answer: a firewall, or a node that is down)"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def check_ray_address(address: str | None, *, source: str = "address",
+                      timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse a Ray cluster address that cannot be reached, before ``ray.init`` tries it.
+
+    ``None`` and ``"local"`` (a private Ray is started) pass. ``host:port`` (or
+    ``ray://host:port``) must accept a TCP connection within ``timeout`` s. ``"auto"`` is
+    resolved as Ray resolves it (``RAY_ADDRESS``, the latest ``ray start`` of this machine,
+    a running GCS): none found, or one that does not answer, is refused too. Raises
+    :class:`RayAddressError` (exit 2) naming the address, where it came from (``source``)
+    and the reason: ``connection refused``, ``timed out``, ``name ... does not resolve``.
+    """
+    if address is None or address == "local":
+        return
+    notes = [] if source == "address" else [f"from {source}"]
+    label = f"Ray address {address!r}" + (f" ({notes[0]})" if notes else "")
+    resolved = address
+    if address == "auto":
+        resolved = _resolve_auto(label)
+        if resolved is None:
+            return
+        notes.append(f"found {resolved}")
+        label = f"Ray address {address!r} ({', '.join(notes)})"
+    parts = _host_port(resolved)
+    if parts is None:
+        return
+    reason = _unreachable_reason(*parts, timeout)
+    if reason is not None:
+        hint = ("" if "://" in resolved
+                else f"start it with 'ray start --head --port={parts[1]}' or ")
+        raise RayAddressError(f"{label}: cannot reach the Ray head: {reason}; {hint}give the "
+                              "head's host:port")
+
+
+def _resolve_auto(label: str) -> str | None:
+    """The ``host:port`` Ray would join for ``"auto"``; ``None`` when Ray's lookup is not
+    available (left to ``ray.init``)."""
+    try:  # Ray's own lookup, without its swap of 127.0.0.1 for the machine's address
+        from ray._private.services import get_ray_address_from_environment
+    except ImportError:
+        return None
+    try:
+        return get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise RayAddressError(f"{label}: no running Ray found on this machine; start one "
+                              "with 'ray start --head' or give the head's host:port") from None
 
 
 @contextlib.contextmanager
@@ -58,6 +150,21 @@ def loopback_only() -> Iterator[None]:
             os.environ[_SINGLE_NODE_ENV] = saved_env
 
 
+@contextlib.contextmanager
+def python_signal_handlers() -> Iterator[None]:
+    """Keep this process's Python SIGTERM handler across ``ray.init``: Ray's core worker
+    installs a C-level failure handler for SIGTERM that dumps about 20 stack lines and
+    exits 1 without unwinding (no lock released, no one-line message); the Python handler
+    of ``chggen`` (``campaign.cli``) turns SIGTERM into a clean exit (143)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: not the main thread, or a handler set from C
+            signal.signal(signal.SIGTERM, previous)
+
+
 def init_ray(address: str | None, *, num_cpus: int | None = None,
              log_to_driver: bool = False, **kwargs: Any) -> bool:
     """Connect to Ray unless already connected; ``True`` when this call started it.
@@ -67,22 +174,30 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
     either a private local Ray is started with ``num_cpus`` CPUs, every process of it
     listening on 127.0.0.1 only (:func:`loopback_only`), without the dashboard web UI, and
     watched by a reaper (:mod:`campaign.distributed.reaper`) that terminates its processes
-    once this process is gone, however it ended (``kill -9`` included).
+    once this process is gone, however it ended (``kill -9`` included). An address that
+    cannot be reached is refused first (:func:`check_ray_address`, :class:`RayAddressError`).
     """
     import ray
 
     if ray.is_initialized():
         return False
+    source = "address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address != "local":
-        ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver,
-                 **kwargs)
+        check_ray_address(address, source=source)  # one line instead of minutes of retries
+        try:
+            with python_signal_handlers():
+                ray.init(address=address, include_dashboard=False,
+                         log_to_driver=log_to_driver, **kwargs)
+        except ConnectionError as exc:
+            raise RayAddressError(f"Ray address {address!r}: cannot join the cluster: "
+                                  f"{_error_text(exc)}") from None
         return True
     if num_cpus is not None:
         kwargs.setdefault("num_cpus", num_cpus)
     kwargs.setdefault("_node_ip_address", LOOPBACK)
     _start_reaper()  # before ray.init: a driver killed inside it is covered too
-    with loopback_only():
+    with loopback_only(), python_signal_handlers():
         ray.init(address="local", include_dashboard=False, log_to_driver=log_to_driver,
                  **kwargs)
     node_ip = ray.util.get_node_ip_address()

@@ -67,6 +67,13 @@ def runner_settings(config: CampaignConfig, n_threads: int = 1,
                           relax=relax, hull=config.hull.source, device=device)
 
 
+def _node_id() -> str:
+    """The Ray node this actor runs on (the driver tracks node losses with it)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 class SamplerWorker:
     """Holds one runner with the score model loaded; batches of specs -> candidates."""
 
@@ -79,7 +86,8 @@ class SamplerWorker:
         self.device = settings.device
 
     def ready(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "device": self.device, "checkpoint": self.runner.model_label}
+        return {"pid": os.getpid(), "node": _node_id(), "device": self.device,
+                "checkpoint": self.runner.model_label}
 
     def generate(self, specs: Sequence[CandidateSpec]) -> Any:
         """One candidate per spec (failures included), one Ray return value per spec."""
@@ -98,7 +106,7 @@ class RelaxWorker:
         self.runner.load(model=False, relaxer=True)
 
     def ready(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "threads": self.n_threads}
+        return {"pid": os.getpid(), "node": _node_id(), "threads": self.n_threads}
 
     def relax(self, candidate: GeneratedCandidate) -> CandidateRecord:
         return self.runner.relax_and_score(candidate)
