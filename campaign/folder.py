@@ -234,6 +234,21 @@ def _read_lock(path: Path) -> dict[str, Any]:
         return {}
 
 
+#: Environment variables that name the job a driver belongs to, first set wins: one a
+#: resubmitting wrapper keeps across its attempts, then SLURM's (kept by ``--requeue``).
+JOB_VARIABLES = ("CHGGEN_JOB_ID", "SLURM_JOB_ID")
+
+
+def current_job() -> str | None:
+    """The id of the batch job this process belongs to, if any (:data:`JOB_VARIABLES`): a
+    lock left on another host by the same job is the job's own, resubmitted elsewhere."""
+    for name in JOB_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return f"{name}={value}"
+    return None
+
+
 def _lock_text(path: Path) -> str:
     """What an unusable lock file holds, in words: ``empty`` or ``unreadable``."""
     try:
@@ -277,7 +292,8 @@ def folder_lock(directory: str | Path, command: str = "chggen",
     holder). A lock file left by a process of this host that is gone (it holds no lock)
     is taken over with a warning; one left by another host cannot be checked and is
     refused (the message says which file to delete when that process is known to be
-    gone)."""
+    gone), unless it names the same batch job as this process (:func:`current_job`: a
+    requeued SLURM job, a resubmitted Ray job), which then takes it over with a warning."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
@@ -293,11 +309,15 @@ def folder_lock(directory: str | Path, command: str = "chggen",
                                 "finish") from None
     try:
         left = _read_lock(path)
-        if left and left.get("host") != host:
+        job = current_job()
+        say = warn or logger.warning
+        if left and left.get("host") != host and job and left.get("job") == job:
+            say(f"results folder {str(directory)!r}: taking over the lock of job {job} from "
+                f"host {left.get('host')!r} (the same job resubmitted here)")
+        elif left and left.get("host") != host:
             raise FolderLockedError(f"{_describe(directory, left)}; if that process is gone, "
                                     f"delete {str(path)!r}")
-        say = warn or logger.warning
-        if left:
+        elif left:
             say(f"results folder {str(directory)!r}: taking over the stale lock of pid "
                 f"{left.get('pid')} (no longer runs)")
         elif existed == os.fstat(fd).st_ino:  # checked: we hold its flock, nobody else does
@@ -305,7 +325,7 @@ def folder_lock(directory: str | Path, command: str = "chggen",
                 f"holder ({_lock_text(path)}; left by a writer that could not record itself, "
                 "e.g. on a full disk); no process holds it")
         mine = {"host": host, "pid": os.getpid(), "started": _process_start(os.getpid()),
-                "command": command}
+                "command": command, "job": job}
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(mine).encode(), 0)

@@ -27,6 +27,9 @@ attempts="${CHGGEN_SUBMIT_ATTEMPTS:-5}"
 delay_s="${CHGGEN_RETRY_DELAY_S:-30}"
 prefix="${CHGGEN_SUBMISSION_PREFIX:-chggen-$(date +%Y%m%d-%H%M%S)}"
 working_dir="${CHGGEN_WORKING_DIR:-.}"
+# One job id for every submission: a resubmitted driver on another host takes over the
+# lock its predecessor left (campaign.folder.current_job).
+job_id="${CHGGEN_JOB_ID:-${prefix}}"
 
 say() { echo "submit_with_retry: $*" >&2; }
 
@@ -49,6 +52,7 @@ for ((n = 1; n <= attempts; n++)); do
   id="${prefix}-${n}"
   say "submission ${n} of ${attempts}: ${id}"
   ray job submit --address "$dashboard" --submission-id "$id" --working-dir "$working_dir" \
+    --runtime-env-json "{\"env_vars\": {\"CHGGEN_JOB_ID\": \"${job_id}\"}}" \
     -- chggen run "$@" --address auto
   state="$(job_state "$id")"
   while [[ "$state" == RUNNING ]]; do  # this client lost the job, the job did not end

@@ -286,3 +286,23 @@ def test_sigterm_unwinds_like_ctrl_c_with_one_line_and_exit_143(capsys) -> None:
     assert released == ["cleanup ran"]
     assert capsys.readouterr().err == ("chggen run: terminated (SIGTERM); run the same command "
                                        "again to resume\n")
+
+
+def test_a_lock_of_the_same_job_on_another_host_is_taken_over(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("CHGGEN_JOB_ID", raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    (tmp_path / LOCK_NAME).write_text(json.dumps(
+        {"host": "node-that-died", "pid": 7, "started": 1.0, "command": "chggen run (x)",
+         "job": "SLURM_JOB_ID=4242"}))
+    said: list[str] = []
+    with folder_lock(tmp_path, warn=said.append) as path:
+        assert json.loads(path.read_text())["job"] == "SLURM_JOB_ID=4242"
+    assert said == [f"results folder {str(tmp_path)!r}: taking over the lock of job "
+                    "SLURM_JOB_ID=4242 from host 'node-that-died' (the same job resubmitted "
+                    "here)"]
+    (tmp_path / LOCK_NAME).write_text(json.dumps(
+        {"host": "node-that-died", "pid": 7, "started": 1.0, "command": "chggen run (x)",
+         "job": "SLURM_JOB_ID=17"}))
+    with pytest.raises(Exception, match="if that process is gone, delete"), \
+            folder_lock(tmp_path):
+        pass
