@@ -223,6 +223,32 @@ def probes(work: Path, quick: bool) -> list[tuple[str, str, Callable[[], dict], 
     return rows
 
 
+def _said(result: dict[str, Any]) -> str:
+    """The table's last column: the telling stderr line, or the driver probe's counts."""
+    if "alive_after_10s" in result:
+        return (f"{result['ray_processes_recorded']} Ray processes of the run, "
+                f"{result['alive_after_10s']} alive 10 s later; lock "
+                f"{'left' if result['lock_left'] else 'released'}; "
+                f"{(result['stderr'] or [''])[-1]}")
+    lines = result.get("stderr") or []
+    telling = [line for line in lines if "seed" in line or line.startswith("chggen")]
+    if telling:
+        return telling[-1]
+    return lines[-1] if lines else json.dumps({k: v for k, v in result.items()})
+
+
+def _stamp(argv: list[str] | None) -> dict[str, Any]:
+    import platform
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    return {"commit": commit, "command": " ".join(["benchmarks/probe_inputs.py",
+                                                   *(argv or sys.argv[1:])]),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "gpu": None, "load_average_1min": os.getloadavg()[0]},
+            "date": time.strftime("%Y-%m-%d")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="leave out the driver probes")
@@ -236,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             result = probe()
             ok = bool(check(result))
             records.append({"probe": name, "command": command, "pass": ok, **result})
-            said = (result.get("stderr") or [""])[-1] if result.get("stderr") else \
-                json.dumps({k: v for k, v in result.items() if k != "stderr"})
+            said = _said(result)
             table.append(f"| {name} | `chggen {command}` | {'PASS' if ok else 'FAIL'} | "
                          f"{result.get('rc', '')} | {result.get('wall_s', '')} | "
                          f"{result.get('rss_mb', '')} | {said[:160].replace('|', '/')} |")
@@ -246,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(table))
     if args.json:
-        Path(args.json).write_text(json.dumps({"probes": records}, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({**_stamp(argv), "probes": records,
+                                               "table": table}, indent=1) + "\n")
     return 0 if all(r["pass"] for r in records) else 1
 
 
