@@ -405,8 +405,8 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def format_validation_error(error: ValidationError, source: str = "campaign") -> str:
-    """``<source>: path = value: reason`` for one bad field; a header line and one line
-    per bad field when there are several."""
+    """One line: ``<source>: path = value: reason``, or ``<source>: N problems: ...; ...``
+    when several fields are bad."""
     lines = []
     for item in error.errors():
         path = _loc_to_path(tuple(p for p in item["loc"] if not str(p).startswith("function-")))
@@ -421,7 +421,7 @@ def format_validation_error(error: ValidationError, source: str = "campaign") ->
             lines.append(f"{path} = {_short(item.get('input'))}: {message}")
     if len(lines) == 1:
         return f"{source}: {lines[0]}"
-    return f"{source}: invalid configuration\n  " + "\n  ".join(lines)
+    return f"{source}: {len(lines)} problems: " + "; ".join(lines)
 
 
 def validate_config(data: Any, source: str = "campaign") -> CampaignConfig:
