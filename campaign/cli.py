@@ -34,12 +34,23 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def _version() -> str:
+    """The installed chggen's version (the package metadata; no heavy import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chggen")
+    except PackageNotFoundError:  # pragma: no cover - a checkout that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chggen",
         description="Crystal host-guided generation: diffusion-model crystal structure "
         "prediction with inpainting and CHGNet relaxation.",
     )
+    parser.add_argument("--version", action="version", version=f"chggen {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

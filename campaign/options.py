@@ -18,7 +18,7 @@ from typing import Any
 from chggen_kernels.settings import field_help
 
 __all__ = ["add_limit_options", "add_settings_options", "given_values", "int_at_least",
-           "limits_from_args"]
+           "limits_from_args", "sampler_defaults"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -46,20 +46,34 @@ def _first_sentence(text: str) -> str:
     return head.replace("``", "")
 
 
+def sampler_defaults() -> dict[str, Any]:
+    """What a run samples with when no sampler option is given: the default preset over
+    the :class:`~chggen_kernels.sampling.SamplerSettings` field defaults (resolved as
+    :func:`campaign.resources.resolve_sampler_settings` does), the sigma range being the
+    checkpoint's."""
+    from campaign.resources import resolve_sampler_settings
+
+    values = dataclasses.asdict(resolve_sampler_settings({}, None))
+    values["sigma_min"] = values["sigma_max"] = "the checkpoint's"
+    return values
+
+
 def add_settings_options(group: Any, cls: type, options: Mapping[str, str],
-                         choices: Mapping[str, tuple[str, ...]] | None = None) -> None:
+                         choices: Mapping[str, tuple[str, ...]] | None = None,
+                         defaults: Mapping[str, Any] | None = None) -> None:
     """Add ``--option`` for each ``field -> option`` of ``options`` to ``group``.
 
-    The help is the field's description with its default; the destination is the field
-    name; the default is ``None`` (not given).
+    The help is the field's description with its default (``defaults``, e.g.
+    :func:`sampler_defaults`, where a preset or the checkpoint decides it, else the
+    field's); the destination is the field name; the default is ``None`` (not given).
     """
     hints = typing.get_type_hints(cls)
     helps = field_help(cls)
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)} | dict(defaults or {})
     for field, option in options.items():
         default = defaults[field]
         shown = "none" if default is None else f"{default:g}" if isinstance(default, float) \
-            else str(default)
+            and not isinstance(default, bool) else str(default)
         kwargs: dict[str, Any] = {"dest": field, "default": None,
                                   "help": f"{_first_sentence(helps.get(field, field))} "
                                           f"(default {shown})"}

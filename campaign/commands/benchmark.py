@@ -16,14 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from campaign.options import add_limit_options, limits_from_args
+from campaign.options import add_limit_options, given_values, limits_from_args
 
 __all__ = ["register", "run"]
 
-SAMPLER_OPTIONS = {"preset": "preset", "n_levels": "n_levels",
-                   "n_corrector": "n_corrector_steps", "snr": "snr",
-                   "resample_passes": "resample_passes", "jump_length": "jump_length",
-                   "max_atoms_per_batch": "max_atoms_per_batch"}
+# SamplerSettings field -> option (help and shown default from the settings, as generate)
+SAMPLER_OPTIONS = {"n_levels": "--n-levels", "n_corrector_steps": "--n-corrector",
+                   "snr": "--snr", "resample_passes": "--resample-passes",
+                   "jump_length": "--jump-length", "max_atoms_per_batch": "--max-atoms-per-batch"}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,18 +50,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_limit_options(p)
-    from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
+    from campaign.options import add_settings_options, sampler_defaults
+    from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS, SamplerSettings
 
     s = p.add_argument_group("sampler (sigma range: the checkpoint's)")
     s.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS), default=None,
                    help=f"sampler preset the options below override (default {DEFAULT_PRESET}; "
                    "reference: 200 levels x 5 correctors, RePaint 3 x 10)")
-    s.add_argument("--n-levels", type=int, help="noise levels (default 200)")
-    s.add_argument("--n-corrector", type=int, help="corrector steps per level (default 5)")
-    s.add_argument("--snr", type=float, help="corrector signal-to-noise ratio (default 0.4)")
-    s.add_argument("--resample-passes", type=int, help="RePaint passes (default 3)")
-    s.add_argument("--jump-length", type=int, help="RePaint jump length (default 10)")
-    s.add_argument("--max-atoms-per-batch", type=int, help="atoms per score-model call")
+    add_settings_options(s, SamplerSettings, SAMPLER_OPTIONS, defaults=sampler_defaults())
     r = p.add_argument_group("relaxation (CHGNet, FIRE)")
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.workflow.settings import InpaintSettings
@@ -120,8 +116,7 @@ def spec_from_args(args: argparse.Namespace) -> object:
     else:
         settings = HostSettings(guest=args.guest, n_samples=args.n_samples, seed=args.seed,
                                 cell=args.cell, min_distance=args.min_distance)
-    sampler = {field: getattr(args, dest) for dest, field in SAMPLER_OPTIONS.items()
-               if getattr(args, dest, None) is not None}
+    sampler = given_values(args, [*SAMPLER_OPTIONS, "preset"])
     chain = ChainOptions(checkpoint=args.checkpoint, device=args.device, sampler=sampler,
                          fmax=args.fmax, max_steps=args.max_steps, threads=args.threads,
                          max_combinations=args.max_wyckoff_combinations)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from campaign.options import int_at_least
 from chggen_kernels.errors import ChggenError, InputError
 
 __all__ = ["register", "run"]
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pymatgen's MPScanRelaxSet; POTCAR.spec instead of POTCAR).",
     )
     p.add_argument("directory", help="results folder written by chggen run / chggen scan")
-    p.add_argument("--top", type=int, default=10, help="how many unique candidates (default 10)")
+    p.add_argument("-n", "--top", dest="top", type=int_at_least(1), default=10,
+                   help="how many unique candidates (default 10)")
     p.add_argument("--format", dest="fmt", choices=("cif", "poscar", "vasp"), default="cif")
     p.add_argument("--out", default=None, help="output folder (default DIR/_export/FORMAT)")
     p.add_argument("--max-ed", type=float, default=None,

@@ -54,14 +54,19 @@ SAMPLER_OPTIONS = {
 }
 RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps"}
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
-                   "max_atoms": "--max-atoms",
+                   "max_atoms": "--max-inpaint-atoms",
                    "max_wyckoff_combinations": "--max-wyckoff-combinations"}
 
 
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     """Model, sampler, relaxation, hull and output options of generate and inpaint (sampler
     and relaxation options and their defaults come from the settings classes)."""
-    from campaign.options import add_limit_options, add_settings_options
+    from campaign.options import (
+        add_limit_options,
+        add_settings_options,
+        int_at_least,
+        sampler_defaults,
+    )
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import (
         CORRECTOR_STEP_RULES,
@@ -87,7 +92,8 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device for sampling and CHGNet")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
-    p.add_argument("--top", type=int, default=20, help="rows of the printed table (default 20)")
+    p.add_argument("-n", "--top", dest="top", type=int_at_least(1), default=20,
+                   help="rows of the printed table (default 20)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_limit_options(p)
     sampler = p.add_argument_group("sampler (sigma range: the checkpoint's unless given)")
@@ -95,7 +101,8 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                          default=None, help="sampler preset the options below override "
                          f"(default {DEFAULT_PRESET}; reference: 200 levels x 5 correctors)")
     add_settings_options(sampler, SamplerSettings, SAMPLER_OPTIONS,
-                         {"corrector_step_rule": CORRECTOR_STEP_RULES, "method": SAMPLER_METHODS})
+                         {"corrector_step_rule": CORRECTOR_STEP_RULES, "method": SAMPLER_METHODS},
+                         defaults=sampler_defaults())
     add_settings_options(p.add_argument_group("relaxation (CHGNet, FIRE + FrechetCellFilter)"),
                          RelaxSettings, RELAX_OPTIONS)
 

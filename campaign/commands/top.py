@@ -27,7 +27,7 @@ class EmptyResults(RunFailedError, ValueError):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("top", help="print the best candidates of a results folder")
     p.add_argument("directory", help="results folder written by chggen run / chggen scan")
-    p.add_argument("-n", type=int_at_least(1), default=20,
+    p.add_argument("-n", "--top", dest="n", type=int_at_least(1), default=20,
                    help="how many candidates (default 20)")
     p.add_argument(
         "--max-ed", type=float, default=None, help="keep E_d <= this (eV/atom), e.g. 0.03"
