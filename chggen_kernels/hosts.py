@@ -33,7 +33,7 @@ from pymatgen.core import Element, Structure
 
 from chggen_kernels.errors import InputError
 
-__all__ = ["HostError", "HostSpec", "parse_guest_spec", "read_host"]
+__all__ = ["HostError", "HostSpec", "infer_guest", "parse_guest_spec", "read_host"]
 
 
 class HostError(InputError):
@@ -94,6 +94,21 @@ def _check_element(symbol: object, where: str) -> str:
     if not isinstance(symbol, str) or not Element.is_valid_symbol(symbol):
         raise HostError(f"{where}: guest species {symbol!r} is not a chemical element symbol")
     return symbol
+
+
+def infer_guest(structure: Structure, where: str) -> dict[str, int | None]:
+    """The guest of a host whose one species is partly occupied: ``{species: None}`` (the
+    count then comes from its occupancies). A host with no partly occupied species, or
+    with several, is a :class:`HostError` asking for ``--guest``."""
+    partial = sorted({str(getattr(sp, "element", sp)) for site in structure
+                      for sp, occupancy in site.species.items() if occupancy < 1 - 1e-6})
+    if len(partial) == 1:
+        return {partial[0]: None}
+    if not partial:
+        raise HostError(f"{where}: no species is partly occupied, so the guests cannot be "
+                        "inferred; name them, e.g. --guest Li:4")
+    raise HostError(f"{where}: {', '.join(partial)} are all partly occupied; name the guests, "
+                    f"e.g. --guest {partial[0]}")
 
 
 def parse_guest_spec(spec: str) -> dict[str, int | None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from campaign.commands.generate import (
     InputError,
@@ -38,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", ""),
     )
     p.add_argument("host", help="host crystal: CIF or POSCAR (may be partly occupied)")
-    p.add_argument("--guest", required=True,
+    p.add_argument("--guest", default=None,
                    help="guests to place: 'Li:4', 'Li:4,Mg:2', or 'Li' (count from the "
-                   "host's occupancies)")
+                   "host's occupancies); default: the host's one partly occupied species")
     p.add_argument("--occupancy-tolerance", type=float, default=0.1,
                    help="largest distance of a guest occupancy sum from an integer")
     p.add_argument("--symmetric", action="store_true",
@@ -57,13 +58,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _execute(args: argparse.Namespace) -> int:
     from campaign.inputs.structures import check_host
     from campaign.options import limits_from_args
-    from chggen_kernels.hosts import parse_guest_spec, read_host
+    from chggen_kernels.hosts import infer_guest, parse_guest_spec, read_host
+    from chggen_kernels.structure_io import read_structure
     from chggen_kernels.workflow.settings import InpaintSettings
 
     limits = limits_from_args(args)
-    host = read_host(args.host, parse_guest_spec(args.guest),
-                     occupancy_tolerance=args.occupancy_tolerance,
-                     max_atoms=limits.atoms_per_cell)
+    source: Any = args.host
+    if args.guest is None:  # the one partly occupied species of the host
+        source = read_structure(args.host, what="host", where=f"host {args.host}",
+                                max_sites=limits.atoms_per_cell,
+                                max_sites_reason="limits.atoms_per_cell")
+        guest = infer_guest(source, f"host {args.host}")
+    else:
+        guest = parse_guest_spec(args.guest)
+    host = read_host(source, guest, occupancy_tolerance=args.occupancy_tolerance,
+                     max_atoms=limits.atoms_per_cell, label=args.host)
     check_host(host, limits=limits)
     cap = args.max_wyckoff_combinations
     if cap is None:

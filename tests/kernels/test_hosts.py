@@ -265,3 +265,20 @@ def test_framework_atom_overlapping_its_own_image() -> None:
         HostError, match=re.escape("site 0 (Si) is 0.400 Å from its own periodic image")
     ):
         read_host(tiny, {"Li": None}, label="h")
+
+
+def test_the_guest_is_inferred_from_the_one_partly_occupied_species() -> None:
+    from chggen_kernels.hosts import infer_guest
+
+    lattice = Lattice.cubic(4.0)
+    partial = Structure(lattice, ["Si", {"Li": 0.5}, {"Li": 0.5}],
+                        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])
+    assert infer_guest(partial, "host x") == {"Li": None}
+    assert read_host(partial, infer_guest(partial, "host x")).guest_counts == {"Li": 1}
+    ordered = Structure(lattice, ["Si", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(HostError, match="host x: no species is partly occupied, so the "
+                                        "guests cannot be inferred; name them"):
+        infer_guest(ordered, "host x")
+    two = Structure(lattice, [{"Na": 0.5}, {"Li": 0.5}], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(HostError, match="host x: Li, Na are all partly occupied"):
+        infer_guest(two, "host x")
