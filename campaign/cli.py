@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import warnings
@@ -97,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # pymatgen warns on every property lookup of a heavy element; the element checks say
     # what matters about such elements in one line
     warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+    # spglib's C library prints "Primitive lattice cleaning is incomplete" and the like to
+    # stderr at growing tolerances (the symmetry ladder tries many); it reads this variable
+    # at each warning, and workers started from here inherit it. SPGLIB_WARNING=ON shows them.
+    os.environ.setdefault("SPGLIB_WARNING", "OFF")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return run_command(args)

@@ -71,3 +71,17 @@ def test_same_option_same_meaning_and_version(capsys) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])
     assert capsys.readouterr().out.startswith("chggen ")
+
+
+def test_spglib_warnings_are_off_unless_asked_for(monkeypatch) -> None:
+    import os
+
+    from campaign import cli
+
+    monkeypatch.delenv("SPGLIB_WARNING", raising=False)
+    monkeypatch.setattr(cli, "run_command", lambda args: 0)
+    assert cli.main(["check", "nothing.yaml"]) == 0
+    assert os.environ["SPGLIB_WARNING"] == "OFF"
+    monkeypatch.setenv("SPGLIB_WARNING", "ON")
+    assert cli.main(["check", "nothing.yaml"]) == 0
+    assert os.environ["SPGLIB_WARNING"] == "ON"
