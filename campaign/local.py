@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,25 +74,25 @@ class ChainResult:
 
 
 class SamplingProgress:
-    """``progress(mode, done, total)`` for the sampler: one line per ``interval_s`` (and at
-    the end) with the noise levels done, the share and an estimate of the time left."""
+    """Sampler progress ``(mode, levels done, total levels)`` as a progress bar of the
+    noise levels, one per mode (:func:`campaign.progress.progress_bar`)."""
 
-    def __init__(self, log: Log, n_candidates: int, interval_s: float = 10.0) -> None:
-        self.log, self.n, self.interval_s = log, n_candidates, interval_s
-        self._started: float | None = None
-        self._last = 0.0
+    def __init__(self, n_candidates: int, enabled: bool = True) -> None:
+        self.n, self.enabled = n_candidates, enabled
+        self._bars: dict[str, Any] = {}
 
     def __call__(self, mode: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if self._started is None or done == 1:
-            self._started, self._last = now, now
-        if done < total and now - self._last < self.interval_s:
-            return
-        self._last = now
-        elapsed = now - self._started
-        left = elapsed * (total - done) / done if done else float("nan")
-        self.log(f"sampling {self.n} {mode} candidates: level {done}/{total} "
-                 f"({100 * done / total:.0f} %), {elapsed:.0f} s so far, about {left:.0f} s left")
+        from campaign.progress import progress_bar
+
+        bar = self._bars.get(mode)
+        if bar is None or done == 1 and bar.n:
+            if bar is not None:
+                bar.close()
+            bar = self._bars[mode] = progress_bar(
+                total, f"sampling {self.n} {mode}", "levels", enabled=self.enabled)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
 
 
 def plan_unconditional(composition: Mapping[str, int], n_samples: int, seed: int,
@@ -150,24 +149,23 @@ def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = 
     ``per_call`` together (one batched CHGNet forward per step), logging the progress."""
     if not specs:
         return []
-    progress = SamplingProgress(log, len(specs)) if log else None
-    generated = runner.generate(specs, progress)
+    from campaign.progress import progress_bar
+
+    generated = runner.generate(specs, SamplingProgress(len(specs), enabled=log is not None))
     if log:
         n_ok = sum(g.status == "ok" for g in generated)
         log(f"sampled {n_ok}/{len(generated)} {specs[0].mode} candidates; relaxing")
     records: list[CandidateRecord] = []
-    started = time.monotonic()
+    bar = progress_bar(len(generated), f"relaxing {specs[0].mode}", "candidates",
+                       enabled=log is not None)
     step = max(1, per_call)
     for start in range(0, len(generated), step):
         for record in runner.relax_and_score_many(generated[start:start + step]):
             records.append(record)
-            if log:
-                k = len(records)
-                detail = (f"E_d {record.e_d:+.4f} eV/atom" if record.e_d is not None else
-                          record.failure_reason or record.status)
-                left = (time.monotonic() - started) / k * (len(generated) - k)
-                log(f"  relaxed [{k}/{len(generated)}] {record.candidate_id} "
-                    f"{record.composition}: {record.status}, {detail} (about {left:.0f} s left)")
+            bar.set_postfix(last=f"{record.composition} {record.status}" + (
+                f" E_d {record.e_d:+.4f}" if record.e_d is not None else ""))
+            bar.update(1)
+    bar.close()
     return records
 
 

@@ -144,17 +144,20 @@ def run_tasks(
         results: Any = (_call(run_one, chain, t) for t in pending)
     else:
         results = pool.imap_unordered(_work, pending)
-    for n, (task, rows, error, seconds) in enumerate(results, start=1):
+    from campaign.progress import progress_bar
+
+    bar = progress_bar(len(pending), f"benchmark {store.kind}", "tasks", enabled=log is not None)
+    for task, rows, error, seconds in results:
+        bar.update(1)
         if error is not None:
             report.failed.append(error)
-            if log:
-                log(f"[{n}/{len(pending)}] {task.task_id}: FAILED {error}")
+            bar.write(f"{task.task_id}: FAILED {error}")
             continue
         store.write(task, rows or [])
         report.ran += 1
-        if log:
-            ok = sum(r.get("status") == "ok" for r in rows or [])
-            log(f"[{n}/{len(pending)}] {task.task_id}: {ok}/{len(rows or [])} ok "
-                f"({seconds:.1f} s)")
+        ok = sum(r.get("status") == "ok" for r in rows or [])
+        bar.set_postfix(last=f"{task.task_id} {ok}/{len(rows or [])} ok {seconds:.0f} s",
+                        failed=len(report.failed))
+    bar.close()
     report.wall_s = time.perf_counter() - t0
     return report

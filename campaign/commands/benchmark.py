@@ -48,7 +48,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None, help="score model (default: the shipped one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress on stderr (a bar on a terminal, a line every 30 s in a "
+                   "log file)")
     add_limit_options(p)
     from campaign.options import add_settings_options, sampler_defaults
     from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS, SamplerSettings

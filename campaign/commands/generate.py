@@ -94,7 +94,9 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
     p.add_argument("-n", "--top", dest="top", type=int_at_least(1), default=20,
                    help="rows of the printed table (default 20)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress on stderr (a bar on a terminal, a line every 30 s in a "
+                   "log file)")
     add_limit_options(p)
     sampler = p.add_argument_group("sampler (sigma range: the checkpoint's unless given)")
     sampler.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS),

@@ -375,7 +375,7 @@ class CampaignDriver:
                 self._generated) + len(self._relax_alone), refresh=False)
 
     def run(self) -> CampaignSummary:
-        from tqdm.auto import tqdm
+        from campaign.progress import progress_bar
 
         started = time.monotonic()
         self.summary.tasks_planned = count_unconditional_tasks(self.config)
@@ -383,10 +383,8 @@ class CampaignDriver:
         self.summary.tasks_skipped = 0
         self._unconditional = self._new_unconditional()
         self._resume = self._resumed_hosts()
-        self._bar = tqdm(
-            total=remaining, unit="task", desc=self.config.name, disable=not self.show_progress,
-            dynamic_ncols=True, mininterval=1.0,
-        )  # fmt: skip
+        self._bar = progress_bar(remaining, self.config.name, "tasks",
+                                 enabled=self.show_progress)
         self._bar.set_postfix(candidates=0, failed=0)
         try:
             self._loop()
