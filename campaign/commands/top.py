@@ -16,7 +16,7 @@ __all__ = ["rank_candidates", "register", "run"]
 COLUMNS = [
     "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "is_symmetric", "e_d", "e_above_hull",
-    "energy_relaxed_per_atom", "n_atoms", "status",
+    "energy_relaxed_per_atom", "n_atoms", "status", "structure_relaxed",
 ]  # fmt: skip
 
 
@@ -60,7 +60,38 @@ def rank_candidates(
         ok = ok[ok["e_d"] <= max_e_d]
     if symmetric:
         ok = ok[ok["is_symmetric"].fillna(False).astype(bool)]
-    return ok.sort_values(["e_d", "candidate_id"]).head(n).reset_index(drop=True)
+    ranked = ok.sort_values(["e_d", "candidate_id"]).reset_index(drop=True)
+    return group_duplicates(ranked, n)
+
+
+def group_duplicates(ranked: pd.DataFrame, n: int | None = None) -> pd.DataFrame:
+    """One row per distinct structure, in rank order, at most ``n``: relaxed structures
+    that StructureMatcher finds equivalent (the tolerances of ``chggen report`` and
+    ``export``: :class:`~chggen_kernels.analysis.MatchSettings`) are one row, its best
+    member, with ``n_duplicates`` (the other members) and ``duplicate_ids`` (their ids,
+    best first). A row without a relaxed structure stands alone."""
+    from campaign.report.load import parse_structure
+    from chggen_kernels.analysis import MatchSettings, duplicate_groups
+
+    has = [isinstance(t, str) and bool(t) for t in ranked["structure_relaxed"]]
+    rows = [i for i, h in enumerate(has) if h]
+    structures = [parse_structure(ranked.at[i, "structure_relaxed"],
+                                  str(ranked.at[i, "candidate_id"])) for i in rows]
+    labels = dict(zip(rows, (rows[k] if k >= 0 else -1 for k in duplicate_groups(
+        structures, MatchSettings())), strict=True))
+    members: dict[int, list[str]] = {}
+    order = []
+    for i in range(len(ranked)):
+        label = labels.get(i, i)
+        if label == i:
+            order.append(i)
+        elif label >= 0:
+            members.setdefault(label, []).append(str(ranked.at[i, "candidate_id"]))
+    unique = ranked.iloc[order[:n] if n is not None else order].copy().reset_index(drop=True)
+    kept = order[:n] if n is not None else order
+    unique["n_duplicates"] = [len(members.get(i, [])) for i in kept]
+    unique["duplicate_ids"] = [",".join(members.get(i, [])) for i in kept]
+    return unique
 
 
 def format_table(ranked: pd.DataFrame) -> str:
@@ -85,6 +116,8 @@ def format_table(ranked: pd.DataFrame) -> str:
             "E_hull_eV_per_atom": ranked["e_above_hull"].map(
                 lambda v: "" if pd.isna(v) else f"{v:.4f}"
             ),
+            "copies": (ranked["n_duplicates"] + 1 if "n_duplicates" in ranked
+                       else [1] * len(ranked)),
         }
     )
     return shown.to_string(index=False)

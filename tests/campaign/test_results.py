@@ -153,3 +153,27 @@ def test_top_command_output_and_messages(tmp_path: Path, capsys) -> None:
     failed.write_task("c", [_record("c", 0), _record("c", 1)])
     with pytest.raises(EmptyResults, match=r"all 2 candidates failed"):
         rank_candidates(str(failed.directory))
+
+
+def test_top_groups_duplicate_structures_like_report_and_export(tmp_path: Path,
+                                                                capsys) -> None:
+    from pymatgen.core import Lattice, Structure
+
+    li2si = Structure(Lattice.cubic(4.0), ["Li", "Li", "Si"],
+                      [[0, 0, 0], [0.5, 0.5, 0], [0.25, 0.25, 0.5]])
+    other = Structure(Lattice.cubic(4.4), ["Li", "Li", "Si"],
+                      [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0.5]])
+    records = []
+    for k, (structure, e_d) in enumerate([(li2si, 0.01), (li2si.copy(), 0.02),
+                                          (other, 0.015), (li2si * (1, 1, 1), 0.03)]):
+        record = _record("g", k, e_d)
+        record.structure_relaxed = structure.to_json()
+        records.append(record)
+    ResultStore(tmp_path).write_task("g", records)
+    ranked = rank_candidates(str(tmp_path))
+    assert ranked["candidate_id"].tolist() == ["g-000", "g-002"]
+    assert ranked["n_duplicates"].tolist() == [2, 0]
+    assert ranked["duplicate_ids"].tolist() == ["g-001,g-003", ""]
+    assert main(["top", str(tmp_path), "--top", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[1].split()[1] == "g-000" and out[1].split()[-1] == "3"
