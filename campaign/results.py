@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chggen_kernels.errors import RunFailedError
+from chggen_kernels.errors import InputError, RunFailedError
 from chggen_kernels.files import write_atomic
 from chggen_kernels.workflow.records import CandidateRecord
 
@@ -56,6 +56,11 @@ _ARROW_TYPES: dict[type, pa.DataType] = {
 
 class ResultsError(RunFailedError, ValueError):
     """A results folder or a row does not match the schema; the message says which."""
+
+
+class NotAResultsFolderError(InputError):
+    """The folder given is not a chggen results folder (it does not exist, holds a foreign
+    file or no candidates): bad input, exit 2, one line."""
 
 
 def _arrow_field(name: str, hint: Any) -> pa.Field:
@@ -188,7 +193,7 @@ class ResultStore:
         foreign entry, an unreadable part or a part of another schema."""
         foreign = self.foreign_entries()
         if foreign:
-            raise ResultsError(
+            raise NotAResultsFolderError(
                 f"{self._where(foreign[0])} is not a chggen results file (a results folder "
                 "holds part-*.parquet files and names starting with '_' or '.'); move it away")
         self.check_schema(refuse_unreadable=True)
@@ -300,14 +305,16 @@ def read_results(directory: str | Path, columns: Iterable[str] | None = None):
     """The results folder as a pandas DataFrame (empty, with all columns, if no file yet).
 
     Raises:
-        ResultsError: the folder does not exist, or holds a foreign entry, an unreadable
-            part or a part of another schema (one line naming the file).
+        NotAResultsFolderError: the folder does not exist or holds a foreign entry
+            (exit 2).
+        ResultsError: it holds an unreadable part or a part of another schema (one line
+            naming the file).
     """
     store = ResultStore.__new__(ResultStore)
     store.directory = Path(directory).expanduser()
     store.schema = CANDIDATE_SCHEMA
     if not store.directory.is_dir():
-        raise ResultsError(f"results folder {str(directory)!r} does not exist")
+        raise NotAResultsFolderError(f"results folder {str(directory)!r} does not exist")
     store.check_folder()
     cols = list(columns) if columns is not None else None
     files = store.part_files()

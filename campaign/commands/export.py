@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("directory", help="results folder written by chggen run / chggen scan")
     p.add_argument("-n", "--top", dest="top", type=int_at_least(1), default=10,
                    help="how many unique candidates (default 10)")
-    p.add_argument("--format", dest="fmt", choices=("cif", "poscar", "vasp"), default="cif")
+    p.add_argument("--format", dest="fmt", choices=("cif", "poscar", "vasp", "extxyz", "zip"),
+                   default="cif", help="cif, poscar, vasp (r2SCAN inputs), extxyz (one file, "
+                   "the row's fields in each frame), zip (CIFs + index.csv); default cif")
     p.add_argument("--out", default=None, help="output folder (default DIR/_export/FORMAT)")
     p.add_argument("--max-ed", type=float, default=None,
                    help="keep E_d <= this (eV/atom), e.g. 0.03")
@@ -43,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {len(result.paths)} candidates ({args.fmt}) to {result.output_dir}")
+    print(f"wrote {result.n_candidates} candidates ({args.fmt}) to {result.output_dir}")
     return 0

@@ -40,11 +40,12 @@ def rank_candidates(
     directory: str, n: int = 20, max_e_d: float | None = None, symmetric: bool = False
 ) -> pd.DataFrame:
     """Successful candidates sorted by E_d (eV/atom), lowest first; failed rows excluded."""
-    from campaign.results import read_results
+    from campaign.results import NotAResultsFolderError, read_results
 
     table = read_results(directory, columns=COLUMNS)
     if table.empty:
-        raise EmptyResults(f"{directory}: no candidates yet")
+        raise NotAResultsFolderError(f"results folder {str(directory)!r} holds no candidates "
+                                     "yet (no part-*.parquet files with rows)")
     succeeded = table[table["status"] == "ok"]
     if succeeded.empty:
         raise EmptyResults(
@@ -60,7 +61,10 @@ def rank_candidates(
         ok = ok[ok["e_d"] <= max_e_d]
     if symmetric:
         ok = ok[ok["is_symmetric"].fillna(False).astype(bool)]
-    ranked = ok.sort_values(["e_d", "candidate_id"]).reset_index(drop=True)
+    # the order of report and export (campaign.report.load.rank_successful): E_d, then
+    # the relaxed energy per atom, then the id
+    ranked = ok.sort_values(["e_d", "energy_relaxed_per_atom", "candidate_id"],
+                            na_position="last").reset_index(drop=True)
     return group_duplicates(ranked, n)
 
 

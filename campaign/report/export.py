@@ -20,8 +20,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["EXPORT_FORMATS", "POTCAR_NOTE", "ExportResult", "export_candidates"]
 
-ExportFormat = Literal["cif", "poscar", "vasp"]
-EXPORT_FORMATS: tuple[str, ...] = ("cif", "poscar", "vasp")
+ExportFormat = Literal["cif", "poscar", "vasp", "extxyz", "zip"]
+EXPORT_FORMATS: tuple[str, ...] = ("cif", "poscar", "vasp", "extxyz", "zip")
+#: Row fields written into each extxyz frame's info (units: eV/atom, Å, Å^3/atom).
+FRAME_FIELDS = [
+    "rank", "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
+    "spacegroup_symbol_relaxed", "e_d", "e_above_hull", "energy_relaxed_per_atom",
+    "delta_e_relax", "rmsd_relax", "n_duplicates", "duplicate_ids", "decomposition",
+    "hull_source", "model_checkpoint", "parent_id", "task_id",
+]  # fmt: skip
 MANIFEST_COLUMNS = [
     "rank", "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "e_d", "e_above_hull", "energy_relaxed_per_atom",
@@ -46,6 +53,7 @@ class ExportResult:
     paths: tuple[Path, ...]
     manifest_path: Path
     notes: tuple[str, ...]
+    n_candidates: int = 0
 
 
 def _stem(row: dict) -> str:
@@ -79,6 +87,50 @@ def _comment(row: dict) -> str:
         + e_d_text
 
 
+def _frame_info(row: dict) -> dict:
+    """The row's scalar fields for an extxyz frame (NaN and None left out)."""
+    info = {}
+    for key in FRAME_FIELDS:
+        value = row.get(key)
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        info[key] = value.item() if hasattr(value, "item") else value
+    return info
+
+
+def _write_extxyz(rows: list[dict], structures: list, path: Path) -> None:
+    """All candidates as one extended-XYZ file, one frame each in rank order, the row's
+    fields in the frame's info (ASE reads them back with ``ase.io.read(path, ":")``)."""
+    from ase.io import write
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    frames = []
+    for row, structure in zip(rows, structures, strict=True):
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        atoms.info.update(_frame_info(row))
+        frames.append(atoms)
+    temporary = path.with_name(f".{path.name}.tmp")
+    write(str(temporary), frames, format="extxyz")
+    temporary.replace(path)
+
+
+def _write_zip(rows: list[dict], structures: list, path: Path, manifest: pd.DataFrame,
+               symprec: float | None) -> None:
+    """A zip of CIFs named by rank, formula, space group and id, with ``index.csv``."""
+    import tempfile
+    import zipfile
+
+    temporary = path.with_name(f".{path.name}.tmp")
+    with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(
+            temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for row, structure in zip(rows, structures, strict=True):
+            cif = Path(folder) / f"{_stem(row)}.cif"
+            _write_cif(structure, cif, symprec)
+            archive.write(cif, cif.name)
+        archive.writestr("index.csv", manifest.to_csv(index=False))
+    temporary.replace(path)
+
+
 def export_candidates(
     directory: str | Path,
     output_dir: str | Path | None = None,
@@ -99,7 +151,10 @@ def export_candidates(
     * ``cif``: ``NN_<formula>_sg<number>_<id>.cif`` (symmetrised with ``symprec`` Å);
     * ``poscar``: ``NN_..._<id>.vasp`` (POSCAR format, relaxed cell as is);
     * ``vasp``: a folder per candidate with the r2SCAN relaxation inputs of
-      ``MPScanRelaxSet`` (INCAR, POSCAR, POTCAR.spec; see :data:`POTCAR_NOTE`).
+      ``MPScanRelaxSet`` (INCAR, POSCAR, POTCAR.spec; see :data:`POTCAR_NOTE`);
+    * ``extxyz``: ``candidates.extxyz``, one frame per candidate in rank order, the row's
+      fields (:data:`FRAME_FIELDS`) in each frame's info;
+    * ``zip``: ``candidates.zip`` of the CIFs above with ``index.csv``.
 
     Default ``output_dir``: ``DIR/_export/<fmt>``. Raises :class:`ReportError` when the
     folder is empty, all candidates failed, or nothing passes the filters.
@@ -123,6 +178,8 @@ def export_candidates(
         directory, "export") / fmt
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
+    if fmt in ("extxyz", "zip"):
+        return _export_one_file(unique, out, fmt, symprec, top)
     for row in unique.to_dict("records"):
         structure = parse_structure(row["structure_relaxed"], row["candidate_id"])
         stem = _stem(row)
@@ -145,4 +202,24 @@ def export_candidates(
         (out / "README.txt").write_text("\n".join(notes) + "\n")
     if len(unique) < top:
         notes.append(f"only {len(unique)} unique candidates pass the filters (asked for {top})")
-    return ExportResult(out, tuple(paths), manifest_path, tuple(notes))
+    return ExportResult(out, tuple(paths), manifest_path, tuple(notes), len(unique))
+
+
+def _export_one_file(unique: pd.DataFrame, out: Path, fmt: str, symprec: float | None,
+                     top: int) -> ExportResult:
+    """``extxyz`` or ``zip``: every candidate in one file, plus ``manifest.csv``."""
+    rows = unique.to_dict("records")
+    structures = [parse_structure(r["structure_relaxed"], r["candidate_id"]) for r in rows]
+    manifest = unique[[c for c in MANIFEST_COLUMNS if c in unique.columns]].copy()
+    manifest["path"] = [f"{_stem(r)}.cif" for r in rows] if fmt == "zip" else [
+        f"candidates.extxyz@{k}" for k in range(len(rows))]
+    path = out / f"candidates.{fmt}"
+    if fmt == "extxyz":
+        _write_extxyz(rows, structures, path)
+    else:
+        _write_zip(rows, structures, path, manifest, symprec)
+    manifest_path = out / "manifest.csv"
+    manifest.to_csv(manifest_path, index=False)
+    notes = ([f"only {len(unique)} unique candidates pass the filters (asked for {top})"]
+             if len(unique) < top else [])
+    return ExportResult(out, (path,), manifest_path, tuple(notes), len(unique))

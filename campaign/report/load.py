@@ -60,7 +60,9 @@ def load_candidates(
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
     if table.empty:
-        raise ReportError(
+        from campaign.results import NotAResultsFolderError
+
+        raise NotAResultsFolderError(
             f"results folder {str(directory)!r} holds no candidates yet (no part-*.parquet "
             "files with rows); run 'chggen scan' or 'chggen run' first"
         )

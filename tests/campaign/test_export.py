@@ -6,7 +6,8 @@ import pytest
 from pymatgen.core import Structure
 
 from campaign.cli import main
-from campaign.report import ReportError, export_candidates, load_candidates, unique_candidates
+from campaign.report import export_candidates, load_candidates, unique_candidates
+from campaign.results import NotAResultsFolderError
 from chggen_kernels.analysis import MatchSettings, duplicate_groups
 from tests.campaign._report_data import (
     cscl_lisi,
@@ -103,6 +104,36 @@ def test_export_cli_default_folder_and_errors(results, tmp_path, capsys):
     assert "all 3 candidates failed" in capsys.readouterr().err
     with pytest.raises(ValueError, match="export format must be one of"):
         export_candidates(results, tmp_path, fmt="xyz")  # type: ignore[arg-type]
-    with pytest.raises(ReportError, match="holds no candidates yet"):
+    with pytest.raises(NotAResultsFolderError, match="holds no candidates yet"):
         (tmp_path / "empty").mkdir()
         export_candidates(tmp_path / "empty")
+
+
+def test_extxyz_reads_back_as_top_ranks_and_zip_holds_cifs_and_an_index(results, tmp_path,
+                                                                        capsys) -> None:
+    import zipfile
+
+    from ase.io import read
+
+    from campaign.commands.top import rank_candidates
+
+    assert main(["export", str(results), "--format", "extxyz", "--top", "20",
+                 "--out", str(tmp_path / "x")]) == 0
+    frames = read(tmp_path / "x" / "candidates.extxyz", index=":")
+    top = rank_candidates(str(results), n=20)
+    assert [f.info["candidate_id"] for f in frames] == top["candidate_id"].tolist()
+    assert [f.info["rank"] for f in frames] == list(range(1, len(frames) + 1))
+    assert all(isinstance(f.info["e_d"], float) for f in frames)
+    assert main(["export", str(results), "--format", "zip", "--top", "3", "--out",
+                 str(tmp_path / "z")]) == 0
+    with zipfile.ZipFile(tmp_path / "z" / "candidates.zip") as archive:
+        names = archive.namelist()
+        index = archive.read("index.csv").decode().splitlines()
+    assert names[-1] == "index.csv" and len(names) == 4
+    assert all(n.startswith(f"{k + 1:02d}_") and n.endswith(".cif")
+               for k, n in enumerate(names[:-1]))
+    assert index[0].startswith("rank,candidate_id,formula") and len(index) == 4
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(results), "--format", "xyz"])
+    assert exit_info.value.code == 2 and "invalid choice: 'xyz'" in capsys.readouterr().err

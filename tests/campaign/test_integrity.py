@@ -139,7 +139,7 @@ def test_readers_refuse_a_bad_folder_with_one_line(tmp_path, capsys, damage, com
     else:
         pq.write_table(pa.table({"candidate_id": ["old-000"], "e_d": [0.1]}), bad)
     before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
-    assert main([command, str(folder)]) == 1
+    assert main([command, str(folder)]) == (2 if damage == "foreign" else 1)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"chggen {command}: results folder {str(folder)!r}: {bad.name} ")

@@ -11,6 +11,7 @@ from campaign.cli import main
 from campaign.report import ReportError, build_report, load_candidates, summary_counts
 from campaign.report.figures import symmetry_rates
 from campaign.report.hull import binary_systems, candidate_formation_energies, infer_hull_spec
+from campaign.results import NotAResultsFolderError
 from tests.campaign._report_data import write_all_failed, write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,9 +110,9 @@ def test_report_cli_writes_into_the_results_folder_without_breaking_parquet_read
 
 def test_empty_folder_is_a_clear_message(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ReportError, match="holds no candidates yet"):
+    with pytest.raises(NotAResultsFolderError, match="holds no candidates yet"):
         build_report(tmp_path / "empty")
-    assert main(["report", str(tmp_path / "empty")]) == 1
+    assert main(["report", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert "no candidates yet" in err and "Traceback" not in err
 
@@ -125,7 +126,7 @@ def test_all_failed_folder_is_a_clear_message(tmp_path, capsys):
 
 
 def test_missing_folder_and_bad_arguments(tmp_path, capsys):
-    assert main(["report", str(tmp_path / "nowhere")]) == 1
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="top must be >= 1"):
         build_report(tmp_path, top=0)

@@ -147,7 +147,7 @@ def test_top_command_output_and_messages(tmp_path: Path, capsys) -> None:
     assert out.index("b-001") < out.index("a-000") and "C2/m (12)" in out and "+0.0040" in out
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["top", str(empty)]) == 1
+    assert main(["top", str(empty)]) == 2
     assert "no candidates yet" in capsys.readouterr().err
     failed = ResultStore(tmp_path / "failed")
     failed.write_task("c", [_record("c", 0), _record("c", 1)])
