@@ -16,7 +16,8 @@ __all__ = ["rank_candidates", "register", "run"]
 COLUMNS = [
     "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "is_symmetric", "e_d", "e_above_hull",
-    "energy_relaxed_per_atom", "n_atoms", "status", "structure_relaxed",
+    "energy_relaxed_per_atom", "n_atoms", "status", "structure_relaxed", "rmsd_relax",
+    "delta_v_relax",
 ]  # fmt: skip
 
 
@@ -120,6 +121,9 @@ def format_table(ranked: pd.DataFrame) -> str:
             "E_hull_eV_per_atom": ranked["e_above_hull"].map(
                 lambda v: "" if pd.isna(v) else f"{v:.4f}"
             ),
+            "RMSD_A": ranked["rmsd_relax"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+            "dV_relax": ranked["delta_v_relax"].map(
+                lambda v: "" if pd.isna(v) else f"{100 * v:+.0f}%"),
             "copies": (ranked["n_duplicates"] + 1 if "n_duplicates" in ranked
                        else [1] * len(ranked)),
         }

@@ -151,6 +151,9 @@ class CandidateRecord:
     # chggen_kernels.pseudosymmetry), at framework_symprec Å; None for a user's host as given
     framework_method: str | None = None
     framework_symprec: float | None = None
+    # relative volume change of the relaxation, relaxed / generated - 1 (-0.35: the cell
+    # lost 35 % of its volume); rmsd_relax alone can hide a collapse
+    delta_v_relax: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -154,6 +154,15 @@ def _relax_all(relaxer: Any, structures: list[Structure]) -> list[Any]:
     return outcomes
 
 
+def _volume_change(result: Any) -> float | None:
+    """relaxed / initial volume - 1 of a relaxation (``None`` when a volume is missing)."""
+    before, after = getattr(result, "volume_initial", None), getattr(result, "volume_relaxed",
+                                                                    None)
+    if before is None or after is None or not before > 0:
+        return None
+    return _finite(float(after) / float(before) - 1.0)
+
+
 def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
            hull: HullProvider | None, symprec: float, angle_tolerance: float,
            min_distance_after: float) -> CandidateRecord:
@@ -172,6 +181,7 @@ def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
             "energy_relaxed_per_atom": _finite(result.energy_relaxed_per_atom),
             "delta_e_relax": _finite(result.delta_e),
             "rmsd_relax": _finite(result.rmsd),
+            "delta_v_relax": _volume_change(result),
             "relax_converged": bool(result.converged),
             "structure_relaxed": json.dumps(relaxed.as_dict()),
         }

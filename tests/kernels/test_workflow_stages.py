@@ -204,6 +204,9 @@ def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider
                     "spacegroup_framework", "wyckoff_letters", "symmetric_fallback",
                     "framework_method", "framework_symprec"}
     assert sorted(k for k, v in row.items() if v is None) == sorted(allowed_null)
+    volume_change = record.delta_v_relax  # relaxed / generated cell volume - 1
+    relaxed = Structure.from_dict(json.loads(record.structure_relaxed))
+    assert volume_change == pytest.approx(relaxed.volume / cscl.volume - 1, abs=1e-6)
     # E_d (Bartel) of a LiSi candidate: its energy above the hull of all other phases, or,
     # where a known LiSi phase lies below that hull, its energy above that phase.
     others = lower_hull_energy(("Li", "Si"), 0.5, 0.5)
