@@ -63,6 +63,19 @@ def _unique(items: list[tuple[str, Structure, str]]) -> list[Compound]:
     return out
 
 
+#: ``KNOWN`` that names the shipped sets (unless a file of that name exists).
+DEFAULT_KNOWN = "default"
+
+
+def shipped_sets_path() -> Path:
+    """The structures of the shipped benchmark sets, in the package (gzip JSON with
+    provenance; ``benchmarks/ship_benchmark_sets.py`` writes it, NOTICE.md beside it)."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("chggen_kernels") / "data" /
+                    "benchmark_sets.json.gz"))
+
+
 def read_known(path: str | Path, skipped: list[str] | None = None) -> list[Compound]:
     """Every usable crystal of ``path`` in file order (see the module docstring).
 
@@ -72,10 +85,12 @@ def read_known(path: str | Path, skipped: list[str] | None = None) -> list[Compo
     from chggen_kernels.datasets import read_known_structures
     from chggen_kernels.training import TrainingDataError, load_training_data
 
+    if str(path) == DEFAULT_KNOWN and not Path(path).exists():
+        path = shipped_sets_path()
     path = Path(path).expanduser()
     if not path.exists():
         raise BenchmarkInputError(f"KNOWN {str(path)!r} does not exist")
-    known_format = path.suffix.lower() == ".json"
+    known_format = path.suffix.lower() == ".json" or path.name.endswith(".json.gz")
     if path.is_file() and path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 

@@ -27,12 +27,14 @@ SAMPLER_OPTIONS = {"n_levels": "--n-levels", "n_corrector_steps": "--n-corrector
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("known", help="known crystals: training-format or known-structures "
-                   "Parquet/JSON, CIF/POSCAR folder or extxyz")
+    p.add_argument("known", nargs="?", default="default",
+                   help="known crystals: training-format or known-structures Parquet/JSON, "
+                   "CIF/POSCAR folder or extxyz; omitted or 'default': the shipped set")
     p.add_argument("--out", default=None, help="output folder (default chggen_benchmark_KIND)")
-    p.add_argument("--set", dest="set_name", default="default", choices=("default", "all"),
-                   help="default: the shipped set chosen from the held-out test split; all: "
-                   "every crystal of KNOWN (default: default)")
+    p.add_argument("--set", dest="set_name", default=None, choices=("default", "all"),
+                   help="default: the crystals of KNOWN in the shipped set (chosen from the "
+                   "held-out test split); all: every crystal of KNOWN (default: all of a "
+                   "KNOWN you name, the shipped set when KNOWN is omitted)")
     p.add_argument("--max-atoms", type=int, default=20, help="largest cell, atoms (default 20)")
     p.add_argument("--limit", type=int, default=None, help="first N compounds only")
     p.add_argument("--cell", default="primitive", choices=("primitive", "given"),
@@ -124,7 +126,8 @@ def spec_from_args(args: argparse.Namespace) -> object:
                          max_combinations=args.max_wyckoff_combinations)
     return RunSpec(kind=kind, known=args.known, out=args.out or f"chggen_benchmark_{kind}",
                    settings=settings, chain=chain, methods=tuple(args.methods),  # type: ignore[arg-type]
-                   set_name=args.set_name, max_atoms=args.max_atoms, limit=args.limit,
+                   set_name=args.set_name or ("default" if args.known == "default" else "all"),
+                   max_atoms=args.max_atoms, limit=args.limit,
                    energy_tol=args.energy_tol, workers=args.workers, address=args.address,
                    limits=limits_from_args(args))
 

@@ -78,9 +78,15 @@ class KnownStructure:
 def _rows(path: Path) -> list[Mapping[str, Any]]:
     if not path.is_file():
         raise ValueError(f"known-structures file {str(path)!r} does not exist")
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".json" or path.name.lower().endswith(".json.gz"):
         try:
-            data = json.loads(path.read_text())
+            if path.name.lower().endswith(".gz"):
+                import gzip
+
+                with gzip.open(path, "rt", encoding="utf-8") as handle:
+                    data = json.load(handle)
+            else:
+                data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"known-structures file {path.name}: not valid JSON ({exc})") \
                 from None

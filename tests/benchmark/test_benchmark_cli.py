@@ -116,12 +116,18 @@ def test_csp_bad_input_is_refused_before_work(known: str, tmp_path: Path, extra:
     assert len(err.strip().splitlines()) == 1
 
 
-def test_default_set_needs_its_crystals(known: str, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture) -> None:
-    a = args("csp", known, "--out", str(tmp_path / "o"))
-    assert run_command(a, make_chain=lambda: None) == 2
+def test_known_given_is_benchmarked_and_the_shipped_set_runs_without_one(
+        known: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    a = args("csp", known, "--set", "default", "--out", str(tmp_path / "o"))
+    assert run_command(a, make_chain=lambda: None) == 2  # KNOWN lacks the shipped crystals
     assert "pass --set all" in capsys.readouterr().err
     assert run_command(args("csp", str(tmp_path / "none.parquet")), make_chain=None) == 2
+    capsys.readouterr()
+    assert run_command(args("csp", known, "--dry-run"), make_chain=None) == 0  # all of KNOWN
+    assert capsys.readouterr().out.startswith("benchmark csp: 2 compounds x 4 methods")
+    for argv in (("csp", "--dry-run"), ("csp", "default", "--dry-run")):  # the shipped set
+        assert run_command(args(*argv), make_chain=None) == 0
+        assert capsys.readouterr().out.startswith("benchmark csp: 12 compounds x 4 methods")
 
 
 def test_failing_candidates_are_rows_and_a_failing_task_is_retried(
