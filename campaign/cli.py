@@ -11,6 +11,7 @@ import importlib
 import os
 import signal
 import sys
+import typing
 import warnings
 from collections.abc import Sequence
 
@@ -45,8 +46,16 @@ def _version() -> str:
         return "unknown"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error form: ``<prog>: <message>`` on one line, exit 2
+    (argparse prints the usage block first); ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="chggen",
         description="Crystal host-guided generation: diffusion-model crystal structure "
         "prediction with inpainting and CHGNet relaxation.",
