@@ -1,4 +1,5 @@
-"""``chggen report DIR``: figures and one self-contained HTML page of a results folder."""
+"""``chggen report DIR``: figures, 3D views and one self-contained HTML page of a results
+folder (works offline: the viewer, figures and CIFs are inlined)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="figures and an HTML report of a results folder",
         description="Draw the figures of a results folder (symmetry success rate versus "
-        "atoms per cell, relaxation and E_d distributions, binary formation-energy hull, "
-        "space groups, unit cells of the best candidates) and write them with the ranked "
-        "table of unique candidates into one self-contained HTML page.",
+        "atoms per cell, relaxation and E_d distributions, the hull of every binary, "
+        "ternary and quaternary system with the candidates, space groups) and write them "
+        "with the ranked table of unique candidates, an interactive 3D view (3Dmol.js, "
+        "inlined) and the CIF of each, and the run's provenance into one self-contained "
+        "HTML page that works offline (DIR/_report/index.html; CIFs also in "
+        "DIR/_report/cif/).",
     )
     p.add_argument("directory", help="results folder written by chggen run / chggen scan")
     p.add_argument("--out", default=None, help="output folder (default DIR/_report)")
-    p.add_argument("--top", type=int, default=20, help="rows of the ranked table (default 20)")
+    p.add_argument("--top", type=int, default=20,
+                   help="rows of the ranked table, each with a 3D view and a CIF (default 20)")
     p.add_argument("--cells", type=int, default=6,
-                   help="unit-cell pictures of the best candidates (default 6; 0: none)")
+                   help="static unit-cell pictures of the best candidates, shown where WebGL "
+                   "is unavailable (default 6; 0: none)")
     p.add_argument("--hull", default="auto",
-                   help="reference hull for the formation-energy plot: auto (the run's), "
+                   help="reference hull for the hull figures: auto (the run's), "
                    "offline, mp or a file (CSV formula,energy_per_atom in eV/atom)")
     p.set_defaults(func=run)
 
@@ -46,5 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(exc)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {result.html_path} ({len(result.figures)} figures)")
+    size = result.html_path.stat().st_size / 1e6
+    print(f"wrote {result.html_path} ({size:.1f} MB, {len(result.figures)} figures, "
+          f"{len(result.cifs)} candidates in 3D, CIFs in {result.output_dir / 'cif'})")
     return 0

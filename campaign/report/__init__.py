@@ -1,5 +1,7 @@
-"""Reports of a results folder: figures, one self-contained HTML page, the locality-bias
-analysis and DFT exports (``chggen report``, ``chggen analyze locality``, ``chggen export``).
+"""Reports of a results folder: figures, one self-contained HTML page (interactive 3D views
+with the vendored 3Dmol.js, hull figures of every binary, ternary and quaternary system,
+provenance), the locality-bias analysis and DFT exports (``chggen report``,
+``chggen analyze locality``, ``chggen export``).
 
 All figures are drawn on matplotlib's Agg canvas (no display, no pyplot state); outputs
 go to ``DIR/_report`` and ``DIR/_export`` by default, which Parquet readers of ``DIR``

@@ -7,6 +7,7 @@ the elemental references of the same phase diagram, from their relaxed energies 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +151,7 @@ def binary_hull_figure(
     ax.set_xlim(-0.03, 1.03)
     ax.set_xlabel(f"x in {a}$_{{1-x}}${b}$_x$")
     ax.set_ylabel("formation energy (eV/atom)")
-    title = f"{a}-{b} formation-energy hull"
-    ax.set_title(title + (f" ({hull_name})" if hull_name else ""), fontsize=10)
+    title = f"{a}-{b} formation-energy hull" + (f" ({hull_name})" if hull_name else "")
+    ax.set_title(textwrap.fill(title, 72), fontsize=10)  # long hull names wrap, never cut
     ax.legend(frameon=False, fontsize=7)
     return fig

@@ -81,7 +81,10 @@ def test_html_page_is_self_contained_with_table_and_images(report):
     images = re.findall(r'<img src="([^"]+)"', page)
     assert len(images) == len(report.figures) == 8
     assert all(src.startswith("data:image/png;base64,iVBORw0KGgo") for src in images)
-    assert "http://" not in page and "https://" not in page and "<script" not in page
+    # nothing loaded from elsewhere: the only scripts are inline (3Dmol.js and the viewer's)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script src" not in page and "<link" not in page and "@import" not in page
+    assert page.count("<script>") == 2 and "3Dmol-min.js.LICENSE.txt" in page
     assert '<table class="ranked">' in page
     # the ranked table: best E_d first, the perturbed CsCl copy merged into its original
     rows = re.findall(r"<tr><td>(\d+)</td><td class=\"text\">([^<]+)</td>", page)
