@@ -254,7 +254,7 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
     candidates are ranked instead, with a line saying how many hosts refined and why none
     qualified (exit 0).
     """
-    from campaign.commands.top import format_table
+    from campaign.commands.top import format_table, group_duplicates
     from campaign.local import rank_table
 
     records = result.records
@@ -287,7 +287,7 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
         print(f"chggen: no successful candidate to rank (failures: {', '.join(reasons)}; see "
               "the failure_reason column)", file=sys.stderr)
         return 1
-    print(format_table(ranked.head(top)))
+    print(format_table(group_duplicates(ranked, top)))  # as chggen top groups them
     return 0
 
 

@@ -131,7 +131,7 @@ def test_locality_cli_including_all_failed_runs_and_errors(tmp_path, reference_t
     assert "3 generated vs 3 training structures" in capsys.readouterr().out
     assert (tmp_path / "loc" / "rdf.png").stat().st_size > 5000
     (tmp_path / "empty").mkdir()
-    assert main(["analyze", "locality", str(tmp_path / "empty")]) == 1
+    assert main(["analyze", "locality", str(tmp_path / "empty")]) == 2  # bad input
     assert "holds no candidates yet" in capsys.readouterr().err
     assert main(["analyze", "locality", str(failed), "--reference",
                  str(tmp_path / "missing.parquet")]) == 1
