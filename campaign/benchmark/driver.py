@@ -105,6 +105,21 @@ def _header(spec: RunSpec, n_compounds: int, label: str, report: RunReport) -> s
             f"{len(report.failed)} failed, {report.wall_s:.0f} s.\n\n")
 
 
+def set_ids(kind: str, set_name: str) -> list[str]:
+    """The structure ids of the shipped set ``set_name`` of a ``kind`` benchmark
+    (``default``: ``CSP_DEFAULT`` / ``HOSTS_DEFAULT``; ``extended``: ``EXTENDED_CSP``, csp
+    only); none for ``all``."""
+    from campaign.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
+    from campaign.benchmark.extended_set import EXTENDED_CSP
+
+    if set_name == "extended" and kind != "csp":
+        raise BenchmarkInputError("--set extended is a CSP set (chggen benchmark csp); "
+                                  "benchmark hosts takes --set default or all")
+    chosen = {"default": CSP_DEFAULT if kind == "csp" else HOSTS_DEFAULT,
+              "extended": EXTENDED_CSP}.get(set_name, ())
+    return [e.structure_id for e in chosen]
+
+
 def usable_compounds(spec: RunSpec, default_ids: Sequence[str], log: Log | None
                      ) -> list[Any]:
     """The selected compounds whose structures pass the structure check (the others are
@@ -182,11 +197,8 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
     )
 
     _check(spec)
-    from campaign.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
-
+    compounds = usable_compounds(spec, set_ids(spec.kind, spec.set_name), log)
     csp = spec.kind == "csp"
-    default = CSP_DEFAULT if csp else HOSTS_DEFAULT
-    compounds = usable_compounds(spec, [e.structure_id for e in default], log)
     if dry_run:
         return _dry_run(spec, compounds), RunReport()
     store = BenchmarkStore(spec.out, spec.kind, _manifest(spec),

@@ -130,22 +130,23 @@ def select_compounds(
     limit: int | None,
     require: str | None = None,
 ) -> list[Compound]:
-    """The compounds to run: ``set_name`` ``"default"`` (``default_ids``, in that order) or
-    ``"all"``, at most ``max_atoms`` atoms, holding ``require`` (the guest) with at least
-    one other element, the first ``limit``."""
-    if set_name not in ("default", "all"):
-        raise BenchmarkInputError(f"--set must be 'default' or 'all', got {set_name!r}")
+    """The compounds to run: ``set_name`` ``"default"`` or ``"extended"`` (``default_ids``,
+    the ids of that shipped set, in that order) or ``"all"``, at most ``max_atoms`` atoms,
+    holding ``require`` (the guest) with at least one other element, the first ``limit``."""
+    if set_name not in ("default", "extended", "all"):
+        raise BenchmarkInputError(f"--set must be 'default', 'extended' or 'all', got "
+                                  f"{set_name!r}")
     if max_atoms < 1:
         raise BenchmarkInputError(f"--max-atoms must be >= 1, got {max_atoms}")
     if limit is not None and limit < 1:
         raise BenchmarkInputError(f"--limit must be >= 1, got {limit}")
     chosen = list(compounds)
-    if set_name == "default":
+    if set_name != "all":
         by_id = {c.compound_id: c for c in compounds}
         chosen = [by_id[i] for i in default_ids if i in by_id]
         if not chosen:
             raise BenchmarkInputError(
-                f"KNOWN holds none of the {len(default_ids)} crystals of the default set "
+                f"KNOWN holds none of the {len(default_ids)} crystals of the {set_name} set "
                 "(chosen from the held-out test split of the known-structures build); pass "
                 "--set all to benchmark every crystal of KNOWN")
     chosen = [c for c in chosen if c.n_atoms <= max_atoms]

@@ -26,15 +26,17 @@ SAMPLER_OPTIONS = {"n_levels": "--n-levels", "n_corrector_steps": "--n-corrector
                    "jump_length": "--jump-length", "max_atoms_per_batch": "--max-atoms-per-batch"}
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all")) -> None:
     p.add_argument("known", nargs="?", default="default",
                    help="known crystals: training-format or known-structures Parquet/JSON, "
                    "CIF/POSCAR folder or extxyz; omitted or 'default': the shipped set")
     p.add_argument("--out", default=None, help="output folder (default chggen_benchmark_KIND)")
-    p.add_argument("--set", dest="set_name", default=None, choices=("default", "all"),
+    extended = ("; extended: the larger shipped CSP set (60 crystals, at least 20 of three "
+                "or more elements, half of 10-20 atoms)" if "extended" in sets else "")
+    p.add_argument("--set", dest="set_name", default=None, choices=sets,
                    help="default: the crystals of KNOWN in the shipped set (chosen from the "
-                   "held-out test split); all: every crystal of KNOWN (default: all of a "
-                   "KNOWN you name, the shipped set when KNOWN is omitted)")
+                   f"held-out test split){extended}; all: every crystal of KNOWN (default: "
+                   "all of a KNOWN you name, the shipped set when KNOWN is omitted)")
     p.add_argument("--max-atoms", type=int, default=20, help="largest cell, atoms (default 20)")
     p.add_argument("--limit", type=int, default=None, help="first N compounds only")
     p.add_argument("--cell", default="primitive", choices=("primitive", "given"),
@@ -83,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[1].replace("\n", " "))
     kinds = p.add_subparsers(dest="benchmark_kind", metavar="KIND")
     csp = kinds.add_parser("csp", help="find known crystals from their composition")
-    _common(csp)
+    _common(csp, sets=("default", "extended", "all"))
     csp.add_argument("--k", type=int, default=20, help="relaxations per compound and method "
                      "(default 20)")
     csp.add_argument("--methods", nargs="+", default=list(CSP_METHODS),
