@@ -313,11 +313,11 @@ class CampaignDriver:
         for text in plan.warnings:
             logger.warning(text)
         groups = actor_groups(self.config, plan, self.runner_factory)
+        self.nodes = NodeWatch()  # before the actors: nodes an autoscaler adds are events
         (self.samplers, self.relaxers), self.summary.actor_start_s = start_actors(
             groups, CampaignError)
         self._sampler_load = [0] * len(self.samplers)
         self._relax_load = [0] * len(self.relaxers)
-        self.nodes = NodeWatch()
         self.nodes.locate({**{f"sampler {i}": a for i, a in enumerate(self.samplers)},
                            **{f"relax {i}": a for i, a in enumerate(self.relaxers)}})
 
