@@ -43,6 +43,7 @@ __all__ = [
     "default_model_path",
     "load_model",
     "load_relaxer",
+    "hull_coverage_of",
     "make_hull_provider",
     "resolve_sampler_settings",
     "resolve_volume_per_atom",
@@ -239,3 +240,16 @@ def make_hull_provider(source: str, chemsys: str | None = None) -> HullProvider 
             raise HullInputError(f"hull {provider.name} cannot score {chemsys}: {exc} "
                                   "(or pass --hull none to skip E_d)") from None
     return provider
+
+
+def hull_coverage_of(provider: HullProvider, target: Any) -> Any:
+    """The gaps of ``provider``'s hull for ``target`` (a chemical system such as
+    ``"Mg-Si-O"`` or a composition such as ``"Mg2SiO4"`` or ``{"Mg": 2, "Si": 1, "O": 4}``):
+    a :class:`chggen_kernels.thermo.coverage.HullCoverage` whose ``messages`` are the lines
+    to warn with before ranking (e.g. ``offline hull: no known ternary Mg-Si-O phase; E_d
+    of Mg2SiO4 is measured against binaries only``)."""
+    from chggen_kernels.thermo.coverage import hull_coverage, parse_target
+
+    elements = parse_target(target)[0]
+    return hull_coverage(provider.source.entries(list(elements)), target,
+                         hull_name=provider.name)

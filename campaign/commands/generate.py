@@ -31,6 +31,7 @@ __all__ = [
     "print_results",
     "register",
     "run",
+    "warn_hull_coverage",
 ]
 
 MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric")
@@ -141,9 +142,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------ shared helpers
-def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner:
-    """The stage runner of a command: hull checked for ``chemsys`` first, then the model
-    (sampler settings resolved against its checkpoint), then CHGNet."""
+def warn_hull_coverage(provider: Any, target: Any) -> list[str]:
+    """One ``chggen: warning: ...`` line on stderr per gap of the hull for ``target`` (a
+    chemical system or a composition; :mod:`chggen_kernels.thermo.coverage`), e.g.
+    ``offline hull: no known ternary Mg-Si-O phase; E_d of Mg2SiO4 is measured against
+    binaries only``; returns the messages."""
+    from campaign.resources import hull_coverage_of
+
+    messages = hull_coverage_of(provider, target).messages
+    for message in messages:
+        print(f"chggen: warning: {message}", file=sys.stderr, flush=True)
+    return messages
+
+
+def build_runner_for_args(args: argparse.Namespace, chemsys: str,
+                          composition: Any = None) -> StageRunner:
+    """The stage runner of a command: hull checked for ``chemsys`` first (its gaps for
+    ``composition``, else for ``chemsys``, warned on stderr), then the model (sampler
+    settings resolved against its checkpoint), then CHGNet."""
     from campaign.options import given_values
     from campaign.resources import HullInputError, ModelNotAvailableError, make_hull_provider
     from campaign.runner import RunnerSettings, build_runner
@@ -152,7 +168,9 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str) -> StageRunner
     from chggen_kernels.settings import SettingsError, strict_from_dict
 
     try:
-        make_hull_provider(args.hull, chemsys)
+        provider = make_hull_provider(args.hull, chemsys)
+        if provider is not None:
+            warn_hull_coverage(provider, composition if composition else chemsys)
         relax_values = given_values(args, RELAX_OPTIONS) | {"device": args.device}
         if args.threads is not None:
             relax_values["n_threads"] = args.threads
@@ -370,7 +388,7 @@ def _execute(args: argparse.Namespace) -> int:
     set_threads(args)
     default_out = args.out or f"chggen_generate_{format_composition(composition)}"
     check_output_folder(default_out)
-    runner = build_runner_for_args(args, "-".join(sorted(composition)))
+    runner = build_runner_for_args(args, "-".join(sorted(composition)), composition)
     try:
         v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
                                                 runner.volume_prior)

@@ -4,7 +4,8 @@ machine, and what failed.
 Read from the results table (``model_checkpoint``, ``hull_source``,
 ``hull_known_compounds``, ``sampler_settings``, ``created_at``, ``status``,
 ``failure_reason``) and from the folder's own files (``_fingerprint.json``,
-``_campaign.yaml``, ``_configs/``, ``_runs/*.json``, ``_quarantine/``). What the folder
+``_campaign.yaml``, ``_configs/``, ``_runs/*.json``, ``_quarantine/``,
+``_hull_coverage.json``). What the folder
 does not record (the CHGNet version the run used, the machine it ran on) is said so, with
 the values of the machine that built the report.
 """
@@ -81,6 +82,19 @@ def _coverage_warnings(table: pd.DataFrame) -> list[str]:
     if no_e_d:
         warnings.append(f"{no_e_d} successful candidates have no E_d (run without a hull?)")
     return warnings
+
+
+def _hull_gaps(directory: Path) -> list[str]:
+    """The gaps of the campaign's hull recorded before it ran (``_hull_coverage.json``,
+    :func:`campaign.distributed.preflight.write_hull_coverage`), one line each."""
+    path = directory / "_hull_coverage.json"
+    if not path.is_file():
+        return []
+    try:
+        messages = json.loads(path.read_text(encoding="utf-8")).get("messages", [])
+    except (OSError, ValueError, AttributeError):
+        return ["_hull_coverage.json: unreadable"]
+    return [str(m) for m in messages] if isinstance(messages, list) else []
 
 
 def _sampler_line(fingerprint: dict[str, Any] | None, table: pd.DataFrame) -> str:
@@ -163,7 +177,7 @@ def collect_provenance(directory: str | Path, table: pd.DataFrame, *,
         directory / "_configs").is_dir() else 0
     quarantined = sorted(p.name for p in (directory / "_quarantine").glob("*")) if (
         directory / "_quarantine").is_dir() else []
-    warnings = [*_coverage_warnings(table), *run_warnings, *notes]
+    warnings = [*_coverage_warnings(table), *_hull_gaps(directory), *run_warnings, *notes]
     if quarantined:
         warnings.append(f"_quarantine/ holds {len(quarantined)} files set aside on resume")
     items = [
@@ -188,7 +202,8 @@ def collect_provenance(directory: str | Path, table: pd.DataFrame, *,
                     f"{platform.python_version()}); the folder does not record the run's "
                     "machines beyond the Ray node ids above"),
     ]
-    files = [(name, text) for name in ("_campaign.yaml", "_fingerprint.json")
+    files = [(name, text) for name in ("_campaign.yaml", "_fingerprint.json",
+                                       "_hull_coverage.json")
              if (text := _read_text(directory / name)) is not None]
     return {"items": items, "warnings": warnings, "files": files}
 

@@ -154,6 +154,9 @@ class CandidateRecord:
     # relative volume change of the relaxation, relaxed / generated - 1 (-0.35: the cell
     # lost 35 % of its volume); rmsd_relax alone can hide a collapse
     delta_v_relax: float | None = None
+    # the hull holds an entry of the candidate's reduced formula; False: E_d is not measured
+    # against any known phase of this composition (chggen_kernels.thermo.coverage)
+    hull_known_composition: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,6 +17,7 @@ from pymatgen.core import Structure
 
 from chggen_kernels.symmetry import final_symmetry
 from chggen_kernels.thermo import HullSource, decomposition_energy, get_hull
+from chggen_kernels.thermo.coverage import known_composition
 from chggen_kernels.workflow.records import (
     CandidateRecord,
     GeneratedCandidate,
@@ -213,7 +214,8 @@ def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
                 row |= {"e_d": thermo.e_d, "e_above_hull": thermo.e_above_hull,
                         "decomposition": thermo.decomposition_string,
                         "hull_source": thermo.hull_source,
-                        "hull_known_compounds": thermo.known_compounds}
+                        "hull_known_compounds": thermo.known_compounds,
+                        "hull_known_composition": known_composition(pd, thermo.formula)}
             except Exception as exc:
                 return failed_record(candidate, f"thermodynamics: {exc}", **known)
         row.update(status="ok", failure_reason=None)

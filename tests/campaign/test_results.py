@@ -114,7 +114,7 @@ def test_rows_must_match_the_schema(tmp_path: Path) -> None:
 def test_folder_with_another_schema_is_refused(tmp_path: Path) -> None:
     pq.write_table(pa.table({"candidate_id": ["x"]}), tmp_path / "part-old.parquet")
     expected = (r"part-old\.parquet was written with a different schema \(missing columns "
-                r"chemsys, cif_relaxed, composition, created_at and 40 more\): another chggen")
+                r"chemsys, cif_relaxed, composition, created_at and 41 more\): another chggen")
     with pytest.raises(ResultsError, match=expected):
         ResultStore(tmp_path).check_schema()
 

@@ -219,6 +219,7 @@ def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider
     assert record.e_above_hull == pytest.approx(full, abs=1e-6)
     assert record.hull_source == "offline:chggen-known-phases-v1+chggen-data-build-gaps-v1"
     assert record.hull_known_compounds >= 6  # the known Li-Si phases
+    assert record.hull_known_composition is True  # the hull holds a LiSi entry
     # The decomposition names the phases the candidate is measured against.
     phases = {p for p in record.decomposition.replace("+", " ").split()
               if not p[0].isdigit()}
