@@ -31,6 +31,6 @@ def test_every_cited_result_exists_and_is_indexed() -> None:
         cited |= set(re.findall(r"benchmarks/results/([A-Za-z0-9_.-]+\.(?:json|md|png))",
                                 path.read_text()))
     assert cited, "no citation found: the pattern is wrong"
-    for name in sorted(cited):
+    for name in sorted(cited - {"README.md"}):  # the index itself
         assert (RESULTS / name).is_file(), f"{name} is cited but does not exist"
         assert f"`{name}`" in index, f"{name} is cited but not in the index"
