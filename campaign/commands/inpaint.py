@@ -93,7 +93,8 @@ def _execute(args: argparse.Namespace) -> int:
     set_threads(args)
     default_out = args.out or f"chggen_inpaint_{Path(args.host).stem}"
     check_output_folder(default_out)
-    runner = build_runner_for_args(args, "-".join(sorted(specs[0].composition)))
+    runner = build_runner_for_args(args, "-".join(sorted(specs[0].composition)),
+                                   composition=specs[0].composition)
     guests = ", ".join(f"{n} {g} ({host.count_origin[g]})" for g, n in host.guest_counts.items())
     log = stderr_log(args.quiet)
     if log:
