@@ -91,27 +91,9 @@ def scan(
 def _scan(args: Any) -> Results:
     """``chggen scan``'s ``run`` returning the folder's rows (the same configuration)."""
     from campaign.commands.run import output_for_settings
-    from campaign.commands.scan import scan_config
-    from campaign.compositions import CompositionError
-    from campaign.config import CampaignConfigError
-    from campaign.inputs.limits import Limits
-    from campaign.options import limits_from_args
+    from campaign.commands.scan import config_from_args
 
-    try:
-        config = scan_config(
-            args.chemsys, max_atoms=args.max_atoms, min_atoms=args.min_atoms,
-            budget=args.budget, output=args.out, checkpoint=args.checkpoint,
-            guest=args.guest, inpaint=not args.no_inpaint,
-            line=args.line.split(",") if args.line else None, constraints=args.constraint,
-            hull=args.hull, seed=args.seed, relax_actors=args.relax_actors,
-            sampler_preset=args.sampler,
-            candidates_per_relax_call=args.candidates_per_relax_call,
-            sampler_actors=args.sampler_actors,
-            limits={k: v for k, v in limits_from_args(args).model_dump().items()
-                    if v != Limits.model_fields[k].default},
-        )
-    except CompositionError as exc:
-        raise CampaignConfigError(str(exc)) from None
+    config = config_from_args(args)
     config = output_for_settings(config, args.new_folder)
     return _execute(config, args.address, not args.no_progress, args.verbose)
 

@@ -117,33 +117,16 @@ def generate(
 def _generate(args: Any) -> Results:
     """``chggen generate``'s ``_execute`` returning its rows (the same steps and checks)."""
     from campaign.commands import generate as command
-    from campaign.local import plan_unconditional, run_chain, stderr_log
-    from campaign.options import limits_from_args
-    from campaign.resources import resolve_volume_per_atom
+    from campaign.local import run_chain, stderr_log
     from chggen_kernels.workflow.records import format_composition
 
-    limits = limits_from_args(args)
-    composition = command.cell_composition(args.formula, args.formula_units,
-                                           args.atoms_per_cell, limits)
-    command.check_lattice_options(args.lattice_family, args.lattice_ratio)
-    inpaint = args.mode in _INPAINT_MODES
-    guests = command._guests(args, composition, inpaint)
-    settings = command.inpaint_settings_from_args(args, guests)
-    per_host = settings.samples_per_host if inpaint else 0
-    command.check_sample_count(args.n_samples, limits, 1 + per_host)
+    composition, settings, _ = command.checked_request(args)
     with local_call(args):
         if args.out is not None:
             command.check_output_folder(str(args.out))
-        runner = command.build_runner_for_args(args, "-".join(sorted(composition)))
-        try:
-            v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
-                                                    runner.volume_prior)
-            specs = plan_unconditional(composition, args.n_samples, args.seed, v0,
-                                       volume_given=args.volume_per_atom,
-                                       lattice_family=args.lattice_family,
-                                       lattice_ratio=args.lattice_ratio)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        runner = command.build_runner_for_args(args, "-".join(sorted(composition)),
+                                               composition)
+        specs, v0, v0_source = command.planned_specs(args, composition, runner)
         folder = output_dir(args, runner)
         log = stderr_log(args.quiet)
         if log:

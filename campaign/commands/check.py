@@ -27,14 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from campaign.commands.run import print_plan
-    from campaign.config import load_config
+    from campaign.commands.run import checked_config, print_plan
 
-    config = load_config(args.config)
-    if args.out:
-        config = config.model_copy(update={"output": args.out})
-    if args.cluster:
-        from campaign.distributed.cluster_fit import check_cluster_fit
-
-        print("\n".join(check_cluster_fit(config.resources, args.cluster)))
-    return print_plan(config)
+    return print_plan(checked_config(args))

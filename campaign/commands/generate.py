@@ -366,9 +366,11 @@ def inpaint_settings_from_args(args: argparse.Namespace, guests: list[str]) -> A
         raise InputError(str(exc)) from None
 
 
-def _execute(args: argparse.Namespace) -> int:
+def checked_request(args: argparse.Namespace) -> tuple[dict[str, int], Any, int]:
+    """``generate``'s options checked before any model loads (the API's
+    ``chggen.generate`` checks them here too): the cell composition, the inpainting
+    settings and the inpainted candidates per sample (0 without inpainting)."""
     from campaign.options import limits_from_args
-    from chggen_kernels.workflow.records import format_composition
 
     limits = limits_from_args(args)
     composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell,
@@ -379,16 +381,16 @@ def _execute(args: argparse.Namespace) -> int:
     settings = inpaint_settings_from_args(args, guests)
     per_host = settings.samples_per_host if inpaint else 0
     check_sample_count(args.n_samples, limits, 1 + per_host)
-    if args.dry_run:
-        return print_dry_run(f"generate {format_composition(composition)}", composition,
-                             args.n_samples, args.n_samples * per_host, args)
-    from campaign.local import plan_unconditional, run_chain, stderr_log
+    return composition, settings, per_host
+
+
+def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner: Any
+                  ) -> tuple[list[Any], float, str]:
+    """The unconditional specs of ``generate`` with V0 (Å^3/atom) and where it came from:
+    given, else the loaded checkpoint's volume prior."""
+    from campaign.local import plan_unconditional
     from campaign.resources import resolve_volume_per_atom
 
-    set_threads(args)
-    default_out = args.out or f"chggen_generate_{format_composition(composition)}"
-    check_output_folder(default_out)
-    runner = build_runner_for_args(args, "-".join(sorted(composition)), composition)
     try:
         v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
                                                 runner.volume_prior)
@@ -398,6 +400,23 @@ def _execute(args: argparse.Namespace) -> int:
                                    lattice_ratio=args.lattice_ratio)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    return specs, v0, v0_source
+
+
+def _execute(args: argparse.Namespace) -> int:
+    from chggen_kernels.workflow.records import format_composition
+
+    composition, settings, per_host = checked_request(args)
+    if args.dry_run:
+        return print_dry_run(f"generate {format_composition(composition)}", composition,
+                             args.n_samples, args.n_samples * per_host, args)
+    from campaign.local import run_chain, stderr_log
+
+    set_threads(args)
+    default_out = args.out or f"chggen_generate_{format_composition(composition)}"
+    check_output_folder(default_out)
+    runner = build_runner_for_args(args, "-".join(sorted(composition)), composition)
+    specs, v0, v0_source = planned_specs(args, composition, runner)
     out_dir = output_folder(args, runner, default_out)
     log = stderr_log(args.quiet)
     if log:

@@ -87,7 +87,9 @@ def output_for_settings(config: Any, new_folder: bool) -> Any:
     return config if target == config.output else config.model_copy(update={"output": target})
 
 
-def run(args: argparse.Namespace) -> int:
+def checked_config(args: argparse.Namespace) -> Any:
+    """The campaign of ``args.config`` with ``--out`` applied, its actors checked against
+    ``--cluster`` when given (one line per actor group on stdout); ``run`` and ``check``."""
     from campaign.config import load_config
 
     config = load_config(args.config)
@@ -97,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
         from campaign.distributed.cluster_fit import check_cluster_fit
 
         print("\n".join(check_cluster_fit(config.resources, args.cluster)))
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = checked_config(args)
     if args.dry_run:
         return print_plan(config)
     from campaign.distributed.toolkit import check_ray_address

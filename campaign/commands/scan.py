@@ -14,13 +14,14 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from campaign.options import add_limit_options, int_at_least
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
-__all__ = ["register", "run", "scan_config"]
+__all__ = ["config_from_args", "register", "run", "scan_config"]
 
 DEFAULT_MAX_ATOMS = 8
 DEFAULT_BUDGET = 24  # candidates
@@ -195,15 +196,16 @@ def scan_config(
     return validate_config(data, source=f"chggen scan {chemsys}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from campaign.commands.run import execute, output_for_settings
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The validated campaign of ``chggen scan``'s options (the API's ``chggen.scan`` builds
+    its configuration here too); ``--limits`` that differ from the defaults are kept in it."""
     from campaign.compositions import CompositionError
-    from campaign.config import CampaignConfigError, dump_config
+    from campaign.config import CampaignConfigError
     from campaign.inputs.limits import Limits
     from campaign.options import limits_from_args
 
     try:
-        config = scan_config(
+        return scan_config(
             args.chemsys,
             max_atoms=args.max_atoms,
             min_atoms=args.min_atoms,
@@ -225,6 +227,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except CompositionError as exc:
         raise CampaignConfigError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from campaign.commands.run import execute, output_for_settings
+    from campaign.config import dump_config
+
+    config = config_from_args(args)
     if args.print_config:
         print(dump_config(config), end="")
         return 0
