@@ -31,7 +31,7 @@ KUBERAY = ROOT / "examples" / "kubernetes" / "raycluster.yaml"
 # then answers as the real command would where the scripts read the answer.
 FAKE = r'''
 import json, os, sys
-name, args = os.path.basename(sys.argv[0]), sys.argv[1:]
+name, args = os.environ.get("FAKE_NAME") or os.path.basename(sys.argv[0]), sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps([name, *args]) + "\n")
 state = os.environ.get("FAKE_STATE", "")
@@ -74,10 +74,18 @@ def stubs(tmp_path: Path) -> dict[str, str]:
     """A bin folder of stubs first on PATH; the environment to run a script with."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("scontrol", "srun", "ray", "chggen"):
+    for name in ("scontrol", "ray", "chggen"):
         stub = bin_dir / name
         stub.write_text(f"#!{sys.executable}\n{FAKE}")
         stub.chmod(0o755)
+    # srun: the script starts the Ray nodes as background steps and SIGTERMs them when it
+    # ends (as SLURM would); the stub ignores SIGTERM (set before Python starts) so that a
+    # slow start on a loaded machine still records its call
+    (tmp_path / "srun.py").write_text(FAKE)
+    srun = bin_dir / "srun"
+    srun.write_text(f"#!/bin/bash\ntrap '' TERM\nFAKE_NAME=srun exec {sys.executable} "
+                    f"{tmp_path / 'srun.py'} \"$@\"\n")
+    srun.chmod(0o755)
     (tmp_path / "state").mkdir()
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "FAKE_LOG": str(tmp_path / "calls.jsonl"), "FAKE_STATE": str(tmp_path / "state"),
@@ -93,9 +101,25 @@ def _run_slurm(env: dict[str, str], gpu: list[str], cpu: list[str], **extra: str
                ) -> subprocess.CompletedProcess:
     env = {**env, "SLURM_JOB_NODELIST_HET_GROUP_0": ",".join(gpu),
            "SLURM_JOB_NODELIST_HET_GROUP_1": ",".join(cpu), "SLURM_JOB_ID": "4242",
-           "SLURM_RESTART_COUNT": "0", "CHGGEN_HEAD_WAIT_S": "5", **extra}
+           "SLURM_RESTART_COUNT": "0", "CHGGEN_HEAD_WAIT_S": "30", **extra}
     return subprocess.run(["bash", str(SBATCH), SLURM_CONFIG], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
+
+
+def _settled_calls(env: dict[str, str], n_ray_starts: int, timeout_s: float = 30.0
+                   ) -> list[list[str]]:
+    """The recorded calls once ``n_ray_starts`` Ray starts are in: the script starts them
+    in the background (``srun ... &``) and does not wait for them, so on a loaded machine a
+    stub may write its line after the script has ended."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        calls = _calls(env)
+        starts = [c for c in calls if c[0] == "srun" and "start" in c]
+        if len(starts) >= n_ray_starts or time.monotonic() > deadline:
+            return calls
+        time.sleep(0.1)
 
 
 def _ray_starts(calls: list[list[str]]) -> dict[str, list[str]]:
@@ -133,7 +157,7 @@ def test_sbatch_starts_head_workers_and_the_driver(stubs: dict[str, str]) -> Non
     gpu, cpu = ["gpu01", "gpu02", "gpu03", "gpu04"], ["cpu01", "cpu02"]
     done = _run_slurm(stubs, gpu, cpu)
     assert done.returncode == 0, done.stderr
-    calls = _calls(stubs)
+    calls = _settled_calls(stubs, n_ray_starts=len(gpu + cpu))
     assert ["scontrol", "show", "hostnames", "gpu01,gpu02,gpu03,gpu04"] in calls
     assert ["scontrol", "show", "hostnames", "cpu01,cpu02"] in calls
     # the head's address comes from the first node, its first address
