@@ -206,12 +206,11 @@ def _inpaint(args: Any, structure: Structure | None, guest_map: dict[str, Any] |
              ) -> Results:
     """``chggen inpaint``'s ``_execute`` returning its rows (the same steps and checks)."""
     from campaign.commands import generate as command
-    from campaign.inputs.structures import check_host
+    from campaign.commands.inpaint import checked_host
     from campaign.local import host_specs, run_chain, stderr_log
     from campaign.options import limits_from_args
-    from chggen_kernels.hosts import infer_guest, parse_guest_spec, read_host
+    from chggen_kernels.hosts import infer_guest, parse_guest_spec
     from chggen_kernels.structure_io import read_structure
-    from chggen_kernels.workflow.settings import InpaintSettings
 
     limits = limits_from_args(args)
     label = None if structure is not None else args.host
@@ -227,15 +226,7 @@ def _inpaint(args: Any, structure: Structure | None, guest_map: dict[str, Any] |
                                     max_sites_reason="limits.atoms_per_cell")
         where = f"host {label or f'<Structure {source.composition.formula}>'}"
         guest = infer_guest(source, where)
-    host = read_host(source, guest, occupancy_tolerance=args.occupancy_tolerance,
-                     max_atoms=limits.atoms_per_cell, label=label)
-    check_host(host, limits=limits)
-    cap = args.max_wyckoff_combinations
-    if cap is None:
-        cap = InpaintSettings.max_wyckoff_combinations
-    if cap < 1:
-        raise InputError(f"--max-wyckoff-combinations must be >= 1, got {cap}")
-    command.check_sample_count(args.n_samples, limits)
+    host, cap = checked_host(args, source, guest, label, limits)
     specs = host_specs(host, args.n_samples, args.seed, symmetric=args.symmetric,
                        max_combinations=cap)
     with local_call(args):

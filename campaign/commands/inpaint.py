@@ -55,12 +55,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _execute(args: argparse.Namespace) -> int:
+def checked_host(args: argparse.Namespace, source: Any, guest: Any, label: str | None,
+                 limits: Any) -> tuple[Any, int]:
+    """The host of ``source`` (a path or a Structure) read and checked before any model
+    loads, with the Wyckoff-combination cap and ``--n-samples`` checked too (the API's
+    ``chggen.inpaint`` checks them here as well); returns the host and the cap."""
     from campaign.inputs.structures import check_host
-    from campaign.options import limits_from_args
-    from chggen_kernels.hosts import infer_guest, parse_guest_spec, read_host
-    from chggen_kernels.structure_io import read_structure
+    from chggen_kernels.hosts import read_host
     from chggen_kernels.workflow.settings import InpaintSettings
+
+    host = read_host(source, guest, occupancy_tolerance=args.occupancy_tolerance,
+                     max_atoms=limits.atoms_per_cell, label=label)
+    check_host(host, limits=limits)
+    cap = args.max_wyckoff_combinations
+    if cap is None:
+        cap = InpaintSettings.max_wyckoff_combinations
+    if cap < 1:
+        raise InputError(f"--max-wyckoff-combinations must be >= 1, got {cap}")
+    check_sample_count(args.n_samples, limits)
+    return host, cap
+
+
+def _execute(args: argparse.Namespace) -> int:
+    from campaign.options import limits_from_args
+    from chggen_kernels.hosts import infer_guest, parse_guest_spec
+    from chggen_kernels.structure_io import read_structure
 
     limits = limits_from_args(args)
     source: Any = args.host
@@ -71,15 +90,7 @@ def _execute(args: argparse.Namespace) -> int:
         guest = infer_guest(source, f"host {args.host}")
     else:
         guest = parse_guest_spec(args.guest)
-    host = read_host(source, guest, occupancy_tolerance=args.occupancy_tolerance,
-                     max_atoms=limits.atoms_per_cell, label=args.host)
-    check_host(host, limits=limits)
-    cap = args.max_wyckoff_combinations
-    if cap is None:
-        cap = InpaintSettings.max_wyckoff_combinations
-    if cap < 1:
-        raise InputError(f"--max-wyckoff-combinations must be >= 1, got {cap}")
-    check_sample_count(args.n_samples, limits)
+    host, cap = checked_host(args, source, guest, args.host, limits)
     if args.dry_run:
         composition = {str(el): int(n) for el, n in
                        host.framework.composition.get_el_amt_dict().items()}
