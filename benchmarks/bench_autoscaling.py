@@ -30,7 +30,6 @@ import collections
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -45,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from plot_autoscaling import plot  # noqa: E402
+from stamp import stamp, stamped  # noqa: E402
 
 from campaign.config import validate_config  # noqa: E402
 from campaign.distributed.fake_cluster import (  # noqa: E402
@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
         result["processes_ended_at_shutdown"] = left
         result["processes_left_after_shutdown"] = len(cluster.processes())
-    Path(args.output).write_text(json.dumps(result, indent=1, default=str))
+    Path(args.output).write_text(json.dumps(stamped(result, stamp(argv, __file__)), indent=1,
+                                            default=str))
     plot(result, args.figure)
     print(json.dumps(result["measured"], indent=1))
     print(f"wrote {args.output} and {args.figure}")
@@ -394,8 +395,6 @@ def report(args: argparse.Namespace, cluster: FakeAutoscalingCluster, watcher: W
     }
     return {
         "benchmark": "autoscaling", "ray": ray.__version__,
-        "python": platform.python_version(), "cpus": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
         "settings": {"node_types": cluster.worker_types, "kill": args.kill,
                      "kill_mode": args.kill_mode, "status_fix": args.status_fix,
                      "samples_per_task": args.samples_per_task,

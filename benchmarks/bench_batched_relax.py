@@ -25,7 +25,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +35,9 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 
 from chggen_kernels import testing
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 #: Compositions of the random ("generated-like") cells, species listed per site.
 RANDOM_CELLS = (
@@ -278,15 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += _run_round(modes, names[::-1] if round_index % 2 else names, batch,
                            round_index)
     report = {
+        "stamp": stamp(argv, __file__),
         "what": "CHGNet relaxation throughput on CPU: one by one (1 and 2 processes) vs "
                 "BatchRelaxer (one batched forward per FIRE step)",
         "settings": settings.to_dict(), "max_batch_atoms": batch.max_batch_atoms,
         "structures": {"n": len(structures), "seed": args.seed,
                        "atoms": [len(s) for s in structures],
                        "formulas": [s.composition.reduced_formula for s in structures]},
-        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__,
-                    "python": platform.python_version(), "gpu": None,
-                    "note": "shared 2-core machine (other benchmarks running); no GPU lent"},
+        "torch": torch.__version__,
         "modes": rows,
         "summary": _summary_table(rows),
     }

@@ -42,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from stamp import stamp, stamped  # noqa: E402
 
 
 def _machine() -> dict[str, Any]:
@@ -325,7 +328,7 @@ def main() -> None:
             print(name, json.dumps(results[name]), flush=True)
     results["machine"]["load_average_1min_end"] = os.getloadavg()[0]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    Path(args.output).write_text(json.dumps(stamped(results, stamp()), indent=2) + "\n")
     print(f"wrote {args.output}")
 
 

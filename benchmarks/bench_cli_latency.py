@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from stamp import stamp  # noqa: E402
+
 COMMANDS = ["scan", "run", "check", "top", "generate", "inpaint", "report", "analyze",
             "export", "train", "model", "data", "benchmark"]
 
@@ -78,13 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 times = [timed(words, tree) for _ in range(args.repeats)]
                 rows[name][label] = round(statistics.median(times), 3)
             print(name, rows[name], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    result = {"what": "wall seconds to answer, median of repeated runs", "commit": commit,
-              "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "gpu": None, "load_average_1min": os.getloadavg()[0]},
-              "date": time.strftime("%Y-%m-%d"), "repeats": args.repeats, "rows": rows,
+    result = {"stamp": stamp(argv, __file__),
+              "what": "wall seconds to answer, median of repeated runs",
+              "repeats": args.repeats, "rows": rows,
               "max_help_s": {label: max(v[label] for k, v in rows.items() if "--help" in k)
                              for label in trees},
               "max_refusal_s": {label: max(v[label] for k, v in rows.items()

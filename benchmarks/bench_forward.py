@@ -30,8 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +47,10 @@ from chggen_kernels.neighbors import edge_vectors, neighbor_list
 from chggen_kernels.training import load_score_model
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from stamp import stamp  # noqa: E402
+
 SPECIES = (3, 14, 30, 15, 16)
 
 
@@ -240,10 +243,10 @@ def main() -> None:
     per_atom = {name: {label: r["cpu_ms_per_atom"] for label, r in by.items()}
                 for name, by in results.items()}
     report = {
+        "stamp": stamp(),
         "what": "one forward of the shipped model, CPU, float32; batches of crystals x atoms",
         "model": model.describe(), "threads": args.threads, "torch": torch.__version__,
-        "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-        "platform": platform.platform(), "results": results,
+        "results": results,
         "throughput_ratio_b64_over_b1": {name: round(v["1x20"] / v["64x20"], 2)
                                          for name, v in per_atom.items()},
         "speedup_per_atom_vs_previous": {label: round(per_atom[PREVIOUS][label]

@@ -35,6 +35,9 @@ from typing import Any
 from chggen_kernels.evaluation import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from stamp import stamp  # noqa: E402
 
 
 def wilson(k: int, n: int) -> list[float]:
@@ -120,8 +123,8 @@ def main() -> None:
     ratios = {f"{a}/{names[0]}": round(results[a]["candidates_per_hour"]
                                        / results[names[0]]["candidates_per_hour"], 2)
               for a in names[1:]}
-    report = {"what": "chggen scan Li-Si on its defaults, variants one after the other",
-              "cpu_count": os.cpu_count(), "load_average_1min_end": os.getloadavg()[0],
+    report = {"stamp": stamp(),
+              "what": "chggen scan Li-Si on its defaults, variants one after the other",
               "variants": results, "candidates_per_hour_ratios": ratios}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(ratios))

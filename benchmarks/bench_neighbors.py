@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,9 @@ import torch
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.model import ScoreModel, cpu_default_config, gpu_preset_config
 from chggen_kernels.neighbors import neighbor_list
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 SPECIES = (3, 8, 14, 15, 16, 30)  # Li, O, Si, P, S, Zn
 
@@ -101,6 +103,7 @@ def main() -> None:
 
     backward = timed(train_step, max(3, args.repeats // 2), sync)
     result = {
+        "stamp": stamp(),
         "preset": args.preset,
         "config": config.to_dict(),
         "n_parameters": model.n_parameters,
@@ -117,9 +120,7 @@ def main() -> None:
         "forward_backward": backward,
         "neighbor_over_forward_wall": neighbors["wall_s"] / forward["wall_s"],
         "neighbor_over_forward_cpu": neighbors["cpu_s"] / forward["cpu_s"],
-        "load_average_1min": os.getloadavg()[0],
         "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

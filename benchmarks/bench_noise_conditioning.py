@@ -22,9 +22,13 @@ import json
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 MODES = ("log_sigma", "none")
 PROTOTYPES = ("rocksalt", "cscl", "bcc", "fcc", "diamond", "wurtzite", "perovskite")
@@ -173,8 +177,8 @@ def main() -> None:
 def _write(out: Path, opts: dict[str, Any], seeds: list[int], partial: list[str],
            wall: float) -> None:
     records = [json.loads(Path(f).read_text()) for f in partial if Path(f).exists()]
-    result: dict[str, Any] = {"options": opts, "seeds": seeds, "wall_s": round(wall, 1),
-                              "runs": records}
+    result: dict[str, Any] = {"stamp": stamp(), "options": opts, "seeds": seeds,
+                              "wall_s": round(wall, 1), "runs": records}
     if len(records) == len(partial):
         result["summary"] = summarise(records)
     out.write_text(json.dumps(result, indent=1))

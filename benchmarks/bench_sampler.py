@@ -15,7 +15,8 @@ Definitions:
   (CUDA synchronised around every forward on a GPU).
 
 Writes JSON (``--output``, default benchmarks/results/sampler.json); results for each
-device are kept under their own key, so CPU and GPU runs can share the file.
+device are kept under their own key, so CPU and GPU runs can share the file; each keeps
+its own ``stamp``, and the file's top-level ``stamp`` is the last run's.
 
     python benchmarks/bench_sampler.py --threads 2
     python benchmarks/bench_sampler.py --device cuda
@@ -25,9 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +36,9 @@ import torch
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.model import ScoreModel, cpu_default_config
 from chggen_kernels.sampling import SamplerSettings, sample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 VOLUME_PER_ATOM = 18.0  # Å^3
 
@@ -154,13 +157,11 @@ def main() -> None:
         torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
     )
     entry = {
+        "stamp": stamp(),
         "device": args.device,
         "device_name": device_name,
         "torch": torch.__version__,
         "threads": args.threads,
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
-        "platform": platform.platform(),
         "model": model.describe(),
         "dtype": "float32",
         "atoms_per_crystal": args.atoms,
@@ -180,6 +181,7 @@ def main() -> None:
     existing = json.loads(args.output.read_text()) if args.output.exists() else {}
     key = "cuda" if args.device.startswith("cuda") else "cpu"
     existing[key] = entry
+    existing = {"stamp": entry["stamp"], **{k: v for k, v in existing.items() if k != "stamp"}}
     args.output.write_text(json.dumps(existing, indent=2) + "\n")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import torch
 
 from chggen_kernels.crystal import CrystalBatch
 from chggen_kernels.sampling import SamplerSettings, periodic_gaussian_mixture_score, sample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 CELL = torch.eye(3, dtype=torch.float64) * 4.0
 SITES = torch.tensor([[0.25, 0.25, 0.25], [0.75, 0.75, 0.75]], dtype=torch.float64)
@@ -87,6 +91,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     report = {
+        "stamp": stamp(),
         "target": {"fraction_at_A": 0.7, "site_width_A": WIDTH, "cell_A": 4.0},
         "atoms": n,
         "atoms_per_crystal": args.atoms,

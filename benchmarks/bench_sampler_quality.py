@@ -44,6 +44,7 @@ from eval_model_quality import (  # noqa: E402
     make_relaxer,
     parse_sizes,
 )
+from stamp import stamp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -403,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         ref = ref_rows.get(part["mode"])
         part["summary"] = summarize_setting(part["rows"], None if part["rows"] is ref else ref)
-    result = {"benchmark": "sampler_quality", "argv": sys.argv[1:] if argv is None else argv,
+    result = {"stamp": stamp(argv, __file__), "benchmark": "sampler_quality",
+              "argv": sys.argv[1:] if argv is None else argv,
               "sizes": args.sizes, "samples_per_composition": args.samples,
               "hosts": args.hosts, "samples_per_host": args.samples_per_host, "seed": args.seed,
               "pooled": [str(d) for d in args.pool],

@@ -39,12 +39,15 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 HOSTS = {  # structure id -> (chemical system, guest, label)
     "6f739815f0d39fce": ("Li-Si", "Li", "Li5Si2 A5B2_mC14_12"),
@@ -241,6 +244,7 @@ def main() -> None:
                                                          for r in sub],
                           "relaxed_spacegroups": [r["spacegroup_relaxed"] for r in sub]}
     result = {
+        "stamp": stamp(),
         "description": __doc__.split("\n\n")[0],
         "settings": {"samples_per_host_and_mode": args.samples, "sampler": settings.to_dict(),
                      "relax_max_steps": args.max_steps, "model": loaded.label,
@@ -249,8 +253,7 @@ def main() -> None:
         "hosts": hosts_out,
         "timing_s": {"sampling": t_sample, "relaxation": t_relax,
                      "total": time.perf_counter() - t_start},
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": 1, "cpu": platform.processor() or platform.machine()},
+        "torch": {"version": torch.__version__, "threads": 1},
     }
     path = Path(args.output)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,9 @@ import yaml
 
 from campaign.distributed.reaper import session_dir_in, session_processes
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp, stamped  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("sampler", "relax", "driver")
 ACTOR_CLASSES = {"sampler": "SamplerWorker", "relax": "RelaxWorker"}
@@ -335,7 +338,6 @@ def run_chaos(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "campaign": {k: data[k] for k in ("compositions", "lattice", "samples_per_task",
                                           "modes", "sampler", "relax", "resources")
                      if k in data},
-        "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]},
     })
     result["ok"] = (result["candidates_lost"] == 0 and result["candidates_duplicated"] == 0
                     and result["candidates_unexpected"] == 0
@@ -351,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         if not result["ok"]:
             print((Path(tmp) / "drivers.log").read_text()[-4000:], file=sys.stderr)
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
+    result = stamped(result, stamp(argv, __file__))
     Path(args.result).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "fault_log"}, indent=2))
     return 0 if result["ok"] else 1

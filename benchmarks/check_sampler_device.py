@@ -6,13 +6,15 @@ floating-point differences of the score, amplified by the dynamics; both correct
 rules are compared. Also runs the default model twice with the same seeds on the device
 (small inpainting request) for run-to-run reproducibility. Prints and writes JSON.
 
-    python benchmarks/check_sampler_device.py --device cuda --output results/device.json
+    python benchmarks/check_sampler_device.py --device cuda \\
+        --output benchmarks/results/sampler_device_check.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from chggen_kernels.sampling import (
     periodic_gaussian_mixture_score,
     sample,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stamp import stamp  # noqa: E402
 
 
 def _periodic_distance(diff: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
@@ -93,7 +98,7 @@ def main() -> None:
             (first.batch.positions - second.batch.positions).double().cpu(), lattice
         )
         report[f"model_{rule}_same_seed_rerun_max_shift_A"] = float(rerun.max())
-    text = json.dumps(report, indent=2)
+    text = json.dumps({"stamp": stamp(), **report}, indent=2)
     print(text)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,8 @@ each. Writes JSON (``--output``); ``--markdown`` prints the model-card tables, a
 existing result with ``--from-json``. Sampler settings other than the reference 200 levels
 x 5 corrector steps are marked ``sampler_reduced`` in the JSON and in the tables.
 
-Cost (CPU, one torch thread per worker; smoke run in results/model_quality_smoke.json):
+Cost (CPU, one torch thread per worker; a smoke run is in git history,
+``git show 11c8a23:benchmarks/results/model_quality_smoke.json``):
 sampling about 1,000-1,600 atom-evaluations/s, the reference 200 x 5 sampler being 1,200
 evaluations per atom unconditionally and about 3,500 with RePaint (3 passes); CHGNet
 relaxation about 0.5-1 s per atom. Inpainted cells are often the conventional cell (2x
@@ -48,6 +49,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from stamp import stamp  # noqa: E402
+
 REFERENCE_LEVELS, REFERENCE_CORRECTORS, REFERENCE_RELAX_STEPS = 200, 5, 500
 DEFAULT_SIZES = ("ZnP2S6:1,2", "Zn2P2S7:1,2", "Li2Si:2,4", "Li5Si2:1,2", "Li4Si:2")
 DEFAULT_GUESTS = {"P-S-Zn": "Zn", "Li-Si": "Li"}
@@ -424,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     from chggen_kernels.sampling import SamplerSettings
 
     result = {
+        "stamp": stamp(argv, __file__),
         "benchmark": "model_quality",
         "checkpoint": _checkpoint_info(args.checkpoint),
         "settings": {"sampler": SamplerSettings.from_dict(sampler).to_dict(),

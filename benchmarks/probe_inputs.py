@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from chaos_campaign import _alive  # noqa: E402
+from stamp import stamp  # noqa: E402
 
 from campaign.distributed.reaper import session_dir_in, session_processes  # noqa: E402
 
@@ -237,18 +238,6 @@ def _said(result: dict[str, Any]) -> str:
     return lines[-1] if lines else json.dumps({k: v for k, v in result.items()})
 
 
-def _stamp(argv: list[str] | None) -> dict[str, Any]:
-    import platform
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    return {"commit": commit, "command": " ".join(["benchmarks/probe_inputs.py",
-                                                   *(argv or sys.argv[1:])]),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "gpu": None, "load_average_1min": os.getloadavg()[0]},
-            "date": time.strftime("%Y-%m-%d")}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="leave out the driver probes")
@@ -271,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(table))
     if args.json:
-        Path(args.json).write_text(json.dumps({**_stamp(argv), "probes": records,
+        Path(args.json).write_text(json.dumps({"stamp": stamp(argv, __file__), "probes": records,
                                                "table": table}, indent=1) + "\n")
     return 0 if all(r["pass"] for r in records) else 1
 

@@ -10,6 +10,7 @@ Units: energies eV/atom, forces eV/Å, volumes Å^3/atom.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -253,7 +254,8 @@ class CampaignConfig(_Strict):
     # SamplerSettings fields given explicitly; the rest: the checkpoint's sigma range and the
     # SamplerSettings defaults (resolved where the model is loaded)
     sampler: dict[str, Any] = {}
-    relax: RelaxSettings = RelaxSettings()  # fmax eV/Å, max_steps, relax_cell, ...
+    # fmax eV/Å, max_steps, relax_cell, ..., mlip (the potential; also ``mlip:`` at the top)
+    relax: RelaxSettings = RelaxSettings()
     hull: HullConfig = HullConfig()
     model: ModelConfig = ModelConfig()
     output: str = Field("results", min_length=1)
@@ -269,6 +271,27 @@ class CampaignConfig(_Strict):
 
         SamplerSettings.from_dict(dict(value))
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mlip_into_relax(cls, data: Any) -> Any:
+        """``mlip: NAME`` at the top level is ``relax.mlip``: the potential that relaxes
+        the candidates (``chgnet`` by default; docs/potentials.md)."""
+        if not isinstance(data, dict) or "mlip" not in data:
+            return data
+        data = dict(data)
+        mlip = data.pop("mlip")
+        relax = data.get("relax")
+        if relax is None:
+            relax = {}
+        if isinstance(relax, RelaxSettings):
+            relax = dataclasses.asdict(relax)
+        if isinstance(relax, dict):
+            if "mlip" in relax and relax["mlip"] != mlip:
+                raise ValueError(f"mlip = {mlip!r} and relax.mlip = {relax['mlip']!r} "
+                                 "differ: give the potential once")
+            data["relax"] = {**relax, "mlip": mlip}
+        return data
 
     @field_validator("relax", mode="before")
     @classmethod
@@ -303,7 +326,9 @@ class CampaignConfig(_Strict):
             )
         from campaign.inputs.structures import check_elements
 
-        check_elements(self.elements, where="compositions")
+        # the potential resolved (an unknown or unimportable one: one line, exit 2) and the
+        # elements it declares
+        check_elements(self.elements, where="compositions", potential=self.relax.mlip)
         plan = self.plan_counts()
         check_limit(self.limits, "hosts", plan.hosts, field="planned inpainting hosts")
         check_limit(self.limits, "candidates", plan.candidates, field="planned candidates")

@@ -2,11 +2,12 @@
 
 * **Fingerprint** (``_fingerprint.json``): everything that changes a candidate written
   into the folder, namely the checkpoint's SHA-256, the sampler settings (resolved
-  against the checkpoint), the relaxation settings, the hull source (a hull file's
-  SHA-256) and the chggen version. Compositions, lattices, seeds and sample counts are
-  not in it: they name the tasks, so adding compositions to a finished campaign only adds
-  tasks. A writer with another fingerprint is refused (:class:`FolderSettingsError`,
-  naming each setting that differs) unless it asks for a new folder (:func:`folder_for`).
+  against the checkpoint), the relaxation settings, the potential (name, version, weights
+  SHA-256), the hull source (a hull file's SHA-256) and the chggen version. Compositions,
+  lattices, seeds and sample counts are not in it: they name the tasks, so adding
+  compositions to a finished campaign only adds tasks. A writer with another fingerprint
+  is refused (:class:`FolderSettingsError`, naming each setting that differs; another
+  potential in a line of its own) unless it asks for a new folder (:func:`folder_for`).
 * **Configurations**: every configuration that wrote into the folder is kept, in order,
   under ``_configs/`` (``_campaign.yaml`` is the latest); none is overwritten.
 * **Lock** (``_lock``, JSON with host, pid and start time): a second writer on the same
@@ -93,23 +94,29 @@ class Fingerprint:
 
 
 def settings_fingerprint(*, checkpoint: str | Path, sampler: Mapping[str, Any],
-                         relax: Mapping[str, Any], hull: str) -> Fingerprint:
+                         relax: Mapping[str, Any], hull: str,
+                         potential: Mapping[str, str] | None = None) -> Fingerprint:
     """The fingerprint of a writer: ``checkpoint`` the score model file used (hashed),
     ``sampler`` the resolved sampler settings, ``relax`` the relaxation settings
     (thread counts left out: they do not change results), ``hull`` the hull source name (a
-    file is hashed; ``offline`` is the version's shipped hull)."""
+    file is hashed; ``offline`` is the version's shipped hull, or its known phases relaxed
+    with the potential), ``potential`` the potential's name, version and weights SHA-256
+    (:meth:`chggen_kernels.relax.potentials.Potential.record`)."""
     from chggen_kernels import __version__
 
     hull_value: str = hull
     if hull not in ("offline", "mp", "none") and Path(hull).expanduser().is_file():
         hull_value = f"file sha256:{file_sha256(Path(hull).expanduser())}"
-    return Fingerprint({
+    values = {
         "checkpoint_sha256": file_sha256(checkpoint),
         "sampler": dict(sorted(dict(sampler).items())),
         "relax": {k: v for k, v in sorted(dict(relax).items()) if k not in _THREAD_FIELDS},
         "hull": hull_value,
         "chggen_version": __version__,
-    })
+    }
+    if potential is not None:
+        values["potential"] = dict(sorted(dict(potential).items()))
+    return Fingerprint(values)
 
 
 def runner_fingerprint(settings: RunnerSettings) -> Fingerprint:
@@ -124,9 +131,12 @@ def runner_fingerprint(settings: RunnerSettings) -> Fingerprint:
     sampler = resolve_sampler_settings(settings.sampler,
                                        checkpoint_metadata_of(settings.checkpoint)).to_dict()
     sampler.pop("max_atoms_per_batch", None)  # batching does not change a candidate
+    from chggen_kernels.relax.potentials import resolve_potential
+
     return settings_fingerprint(checkpoint=checkpoint_file(settings.checkpoint),
                                 sampler=sampler, relax=dataclasses.asdict(settings.relax),
-                                hull=settings.hull)
+                                hull=settings.hull,
+                                potential=resolve_potential(settings.relax.mlip).record())
 
 
 def _recorded(directory: Path) -> dict[str, Any] | None:
@@ -153,11 +163,20 @@ def _differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> lis
     return lines
 
 
+def _potential_text(record: Any) -> str:
+    if not isinstance(record, Mapping):
+        return repr(record)
+    version = f" {record.get('version')}" if record.get("version") else ""
+    return f"{record.get('name')}{version} (weights {str(record.get('weights_sha256'))[:12]})"
+
+
 def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
     """Record ``fingerprint`` in a folder that has none; refuse a folder whose recorded
-    fingerprint differs (:class:`FolderSettingsError` listing every difference). A
-    folder with parts but no fingerprint (written before fingerprints existed) is
-    adopted."""
+    fingerprint differs (:class:`FolderSettingsError` listing every difference; another
+    potential in one line of its own: energies of two potentials never mix). A folder
+    with parts but no fingerprint (written before fingerprints existed) is adopted, and
+    so is one whose fingerprint predates the potential's record while the potential is
+    CHGNet (the only one then)."""
     directory = Path(directory)
     recorded = _recorded(directory)
     if recorded is None:
@@ -166,12 +185,37 @@ def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
                       json.dumps({"digest": fingerprint.digest, "values": fingerprint.values},
                                  indent=1, sort_keys=True, default=str))
         return
-    differences = _differences(recorded, fingerprint.plain)
+    current = fingerprint.plain
+    recorded = _with_chgnet_record(recorded, current)
+    if recorded.get("potential") != current.get("potential"):
+        was, now = recorded.get("potential"), current.get("potential")
+        name = now.get("name") if isinstance(now, Mapping) else now
+        was_name = was.get("name") if isinstance(was, Mapping) else was
+        raise FolderSettingsError(
+            f"results folder {str(directory)!r} was relaxed with the potential "
+            f"{_potential_text(was)}, not {_potential_text(now)}: energies of two potentials "
+            f"do not mix; resume with --mlip {was_name}, give another output folder, or "
+            f"--new-folder (writes {name}'s candidates beside it)")
+    differences = _differences(recorded, current)
     if differences:
         raise FolderSettingsError(
             f"results folder {str(directory)!r} was written with other settings "
             f"({'; '.join(differences)}); rerun with the folder's settings to resume, give "
             "another output folder, or --new-folder")
+
+
+def _with_chgnet_record(recorded: dict[str, Any], current: Mapping[str, Any]
+                        ) -> dict[str, Any]:
+    """A fingerprint written before potentials were recorded was CHGNet's (the only one
+    then): it gets this installation's CHGNet record and ``relax.mlip``."""
+    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.relax.settings import DEFAULT_MLIP
+
+    if "potential" in recorded or "potential" not in current:
+        return recorded
+    relax = dict(recorded.get("relax") or {})
+    relax.setdefault("mlip", DEFAULT_MLIP)
+    return {**recorded, "potential": resolve_potential(DEFAULT_MLIP).record(), "relax": relax}
 
 
 def folder_for(directory: str, settings: RunnerSettings, new_folder: bool,
@@ -184,7 +228,7 @@ def folder_for(directory: str, settings: RunnerSettings, new_folder: bool,
     if recorded is None:
         return directory
     fingerprint = runner_fingerprint(settings)
-    if not _differences(recorded, fingerprint.plain):
+    if not _differences(_with_chgnet_record(recorded, fingerprint.plain), fingerprint.plain):
         return directory
     target = str(path.with_name(f"{path.name}-{fingerprint.digest[:8]}"))
     (note or _to_stderr)(f"{directory} holds other settings: writing to {target}")

@@ -11,16 +11,18 @@ resolved the same way everywhere:
 * :func:`resolve_sampler_settings`: the sampler preset (``--sampler``, default
   ``DEFAULT_PRESET``), then the checkpoint's trained sigma range (Å), then what the user
   gave explicitly;
-* :func:`load_relaxer`: CHGNet loaded once per process;
+* :func:`load_relaxer`: the run's potential (CHGNet by default, ``RelaxSettings.mlip``)
+  loaded once per process (:func:`load_calculator` for the others);
 * :func:`make_hull_provider`: ``offline`` | ``mp`` | a CSV/JSON file | ``none``, checked
-  before any work when a chemical system is given.
+  before any work when a chemical system is given; ``offline`` with another potential is
+  the shipped known phases relaxed with it (cached on disk).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -42,7 +44,10 @@ __all__ = [
     "checkpoint_volume_prior",
     "default_model_path",
     "load_model",
+    "check_potential",
+    "load_calculator",
     "load_relaxer",
+    "potential_columns",
     "hull_coverage_of",
     "make_hull_provider",
     "resolve_sampler_settings",
@@ -210,19 +215,95 @@ def _chgnet(device: str) -> Any:
         return CHGNet.load(verbose=False, use_device=device)
 
 
+@functools.lru_cache(maxsize=4)
+def load_calculator(mlip: str, device: str = "cpu") -> Any:
+    """The ASE calculator of the potential ``mlip`` on ``device``, made once per process
+    (the factory is called here the first time).
+
+    Raises:
+        PotentialError: an unknown or unimportable potential, a factory that raises or
+            returns no calculator (one line, exit 2).
+    """
+    from chggen_kernels.relax.potentials import resolve_potential
+
+    return resolve_potential(mlip).calculator(device)
+
+
 def load_relaxer(settings: RelaxSettings) -> Relaxer:
-    """A :class:`~chggen_kernels.relax.Relaxer`; CHGNet is loaded once per process."""
-    from chggen_kernels.relax import Relaxer
+    """A :class:`~chggen_kernels.relax.Relaxer` of ``settings.mlip``; the potential (CHGNet
+    by default) is loaded once per process and shared by every relaxer on its device."""
+    from chggen_kernels.relax import DEFAULT_MLIP, Relaxer
 
-    return Relaxer(settings, model=_chgnet(settings.device))
+    if settings.mlip == DEFAULT_MLIP:
+        return Relaxer(settings, model=_chgnet(settings.device))
+    return Relaxer(settings, model=load_calculator(settings.mlip, settings.device))
 
 
-def make_hull_provider(source: str, chemsys: str | None = None) -> HullProvider | None:
+def check_potential(settings: RelaxSettings) -> Any:
+    """The resolved potential of ``settings.mlip``, its calculator made at once unless it
+    is CHGNet (loaded when the first candidate relaxes), so that a bad potential is
+    refused before any candidate: an unknown name or a module that cannot be imported, a
+    factory that raises or returns no calculator (:class:`~chggen_kernels.relax.potentials
+    .PotentialError`, one line, exit 2)."""
+    from chggen_kernels.relax import DEFAULT_MLIP
+    from chggen_kernels.relax.potentials import resolve_potential
+
+    potential = resolve_potential(settings.mlip)
+    if settings.mlip != DEFAULT_MLIP:
+        load_calculator(settings.mlip, settings.device)
+    return potential
+
+
+def potential_columns(settings: RelaxSettings) -> dict[str, str]:
+    """The ``mlip``, ``mlip_version`` and ``mlip_weights_sha256`` columns of the rows a
+    relaxation with ``settings`` makes."""
+    from chggen_kernels.relax.potentials import resolve_potential
+
+    return resolve_potential(settings.mlip).columns()
+
+
+def _potential_hull(mlip: str, device: str, progress: bool) -> Any:
+    """The hull source of ``mlip``, one per process and cache folder (``$CHGGEN_CACHE``
+    read now)."""
+    from chggen_kernels.files import user_cache_dir
+
+    return _potential_hull_in(mlip, device, progress, str(user_cache_dir() / "hulls"))
+
+
+@functools.lru_cache(maxsize=4)
+def _potential_hull_in(mlip: str, device: str, progress: bool, cache_dir: str) -> Any:
+    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.thermo.potential_hull import PotentialHullSource, hull_relax_settings
+
+    return PotentialHullSource(
+        resolve_potential(mlip), lambda: load_relaxer(hull_relax_settings(mlip, device)),
+        device=device, cache_dir=cache_dir, log=_stderr if progress else None)
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def make_hull_provider(source: str, chemsys: str | Sequence[str] | None = None,
+                       relax: RelaxSettings | None = None, progress: bool = True
+                       ) -> HullProvider | None:
     """``offline`` (shipped references), ``mp``, a CSV/JSON file, or ``none`` (no E_d).
 
-    With ``chemsys`` (e.g. ``"Li-Si"``) the phase diagram is built at once, so a source that
-    lacks an element or cannot be reached fails here, before any sampling.
+    ``relax``: the settings of the run's relaxations. With another potential than CHGNet
+    (``relax.mlip``), ``offline`` is the shipped known phases relaxed with that potential
+    (:class:`~chggen_kernels.thermo.potential_hull.PotentialHullSource`, cached on disk;
+    energies of two potentials never share a diagram); ``mp`` and a file are used as given.
+
+    With ``chemsys`` (e.g. ``"Li-Si"``, or several) each phase diagram is built at once, so
+    a source that lacks an element or cannot be reached fails here, before any sampling;
+    a potential's hull is relaxed here (progress on stderr unless ``progress`` is false),
+    and one line says where it came from, or warns how many phases differ from the CHGNet
+    hull's.
     """
+    from chggen_kernels.relax import DEFAULT_MLIP
+    from chggen_kernels.relax.potentials import PotentialError
     from chggen_kernels.thermo import ThermoInputError, hull_source_from_name
     from chggen_kernels.workflow import HullProvider
 
@@ -232,12 +313,23 @@ def make_hull_provider(source: str, chemsys: str | None = None) -> HullProvider 
         raise HullInputError(str(exc)) from None
     if hull_source is None:
         return None
+    if source == "offline" and relax is not None and relax.mlip != DEFAULT_MLIP:
+        hull_source = _potential_hull(relax.mlip, relax.device, progress)
     provider = HullProvider(hull_source)
-    if chemsys is not None:
+    systems = [chemsys] if isinstance(chemsys, str) else list(chemsys or [])
+    for system in systems:
         try:
-            provider.phase_diagram(chemsys)
+            if hasattr(hull_source, "prepare"):
+                build = hull_source.prepare(system)
+                if build.differ:
+                    _stderr(f"chggen: warning: {build.line(hull_source.label)}")
+                elif progress:
+                    _stderr(build.line(hull_source.label))
+            provider.phase_diagram(system)
+        except PotentialError:
+            raise
         except Exception as exc:
-            raise HullInputError(f"hull {provider.name} cannot score {chemsys}: {exc} "
+            raise HullInputError(f"hull {provider.name} cannot score {system}: {exc} "
                                   "(or pass --hull none to skip E_d)") from None
     return provider
 

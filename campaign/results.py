@@ -112,6 +112,18 @@ def schema_difference(found: pa.Schema, expected: pa.Schema) -> str | None:
     return f"written with a different schema ({detail}): another chggen version"
 
 
+def older_schema(found: pa.Schema, expected: pa.Schema = CANDIDATE_SCHEMA) -> bool:
+    """True when ``found`` is ``expected`` less some nullable columns, the others of the
+    same types: a part written by an older chggen, before those columns existed. Readers
+    show the missing columns as null (unknown); a resume still refuses it
+    (:meth:`ResultStore.check_schema`)."""
+    names = set(found.names)
+    missing = set(expected.names) - names
+    return (bool(missing) and names <= set(expected.names)
+            and all(expected.field(n).nullable for n in missing)
+            and all(found.field(n).type == expected.field(n).type for n in names))
+
+
 def part_problem(path: Path, schema: pa.Schema = CANDIDATE_SCHEMA
                  ) -> tuple[str | None, pa.Table | None]:
     """``(None, table)`` for a readable part of ``schema``, else ``(what is wrong, None)``:
@@ -188,17 +200,19 @@ class ResultStore:
     def _where(self, path: Path) -> str:
         return f"results folder {str(self.directory)!r}: {path.name}"
 
-    def check_folder(self) -> None:
+    def check_folder(self, older_ok: bool = False) -> None:
         """Refuse (:class:`ResultsError`, one line naming the file) a folder holding a
-        foreign entry, an unreadable part or a part of another schema."""
+        foreign entry, an unreadable part or a part of another schema (``older_ok``:
+        except a part of an older chggen lacking only newer nullable columns,
+        :func:`older_schema`, which readers can show)."""
         foreign = self.foreign_entries()
         if foreign:
             raise NotAResultsFolderError(
                 f"{self._where(foreign[0])} is not a chggen results file (a results folder "
                 "holds part-*.parquet files and names starting with '_' or '.'); move it away")
-        self.check_schema(refuse_unreadable=True)
+        self.check_schema(refuse_unreadable=True, older_ok=older_ok)
 
-    def check_schema(self, refuse_unreadable: bool = False) -> None:
+    def check_schema(self, refuse_unreadable: bool = False, older_ok: bool = False) -> None:
         """Refuse a folder holding a readable part of another schema (another chggen
         version): resuming into it would mix two schemas. An unreadable part is refused
         too with ``refuse_unreadable``, else left to :meth:`quarantine_bad_parts`."""
@@ -212,7 +226,7 @@ class ResultStore:
                                    f"({_first_line(exc)}); move it away or rerun its "
                                    "campaign to redo it") from None
             difference = schema_difference(found, self.schema)
-            if difference:
+            if difference and not (older_ok and older_schema(found, self.schema)):
                 raise ResultsError(f"{self._where(path)} was {difference}; write to a new "
                                    "folder")
 
@@ -304,6 +318,9 @@ class ResultStore:
 def read_results(directory: str | Path, columns: Iterable[str] | None = None):
     """The results folder as a pandas DataFrame (empty, with all columns, if no file yet).
 
+    Parts written by an older chggen, before some (nullable) columns existed, are read
+    with those columns null (:func:`older_schema`).
+
     Raises:
         NotAResultsFolderError: the folder does not exist or holds a foreign entry
             (exit 2).
@@ -315,7 +332,7 @@ def read_results(directory: str | Path, columns: Iterable[str] | None = None):
     store.schema = CANDIDATE_SCHEMA
     if not store.directory.is_dir():
         raise NotAResultsFolderError(f"results folder {str(directory)!r} does not exist")
-    store.check_folder()
+    store.check_folder(older_ok=True)
     cols = list(columns) if columns is not None else None
     files = store.part_files()
     if not files:
@@ -323,11 +340,27 @@ def read_results(directory: str | Path, columns: Iterable[str] | None = None):
     tables = []
     for path in files:
         try:
-            tables.append(pq.read_table(path, columns=cols, schema=CANDIDATE_SCHEMA))
+            tables.append(_read_part(path, cols or CANDIDATE_SCHEMA.names))
         except (pa.ArrowException, OSError) as exc:
             raise ResultsError(f"{store._where(path)} has unreadable data "
                                f"({_first_line(exc)})") from None
     return pa.concat_tables(tables).to_pandas()
+
+
+def _read_part(path: Path, columns: Sequence[str]) -> pa.Table:
+    """``columns`` of one part; those an older part lacks are null."""
+    target = pa.schema([CANDIDATE_SCHEMA.field(c) for c in columns],
+                       metadata=CANDIDATE_SCHEMA.metadata)
+    names = set(pq.read_schema(path).names)
+    present = [c for c in columns if c in names]
+    if len(present) == len(columns):
+        return pq.read_table(path, columns=list(columns),
+                             schema=CANDIDATE_SCHEMA).cast(target)
+    table = pq.read_table(path, columns=present)
+    arrays = [table.column(c) if c in names
+              else pa.chunked_array([pa.nulls(table.num_rows, target.field(c).type)])
+              for c in columns]
+    return pa.Table.from_arrays(arrays, schema=target)
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

@@ -65,7 +65,7 @@ class RunnerSettings:
         checkpoint: score-model checkpoint (``""``: the model shipped with chggen).
         sampler: sampler fields given explicitly (the rest: the checkpoint's sigma range
             and the :class:`~chggen_kernels.sampling.SamplerSettings` defaults).
-        relax: CHGNet relaxation settings.
+        relax: relaxation settings (the potential: ``relax.mlip``, CHGNet by default).
         hull: ``offline`` | ``mp`` | ``none`` | a CSV/JSON file of reference energies.
         device: torch device of the score model (CHGNet: ``relax.device``).
     """
@@ -124,6 +124,7 @@ class StageRunner:
         self._batch_relaxer: Any = None
         self._hull: Any = None
         self._hull_loaded = False
+        self._known_phases: Any = None  # read per formula on first use, kept
         self.model_label = ""
         self.sampler_settings: Any = None
         self.volume_prior: Any = None
@@ -147,8 +148,12 @@ class StageRunner:
         if relaxer and self._relaxer is None:
             self._relaxer = load_relaxer(self.settings.relax)
         if relaxer and not self._hull_loaded:
-            self._hull = make_hull_provider(self.settings.hull)
+            self._hull = make_hull_provider(self.settings.hull, relax=self.settings.relax)
             self._hull_loaded = True
+        if relaxer and self._known_phases is None:
+            from chggen_kernels.thermo.novelty import KnownPhaseLabeller
+
+            self._known_phases = KnownPhaseLabeller()
 
     # ------------------------------------------------------------------ stages
     def generate(self, specs: Sequence[CandidateSpec], progress: Progress | None = None
@@ -189,15 +194,29 @@ class StageRunner:
         try:
             self.load(model=False, relaxer=True)
             records = relax_and_score_many(candidates, self._relaxer_for(len(candidates)),
-                                           self._hull)
+                                           self._hull, known_phases=self._known_phases)
             if [getattr(r, "candidate_id", None) for r in records] == \
                     [c.spec.candidate_id for c in candidates]:
-                return records
+                return self._with_potential(records)
             reason = f"relaxation: stage returned {type(records).__name__} of wrong rows"
         except Exception as exc:  # noqa: BLE001 - the guard: failed rows, never a crash
             traceback.print_exc()
             reason = short_reason("relaxation", exc)
-        return [failed_record(c, reason) for c in candidates]
+        return self._with_potential([failed_record(c, reason) for c in candidates])
+
+    def _with_potential(self, records: list[CandidateRecord]) -> list[CandidateRecord]:
+        """``records`` with the potential's columns (``mlip``, ``mlip_version``,
+        ``mlip_weights_sha256``) set; left null when the potential cannot be resolved."""
+        from campaign.resources import potential_columns
+
+        try:
+            columns = potential_columns(self.settings.relax)
+        except Exception:  # noqa: BLE001 - the rows stand without them
+            return records
+        for record in records:
+            for name, value in columns.items():
+                setattr(record, name, value)
+        return records
 
     def _relaxer_for(self, n_candidates: int) -> Any:
         """The relaxer of ``n_candidates``: a BatchRelaxer sharing the CHGNet relaxer's

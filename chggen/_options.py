@@ -36,7 +36,7 @@ CLI_ONLY = {
 #: Options of ``chggen generate`` that :func:`chggen.evaluate` takes (relaxation, hull,
 #: output): the rest of the shared options configure the score model and its sampler.
 EVALUATE_OPTIONS = ("hull", "out", "new_folder", "device", "threads", "quiet", "no_progress",
-                    "limits", "fmax", "max_steps")
+                    "limits", "fmax", "max_steps", "mlip")
 
 
 class OptionError(InputError, TypeError):

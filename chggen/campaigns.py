@@ -44,6 +44,7 @@ def scan(
     line: str | Sequence[str] | None = SCAN.line,
     constraint: str | Sequence[str] = SCAN.constraint,
     hull: str = SCAN.hull,
+    mlip: str = SCAN.mlip,
     seed: int = SCAN.seed,
     sampler: str | None = SCAN.sampler,
     relax_actors: int | None = SCAN.relax_actors,
@@ -68,7 +69,8 @@ def scan(
         out: the results folder (default ``runs/<chemsys>``).
         address: the Ray cluster to join (``"auto"``); default a private local Ray.
         checkpoint, guest, line (``"ZnS,P2S5"`` or ``["ZnS", "P2S5"]``), constraint
-            (``"Li > Si"`` or a list), hull, seed, sampler (a preset), relax_actors,
+            (``"Li > Si"`` or a list), hull, mlip (the potential, as
+            :func:`chggen.generate`'s), seed, sampler (a preset), relax_actors,
             sampler_actors, candidates_per_relax_call, new_folder, no_progress, verbose,
             limits: as the options of ``chggen scan``.
 

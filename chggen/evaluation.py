@@ -1,8 +1,8 @@
 """``chggen.evaluate``: relax, refine and rank the user's own crystals against the hull.
 
 The structures go through the second stage of the chain exactly as generated candidates
-do (:meth:`campaign.runner.StageRunner.relax_and_score_many`: CHGNet relaxation,
-screening, symmetry, E_d against the hull), so their rows are the rows of a results
+do (:meth:`campaign.runner.StageRunner.relax_and_score_many`: CHGNet (or ``mlip``)
+relaxation, screening, symmetry, E_d against the hull), so their rows are the rows of a results
 folder and rank with them. Each becomes a candidate of mode ``unconditional`` whose
 ``parent_id`` is ``user:<label>`` (the ``CandidateSpec`` modes are those of the sampler;
 the prefix tells a user's crystal from a generated one), ``model_checkpoint`` ``user``,
@@ -46,6 +46,7 @@ def evaluate(
     limits: Mapping[str, int] | Any = None,
     fmax: float | None = EVALUATE.fmax,
     max_steps: int | None = EVALUATE.max_steps,
+    mlip: str | None = EVALUATE.mlip,
     device: str = EVALUATE.device,
     threads: int | None = EVALUATE.threads,
     new_folder: bool = EVALUATE.new_folder,
@@ -63,6 +64,9 @@ def evaluate(
         limits: raised size limits, e.g. ``{"atoms_per_cell": 400}``.
         fmax, max_steps, device, threads, new_folder, quiet: the relaxation and output
             options of ``chggen generate`` (``fmax`` in eV/Å), with its defaults.
+        mlip: the potential that relaxes them (``chgnet``, ``sevennet``, an entry point of
+            group ``chggen.mlips`` or ``"module:factory"``; docs/potentials.md); with the
+            offline hull, E_d is measured against the known phases relaxed with it.
 
     Returns:
         :class:`~chggen.results.Results`, one row per structure (mode ``unconditional``,
@@ -95,7 +99,8 @@ def _label(label: str | None, value: Any, structure: Structure | None, index: in
                or f"structure-{index}")
 
 
-def _load(structures: Any, limits: Any) -> list[tuple[str, Structure]]:
+def _load(structures: Any, limits: Any, potential: str = "chgnet"
+          ) -> list[tuple[str, Structure]]:
     """``(label, structure)`` of every input, each checked as every entry point checks a
     structure (:func:`campaign.inputs.structures.check_input_structure`), before any
     model loads."""
@@ -125,7 +130,7 @@ def _load(structures: Any, limits: Any) -> list[tuple[str, Structure]]:
                                       "ordered crystals (inpaint places guests into a partly "
                                       "occupied host)")
         structure.remove_oxidation_states()
-        check_input_structure(structure, where=where, limits=limits)
+        check_input_structure(structure, where=where, limits=limits, potential=potential)
         loaded.append((name, structure))
     return loaded
 
@@ -190,14 +195,16 @@ def _evaluate(args: Any, structures: Any) -> Results:
     from campaign.commands.generate import RELAX_OPTIONS, check_output_folder
     from campaign.local import run_chain, stderr_log
     from campaign.options import given_values, limits_from_args
-    from campaign.resources import make_hull_provider
+    from campaign.resources import check_potential, make_hull_provider
     from campaign.runner import RunnerSettings, build_runner
     from chggen._common import chain_results
-    from chggen_kernels.relax import RelaxSettings
+    from chggen_kernels.relax import DEFAULT_MLIP, RelaxSettings
+    from chggen_kernels.relax.potentials import resolve_potential
     from chggen_kernels.settings import SettingsError, strict_from_dict
 
     limits = limits_from_args(args)
-    loaded = _load(structures, limits)
+    resolve_potential(args.mlip or DEFAULT_MLIP)  # unknown or unimportable: refused first
+    loaded = _load(structures, limits, args.mlip or DEFAULT_MLIP)
     relax_values = given_values(args, RELAX_OPTIONS) | {"device": args.device}
     if args.threads is not None:
         relax_values["n_threads"] = args.threads
@@ -205,9 +212,11 @@ def _evaluate(args: Any, structures: Any) -> Results:
         relax = strict_from_dict(RelaxSettings, relax_values, "relaxation")
     except SettingsError as exc:
         raise InputError(str(exc)) from None
+    check_potential(relax)  # a factory that raises or returns no calculator: refused now
     for chemsys in sorted({"-".join(sorted(el.symbol for el in s.composition.elements))
                            for _, s in loaded}):
-        make_hull_provider(args.hull, chemsys)  # a hull that cannot score it: refused now
+        # a hull that cannot score it: refused now (another potential's: relaxed now)
+        make_hull_provider(args.hull, chemsys, relax=relax, progress=not args.quiet)
     specs, candidates = _candidates(loaded)
     with local_call(args):
         if args.out is not None:

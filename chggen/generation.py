@@ -52,6 +52,7 @@ def generate(
     *,
     checkpoint: str | Path | None = GENERATE.checkpoint,
     hull: str = GENERATE.hull,
+    mlip: str = GENERATE.mlip,
     seed: int = GENERATE.seed,
     out: str | Path | None = GENERATE.out,
     limits: Mapping[str, int] | Any = None,
@@ -85,6 +86,11 @@ def generate(
         checkpoint: score-model checkpoint (``None``: the model shipped with chggen).
         hull: reference hull for E_d: ``offline`` (shipped), ``mp``, ``none`` or a
             CSV/JSON file of ``formula, energy_per_atom`` (eV/atom).
+        mlip: the potential that relaxes the candidates: ``chgnet`` (default),
+            ``sevennet``, an entry point of group ``chggen.mlips`` or
+            ``"module:factory"`` (a callable returning an ASE calculator); with the
+            offline hull, E_d is measured against the known phases relaxed with it
+            (built once, cached; docs/potentials.md).
         seed: random seed; the same seed and settings give the same candidates.
         out: results folder to write (Parquet, the campaign schema); ``None``: nothing is
             written.
@@ -131,7 +137,8 @@ def _generate(args: Any) -> Results:
         log = stderr_log(args.quiet)
         if log:
             log(f"{format_composition(composition)}: {args.n_samples} samples, V0 {v0:.3f} "
-                f"Å^3/atom ({v0_source}), model {runner.model_label}, hull {args.hull}")
+                f"Å^3/atom ({v0_source}), model {runner.model_label}, hull {args.hull}, "
+                f"potential {runner.settings.relax.mlip}")
         result = run_chain(runner, specs, inpaint=settings,
                            inpaint_modes=_INPAINT_MODES.get(args.mode, ()), seed=args.seed,
                            out_dir=folder, log=log, command="chggen.generate()")
@@ -148,6 +155,7 @@ def inpaint(
     occupancy_tolerance: float = INPAINT.occupancy_tolerance,
     checkpoint: str | Path | None = INPAINT.checkpoint,
     hull: str = INPAINT.hull,
+    mlip: str = INPAINT.mlip,
     seed: int = INPAINT.seed,
     out: str | Path | None = INPAINT.out,
     limits: Mapping[str, int] | Any = None,
@@ -174,8 +182,8 @@ def inpaint(
         symmetric: mode ``inpaint-symmetric``: the guests on Wyckoff orbits of the
             framework's space group (found at 0.01 Å), or a recorded fallback.
         occupancy_tolerance: largest distance of a guest occupancy sum from an integer.
-        checkpoint, hull, seed, out, limits, sampler, device, threads, new_folder, quiet,
-        **options: as in :func:`generate` (the options of ``chggen inpaint``).
+        checkpoint, hull, mlip, seed, out, limits, sampler, device, threads, new_folder,
+        quiet, **options: as in :func:`generate` (the options of ``chggen inpaint``).
 
     Returns:
         :class:`~chggen.results.Results`; ``parent_id`` is ``host:<file name>``.

@@ -226,8 +226,10 @@ class Results:
 
     def _shown(self) -> pd.DataFrame:
         """The compact table of ``repr`` and notebooks: rank, id, formula, space group,
-        E_d (eV/atom), mode, and copies once grouped."""
+        E_d (eV/atom), mode, known phase?, and copies once grouped."""
         import pandas as pd
+
+        from chggen_kernels.thermo.novelty import describe_novelty
 
         ranked = self._ranked().head(SHOWN_ROWS)
         shown = pd.DataFrame({
@@ -239,6 +241,8 @@ class Results:
                                             ranked["spacegroup_relaxed"], strict=True)],
             "E_d (eV/atom)": [_e_d(v) for v in ranked["e_d"]],
             "mode": ranked["mode"],
+            "known phase?": [describe_novelty(row.get("novelty"), row.get("known_phase_id"))
+                             for _, row in ranked.iterrows()],
         })
         if self._grouped and "n_duplicates" in ranked:
             shown["copies"] = [int(n) + 1 for n in ranked["n_duplicates"]]

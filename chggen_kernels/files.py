@@ -19,6 +19,7 @@ __all__ = [
     "MAX_STRUCTURE_BYTES",
     "InputFileError",
     "read_text_file",
+    "user_cache_dir",
     "write_atomic",
 ]
 
@@ -68,6 +69,17 @@ def read_text_file(path: str | Path, *, what: str, max_bytes: int = MAX_CONFIG_B
         raise InputFileError(f"{where}: not a text file (NUL byte at offset "
                              f"{text.index(chr(0))})")
     return text
+
+
+def user_cache_dir() -> Path:
+    """Where chggen keeps what it computed or fetched once and reads again (Materials
+    Project entries, hulls of other potentials): ``$CHGGEN_CACHE``, else
+    ``$XDG_CACHE_HOME/chggen``, else ``~/.cache/chggen``. Deleting it only costs time."""
+    explicit = os.environ.get("CHGGEN_CACHE", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "chggen"
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -56,6 +56,14 @@ class BenchmarkChain(Protocol):
     def host_candidates(self, host: HostSpec, n: int, seed: int, symmetric: bool
                         ) -> list[GeneratedCandidate]: ...
 
+    def symmetric(self, composition: Mapping[str, int], n: int, seed: int
+                  ) -> list[CandidateRecord]: ...
+
+    def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool
+                 ) -> list[CandidateRecord]: ...
+
+    def wyckoff_prior(self) -> Any: ...
+
 
 @dataclasses.dataclass(frozen=True)
 class ChainOptions:
@@ -72,11 +80,13 @@ class ChainOptions:
     max_steps: int = RelaxSettings.max_steps
     threads: int | None = None
     max_combinations: int = DEFAULT_MAX_COMBINATIONS
+    mlip: str = RelaxSettings.mlip
 
     def relax_settings(self) -> Any:
         from chggen_kernels.relax import RelaxSettings
 
-        return RelaxSettings(fmax=self.fmax, max_steps=self.max_steps, device=self.device)
+        return RelaxSettings(fmax=self.fmax, max_steps=self.max_steps, device=self.device,
+                             mlip=self.mlip)
 
 
 def chain_errors() -> tuple[type[Exception], ...]:
@@ -92,6 +102,9 @@ def check_options(options: ChainOptions) -> None:
 
     SamplerSettings.from_dict(dict(options.sampler))
     options.relax_settings()
+    from chggen_kernels.relax.potentials import resolve_potential
+
+    resolve_potential(options.mlip)  # PotentialError (an InputError, a ValueError): one line
     if options.threads is not None and options.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {options.threads}")
     if options.max_combinations < 1:
@@ -109,8 +122,9 @@ class InProcessChain:
 
     ``guest_relaxer(fixed)`` returns a relaxer that moves only the atoms not in ``fixed``
     (default: :func:`~chggen_kernels.benchmark.guests_only_relaxer` around
-    ``relaxer.calculator``). The runner should have no hull: the benchmark compares CHGNet
-    energies with the relaxed known structure's, not E_d.
+    ``relaxer.calculator``). The runner should have no hull: the benchmark compares the
+    potential's energies (CHGNet unless ``ChainOptions.mlip``) with the known structure's
+    relaxed with the same potential, not E_d.
     """
 
     runner: Any
@@ -118,6 +132,8 @@ class InProcessChain:
     volume_prior: Any = None
     max_combinations: int = DEFAULT_MAX_COMBINATIONS
     guest_relaxer: Callable[[Sequence[int]], Any] | None = None
+    prior: Any = None  # WyckoffPrior; None: the shipped one, loaded on first use
+    templates: Any = None  # TemplateLibrary; None: the shipped known phases, on first use
 
     @property
     def model_label(self) -> str:
@@ -198,6 +214,54 @@ class InProcessChain:
             out.append(self.runner.relax_and_score(generated))  # failed in, failed out
         return out
 
+    def wyckoff_prior(self) -> Any:
+        """The learned Wyckoff prior (the shipped one unless given)."""
+        if self.prior is None:
+            from chggen_kernels.wyckoff.prior import WyckoffPrior
+
+            self.prior = WyckoffPrior.load()
+        return self.prior
+
+    def template_library(self) -> Any:
+        """Template starts from the shipped known-phase structures unless given."""
+        if self.templates is None:
+            from chggen_kernels.templates import TemplateLibrary
+            from chggen_kernels.thermo.known_structures import read_known_phase_structures
+
+            self.templates = TemplateLibrary(read_known_phase_structures())
+        return self.templates
+
+    def symmetric(self, composition: Mapping[str, int], n: int, seed: int,
+                  min_distance: float = 1.0) -> list[CandidateRecord]:
+        """``n`` candidates drawn on Wyckoff orbits from the learned prior and denoised on
+        them (``--mode symmetric``). ``SYMMETRIC_OVERSAMPLING`` times as many are sampled
+        and the first ``n`` whose atoms stay ``min_distance`` Å apart are relaxed (AIRSS's
+        close-contact rejection, after sampling; the sampling CPU time counts)."""
+        from chggen_kernels.workflow.starts import symmetric_start_specs
+
+        if n < 1:
+            return []
+        n_draw = math.ceil(SYMMETRIC_OVERSAMPLING * n)
+        specs = symmetric_start_specs(f"symmetric-{seed}", composition, n_draw, seed,
+                                      self.volume_per_atom(composition), self.wyckoff_prior())
+        chosen = separated_first(self.runner.generate(specs), n, min_distance)
+        return list(self.runner.relax_and_score_many(chosen))
+
+    def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool
+                 ) -> list[CandidateRecord]:
+        """``n`` template starts, most similar first; ``denoise``: noised to
+        ``TEMPLATE_SIGMA`` and denoised by the score model (``--mode template``), else
+        relaxed as they are (repeats of a template noised, not denoised)."""
+        from chggen_kernels.workflow.starts import template_start_specs
+
+        specs = template_start_specs(f"template-{seed}", composition, n, seed,
+                                     self.volume_per_atom(composition),
+                                     self.template_library(), self.wyckoff_prior())
+        if denoise:
+            return self._run(specs)
+        return [self.runner.relax_and_score(raw_start(spec)) if spec.start is not None
+                else self._run([spec])[0] for spec in specs]
+
     def host_candidates(self, host: HostSpec, n: int, seed: int, symmetric: bool
                         ) -> list[GeneratedCandidate]:
         """``n`` sampled (not relaxed) candidates placing ``host``'s guests into its
@@ -207,6 +271,47 @@ class InProcessChain:
         specs = host_specs(host, n, seed, symmetric=symmetric,
                            max_combinations=self.max_combinations)
         return self.runner.generate(specs)
+
+
+#: Symmetric samples drawn per candidate relaxed (the rest are rejected for close contacts).
+SYMMETRIC_OVERSAMPLING = 1.5
+
+
+def separated_first(generated: Sequence[GeneratedCandidate], n: int, min_distance: float
+                    ) -> list[GeneratedCandidate]:
+    """The first ``n`` of ``generated``: sampled structures whose atoms are at least
+    ``min_distance`` Å apart first, in order, then the other sampled ones, then failures."""
+    from pymatgen.core import Structure
+
+    from chggen_kernels.wyckoff.crystals import min_interatomic_distance
+
+    def rank(g: GeneratedCandidate) -> int:
+        if g.status != "ok" or g.structure is None:
+            return 2
+        return 0 if min_interatomic_distance(Structure.from_dict(g.structure)) >= \
+            min_distance else 1
+
+    ranks = [rank(g) for g in generated]
+    order = sorted(range(len(generated)), key=lambda i: (ranks[i], i))
+    return [generated[i] for i in order[:n]]
+
+
+def raw_start(spec: Any) -> GeneratedCandidate:
+    """A start relaxed without the score model: as it is for a template's first use, with
+    Gaussian noise of ``TEMPLATE_SIGMA`` Å (seeded by the spec) for a repeat."""
+    import numpy as np
+    from pymatgen.core import Structure
+
+    from chggen_kernels.templates import TEMPLATE_SIGMA
+    from chggen_kernels.workflow import GeneratedCandidate
+
+    structure = Structure.from_dict(spec.start)
+    if spec.start_from and ", repeat " in spec.start_from:
+        noise = np.random.default_rng(spec.seed).normal(size=(len(structure), 3))
+        structure = Structure(structure.lattice, structure.species,
+                              structure.cart_coords + TEMPLATE_SIGMA * noise,
+                              coords_are_cartesian=True)
+    return GeneratedCandidate(spec, "ok", structure.as_dict(), None, 0.0, {}, "no-model")
 
 
 def build_chain(options: ChainOptions) -> InProcessChain:

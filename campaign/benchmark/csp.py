@@ -5,7 +5,12 @@ every method gets the cell composition and atom count only and spends ``k`` CHGN
 relaxations:
 
 * ``random``: AIRSS-style random search (pyxtal, random compatible space groups, the same
-  volume prior), relaxed and screened like every chggen candidate;
+  volume prior), relaxed and screened like every chggen candidate; ``random-prior``: the
+  same with space group and Wyckoff positions drawn from the learned prior;
+* ``symmetric``: crystals drawn on Wyckoff orbits from the learned prior and denoised on
+  them by the score model; ``template`` / ``template-raw``: known structures of the same
+  stoichiometry type, substituted (never a polymorph of the target formula), denoised
+  from ``TEMPLATE_SIGMA`` / relaxed as they are;
 * ``unconditional``: ``k`` unconditional chggen candidates;
 * ``inpaint`` / ``inpaint-symmetric``: ``ceil(k/2)`` unconditional candidates whose refined
   frameworks receive the guests back (ordinary / on Wyckoff orbits), lowest energy first,
@@ -23,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +52,7 @@ CSP_SCHEMA = schema([
     ("spacegroup_symbol_relaxed", "str"), ("relax_steps", "int"), ("seed", "int"),
     ("t_sample_s", "float"), ("t_relax_s", "float"), ("model_checkpoint", "str"),
     ("structure_generated", "str"), ("structure_relaxed", "str"),
+    ("cpu_task_s", "float"), ("start_from", "str"), ("spacegroup_start", "int"),
 ], "benchmark-csp")
 
 
@@ -142,6 +149,8 @@ def _row(task: Task, index: int, record: Any, matcher: Any, label: str | None,
         "model_checkpoint": record.model_checkpoint,
         "structure_generated": record.structure_generated,
         "structure_relaxed": record.structure_relaxed,
+        "start_from": getattr(record, "start_from", None),
+        "spacegroup_start": getattr(record, "spacegroup_start", None),
     }
 
 
@@ -159,27 +168,45 @@ def _chggen_records(chain: Any, method: str, composition: dict[str, int], guest:
 
 def run_csp_task(chain: Any, task: Task, settings: CspSettings) -> list[dict[str, Any]]:
     """Rows of one task: the reference relaxation, or ``settings.k`` candidates of one
-    method (never raises for a failing candidate: it is a failed row)."""
-    from chggen_kernels.benchmark import KnownMatcher, random_search_structures
-
+    method (never raises for a failing candidate: it is a failed row). Every candidate row
+    carries ``cpu_task_s``: the CPU seconds of this process (all threads) for the whole
+    task, structure generation, sampling and relaxation included."""
     if task.method == "reference":
         return reference_row(chain, task, settings.cell)
+    if task.method not in CSP_METHODS:
+        raise BenchmarkInputError(f"--methods: unknown method {task.method!r}")
+    cpu0 = time.process_time()
+    rows = _method_rows(chain, task, settings)
+    cpu = time.process_time() - cpu0
+    return [row | {"cpu_task_s": cpu} for row in rows]
+
+
+def _method_rows(chain: Any, task: Task, settings: CspSettings) -> list[dict[str, Any]]:
+    from chggen_kernels.benchmark import KnownMatcher, random_search_structures
+
     known = known_cell(task.compound, settings.cell)
     composition = {el.symbol: int(n) for el, n in known.composition.items()}
     seed = task_seed(settings.seed, task.compound.compound_id, task.method)
     matcher = KnownMatcher(task.compound.structure)
-    if task.method == "random":
+    if task.method in ("random", "random-prior"):
+        prior = chain.wyckoff_prior() if task.method == "random-prior" else None
         built = random_search_structures(composition, settings.k,
                                          chain.volume_per_atom(composition), seed,
-                                         min_distance=settings.random_min_distance)
+                                         min_distance=settings.random_min_distance,
+                                         prior=prior)
         records = chain.score_structures(composition, [b.structure for b in built], seed,
                                          [b.failure_reason for b in built])
         return [_row(task, i + 1, r, matcher, b.label, "random-search")
                 for i, (r, b) in enumerate(zip(records, built, strict=True))]
-    if task.method not in CSP_METHODS:
-        raise BenchmarkInputError(f"--methods: unknown method {task.method!r}")
-    guest = guest_for(known, settings.guest)
-    records = _chggen_records(chain, task.method, composition, guest, settings.k, seed)
+    if task.method == "symmetric":
+        records = chain.symmetric(composition, settings.k, seed,
+                                  min_distance=settings.random_min_distance)
+    elif task.method in ("template", "template-raw"):
+        records = chain.template(composition, settings.k, seed,
+                                 denoise=task.method == "template")
+    else:
+        guest = guest_for(known, settings.guest)
+        records = _chggen_records(chain, task.method, composition, guest, settings.k, seed)
     return [_row(task, i + 1, r, matcher,
                  r.wyckoff_letters or r.symmetric_fallback or r.lattice_family, r.mode)
             for i, r in enumerate(records)]

@@ -31,6 +31,7 @@ from campaign.benchmark.report import write_outputs
 from campaign.benchmark.runner import RunReport, make_pool, run_tasks
 from campaign.benchmark.store import BenchmarkStore, Task
 from campaign.inputs.limits import Limits, check_limit
+from chggen_kernels.relax.settings import DEFAULT_MLIP
 
 __all__ = ["RunSpec", "execute"]
 
@@ -87,9 +88,13 @@ def _check(spec: RunSpec) -> None:
 
 def _manifest(spec: RunSpec) -> dict[str, Any]:
     chain = spec.chain
+    # the potential only when it is not CHGNet: folders of CHGNet runs written before it
+    # was recorded resume; another potential's folder refuses CHGNet and vice versa
+    potential = {} if chain.mlip == DEFAULT_MLIP else {"mlip": chain.mlip}
     return {**dataclasses.asdict(spec.settings), "checkpoint": chain.checkpoint,
             "sampler": dict(sorted(chain.sampler.items())), "fmax": chain.fmax,
-            "max_steps": chain.max_steps, "max_combinations": chain.max_combinations}
+            "max_steps": chain.max_steps, "max_combinations": chain.max_combinations,
+            **potential}
 
 
 def _header(spec: RunSpec, n_compounds: int, label: str, report: RunReport) -> str:
@@ -99,7 +104,8 @@ def _header(spec: RunSpec, n_compounds: int, label: str, report: RunReport) -> s
             f"{spec.settings.guest}")
     return (f"# chggen benchmark {spec.kind}\n\nKNOWN `{spec.known}` (set {spec.set_name}, "
             f"{n_compounds} compounds, at most {spec.max_atoms} atoms); {what}; model "
-            f"`{label or '?'}`; CHGNet fmax {spec.chain.fmax} eV/Å, {spec.chain.max_steps} "
+            f"`{label or '?'}`; potential {spec.chain.mlip}, fmax {spec.chain.fmax} eV/Å, "
+            f"{spec.chain.max_steps} "
             f"steps; StructureMatcher ltol 0.3, stol 0.5, angle_tol 10°; rates with 95 % "
             f"Wilson intervals. This run: {report.ran} tasks run, {report.skipped} resumed, "
             f"{len(report.failed)} failed, {report.wall_s:.0f} s.\n\n")
@@ -250,4 +256,6 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
 
 
 def default_methods(kind: str) -> Sequence[str]:
-    return CSP_METHODS if kind == "csp" else HOST_METHODS
+    from campaign.benchmark import CSP_DEFAULT_METHODS
+
+    return CSP_DEFAULT_METHODS if kind == "csp" else HOST_METHODS

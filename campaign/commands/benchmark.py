@@ -64,7 +64,7 @@ def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all
                    help=f"sampler preset the options below override (default {DEFAULT_PRESET}; "
                    "reference: 200 levels x 5 correctors, RePaint 3 x 10)")
     add_settings_options(s, SamplerSettings, SAMPLER_OPTIONS, defaults=sampler_defaults())
-    r = p.add_argument_group("relaxation (CHGNet, FIRE)")
+    r = p.add_argument_group("relaxation (FIRE; the potential: --mlip)")
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.workflow.settings import InpaintSettings
 
@@ -76,10 +76,14 @@ def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all
                    help=f"optimiser steps (default {steps})")
     r.add_argument("--max-wyckoff-combinations", type=int, default=cap,
                    help=f"Wyckoff combinations per host, inpaint-symmetric (default {cap})")
+    r.add_argument("--mlip", default=RelaxSettings.mlip,
+                   help="potential that relaxes every structure (candidates and the known "
+                   "crystals alike): chgnet, sevennet, an entry point of group chggen.mlips "
+                   f"or module:factory (default {RelaxSettings.mlip})")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from campaign.benchmark import CSP_METHODS, HOST_METHODS
+    from campaign.benchmark import CSP_DEFAULT_METHODS, CSP_METHODS, HOST_METHODS
 
     p = sub.add_parser("benchmark", help="structure recovery on known crystals vs baselines",
                        description=__doc__.split("\n\n")[1].replace("\n", " "))
@@ -88,8 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(csp, sets=("default", "extended", "all"))
     csp.add_argument("--k", type=int, default=20, help="relaxations per compound and method "
                      "(default 20)")
-    csp.add_argument("--methods", nargs="+", default=list(CSP_METHODS),
-                     help=f"methods (default all: {' '.join(CSP_METHODS)})")
+    csp.add_argument("--methods", nargs="+", default=list(CSP_DEFAULT_METHODS),
+                     help=f"methods, of {' '.join(CSP_METHODS)} (default: "
+                          f"{' '.join(CSP_DEFAULT_METHODS)})")
     csp.add_argument("--guest", default="auto", help="inpainting guest: auto (Li, else the "
                      "most electropositive element) or an element")
     csp.add_argument("--min-distance", type=float, default=1.0,
@@ -125,7 +130,7 @@ def spec_from_args(args: argparse.Namespace) -> object:
     sampler = given_values(args, [*SAMPLER_OPTIONS, "preset"])
     chain = ChainOptions(checkpoint=args.checkpoint, device=args.device, sampler=sampler,
                          fmax=args.fmax, max_steps=args.max_steps, threads=args.threads,
-                         max_combinations=args.max_wyckoff_combinations)
+                         max_combinations=args.max_wyckoff_combinations, mlip=args.mlip)
     return RunSpec(kind=kind, known=args.known, out=args.out or f"chggen_benchmark_{kind}",
                    settings=settings, chain=chain, methods=tuple(args.methods),  # type: ignore[arg-type]
                    set_name=args.set_name or ("default" if args.known == "default" else "all"),

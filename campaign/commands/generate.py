@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from chggen_kernels.errors import InputError
+from chggen_kernels.relax.settings import DEFAULT_MLIP
 
 if TYPE_CHECKING:  # pragma: no cover
     from campaign.local import ChainResult
@@ -53,7 +54,7 @@ SAMPLER_OPTIONS = {
     "inpaint_n_levels": "--inpaint-n-levels",
     "inpaint_n_corrector_steps": "--inpaint-n-corrector",
 }
-RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps"}
+RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps", "mlip": "--mlip"}
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
                    "max_atoms": "--max-inpaint-atoms",
                    "max_wyckoff_combinations": "--max-wyckoff-combinations"}
@@ -82,8 +83,10 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="score-model checkpoint (default: the model shipped with chggen)")
     p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
-                   help="reference hull for E_d: offline (shipped), mp, none, or a CSV/JSON "
-                   f"file (formula, energy_per_atom in eV/atom); default {DEFAULT_HULL_SOURCE}")
+                   help="reference hull for E_d: offline (shipped; with another --mlip than "
+                   "chgnet, its known phases relaxed with that potential, cached), mp, none, "
+                   "or a CSV/JSON file (formula, energy_per_atom in eV/atom); default "
+                   f"{DEFAULT_HULL_SOURCE}")
     p.add_argument("--out", default=None, help="results folder (Parquet, campaign schema)")
     p.add_argument("--new-folder", action="store_true",
                    help="when the results folder was written with other settings (model, "
@@ -106,7 +109,8 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     add_settings_options(sampler, SamplerSettings, SAMPLER_OPTIONS,
                          {"corrector_step_rule": CORRECTOR_STEP_RULES, "method": SAMPLER_METHODS},
                          defaults=sampler_defaults())
-    add_settings_options(p.add_argument_group("relaxation (CHGNet, FIRE + FrechetCellFilter)"),
+    add_settings_options(p.add_argument_group("relaxation (FIRE + FrechetCellFilter; "
+                                              "the potential: --mlip)"),
                          RelaxSettings, RELAX_OPTIONS)
 
 
@@ -157,24 +161,34 @@ def warn_hull_coverage(provider: Any, target: Any) -> list[str]:
 
 def build_runner_for_args(args: argparse.Namespace, chemsys: str,
                           composition: Any = None) -> StageRunner:
-    """The stage runner of a command: hull checked for ``chemsys`` first (its gaps for
-    ``composition``, else for ``chemsys``, warned on stderr), then the model (sampler
-    settings resolved against its checkpoint), then CHGNet."""
+    """The stage runner of a command: the potential first (``--mlip``; another than
+    CHGNet is made at once, so that a factory that fails is refused before any
+    candidate), then the hull checked for ``chemsys`` (built with that potential; its gaps
+    for ``composition``, else for ``chemsys``, warned on stderr), then the model (sampler
+    settings resolved against its checkpoint); CHGNet loads with the first relaxation."""
     from campaign.options import given_values
-    from campaign.resources import HullInputError, ModelNotAvailableError, make_hull_provider
+    from campaign.resources import (
+        HullInputError,
+        ModelNotAvailableError,
+        check_potential,
+        make_hull_provider,
+    )
     from campaign.runner import RunnerSettings, build_runner
     from chggen_kernels.relax import RelaxSettings
+    from chggen_kernels.relax.potentials import PotentialError
     from chggen_kernels.sampling import SamplerSettings
     from chggen_kernels.settings import SettingsError, strict_from_dict
 
     try:
-        provider = make_hull_provider(args.hull, chemsys)
-        if provider is not None:
-            warn_hull_coverage(provider, composition if composition else chemsys)
         relax_values = given_values(args, RELAX_OPTIONS) | {"device": args.device}
         if args.threads is not None:
             relax_values["n_threads"] = args.threads
         relax = strict_from_dict(RelaxSettings, relax_values, "relaxation")
+        check_potential(relax)
+        provider = make_hull_provider(args.hull, chemsys, relax=relax,
+                                      progress=not getattr(args, "quiet", False))
+        if provider is not None:
+            warn_hull_coverage(provider, composition if composition else chemsys)
         sampler = given_values(args, [*SAMPLER_OPTIONS, "preset"])
         strict_from_dict(SamplerSettings, sampler, "sampler")  # bad values fail before work
         runner = build_runner(RunnerSettings(checkpoint=args.checkpoint or "", sampler=sampler,
@@ -182,15 +196,18 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str,
         runner.load(model=True, relaxer=False)
     except (HullInputError, ModelNotAvailableError, SettingsError) as exc:
         raise InputError(str(exc)) from None
+    except PotentialError:
+        raise
     except ValueError as exc:  # sigma range of the checkpoint against the given one
         raise InputError(f"sampler: {exc}") from None
     return runner
 
 
 def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: int | None,
-                     limits: Any = None) -> dict[str, int]:
+                     limits: Any = None, potential: str | None = None) -> dict[str, int]:
     """Atom counts of the cell from FORMULA and --formula-units / --atoms-per-cell, within
-    ``limits.atoms_per_cell`` and of elements the potential supports."""
+    ``limits.atoms_per_cell`` and of elements the potential (``--mlip``, default CHGNet)
+    supports."""
     from campaign.compositions import CompositionError, parse_formula
     from campaign.inputs.limits import Limits, check_limit
     from campaign.inputs.structures import check_elements
@@ -210,7 +227,7 @@ def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: in
         raise InputError(f"--formula-units must be >= 1, got {units}")
     check_limit(limits or Limits(), "atoms_per_cell", n_formula * units,
                 field=f"formula {formula!r}: atoms per cell")
-    check_elements(counts, where=f"formula {formula!r}")
+    check_elements(counts, where=f"formula {formula!r}", potential=potential or DEFAULT_MLIP)
     return {el: n * units for el, n in counts.items()}
 
 
@@ -371,10 +388,13 @@ def checked_request(args: argparse.Namespace) -> tuple[dict[str, int], Any, int]
     ``chggen.generate`` checks them here too): the cell composition, the inpainting
     settings and the inpainted candidates per sample (0 without inpainting)."""
     from campaign.options import limits_from_args
+    from chggen_kernels.relax.potentials import resolve_potential
 
     limits = limits_from_args(args)
+    potential = args.mlip or DEFAULT_MLIP
+    resolve_potential(potential)  # an unknown or unimportable potential: one line, exit 2
     composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell,
-                                   limits)
+                                   limits, potential)
     check_lattice_options(args.lattice_family, args.lattice_ratio)
     inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
     guests = _guests(args, composition, inpaint)
@@ -421,7 +441,8 @@ def _execute(args: argparse.Namespace) -> int:
     log = stderr_log(args.quiet)
     if log:
         log(f"{format_composition(composition)}: {args.n_samples} samples, V0 {v0:.3f} "
-            f"Å^3/atom ({v0_source}), model {runner.model_label}, hull {args.hull}")
+            f"Å^3/atom ({v0_source}), model {runner.model_label}, hull {args.hull}, "
+            f"potential {runner.settings.relax.mlip}")
     modes = {"inpaint": ("inpaint",), "both": ("inpaint",),
              "inpaint-symmetric": ("inpaint-symmetric",)}.get(args.mode, ())
     result = run_chain(runner, specs, inpaint=settings, inpaint_modes=modes, seed=args.seed,

@@ -3,12 +3,12 @@
 HOST is a CIF/POSCAR file. Every site of the guest species is removed and the remaining
 framework kept as given (no symmetry refinement); ``Li:4`` places 4 Li, ``Li`` takes the
 count from the host's Li occupancies (a disordered intercalation CIF with partly occupied
-Li sites). The guests are inpainted with the score model, relaxed with CHGNet and ranked
-by E_d; ``--symmetric`` places them on Wyckoff orbits of the framework's space group (found
-at 0.01 Å, in the file's own cell), falling back to ordinary inpainting, recorded per
-candidate, when no combination of orbits holds the guest count. A host that cannot be
-used (unreadable, nothing left after removing the guests, overlapping atoms, guests that
-cannot fit) is reported in one line, exit code 2.
+Li sites). The guests are inpainted with the score model, relaxed with CHGNet (or
+``--mlip``) and ranked by E_d; ``--symmetric`` places them on Wyckoff orbits of the
+framework's space group (found at 0.01 Å, in the file's own cell), falling back to
+ordinary inpainting, recorded per candidate, when no combination of orbits holds the guest
+count. A host that cannot be used (unreadable, nothing left after removing the guests,
+overlapping atoms, guests that cannot fit) is reported in one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -62,11 +62,15 @@ def checked_host(args: argparse.Namespace, source: Any, guest: Any, label: str |
     ``chggen.inpaint`` checks them here as well); returns the host and the cap."""
     from campaign.inputs.structures import check_host
     from chggen_kernels.hosts import read_host
+    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.relax.settings import DEFAULT_MLIP
     from chggen_kernels.workflow.settings import InpaintSettings
 
+    potential = args.mlip or DEFAULT_MLIP
+    resolve_potential(potential)  # an unknown or unimportable potential: one line, exit 2
     host = read_host(source, guest, occupancy_tolerance=args.occupancy_tolerance,
                      max_atoms=limits.atoms_per_cell, label=label)
-    check_host(host, limits=limits)
+    check_host(host, limits=limits, potential=potential)
     cap = args.max_wyckoff_combinations
     if cap is None:
         cap = InpaintSettings.max_wyckoff_combinations

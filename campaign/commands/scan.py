@@ -18,6 +18,7 @@ from typing import Any
 
 from campaign.options import add_limit_options, int_at_least
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
+from chggen_kernels.relax.settings import DEFAULT_MLIP
 from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
@@ -55,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
                    help=f"offline | mp | none | a hull file (default {DEFAULT_HULL_SOURCE})")
+    p.add_argument("--mlip", default=DEFAULT_MLIP,
+                   help="potential that relaxes the candidates: chgnet, sevennet, an entry "
+                   "point of group chggen.mlips or module:factory; with the offline hull, E_d "
+                   f"is measured against the known phases relaxed with it (default "
+                   f"{DEFAULT_MLIP})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--relax-actors", type=int_at_least(1), default=None, help="default: CPU count")
     p.add_argument("--sampler-actors", type=int_at_least(1), default=None,
@@ -133,6 +139,7 @@ def scan_config(
     line: Sequence[str] | None = None,
     constraints: Sequence[str] = (),
     hull: str = DEFAULT_HULL_SOURCE,
+    mlip: str = DEFAULT_MLIP,
     seed: int = 0,
     relax_actors: int | None = None,
     sampler_preset: str | None = None,
@@ -179,6 +186,7 @@ def scan_config(
             "hosts_per_task": 1,
         },
         "hull": {"source": hull},
+        **({"mlip": mlip} if mlip != DEFAULT_MLIP else {}),
         "sampler": {"preset": sampler_preset} if sampler_preset else {},
         "model": {"checkpoint": checkpoint},
         "output": output or os.path.join("runs", "-".join(elements)),
@@ -217,6 +225,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             line=args.line.split(",") if args.line else None,
             constraints=args.constraint,
             hull=args.hull,
+            mlip=args.mlip,
             seed=args.seed,
             relax_actors=args.relax_actors,
             sampler_preset=args.sampler,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from campaign.options import int_at_least
 from chggen_kernels.errors import RunFailedError
@@ -11,13 +11,13 @@ from chggen_kernels.errors import RunFailedError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["rank_candidates", "register", "run"]
+__all__ = ["decomposition_text", "novelty_text", "rank_candidates", "register", "run"]
 
 COLUMNS = [
     "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "is_symmetric", "e_d", "e_above_hull",
     "energy_relaxed_per_atom", "n_atoms", "status", "structure_relaxed", "rmsd_relax",
-    "delta_v_relax",
+    "delta_v_relax", "decomposition", "decomposition_products", "novelty", "known_phase_id",
 ]  # fmt: skip
 
 
@@ -99,6 +99,26 @@ def group_duplicates(ranked: pd.DataFrame, n: int | None = None) -> pd.DataFrame
     return unique
 
 
+def novelty_text(row: Any) -> str:
+    """``known phase (mp-27705)``, ``known composition, new structure``, ``new
+    composition`` or ``unknown`` (a row of a chggen before the label)."""
+    from chggen_kernels.thermo.novelty import describe_novelty
+
+    return describe_novelty(row.get("novelty"), row.get("known_phase_id"))
+
+
+def decomposition_text(row: Any) -> str:
+    """The products behind E_d with their hull source ids, ``0.75 Li2Si (mp-27705) +
+    0.25 Si (Si-22)`` (a row of an older chggen: its ``decomposition`` text, no ids)."""
+    from chggen_kernels.thermo.energy import format_products, products_from_json
+
+    products = products_from_json(row.get("decomposition_products"))
+    if products:
+        return format_products(products)
+    text = row.get("decomposition")
+    return text if isinstance(text, str) else ""
+
+
 def format_table(ranked: pd.DataFrame) -> str:
     import pandas as pd
 
@@ -126,6 +146,8 @@ def format_table(ranked: pd.DataFrame) -> str:
                 lambda v: "" if pd.isna(v) else f"{100 * v:+.0f}%"),
             "copies": (ranked["n_duplicates"] + 1 if "n_duplicates" in ranked
                        else [1] * len(ranked)),
+            "known": [novelty_text(row) for _, row in ranked.iterrows()],
+            "decomposition": [decomposition_text(row) for _, row in ranked.iterrows()],
         }
     )
     return shown.to_string(index=False)

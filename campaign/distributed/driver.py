@@ -244,6 +244,8 @@ class CampaignDriver:
     def _on_relaxed(self, ref: Any) -> None:
         import ray
 
+        from campaign.resources import potential_columns
+
         spec, index, call, generated, shared = self._relax_pending.pop(ref)
         self._relax_call_left[call] -= 1
         if self._relax_call_left[call] == 0:
@@ -263,7 +265,8 @@ class CampaignDriver:
                     f"{short_reason('worker', exc)}"
                 ) from exc
             logger.warning("candidate %s: %s", spec.candidate_id, short_reason("worker", exc))
-            record = failed_row(spec, short_reason("worker", exc))
+            record = failed_row(spec, short_reason("worker", exc),
+                                **potential_columns(self.config.relax))
         self._add_record(record)
 
     def _on_refined(self, ref: Any) -> None:

@@ -1,8 +1,10 @@
 """What a campaign checks before any work starts, and how it takes over its folder.
 
-* :func:`check_hull`: the hull source scores every element of the campaign (once, before
-  Ray starts), and its gaps for the campaign's chemical systems are warned about (and
-  recorded in ``_hull_coverage.json`` by :func:`prepare_folder`);
+* :func:`check_hull`: the potential is made (``relax.mlip``: a factory that fails is
+  refused) and the hull source scores every element of the campaign (once, before Ray
+  starts; another potential's hull is relaxed here, per chemical system), and its gaps
+  for the campaign's chemical systems are warned about (and recorded in
+  ``_hull_coverage.json`` by :func:`prepare_folder`);
 * :func:`prepare_folder`: the results folder is verified before a (re)run (see
   :meth:`~campaign.results.ResultStore.quarantine_bad_parts`).
 
@@ -37,11 +39,16 @@ def check_hull(config: CampaignConfig) -> dict[str, Any] | None:
     reference) is refused here (:class:`~campaign.resources.HullInputError`, exit 2).
     Then one warning per gap of the hull for the campaign's chemical systems and cells
     (:func:`hull_coverage`); returns that coverage (``None`` without a hull)."""
-    from campaign.resources import make_hull_provider
+    from campaign.resources import check_potential, make_hull_provider
+    from chggen_kernels.relax.settings import DEFAULT_MLIP
 
+    check_potential(config.relax)  # another potential: made here, before Ray starts
     if config.hull.source == "none":
         return None
-    provider = make_hull_provider(config.hull.source, "-".join(config.elements))
+    targets: Any = "-".join(config.elements)
+    if config.relax.mlip != DEFAULT_MLIP:  # a potential's hull: the run's systems, relaxed now
+        targets = sorted({"-".join(sorted(cell)) for cell in config.cell_compositions()})
+    provider = make_hull_provider(config.hull.source, targets, relax=config.relax)
     coverage = hull_coverage(config, provider)
     for message in coverage["messages"]:
         logger.warning(message)
@@ -69,14 +76,18 @@ def hull_coverage(config: CampaignConfig, provider: Any = None) -> dict[str, Any
         formulas = by_system.setdefault("-".join(sorted(cell)), [])
         if formula not in formulas:
             formulas.append(formula)
-    key = (config.hull.source, tuple((k, tuple(v)) for k, v in sorted(by_system.items())))
+    key = (config.hull.source, config.relax.mlip,
+           tuple((k, tuple(v)) for k, v in sorted(by_system.items())))
     if key in _COVERAGE:
         return _COVERAGE[key]
     if provider is None:
         from campaign.resources import make_hull_provider
 
-        provider = make_hull_provider(config.hull.source)
-    entries = provider.source.entries(config.elements)
+        provider = make_hull_provider(config.hull.source, relax=config.relax)
+    if hasattr(provider.source, "prepare"):  # a potential's hull: the run's systems only
+        entries = [e for chemsys in by_system for e in provider.source.entries(chemsys.split("-"))]
+    else:
+        entries = provider.source.entries(config.elements)
     held = {e.composition.reduced_formula for e in entries}
     where = hull_label(provider.name)
     systems: dict[str, Any] = {}

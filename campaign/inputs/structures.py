@@ -12,7 +12,8 @@ the Python API check what they are given here, before any model loads:
   none is left.
 
 The score model embeds every element (Z 1-118); the named potential declares what it
-supports (CHGNet: Z 1-94). The rules themselves are
+supports (CHGNet: Z 1-94; SevenNet-0: the 89 elements of its checkpoint; a
+``module:factory`` potential is not checked). The rules themselves are
 :func:`chggen_kernels.structure_check.check_structure`'s.
 """
 
@@ -45,13 +46,19 @@ __all__ = [
     "screen_structures",
 ]
 
-#: Named potentials and the elements each supports.
-_POTENTIAL_SUPPORT: dict[str, ElementSupport] = {"chgnet": CHGNET_SUPPORT}
-
-
 def element_supports(potential: str = "chgnet") -> tuple[ElementSupport, ...]:
-    """What the named ``potential`` supports (none declared for other names)."""
-    support = _POTENTIAL_SUPPORT.get(potential)
+    """What the named ``potential`` supports (CHGNet: Z 1-94; SevenNet-0: the elements of
+    its checkpoint; none declared for an entry point or a ``module:factory``).
+
+    Raises:
+        PotentialError: the potential cannot be resolved (an unknown name, a module that
+            cannot be imported; one line, exit 2).
+    """
+    if potential == "chgnet":
+        return (CHGNET_SUPPORT,)
+    from chggen_kernels.relax.potentials import resolve_potential
+
+    support = resolve_potential(potential).support
     return (support,) if support else ()
 
 

@@ -42,6 +42,7 @@ from campaign.report.phase import (
 from campaign.report.provenance import collect_provenance, render_provenance
 from campaign.report.viewer import VIEWER_SCRIPT, viewer_library
 from chggen_kernels.analysis import MatchSettings
+from chggen_kernels.thermo.novelty import describe_novelty
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -235,6 +236,9 @@ def build_report(
     blocks += hull_blocks
     unique = unique_candidates(table, top=top, settings=match)
     unique["delta_v_relax"] = [volume_change(row) for row in unique.itertuples(index=False)]
+    unique["known"] = [describe_novelty(getattr(row, "novelty", None),
+                                        getattr(row, "known_phase_id", None))
+                       for row in unique.itertuples(index=False)]
     cells = _cell_blocks(unique, n_cells, out, figures)
     pictures = {int(r): b.png for r, b in zip(unique["rank"], cells, strict=False) if b.png}
     cards = candidate_cards(unique, out, safe_name=safe_name,

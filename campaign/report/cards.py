@@ -3,7 +3,9 @@
 The CIF of each ranked candidate is written to ``<report>/cif/<rank>_<formula>_<id>.cif``
 and embedded in the page as a ``data:`` URI (the page's links download it; the page
 needs no file beside it). The card's facts: formula, cell, space group, E_d and E_hull,
-the decomposition products with the hull entry ids behind them, mode (and host, guests),
+the decomposition products with the hull entry ids behind them (the row's own
+``decomposition_products``; for rows of an older chggen, looked up in the report's hull),
+whether it is a known phase (``novelty``, ``known_phase_id``), mode (and host, guests),
 relaxation Delta E, the volume change on relaxation (relaxed / generated volume - 1) and
 the RMSD.
 """
@@ -83,6 +85,11 @@ def _text(value: Any) -> str:
 
 
 def _decomposition(row: Any, sources: Sequence[tuple[str, str]]) -> str:
+    from chggen_kernels.thermo.energy import products_from_json
+
+    products = products_from_json(getattr(row, "decomposition_products", None))
+    if products:
+        sources = [(f"{p.fraction:.4g} {p.formula}", p.source_id) for p in products]
     if not sources:
         text = _text(getattr(row, "decomposition", None))
         hull = getattr(row, "hull_source", None)
@@ -94,6 +101,15 @@ def _decomposition(row: Any, sources: Sequence[tuple[str, str]]) -> str:
         source = f' <span class="src">[{html.escape(entry_id)}]</span>' if entry_id else ""
         items.append(html.escape(term) + source)
     return " + ".join(items)
+
+
+def _novelty(row: Any) -> str:
+    """``known phase Li2Si (mp-27705)``, ``known composition, new structure``, ``new
+    composition`` or ``unknown`` (a row of a chggen before the label)."""
+    from chggen_kernels.thermo.novelty import describe_novelty
+
+    return describe_novelty(getattr(row, "novelty", None), getattr(row, "known_phase_id", None),
+                            getattr(row, "formula", None))
 
 
 def _facts(row: Any, dv: float | None, sources: Sequence[tuple[str, str]],
@@ -116,6 +132,7 @@ def _facts(row: Any, dv: float | None, sources: Sequence[tuple[str, str]],
         ("E_d", _number(row.e_d, "{:+.4f}", "eV/atom")),
         ("E_hull", _number(row.e_above_hull, "{:.4f}", "eV/atom")),
         ("decomposition", _decomposition(row, sources)),
+        ("known phase?", html.escape(_novelty(row))),
         ("mode", mode),
         ("relaxation ΔE", _number(row.delta_e_relax, "{:+.4f}", "eV/atom")),
         ("relaxation ΔV", "n/a" if dv is None else html.escape(f"{100 * dv:+.1f} %")),

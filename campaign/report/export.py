@@ -27,12 +27,12 @@ FRAME_FIELDS = [
     "rank", "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "e_d", "e_above_hull", "energy_relaxed_per_atom",
     "delta_e_relax", "rmsd_relax", "n_duplicates", "duplicate_ids", "decomposition",
-    "hull_source", "model_checkpoint", "parent_id", "task_id",
+    "hull_source", "model_checkpoint", "parent_id", "task_id", "novelty", "known_phase_id",
 ]  # fmt: skip
 MANIFEST_COLUMNS = [
     "rank", "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "e_d", "e_above_hull", "energy_relaxed_per_atom",
-    "n_duplicates", "duplicate_ids",
+    "n_duplicates", "duplicate_ids", "novelty", "known_phase_id",
 ]  # fmt: skip
 POTCAR_NOTE = (
     "POTCAR files are not written (they are licensed VASP data and not available here). "

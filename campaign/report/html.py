@@ -33,6 +33,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("rmsd_relax", "RMSD (Å)", "{:.3f}"),
     ("delta_v_relax", "ΔV relax", "{:+.3f}"),
     ("n_duplicates", "duplicates", "{}"),
+    ("known", "known phase?", "{}"),
 )
 
 _STYLE = """

@@ -146,7 +146,7 @@ def multinary_hull_figure(table: pd.DataFrame, phase_diagram: Any, chemsys: str,
     return fig
 
 
-_TERM = re.compile(r"^\s*([0-9.eE+-]+)\s+(\S+)\s*$")
+_TERM = re.compile(r"^\s*([0-9.eE+-]+)\s+(\S+)(?:\s+\([^)]*\))?\s*$")  # "(mp-1)": an id
 
 
 def decomposition_sources(decomposition: str | None, phase_diagram: Any) -> list[tuple[str, str]]:

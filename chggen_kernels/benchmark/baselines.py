@@ -22,12 +22,19 @@ Everything is deterministic in ``seed``. A structure that cannot be built comes 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Mapping
 
 import numpy as np
 from pymatgen.core import Structure
+
+from chggen_kernels.wyckoff.crystals import (
+    centring_multiplicity,
+    compatible_space_groups,
+    min_interatomic_distance,
+    random_symmetric_crystal,
+)
+from chggen_kernels.wyckoff.prior import WyckoffPrior
 
 __all__ = [
     "BaselineStructure",
@@ -40,9 +47,6 @@ __all__ = [
     "voronoi_sites",
 ]
 
-_CENTRING = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "R": 3, "F": 4}
-
-
 @dataclasses.dataclass(frozen=True)
 class BaselineStructure:
     """One baseline candidate: the structure (None if it could not be built) and why."""
@@ -50,68 +54,6 @@ class BaselineStructure:
     structure: Structure | None
     label: str  # e.g. "sg166" or "voronoi"
     failure_reason: str | None = None
-
-
-@functools.lru_cache(maxsize=256)
-def centring_multiplicity(spacegroup: int) -> int:
-    """Lattice points per conventional cell of ``spacegroup`` (pyxtal's settings)."""
-    from pyxtal.symmetry import Group
-
-    return _CENTRING[Group(spacegroup).symbol[0]]
-
-
-@functools.lru_cache(maxsize=256)
-def _compatible(counts: tuple[int, ...]) -> tuple[int, ...]:
-    from pyxtal.symmetry import Group
-
-    found = []
-    for sg in range(1, 231):
-        group = Group(sg)
-        m = _CENTRING[group.symbol[0]]
-        if group.check_compatible([c * m for c in counts])[0]:
-            found.append(sg)
-    return tuple(found)
-
-
-def compatible_space_groups(composition: Mapping[str, int]) -> tuple[int, ...]:
-    """Space groups whose Wyckoff positions can hold ``composition`` in a primitive cell.
-
-    ``composition`` counts atoms of the primitive cell; centred groups need those counts
-    times their centring multiplicity in the conventional cell pyxtal builds.
-    """
-    counts = tuple(int(n) for _, n in sorted(composition.items()) if n)
-    if not counts or min(counts) < 1:
-        raise ValueError(f"composition needs positive atom counts, got {dict(composition)}")
-    return _compatible(counts)
-
-
-def min_interatomic_distance(structure: Structure) -> float:
-    """Shortest distance between two atoms, periodic images included (Å)."""
-    if len(structure) == 1:
-        return float(min(structure.lattice.abc))
-    d = structure.distance_matrix + np.eye(len(structure)) * 1e9
-    return float(min(d.min(), min(structure.lattice.abc)))
-
-
-def _one_random_crystal(species: list[str], counts: list[int], sg: int, n_atoms: int,
-                        volume: float, random_state: int) -> Structure | None:
-    from pyxtal import pyxtal
-
-    m = centring_multiplicity(sg)
-    crystal = pyxtal()
-    try:
-        crystal.from_random(3, sg, species, [c * m for c in counts], random_state=random_state)
-        structure = crystal.to_pymatgen()
-    except Exception:  # pyxtal refuses some draws; the caller draws again
-        return None
-    if len(structure) != n_atoms:
-        structure = structure.get_primitive_structure()
-    if len(structure) != n_atoms:
-        return None
-    structure = Structure(structure.lattice, [s.specie.symbol for s in structure],
-                          structure.frac_coords)
-    structure.scale_lattice(volume)
-    return structure
 
 
 def random_search_structures(
@@ -122,36 +64,32 @@ def random_search_structures(
     *,
     min_distance: float = 1.0,
     max_tries: int = 50,
+    prior: WyckoffPrior | None = None,
 ) -> list[BaselineStructure]:
     """``n`` AIRSS-style random crystals of the cell ``composition`` (atoms per cell).
 
-    Each candidate draws a compatible space group uniformly and a pyxtal crystal in it,
-    rescaled to ``sum(composition) * volume_per_atom`` Å^3; draws that pyxtal refuses,
-    that reduce to another atom count, or that have atoms closer than ``min_distance`` Å
-    after rescaling are drawn again, up to ``max_tries`` times (then a failed entry).
+    Each candidate draws a compatible space group uniformly (``prior`` None; with a
+    learned :class:`~chggen_kernels.wyckoff.prior.WyckoffPrior`: a space group and Wyckoff
+    positions from it) and a pyxtal crystal in it, rescaled to
+    ``sum(composition) * volume_per_atom`` Å^3; draws that pyxtal refuses, that reduce to
+    another atom count, or that have atoms closer than ``min_distance`` Å after rescaling
+    are drawn again, up to ``max_tries`` times (then a failed entry). Labels: ``"sg166"``.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if not volume_per_atom > 0:
         raise ValueError(f"volume_per_atom must be > 0 Å^3/atom, got {volume_per_atom!r}")
-    groups = compatible_space_groups(composition)
-    species = [el for el, c in sorted(composition.items()) if c]
-    counts = [int(composition[el]) for el in species]
-    n_atoms = sum(counts)
     rng = np.random.default_rng([int(seed), 1729])
     out = []
     for _ in range(n):
-        made: BaselineStructure | None = None
-        for _attempt in range(max_tries):
-            sg = int(rng.choice(groups))
-            structure = _one_random_crystal(species, counts, sg, n_atoms,
-                                            n_atoms * volume_per_atom, int(rng.integers(2**31)))
-            if structure is not None and min_interatomic_distance(structure) >= min_distance:
-                made = BaselineStructure(structure, f"sg{sg}")
-                break
-        out.append(made or BaselineStructure(
-            None, "random-search", f"random search: no crystal with atoms >= {min_distance} Å "
-            f"apart in {max_tries} draws"))
+        drawn = random_symmetric_crystal(composition, volume_per_atom, rng, prior,
+                                         min_distance=min_distance, max_tries=max_tries)
+        if drawn.structure is None:
+            out.append(BaselineStructure(
+                None, "random-search", f"random search: no crystal with atoms >= "
+                f"{min_distance} Å apart in {max_tries} draws"))
+        else:
+            out.append(BaselineStructure(drawn.structure, f"sg{drawn.spacegroup}"))
     return out
 
 

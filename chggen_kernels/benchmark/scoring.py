@@ -85,6 +85,8 @@ class CspScore:
     lowest_matches: bool
     lowest_below_reference: bool | None
     best_minus_reference: float | None
+    n_atoms: int | None = None  # atoms of the cell searched
+    cpu_s: float | None = None  # CPU seconds of the whole task (generation, sampling, relaxation)
 
     @property
     def found_as_lowest(self) -> bool:
@@ -136,6 +138,9 @@ def score_csp_compound(
         lowest_matches=lowest is not None and _true(lowest.get("matched")),
         lowest_below_reference=below,
         best_minus_reference=None if below is None else low_e - reference,  # type: ignore[operator]
+        n_atoms=int(rows[0]["n_atoms"]) if rows and rows[0].get("n_atoms") is not None
+        else None,
+        cpu_s=_number(rows[0].get("cpu_task_s")) if rows else None,
     )
 
 
@@ -169,10 +174,39 @@ def summarise_csp(scores: Sequence[CspScore], k_max: int) -> dict[str, Any]:
             "rms": _stats([s.rms for s in group]),
             "rms_angstrom": _stats([s.rms_angstrom for s in group]),
             "best_minus_reference": _stats([s.best_minus_reference for s in group]),
+            "cpu": cpu_cost(group, k_max),
+            "size_classes": {name: _class_rates([s for s in group if inside(s.n_atoms)], k_max)
+                             for name, inside in SIZE_CLASSES.items()},
         }
     compounds = [dataclasses.asdict(s) | {"found_as_lowest": s.found_as_lowest}
                  for s in scores]
-    return {"k_max": k_max, "methods": methods, "compounds": compounds}
+    from chggen_kernels.benchmark.paired import paired_against
+
+    return {"k_max": k_max, "methods": methods, "compounds": compounds,
+            "paired_vs_random": paired_against(scores, "random", k_max)}
+
+
+#: Size classes of the report: atoms in the cell searched.
+SIZE_CLASSES = {"lt10": lambda n: n is not None and n < 10,
+                "10to20": lambda n: n is not None and 10 <= n <= 20}
+
+
+def _class_rates(group: Sequence[CspScore], k_max: int) -> dict[str, Any]:
+    ks = sorted({k for k in (1, 5, k_max) if k <= k_max})
+    return {"n_compounds": len(group),
+            **{f"match_at_{k}": rate(sum(s.matched_at(k) for s in group), len(group))
+               for k in ks},
+            "found_as_lowest": rate(sum(s.found_as_lowest for s in group), len(group))}
+
+
+def cpu_cost(group: Sequence[CspScore], k_max: int) -> dict[str, Any]:
+    """CPU seconds spent (tasks that recorded them) and per compound matched at ``k_max``."""
+    timed = [s for s in group if s.cpu_s is not None]
+    total = sum(s.cpu_s for s in timed)  # type: ignore[misc]
+    found = sum(s.matched_at(k_max) for s in timed)
+    return {"n_timed": len(timed), "cpu_s_total": total,
+            "cpu_s_per_compound": total / len(timed) if timed else None,
+            "cpu_s_per_match": total / found if found else None}
 
 
 # ------------------------------------------------------------------ hosts

@@ -1,4 +1,5 @@
-"""Relaxation stage: CHGNet + ASE FIRE/FrechetCellFilter, robust to bad structures.
+"""Relaxation stage: CHGNet (or another potential) + ASE FIRE/FrechetCellFilter, robust to
+bad structures.
 
 See docs/relaxation.md for the definitions (energies, convergence, RMSD, failure codes).
 """
@@ -12,6 +13,10 @@ _EXPORTS: dict[str, str] = {
     "make_relaxer": "chggen_kernels.relax.batched",
     "uses_batched_relaxation": "chggen_kernels.relax.batched",
     "Relaxer": "chggen_kernels.relax.relaxer",
+    "Potential": "chggen_kernels.relax.potentials",
+    "PotentialError": "chggen_kernels.relax.potentials",
+    "resolve_potential": "chggen_kernels.relax.potentials",
+    "DEFAULT_MLIP": "chggen_kernels.relax.settings",
     "fractional_displacement_rmsd": "chggen_kernels.relax.rmsd",
     "relaxation_rmsd": "chggen_kernels.relax.rmsd",
     "check_isolated_atoms": "chggen_kernels.relax.screening",
@@ -24,9 +29,12 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_MLIP",
     "FAILURE_CODES",
     "RMSD_METHODS",
     "BatchRelaxer",
+    "Potential",
+    "PotentialError",
     "batch_relaxer_like",
     "RelaxResult",
     "RelaxSettings",
@@ -37,6 +45,7 @@ __all__ = [
     "fractional_displacement_rmsd",
     "make_relaxer",
     "relaxation_rmsd",
+    "resolve_potential",
     "uses_batched_relaxation",
 ]
 

@@ -41,7 +41,7 @@ from chggen_kernels.relax.relaxer import (
     prepare_structure,
     step_failure,
 )
-from chggen_kernels.relax.settings import RelaxResult, RelaxSettings
+from chggen_kernels.relax.settings import DEFAULT_MLIP, RelaxResult, RelaxSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
@@ -144,6 +144,9 @@ class BatchRelaxer:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"BatchRelaxer max_batch_atoms must be an int >= 1, got {limit!r}")
         self.max_batch_atoms = limit
+        if model is None and self.settings.mlip != DEFAULT_MLIP:
+            raise ValueError(f"BatchRelaxer relaxes with CHGNet only, not mlip "
+                             f"{self.settings.mlip!r}: use Relaxer (one by one)")
         self.model = _load_model(self.settings, model)
         self.n_forwards = 0  # batched CHGNet calls made so far (for benchmarks)
 
@@ -294,14 +297,15 @@ class BatchRelaxer:
 
 
 def uses_batched_relaxation(settings: RelaxSettings) -> bool:
-    """The mode of :func:`make_relaxer`: batched on a CUDA device, one by one elsewhere.
+    """The mode of :func:`make_relaxer`: batched on a CUDA device, one by one elsewhere
+    and for every potential but CHGNet (``settings.mlip``).
 
     On CPU the batched forward saves 20-30 % CPU per structure
     (``benchmarks/results/batched_relax.json``, docs/relaxation.md); the campaign's
     relaxation actors and the local chain batch their candidates through
     :func:`batch_relaxer_like` whatever this says.
     """
-    return settings.device.startswith("cuda")
+    return settings.device.startswith("cuda") and settings.mlip == DEFAULT_MLIP
 
 
 def make_relaxer(

@@ -29,7 +29,7 @@ from chggen_kernels.relax.screening import (
     check_valid_structure,
     volume_ratio_failure,
 )
-from chggen_kernels.relax.settings import RelaxResult, RelaxSettings
+from chggen_kernels.relax.settings import DEFAULT_MLIP, RelaxResult, RelaxSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
@@ -62,24 +62,34 @@ def _torch_threads(n_threads: int | None):
         torch.set_num_threads(previous)
 
 
-def _build_calculator(settings: RelaxSettings, model: Any) -> BaseCalculator:
-    from ase.calculators.calculator import BaseCalculator
-
-    if isinstance(model, BaseCalculator):
-        return model
+def chgnet_calculator(device: str, model: Any = None) -> BaseCalculator:
+    """A ``CHGNetCalculator`` around ``model`` (``None``: the pretrained CHGNet loaded on
+    ``device``), ignoring isolated atoms (the relaxers screen them themselves)."""
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
     with _quiet():
         if model is None:
-            model = CHGNet.load(verbose=False, use_device=settings.device)
+            model = CHGNet.load(verbose=False, use_device=device)
         if not isinstance(model, CHGNet):
             raise TypeError(
                 f"Relaxer model must be a CHGNet, an ASE calculator or None, got "
                 f"{type(model).__name__}"
             )
         # Isolated atoms are screened by the Relaxer itself; no CHGNet warning per step.
-        return CHGNetCalculator(model=model, use_device=settings.device, on_isolated_atoms="ignore")
+        return CHGNetCalculator(model=model, use_device=device, on_isolated_atoms="ignore")
+
+
+def _build_calculator(settings: RelaxSettings, model: Any) -> BaseCalculator:
+    from ase.calculators.calculator import BaseCalculator
+
+    if isinstance(model, BaseCalculator):
+        return model
+    if model is None and settings.mlip != DEFAULT_MLIP:
+        from chggen_kernels.relax.potentials import resolve_potential
+
+        return resolve_potential(settings.mlip).calculator(settings.device)
+    return chgnet_calculator(settings.device, model)
 
 
 def failed_result(reason: str, state: dict[str, Any], t0: float) -> RelaxResult:
@@ -218,16 +228,19 @@ def finish_relaxation(
 
 
 class Relaxer:
-    """Relax structures with CHGNet (or any ASE calculator) under :class:`RelaxSettings`.
+    """Relax structures with CHGNet (or any potential, any ASE calculator) under
+    :class:`RelaxSettings`.
 
     Parameters
     ----------
     settings
         Relaxation settings; ``None`` means ``RelaxSettings()`` (the reference defaults).
     model
-        ``None`` loads the pretrained CHGNet shipped with the chgnet wheel (about 4 s);
-        a ``CHGNet`` instance is wrapped in a ``CHGNetCalculator``; any ASE calculator is
-        used as given (tests inject fake calculators this way).
+        ``None``: the calculator of ``settings.mlip`` (the pretrained CHGNet shipped with
+        the chgnet wheel by default, about 4 s; another potential through
+        :func:`~chggen_kernels.relax.potentials.resolve_potential`); a ``CHGNet``
+        instance is wrapped in a ``CHGNetCalculator``; any ASE calculator is used as given
+        (tests inject fake calculators this way; the campaign shares one per process).
 
     ``settings.n_threads`` (torch) and ``settings.blas_threads`` (OpenBLAS) are applied
     for the duration of each :meth:`relax` call and restored afterwards, so a Relaxer

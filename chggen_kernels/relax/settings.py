@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
 
-__all__ = ["FAILURE_CODES", "RMSD_METHODS", "RelaxResult", "RelaxSettings"]
+__all__ = ["DEFAULT_MLIP", "FAILURE_CODES", "RMSD_METHODS", "RelaxResult", "RelaxSettings"]
+
+#: The potential every command relaxes with unless told otherwise (``--mlip``, ``mlip:``,
+#: ``mlip=``); the names chggen knows: :mod:`chggen_kernels.relax.potentials`.
+DEFAULT_MLIP = "chgnet"
 
 OPTIMIZER_NAMES = ("FIRE", "BFGS", "LBFGS", "BFGSLineSearch", "LBFGSLineSearch", "MDMin")
 CELL_FILTER_NAMES = ("FrechetCellFilter", "ExpCellFilter", "UnitCellFilter")
@@ -42,10 +46,14 @@ def _finite_positive(name: str, value: object) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class RelaxSettings:
-    """How to relax one structure with CHGNet (defaults follow the CHGGen reference).
+    """How to relax one structure (CHGNet by default; defaults follow the CHGGen reference).
 
     Attributes
     ----------
+    mlip
+        Machine-learned potential to relax with: chgnet, sevennet, an entry point of
+        group chggen.mlips, or module:factory (a callable returning an ASE calculator);
+        see ``chggen_kernels.relax.potentials`` and docs/potentials.md.
     fmax
         Convergence threshold in eV/Å on the largest row of the optimiser's force array
         (atomic forces and, with a cell filter, the filter's scaled virial rows).
@@ -77,7 +85,7 @@ class RelaxSettings:
         Default 1: the cell filter's 3x3 linear algebra only gets slower with more
         (see ``chggen_kernels.relax.blas``).
     device
-        Torch device for CHGNet: ``'cpu'``, ``'cuda'``, ``'cuda:<i>'`` or ``'mps'``.
+        Torch device for the potential: ``'cpu'``, ``'cuda'``, ``'cuda:<i>'`` or ``'mps'``.
     rmsd_ltol, rmsd_stol, rmsd_angle_tol
         pymatgen ``StructureMatcher`` tolerances (fractional length, site tolerance in
         units of (V/N)^(1/3), degrees) for the generated-vs-relaxed RMSD.
@@ -98,8 +106,13 @@ class RelaxSettings:
     rmsd_ltol: float = 0.3
     rmsd_stol: float = 0.5
     rmsd_angle_tol: float = 10.0
+    mlip: str = DEFAULT_MLIP
 
     def __post_init__(self) -> None:
+        if not isinstance(self.mlip, str) or not self.mlip.strip() or \
+                self.mlip != self.mlip.strip():
+            raise ValueError("RelaxSettings.mlip must be a potential name (chgnet, sevennet, "
+                             f"an entry point name or module:factory), got {self.mlip!r}")
         for name in (
             "fmax",
             "min_distance",

@@ -132,7 +132,8 @@ class SamplerState:
 
 
 def init_state(
-    batch: CrystalBatch, seeds: Sequence[int], sigma_max: float, crystal_ids: Sequence[int]
+    batch: CrystalBatch, seeds: Sequence[int], sigma_max: float, crystal_ids: Sequence[int],
+    from_given: bool = False,
 ) -> SamplerState:
     """The state at ``sigma_max``: generated atoms uniform in the cell, hosts noised.
 
@@ -140,6 +141,8 @@ def init_state(
     much larger than the cell, the wrapped VE prior ``N(x0, sigma_max^2)`` is uniform
     whatever ``x0`` is (the reference draws N(0, 1) fractional coordinates and wraps,
     which is not uniform). Host atoms start at ``x0_host + sigma_max z`` (paper eqn 7).
+    ``from_given``: every atom starts at its given position plus ``sigma_max z`` (partial
+    denoising of a template start).
     """
     generators = []
     for seed in seeds:
@@ -156,6 +159,9 @@ def init_state(
         atom_counts=batch.atoms_per_crystal.tolist(),
         inverse_lattices=torch.linalg.inv(batch.lattices)[batch.crystal_index],
     )
+    if from_given:
+        noised = batch.positions + sigma_max * state.normal_noise()
+        return state.with_positions(state.wrapped(noised))
     uniform = batch.cartesian(state.uniform_fractions())
     if guest is not None:
         host = batch.positions + sigma_max * state.normal_noise()

@@ -16,11 +16,14 @@ from chggen_kernels.lazy import lazy_exports
 
 # public name -> defining module, imported on first access (chggen_kernels.lazy)
 _EXPORTS: dict[str, str] = {
+    "DecompositionProduct": "chggen_kernels.thermo.energy",
     "ThermoInputError": "chggen_kernels.thermo.energy",
     "ThermoResult": "chggen_kernels.thermo.energy",
     "decomposition_energy": "chggen_kernels.thermo.energy",
     "format_decomposition": "chggen_kernels.thermo.energy",
     "parse_chemsys": "chggen_kernels.thermo.energy",
+    "KnownPhaseLabeller": "chggen_kernels.thermo.novelty",
+    "describe_novelty": "chggen_kernels.thermo.novelty",
     "read_entries": "chggen_kernels.thermo.entries_io",
     "write_reference_file": "chggen_kernels.thermo.entries_io",
     "DEFAULT_HULL_SOURCE": "chggen_kernels.thermo.sources",
@@ -41,6 +44,9 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_HULL_SOURCE",
+    "DecompositionProduct",
+    "KnownPhaseLabeller",
+    "describe_novelty",
     "HULL_SOURCE_NAMES",
     "FileHullSource",
     "HullSource",

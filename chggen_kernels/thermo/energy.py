@@ -24,6 +24,7 @@ MaterialsProject2020-compatible and must not be corrected again.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,16 @@ if TYPE_CHECKING:
     from pymatgen.core import Composition
 
 __all__ = [
+    "DecompositionProduct",
     "ThermoInputError",
     "ThermoResult",
     "decomposition_energy",
+    "entry_source_id",
     "format_decomposition",
+    "format_products",
     "parse_chemsys",
+    "products_from_json",
+    "products_to_json",
 ]
 
 #: e_above_hull (eV/atom) at or below which a candidate counts as "on the hull".
@@ -50,6 +56,33 @@ ON_HULL_TOLERANCE = 1e-8
 
 class ThermoInputError(InputError):
     """A composition, energy, chemical system or hull given to the thermo stage is unusable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DecompositionProduct:
+    """One hull phase a candidate's E_d refers to.
+
+    Attributes:
+        formula: reduced formula of the hull entry, e.g. ``"Li2Si"``.
+        source_id: where the entry comes from (``mp-27705``, ``agm002153254``, an own-build
+            hash, a user file's ``source_id``); ``""`` when the hull gives none.
+        fraction: the share of the candidate's atoms going into this phase.
+        energy_per_atom: the hull entry's energy, eV/atom.
+        collection: the collection the id belongs to where the hull says
+            (``matcalc/mp-binary-pbe-elasticity-2025.1``, ...; ``""`` otherwise).
+    """
+
+    formula: str
+    source_id: str
+    fraction: float
+    energy_per_atom: float
+    collection: str = ""
+
+    @property
+    def term(self) -> str:
+        """``"0.75 Li2Si (mp-27705)"`` (``"0.75 Li2Si"`` without an id)."""
+        source = f" ({self.source_id})" if self.source_id else ""
+        return f"{self.fraction:.4g} {self.formula}{source}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +100,8 @@ class ThermoResult:
         known_compounds: compounds (phases of two or more elements) of the diagram inside
             the candidate's chemical system; 0 means no compound of that system is known,
             so ``e_d`` is a formation energy against the elements.
+        products: the hull entries behind ``decomposition``, with their source ids and
+            energies, largest fraction first.
     """
 
     formula: str
@@ -76,10 +111,14 @@ class ThermoResult:
     decomposition: Mapping[str, float]
     hull_source: str
     known_compounds: int = 0
+    products: tuple[DecompositionProduct, ...] = ()
 
     @property
     def decomposition_string(self) -> str:
-        """Human-readable decomposition, e.g. ``"0.6667 LiSi + 0.3333 Si"``."""
+        """Human-readable decomposition, e.g. ``"0.6667 LiSi (mp-795) + 0.3333 Si (Si-22)"``
+        (``"0.6667 LiSi + 0.3333 Si"`` when the hull's entries carry no ids)."""
+        if self.products:
+            return format_products(self.products)
         return format_decomposition(self.decomposition)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +133,48 @@ def format_decomposition(decomposition: Mapping[str, float]) -> str:
     """``{"LiSi": 2/3, "Si": 1/3}`` -> ``"0.6667 LiSi + 0.3333 Si"`` (largest first)."""
     items = sorted(decomposition.items(), key=lambda kv: (-kv[1], kv[0]))
     return " + ".join(f"{amount:.4g} {formula}" for formula, amount in items)
+
+
+def format_products(products: Iterable[DecompositionProduct]) -> str:
+    """``"0.75 Li2Si (mp-27705) + 0.25 Si (Si-22)"``, in the order given."""
+    return " + ".join(p.term for p in products)
+
+
+def products_to_json(products: Iterable[DecompositionProduct]) -> str:
+    """The ``decomposition_products`` column: a JSON list of objects with ``formula``,
+    ``source_id``, ``fraction``, ``energy_per_atom`` (eV/atom) and, where the hull names
+    it, ``collection``."""
+    return json.dumps([{"formula": p.formula, "source_id": p.source_id,
+                        "fraction": round(p.fraction, 6),
+                        "energy_per_atom": round(p.energy_per_atom, 6)}
+                       | ({"collection": p.collection} if p.collection else {})
+                       for p in products])
+
+
+def products_from_json(text: Any) -> tuple[DecompositionProduct, ...]:
+    """The products of a ``decomposition_products`` value; ``()`` for a null, an empty
+    or an unreadable one (a row of an older chggen)."""
+    if not isinstance(text, str) or not text:
+        return ()
+    try:
+        return tuple(DecompositionProduct(str(d["formula"]), str(d.get("source_id") or ""),
+                                          float(d["fraction"]), float(d["energy_per_atom"]),
+                                          str(d.get("collection") or ""))
+                     for d in json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        return ()
+
+
+def entry_source_id(entry: Any) -> str:
+    """The source id of a hull entry: its ``data["source_id"]`` (offline hull, hull
+    files), ``data["material_id"]`` (Materials Project), else its ``entry_id``; ``""``
+    when it has none (a bare ``PDEntry``)."""
+    data = getattr(entry, "data", None)
+    if isinstance(data, Mapping):
+        for key in ("source_id", "material_id"):
+            if data.get(key):
+                return str(data[key])
+    return str(getattr(entry, "entry_id", None) or "")
 
 
 def parse_chemsys(chemsys: str | Iterable[str]) -> tuple[str, ...]:
@@ -131,6 +212,19 @@ def _decomposition_dict(decomp: Mapping[Any, float] | None) -> dict[str, float]:
         key = entry.composition.reduced_formula
         out[key] = out.get(key, 0.0) + float(amount)
     return out
+
+
+def _collection(entry: Any) -> str:
+    data = getattr(entry, "data", None)
+    return str(data.get("collection") or "") if isinstance(data, Mapping) else ""
+
+
+def _products(decomp: Mapping[Any, float] | None) -> tuple[DecompositionProduct, ...]:
+    products = [DecompositionProduct(entry.composition.reduced_formula, entry_source_id(entry),
+                                     float(amount), float(entry.energy_per_atom),
+                                     _collection(entry))
+                for entry, amount in (decomp or {}).items() if amount > 1e-10]
+    return tuple(sorted(products, key=lambda p: (-p.fraction, p.formula)))
 
 
 def decomposition_energy(
@@ -189,4 +283,5 @@ def decomposition_energy(
         e_above_hull=float(e_hull),
         decomposition=_decomposition_dict(decomp_d),
         hull_source=hull_source,
+        products=_products(decomp_d),
     )

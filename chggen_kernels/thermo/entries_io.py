@@ -5,14 +5,19 @@ Reference format (``chggen_kernels/data/reference_hull.json`` and user files)::
     {"format": "chggen-reference-hull", "version": 1, "description": "...",
      "entries": [{"formula": "Li", "energy_per_atom": -1.9096,            # eV/atom
                   "source": "chggen CHGNet 0.3.0 relax, bcc",
+                  "source_id": "mp-135",                                  # optional
                   "structure": {...pymatgen Structure.as_dict()...}},      # optional
                  ...]}
 
 A bare JSON list of such records is accepted too, and so is a monty-serialised list of
 pymatgen ``ComputedEntry`` / ``ComputedStructureEntry`` / ``PDEntry`` objects. CSV files need
-the columns ``formula`` and ``energy_per_atom`` (eV/atom); an optional ``source`` column is
-kept. Entries are returned as ``ComputedEntry`` objects with the total energy
-``energy_per_atom * n_atoms`` in eV and no further corrections.
+the columns ``formula`` and ``energy_per_atom`` (eV/atom); optional ``source`` and
+``source_id`` columns are kept. A record's ``source_id`` (e.g. ``mp-27705``; the offline
+hull's entries all have one) becomes the entry's ``entry_id`` and ``data["source_id"]`` (else
+its ``source`` text is the ``entry_id``), so decomposition products name it
+(:func:`chggen_kernels.thermo.energy.entry_source_id`). Entries are returned as
+``ComputedEntry`` objects with the total energy ``energy_per_atom * n_atoms`` in eV and no
+further corrections.
 """
 
 from __future__ import annotations
@@ -66,10 +71,19 @@ def _record_entry(record: Mapping[str, Any], where: str) -> ComputedEntry:
     if not math.isfinite(e_pa):
         raise ThermoInputError(f"{where}: energy_per_atom {raw!r} is not finite")
     source = str(record.get("source", "") or "")
+    source_id = str(record.get("source_id", "") or "")
     data: dict[str, Any] = {"source": source}
+    if source_id:
+        data["source_id"] = source_id
+    # where the id comes from; our own build's entries (kind own_build) have none
+    collection = record.get("collection") or (
+        "own_build" if record.get("kind") == "own_build" else "")
+    if collection:
+        data["collection"] = str(collection)
     if record.get("structure") is not None:
         data["structure"] = record["structure"]
-    return ComputedEntry(comp, e_pa * comp.num_atoms, entry_id=source or None, data=data)
+    return ComputedEntry(comp, e_pa * comp.num_atoms, entry_id=source_id or source or None,
+                         data=data)
 
 
 def entries_from_records(records: Iterable[Mapping[str, Any]], label: str) -> list[ComputedEntry]:

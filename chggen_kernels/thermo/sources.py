@@ -210,9 +210,11 @@ class FileHullSource:
 
 # ------------------------------------------------------------------ Materials Project
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/chggen/mp_entries`` (``~/.cache/chggen/mp_entries``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "chggen" / "mp_entries"
+    """``mp_entries`` in chggen's cache (:func:`chggen_kernels.files.user_cache_dir`:
+    ``$CHGGEN_CACHE``, else ``$XDG_CACHE_HOME/chggen``, else ``~/.cache/chggen``)."""
+    from chggen_kernels.files import user_cache_dir
+
+    return user_cache_dir() / "mp_entries"
 
 
 def _default_client_factory(api_key: str) -> Any:

@@ -23,10 +23,10 @@ __all__ = [
     "utc_now",
 ]
 
-CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
+CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template")
 #: Modes that inpaint guests into the frameworks of unconditional hosts.
 INPAINT_MODES = ("inpaint", "inpaint-symmetric")
-Mode = Literal["unconditional", "inpaint", "inpaint-symmetric"]
+Mode = Literal["unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template"]
 
 
 def format_composition(composition: dict[str, int]) -> str:
@@ -47,6 +47,8 @@ class CandidateSpec:
     ordinary inpainting (see :mod:`chggen_kernels.workflow.symmetric`).
     ``framework_method`` / ``framework_symprec`` (Å) say how the host was refined
     (:class:`~chggen_kernels.symmetry.FrameworkRefinement`; None for a host used as given).
+    ``mode == "symmetric"`` / ``"template"`` start from ``start`` (a crystal on Wyckoff
+    orbits / a substituted known structure; :mod:`chggen_kernels.workflow.starts`).
     """
 
     candidate_id: str
@@ -66,12 +68,17 @@ class CandidateSpec:
     symmetric_fallback: str | None = None
     framework_method: str | None = None
     framework_symprec: float | None = None  # Å
+    start: dict[str, Any] | None = None  # symmetric / template: the start (as_dict())
+    start_from: str | None = None  # where the start came from (or why the mode fell back)
+    spacegroup_start: int | None = None  # symmetric: the space group drawn
 
     def __post_init__(self) -> None:
         if self.mode not in CANDIDATE_MODES:
             raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {self.mode!r}")
-        if self.mode != "unconditional" and self.host is None:
+        if self.mode in INPAINT_MODES and self.host is None:
             raise ValueError(f"candidate {self.candidate_id}: mode {self.mode!r} needs a host")
+        if self.mode in ("symmetric", "template") and self.start is None:
+            raise ValueError(f"candidate {self.candidate_id}: mode {self.mode!r} needs a start")
         if not self.composition or any(n < 0 for n in self.composition.values()):
             raise ValueError(
                 f"candidate {self.candidate_id}: composition must be non-empty with "
@@ -157,6 +164,23 @@ class CandidateRecord:
     # the hull holds an entry of the candidate's reduced formula; False: E_d is not measured
     # against any known phase of this composition (chggen_kernels.thermo.coverage)
     hull_known_composition: bool | None = None
+    # symmetric / template: where the start came from ("sg 194, learned (...)", "template
+    # mp-7845 Zn3As2 (As->P, similarity 0.93)") or why the mode fell back
+    start_from: str | None = None
+    spacegroup_start: int | None = None  # symmetric: the space group of the start
+    # the hull entries behind e_d: JSON list of {formula, source_id, fraction,
+    # energy_per_atom} (chggen_kernels.thermo.energy.products_to_json)
+    decomposition_products: str | None = None
+    # against the shipped known-phase structures (chggen_kernels.thermo.novelty):
+    # "known-phase" (then known_phase_id names it), "known-composition" or "new-composition"
+    novelty: str | None = None
+    known_phase_id: str | None = None
+    # the potential that relaxed the candidate (chggen_kernels.relax.potentials): its name
+    # (chgnet, sevennet, an entry point, module:factory), package version and the SHA-256
+    # of its weights file (of the factory's source file for entry points and factories)
+    mlip: str | None = None
+    mlip_version: str | None = None
+    mlip_weights_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,6 +209,7 @@ def spec_columns(spec: CandidateSpec) -> dict[str, Any]:
         "wyckoff_letters": spec.wyckoff_letters, "symmetric_fallback": spec.symmetric_fallback,
         "framework_method": spec.framework_method,
         "framework_symprec": spec.framework_symprec,
+        "start_from": spec.start_from, "spacegroup_start": spec.spacegroup_start,
     }
 
 

@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pymatgen.core import Structure
@@ -18,12 +19,16 @@ from pymatgen.core import Structure
 from chggen_kernels.symmetry import final_symmetry
 from chggen_kernels.thermo import HullSource, decomposition_energy, get_hull
 from chggen_kernels.thermo.coverage import known_composition
+from chggen_kernels.thermo.energy import products_to_json
 from chggen_kernels.workflow.records import (
     CandidateRecord,
     GeneratedCandidate,
     failed_row,
     spec_row,
 )
+
+if TYPE_CHECKING:
+    from chggen_kernels.thermo.novelty import KnownPhaseLabeller
 
 __all__ = ["HullProvider", "failed_record", "relax_and_score", "relax_and_score_many"]
 
@@ -73,17 +78,20 @@ def relax_and_score(
     symprec: float = 0.1,
     angle_tolerance: float = 10.0,
     min_distance_after: float = 1.0,
+    known_phases: KnownPhaseLabeller | None = None,
 ) -> CandidateRecord:
     """Relax one generated candidate, find its space group and E_d; never raises.
 
     ``relaxer`` is a :class:`chggen_kernels.relax.Relaxer` (anything with
     ``relax(structure) -> RelaxResult``). Relaxed structures with two atoms closer than
     ``min_distance_after`` (Å; the reference screening uses 1 Å) are failed rows.
-    ``hull=None`` skips the thermodynamics (E_d left empty).
+    ``hull=None`` skips the thermodynamics (E_d left empty); ``known_phases`` labels the row
+    against the known phases (``novelty``, ``known_phase_id``; ``None``: left empty).
     """
     return relax_and_score_many([candidate], relaxer, hull, symprec=symprec,
                                 angle_tolerance=angle_tolerance,
-                                min_distance_after=min_distance_after)[0]
+                                min_distance_after=min_distance_after,
+                                known_phases=known_phases)[0]
 
 
 def relax_and_score_many(
@@ -94,6 +102,7 @@ def relax_and_score_many(
     symprec: float = 0.1,
     angle_tolerance: float = 10.0,
     min_distance_after: float = 1.0,
+    known_phases: KnownPhaseLabeller | None = None,
 ) -> list[CandidateRecord]:
     """:func:`relax_and_score` for several candidates, in order, relaxed together.
 
@@ -114,13 +123,25 @@ def relax_and_score_many(
         else:
             todo.append((index, *prepared))
     outcomes = _relax_all(relaxer, [structure for _, structure, _ in todo])
+    _preload(known_phases, [structure for _, structure, _ in todo])
     for (index, _, sg_generated), outcome in zip(todo, outcomes, strict=True):
         candidate = candidates[index]
         if isinstance(outcome, Exception):
             records[index] = failed_record(candidate, f"{type(outcome).__name__}: {outcome}")
         else:
-            records[index] = _score(candidate, sg_generated, outcome, hull, *rules)
+            records[index] = _score(candidate, sg_generated, outcome, hull, *rules,
+                                    known_phases)
     return [r for r in records if r is not None]
+
+
+def _preload(known: KnownPhaseLabeller | None, structures: Sequence[Structure]) -> None:
+    """Read the known phases of a batch's formulas at once (relaxation keeps the
+    composition); never raises (a failure leaves each row's label to try alone)."""
+    if known is None or not structures:
+        return
+    # a failure: each row's label tries alone (and is null if it fails too)
+    with contextlib.suppress(Exception):
+        known.preload({s.composition.reduced_formula for s in structures})
 
 
 def _prepare(candidate: GeneratedCandidate, symprec: float, angle_tolerance: float
@@ -166,7 +187,8 @@ def _volume_change(result: Any) -> float | None:
 
 def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
            hull: HullProvider | None, symprec: float, angle_tolerance: float,
-           min_distance_after: float) -> CandidateRecord:
+           min_distance_after: float, labeller: KnownPhaseLabeller | None = None
+           ) -> CandidateRecord:
     """The row of one relaxed candidate: screening, symmetry, E_d; never raises."""
     try:
         known: dict[str, Any] = {
@@ -208,20 +230,43 @@ def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
         row = spec_row(candidate.spec, **(_provenance(candidate) | known))
         if hull is not None and known["energy_relaxed_per_atom"] is not None:
             try:
-                pd = hull.phase_diagram(row["chemsys"])
-                thermo = decomposition_energy(relaxed.composition, known["energy_relaxed_per_atom"],
-                                              pd, hull_source=hull.name)
-                row |= {"e_d": thermo.e_d, "e_above_hull": thermo.e_above_hull,
-                        "decomposition": thermo.decomposition_string,
-                        "hull_source": thermo.hull_source,
-                        "hull_known_compounds": thermo.known_compounds,
-                        "hull_known_composition": known_composition(pd, thermo.formula)}
+                row |= _thermo_columns(relaxed, known["energy_relaxed_per_atom"],
+                                       hull.phase_diagram(row["chemsys"]), hull.name)
             except Exception as exc:
                 return failed_record(candidate, f"thermodynamics: {exc}", **known)
+        row |= _novelty_columns(labeller, relaxed)
         row.update(status="ok", failure_reason=None)
         return CandidateRecord(**row)
     except Exception as exc:  # the contract: never raise, the campaign goes on
         return failed_record(candidate, f"{type(exc).__name__}: {exc}")
+
+
+def _thermo_columns(relaxed: Structure, energy_per_atom: float, pd: Any, hull_name: str
+                    ) -> dict[str, Any]:
+    """E_d, E_above_hull and the decomposition (with the hull entries' source ids)."""
+    thermo = decomposition_energy(relaxed.composition, energy_per_atom, pd,
+                                  hull_source=hull_name)
+    return {"e_d": thermo.e_d, "e_above_hull": thermo.e_above_hull,
+            "decomposition": thermo.decomposition_string,
+            "decomposition_products": products_to_json(thermo.products),
+            "hull_source": thermo.hull_source,
+            "hull_known_compounds": thermo.known_compounds,
+            "hull_known_composition": known_composition(pd, thermo.formula)}
+
+
+def _novelty_columns(labeller: KnownPhaseLabeller | None, relaxed: Structure
+                     ) -> dict[str, Any]:
+    """``novelty`` / ``known_phase_id`` of a relaxed structure (null without a labeller
+    or when matching fails: a label never fails a row)."""
+    if labeller is None:
+        return {}
+    try:
+        label = labeller.label(relaxed)
+    except Exception:  # noqa: BLE001 - an unlabelled row, never a failed one
+        label = None
+    if label is None:
+        return {}
+    return {"novelty": label.novelty, "known_phase_id": label.known_phase_id}
 
 
 def _cif(structure: Structure, symprec: float) -> str:

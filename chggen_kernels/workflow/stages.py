@@ -32,6 +32,7 @@ from chggen_kernels.symmetry import (
     SymmetryTolerance,
     refine_framework,
 )
+from chggen_kernels.templates import TEMPLATE_SIGMA
 from chggen_kernels.verlet import VerletScore
 from chggen_kernels.workflow.planning import (
     candidate_id,
@@ -67,6 +68,10 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
     replaces. Inpainting: the host framework plus ``n_guest`` guests (mask True).
     """
     rng = np.random.default_rng(spec.seed)
+    if spec.start is not None and spec.mode in ("symmetric", "template"):
+        start = Structure.from_dict(spec.start)
+        return (start.cart_coords, start.lattice.matrix, np.array(start.atomic_numbers),
+                np.ones(len(start), bool))
     if spec.mode == "unconditional":
         species = [el for el, n in sorted(spec.composition.items()) for _ in range(n)]
         vpa = spec.volume_per_atom_prior
@@ -99,6 +104,21 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
     return positions, lattice, numbers, mask
 
 
+def _start_orbits(spec: CandidateSpec) -> tuple[CandidateSpec, Any]:
+    """(spec, orbits of its symmetric start); never raises: a start whose orbits cannot be
+    found is sampled without the constraint, the reason in ``symmetric_fallback``."""
+    import dataclasses
+
+    from chggen_kernels.wyckoff.crystals import start_orbits
+
+    try:
+        orbits, spacegroup, letters = start_orbits(Structure.from_dict(spec.start))
+    except Exception as exc:  # noqa: BLE001 - any failure: sample unconstrained
+        return dataclasses.replace(spec, symmetric_fallback=f"wyckoff: {exc}"), None
+    return dataclasses.replace(spec, spacegroup_start=spacegroup, wyckoff_letters=letters), \
+        orbits
+
+
 def generate(
     score_fn: ScoreFn,
     specs: Sequence[CandidateSpec],
@@ -126,6 +146,8 @@ def generate(
             arrays[i] = initial_crystal(spec)
             if spec.mode == "inpaint-symmetric":
                 specs[i], orbits[i] = resolve_symmetric(spec, arrays[i][2], arrays[i][3])
+            elif spec.mode == "symmetric":
+                specs[i], orbits[i] = _start_orbits(spec)
         except Exception as exc:  # bad spec: a failed row, never a crashed batch
             results[i] = GeneratedCandidate(spec, "failed", None, f"initialisation: {exc}", 0.0,
                                             settings_dict, model_checkpoint)
@@ -133,17 +155,18 @@ def generate(
         by_mode.setdefault(spec.mode, []).append(i)
     for mode, ids in by_mode.items():
         crystals = [arrays[i][:3] for i in ids]
-        masks = [arrays[i][3] for i in ids] if mode != "unconditional" else None
+        masks = [arrays[i][3] for i in ids] if mode in INPAINT_MODES else None
         batch = CrystalBatch.from_arrays(crystals, masks=masks, dtype=dtype, device=device)
         constraint = (OrbitConstraint([orbits.get(i) for i in ids])
-                      if mode == "inpaint-symmetric" else None)
+                      if mode in ("inpaint-symmetric", "symmetric") else None)
+        from_given = TEMPLATE_SIGMA if mode == "template" else None
         t0 = time.perf_counter()
         try:
             tick = None if progress is None else functools.partial(progress, mode)
             # a ScoreModel reuses its neighbour list along the trajectory (Verlet, skin 1 Å)
             score = VerletScore(score_fn) if isinstance(score_fn, ScoreModel) else score_fn
             out = sample(score, batch, sampler_settings, seeds=[specs[i].seed for i in ids],
-                         constraint=constraint, progress=tick)
+                         constraint=constraint, progress=tick, from_given_sigma=from_given)
         except Exception as exc:  # a crashing score function fails its batch, not the run
             elapsed = time.perf_counter() - t0
             reason = f"sampler: {type(exc).__name__}: {exc}"

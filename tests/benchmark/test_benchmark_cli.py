@@ -98,7 +98,7 @@ def test_csp_resumes_finished_parts_and_refuses_other_settings(
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("--methods", "nope"), "--methods nope: choose from random, unconditional"),
+    (("--methods", "nope"), "--methods nope: choose from random, random-prior, unconditional"),
     (("--k", "0"), "--k must be >= 1, got 0"),
     (("--limit", "0"), "--limit must be >= 1, got 0"),
     (("--n-levels", "1"), "n_levels"),

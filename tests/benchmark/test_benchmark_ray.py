@@ -46,7 +46,7 @@ def ray_address():
 
 def _rows(out: Path) -> pd.DataFrame:
     rows = pd.read_parquet(out / "candidates.parquet")
-    keep = [c for c in rows.columns if not c.startswith("t_")]  # timings differ
+    keep = [c for c in rows.columns if not c.startswith(("t_", "cpu_"))]  # timings differ
     return rows[keep].sort_values(["task_id", "budget_index"]).reset_index(drop=True)
 
 

@@ -98,7 +98,7 @@ def test_table_csv_and_summary_json(report):
     lines = report.table_path.read_text().splitlines()
     assert lines[0].startswith("rank,candidate_id,formula")
     assert lines[1].startswith("1,lisi-cscl,LiSi")
-    assert lines[1].endswith(",1,lisi-cscl-copy")
+    assert lines[1].endswith(",1,unknown,lisi-cscl-copy")  # known phase?: not labelled
     summary = json.loads(report.summary_path.read_text())
     assert summary["ok"] == 9 and summary["chemsys"] == ["Li", "Li-Si", "Si"]
 

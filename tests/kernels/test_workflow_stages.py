@@ -20,7 +20,7 @@ from chggen_kernels.model import ScoreModel, count_parameters
 from chggen_kernels.relax import BatchRelaxer, Relaxer, RelaxResult, RelaxSettings
 from chggen_kernels.sampling import SamplerSettings
 from chggen_kernels.symmetry import SymmetryTolerance
-from chggen_kernels.thermo import OfflineHullSource
+from chggen_kernels.thermo import KnownPhaseLabeller, OfflineHullSource
 from chggen_kernels.training.tiny import tiny_model_config
 from chggen_kernels.workflow import (
     CandidateRecord,
@@ -197,12 +197,14 @@ def lower_hull_energy(elements: tuple[str, str], x: float, exclude_x: float | No
 
 def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider) -> None:
     cscl = Structure(Lattice.cubic(3.2), ["Li", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    record = relax_and_score(generated_from(cscl), relaxer, hull)
+    record = relax_and_score(generated_from(cscl), relaxer, hull,
+                             known_phases=KnownPhaseLabeller())
     assert record.status == "ok", record.failure_reason
     row = record.to_dict()
     allowed_null = {"failure_reason", "parent_id", "guest_species", "lattice_ratio",
                     "spacegroup_framework", "wyckoff_letters", "symmetric_fallback",
-                    "framework_method", "framework_symprec"}
+                    "framework_method", "framework_symprec", "known_phase_id",
+                    "start_from", "spacegroup_start"}
     assert sorted(k for k, v in row.items() if v is None) == sorted(allowed_null)
     volume_change = record.delta_v_relax  # relaxed / generated cell volume - 1
     relaxed = Structure.from_dict(json.loads(record.structure_relaxed))
@@ -222,12 +224,18 @@ def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider
     assert record.hull_known_composition is True  # the hull holds a LiSi entry
     # The decomposition names the phases the candidate is measured against.
     phases = {p for p in record.decomposition.replace("+", " ").split()
-              if not p[0].isdigit()}
+              if not p[0].isdigit() and not p.startswith("(")}  # "(mp-27705)": an id
     if known < others:
         assert phases == {"LiSi"}
     else:  # the stable phases on either side of LiSi on the hull
         stable = {e.composition.reduced_formula for e in hull.phase_diagram("Li-Si").stable_entries}
         assert phases <= stable and len(phases) == 2
+    # ... and carries their hull entries' source ids and energies
+    products = json.loads(record.decomposition_products)
+    assert {p["formula"] for p in products} == phases and all(p["source_id"] for p in products)
+    assert all(f"({p['source_id']})" in record.decomposition for p in products)
+    # CsCl-type LiSi is not the known LiSi (mp-795, I4_1/a)
+    assert record.novelty == "known-composition"
     # Symmetric start, symmetric forces: CsCl stays Pm-3m through the cell relaxation.
     assert (record.spacegroup_generated, record.spacegroup_relaxed) == (221, 221)
     assert record.spacegroup_symbol_relaxed == "Pm-3m" and record.is_symmetric

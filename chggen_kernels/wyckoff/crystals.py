@@ -1,0 +1,195 @@
+"""Random symmetric crystals on chosen Wyckoff positions (pyxtal), and their orbits.
+
+:func:`random_symmetric_crystal` draws one crystal of a primitive-cell composition: a
+(space group, Wyckoff labels) assignment from a :class:`~chggen_kernels.wyckoff.prior.
+WyckoffPrior` (or, uniform prior, a space group drawn uniformly among those pyxtal can fill
+and pyxtal's own choice of positions), a lattice of that space group's family (a shape seen
+in the data when the prior has one), atoms on their orbits with random free parameters,
+reduced to the primitive cell and scaled to ``n_atoms * volume_per_atom`` Å^3. It is the
+start of ``--mode symmetric`` (then denoised on the orbits by the score model) and, as it
+is, the AIRSS-style random-search baseline (uniform or learned prior).
+
+:func:`start_orbits` ties every atom of such a crystal to its orbit, for the sampler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from pymatgen.core import Structure
+
+from chggen_kernels.wyckoff.prior import Assignment, WyckoffPrior, crystal_family
+
+__all__ = ["SymmetricDraw", "compatible_space_groups", "min_interatomic_distance",
+           "random_symmetric_crystal", "start_orbits"]
+
+START_SYMPREC = 0.01  # Å, the tolerance the start's orbits are found at
+_CENTRING = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "R": 3, "F": 4}
+
+
+@dataclasses.dataclass(frozen=True)
+class SymmetricDraw:
+    """One drawn crystal (``structure`` None when none could be built, with the reason)."""
+
+    structure: Structure | None
+    spacegroup: int | None
+    wyckoff_letters: str | None  # "Li:4e;Si:2a" (conventional-cell ITA labels)
+    source: str  # how the assignment was chosen
+    failure_reason: str | None = None
+
+
+@functools.lru_cache(maxsize=256)
+def centring_multiplicity(spacegroup: int) -> int:
+    """Lattice points per conventional cell of ``spacegroup`` (pyxtal's settings)."""
+    from pyxtal.symmetry import Group
+
+    return _CENTRING[Group(spacegroup).symbol[0]]
+
+
+@functools.lru_cache(maxsize=256)
+def _compatible(counts: tuple[int, ...]) -> tuple[int, ...]:
+    from pyxtal.symmetry import Group
+
+    found = []
+    for sg in range(1, 231):
+        group = Group(sg)
+        m = _CENTRING[group.symbol[0]]
+        if group.check_compatible([c * m for c in counts])[0]:
+            found.append(sg)
+    return tuple(found)
+
+
+def compatible_space_groups(composition: Mapping[str, int]) -> tuple[int, ...]:
+    """Space groups whose Wyckoff positions can hold ``composition`` in a primitive cell
+    (centred groups need the counts times their centring multiplicity in the
+    conventional cell pyxtal builds)."""
+    counts = tuple(int(n) for _, n in sorted(composition.items()) if n)
+    if not counts or min(counts) < 1:
+        raise ValueError(f"composition needs positive atom counts, got {dict(composition)}")
+    return _compatible(counts)
+
+
+def min_interatomic_distance(structure: Structure) -> float:
+    """Smallest distance between two atoms (periodic images included), Å."""
+    if len(structure) == 1:
+        return float(min(structure.lattice.abc))
+    d = structure.distance_matrix + np.eye(len(structure)) * 1e9
+    return float(min(d.min(), min(structure.lattice.abc)))
+
+
+def _lattice(spacegroup: int, shape: tuple[float, ...], volume: float):
+    from pyxtal.lattice import Lattice
+    from pyxtal.symmetry import Group
+
+    b_a, c_a, alpha, beta, gamma = shape
+    ca, cb, cg = (math.cos(math.radians(x)) for x in (alpha, beta, gamma))
+    unit = b_a * c_a * math.sqrt(max(1e-6, 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
+    a = (volume / unit) ** (1 / 3)
+    return Lattice.from_para(a, a * b_a, a * c_a, alpha, beta, gamma,
+                             ltype=Group(spacegroup).lattice_type)
+
+
+def _build(species: list[str], counts: list[int], spacegroup: int,
+           sites: list[list[str]] | None, lattice, n_atoms: int, volume: float,
+           random_state: int) -> tuple[Structure, str] | None:
+    from pyxtal import pyxtal
+
+    m = centring_multiplicity(spacegroup)
+    crystal = pyxtal()
+    try:
+        crystal.from_random(3, spacegroup, species, [c * m for c in counts], lattice=lattice,
+                            sites=sites, random_state=random_state)
+        structure = crystal.to_pymatgen()
+    except Exception:  # pyxtal refuses some draws; the caller draws again
+        return None
+    if not getattr(crystal, "valid", True):
+        return None
+    letters: dict[str, list[str]] = {}
+    for site in crystal.atom_sites:
+        letters.setdefault(str(site.specie), []).append(site.wp.get_label())
+    text = ";".join(f"{el}:{','.join(sorted(v))}" for el, v in sorted(letters.items()))
+    if len(structure) != n_atoms:
+        structure = structure.get_primitive_structure()
+    if len(structure) != n_atoms:
+        return None
+    structure = Structure(structure.lattice, [s.specie.symbol for s in structure],
+                          structure.frac_coords)
+    structure.scale_lattice(volume)
+    return structure, text
+
+
+def random_symmetric_crystal(
+    composition: Mapping[str, int],
+    volume_per_atom: float,
+    rng: np.random.Generator,
+    prior: WyckoffPrior | None = None,
+    *,
+    min_distance: float = 1.0,
+    max_tries: int = 50,
+) -> SymmetricDraw:
+    """One random symmetric crystal of the primitive-cell ``composition`` (see module).
+
+    Each try draws an assignment (``prior``; ``None``: the uniform prior) and a crystal;
+    draws pyxtal refuses, that reduce to another atom count, or with atoms closer than
+    ``min_distance`` Å are drawn again, up to ``max_tries`` times (then no structure).
+    """
+    species = [el for el, c in sorted(composition.items()) if c]
+    counts = [int(composition[el]) for el in species]
+    n_atoms = sum(counts)
+    volume = n_atoms * volume_per_atom
+    groups = compatible_space_groups(composition)
+    source = "uniform prior"
+    for _ in range(max_tries):
+        assignment: Assignment | None = None if prior is None else prior.draw(composition, rng)
+        if assignment is not None:
+            sg, source = assignment.spacegroup, assignment.source
+            sites = [list(assignment.sites[el]) for el in species]
+        elif groups:
+            sg, sites = int(rng.choice(groups)), None
+            source = "uniform prior" if prior is None or not prior.known(composition) \
+                else "uniform prior (smoothing)"
+        else:
+            break
+        shape = None if prior is None else prior.shape(crystal_family(sg), rng)
+        lattice = None
+        if shape is not None:
+            try:
+                lattice = _lattice(sg, shape, volume * centring_multiplicity(sg))
+            except Exception:  # a shape pyxtal refuses for this group: its own lattice
+                lattice = None
+        seed = int(rng.integers(2**31))
+        built = _build(species, counts, sg, sites, lattice, n_atoms, volume, seed)
+        if built is None and lattice is not None:
+            built = _build(species, counts, sg, sites, None, n_atoms, volume, seed)
+        if built is not None and min_interatomic_distance(built[0]) >= min_distance:
+            return SymmetricDraw(built[0], sg, built[1], source)
+    return SymmetricDraw(None, None, None, source,
+                         f"symmetric start: no crystal of {n_atoms} atoms with atoms >= "
+                         f"{min_distance} Å apart in {max_tries} draws")
+
+
+def start_orbits(structure: Structure):
+    """``(orbits, space group, wyckoff_letters)`` tying every atom of a drawn crystal to
+    its orbit in the crystal's own cell, in the space group spglib finds at 0.01 Å (a draw
+    with atoms on special positions only can be more symmetric than the group drawn).
+
+    Raises:
+        WyckoffError: spglib finds no symmetry or the positions do not fit.
+    """
+    from chggen_kernels.wyckoff.combinations import parse_choice
+    from chggen_kernels.wyckoff.constraint import crystal_orbits
+    from chggen_kernels.wyckoff.prior import read_assignment
+    from chggen_kernels.wyckoff.tables import WyckoffError, wyckoff_table
+
+    table = wyckoff_table(structure, symprec=START_SYMPREC, angle_tolerance=5.0)
+    found = read_assignment(structure, START_SYMPREC)
+    if found is None or found[0] != table.spacegroup_number:
+        raise WyckoffError(f"no Wyckoff positions of {structure.formula} at {START_SYMPREC} Å")
+    letters = ";".join(f"{el}:{','.join(v)}" for el, v in sorted(found[1].items()))
+    species = [site.specie.symbol for site in structure]
+    orbits = crystal_orbits(table, parse_choice(letters), species, [True] * len(species))
+    return orbits, table.spacegroup_number, letters
