@@ -57,6 +57,11 @@ KINDS: list[tuple[str, str, str]] = [
     (r"^neighbors", "neighbour-list cost against a forward", "bench_neighbors.py"),
     (r"^noise_conditioning", "noise-conditioning choices trained side by side",
      "bench_noise_conditioning.py"),
+    (r"^potentials_smoke", "CHGNet vs SevenNet, smoke run only (3 held-out crystals, one "
+     "CSP compound at k = 2): proves the script runs", "bench_potentials.py"),
+    (r"^potentials", "CHGNet vs SevenNet side by side: relaxation of held-out known crystals "
+     "from their DFT structures (CPU s, steps, volume error) and the CSP default set",
+     "bench_potentials.py"),
     (r"^probe_inputs", "the hostile-input probes against the real CLI", "probe_inputs.py"),
     (r"^sampler_bias", "sampler bias on an analytic score", "bench_sampler_bias.py"),
     (r"^sampler_device", "sampler on GPU vs CPU, reproducibility", "check_sampler_device.py"),
@@ -208,10 +213,24 @@ def _symmetric(d: dict) -> str:
         for system, modes in d["systems"].items())
 
 
+def _potentials(d: dict) -> str:
+    relax = d["relaxation"]
+    parts = [f"{m} {s['cpu_s_per_structure']['median']:.2f} CPU s, "
+             f"volume error {s['abs_volume_error_pct']['median']:.2f} %"
+             for m, s in relax["per_potential"].items()]
+    text = (f"{relax['n_crystals']} crystals, median per structure: " + "; ".join(parts))
+    for mlip, c in (d.get("csp") or {}).items():
+        text += f"; CSP {mlip}: " + ", ".join(
+            f"{method} match@{m['match_at_k']['k']} {_hits(m['match_at_k'])}"
+            for method, m in c["methods"].items())
+    return text
+
+
 HEADLINES: list[tuple[str, Callable[[dict], str]]] = [
     (r"^benchmark_csp.*\.json$", _best_csp), (r"^benchmark_hosts.*\.json$", _hosts),
     (r"^chaos_campaign\.json$", _chaos), (r"^autoscaling.*\.json$", _candidates),
-    (r"^probe_inputs\.json$", _probes), (r"^cli_latency\.json$", _latency),
+    (r"^probe_inputs\.json$", _probes), (r"^potentials.*\.json$", _potentials),
+    (r"^cli_latency\.json$", _latency),
     (r"^main_job.*\.json$", _main_job), (r"^batched_relax\.json$", _batched),
     (r"^campaign\.json$", _campaign), (r"^forward\.json$", _forward),
     (r"^forward_repeats\.json$", _forward_repeats), (r"^model_quality.*\.json$", _quality),

@@ -250,6 +250,10 @@ class CampaignConfig(_Strict):
     modes: list[Literal["unconditional", "inpaint", "inpaint-symmetric"]] = Field(
         default_factory=lambda: ["unconditional"], min_length=1
     )
+    # how the first-stage ("unconditional") tasks start: random Bravais lattices
+    # ("unconditional"), Wyckoff orbits from the learned prior ("symmetric") or substituted
+    # known structures ("template"); chggen_kernels.workflow.starts
+    generation: Literal["unconditional", "symmetric", "template"] = "unconditional"
     inpaint: InpaintSettings = InpaintSettings()
     # SamplerSettings fields given explicitly; the rest: the checkpoint's sigma range and the
     # SamplerSettings defaults (resolved where the model is loaded)

@@ -49,6 +49,7 @@ __all__ = [
     "ChainResult",
     "SamplingProgress",
     "host_specs",
+    "plan_starts",
     "plan_unconditional",
     "rank_table",
     "run_chain",
@@ -93,6 +94,35 @@ class SamplingProgress:
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
+
+
+def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed: int,
+                volume_per_atom: float, log: Log | None = None) -> list[CandidateSpec]:
+    """The specs of one ``symmetric`` or ``template`` task (the shipped Wyckoff prior and
+    known-phase templates; :mod:`chggen_kernels.workflow.starts`); a mode that falls back
+    for this composition says so in one line on ``log`` (and in every row)."""
+    from chggen_kernels.templates import TemplateLibrary
+    from chggen_kernels.thermo.known_structures import read_known_phase_structures
+    from chggen_kernels.workflow.planning import short_hash
+    from chggen_kernels.workflow.records import format_composition
+    from chggen_kernels.workflow.starts import symmetric_start_specs, template_start_specs
+    from chggen_kernels.wyckoff.prior import WyckoffPrior
+
+    counts = {el: int(n) for el, n in sorted(composition.items()) if n}
+    task_id = short_hash(mode, format_composition(counts), n_samples, seed, volume_per_atom)
+    prior = WyckoffPrior.load()
+    if mode == "symmetric":
+        specs = symmetric_start_specs(task_id, counts, n_samples, seed, volume_per_atom, prior)
+    else:
+        library = TemplateLibrary(read_known_phase_structures())
+        specs = template_start_specs(task_id, counts, n_samples, seed, volume_per_atom,
+                                     library, prior)
+    fallen = [s for s in specs if s.mode != mode]
+    if fallen and log:
+        reason = fallen[0].symmetric_fallback or fallen[0].start_from
+        log(f"--mode {mode}: {len(fallen)}/{len(specs)} candidates fall back to "
+            f"{fallen[0].mode}: {reason}")
+    return specs
 
 
 def plan_unconditional(composition: Mapping[str, int], n_samples: int, seed: int,

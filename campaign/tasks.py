@@ -74,9 +74,9 @@ def unconditional_tasks(config: CampaignConfig) -> Iterator[Task]:
         for family, ratio in pairs:
             for block in range(config.seed_blocks):
                 yield Task(
-                    task_id=unconditional_task_id(composition, family, ratio,
-                                                  config.volume_per_atom,
-                                                  config.samples_per_task, block, config.seed),
+                    task_id=_generation_id(config.generation, unconditional_task_id(
+                        composition, family, ratio, config.volume_per_atom,
+                        config.samples_per_task, block, config.seed)),
                     mode="unconditional", composition=dict(composition),
                     n_samples=config.samples_per_task, lattice_family=family,
                     lattice_ratio=ratio, seed_block=block)
@@ -89,13 +89,45 @@ def count_unconditional_tasks(config: CampaignConfig) -> int:
         config.seed_blocks)
 
 
-def task_specs(task: Task, campaign_seed: int, volume_per_atom: float) -> list[CandidateSpec]:
-    """The candidate specs of an unconditional task; lattices drawn at ``volume_per_atom``
-    (Å^3/atom: the configured one, else the checkpoint's prior for the composition)."""
+def _generation_id(generation: str, task_id: str) -> str:
+    """Task id of a first-stage task: the unconditional one as before, another generation
+    mode's its own (so a folder never mixes them under one id)."""
+    if generation == "unconditional":
+        return task_id
+    from chggen_kernels.workflow.planning import short_hash
+
+    return short_hash(generation, task_id)
+
+
+def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
+               generation: str = "unconditional", starts: Any = None) -> list[CandidateSpec]:
+    """The candidate specs of a first-stage task at ``volume_per_atom`` (Å^3/atom: the
+    configured one, else the checkpoint's prior for the composition): random Bravais
+    lattices (``generation`` "unconditional"), or ``symmetric`` / ``template`` starts;
+    ``starts`` is ``(WyckoffPrior, TemplateLibrary)``, loaded once by the caller."""
     if task.mode != "unconditional":
         raise ValueError(f"task {task.task_id}: expected an unconditional task, got {task.mode!r}")
+    if generation == "symmetric":
+        from chggen_kernels.workflow.starts import symmetric_start_specs
+
+        return symmetric_start_specs(task.task_id, task.composition, task.n_samples,
+                                     campaign_seed, volume_per_atom, starts[0])
+    if generation == "template":
+        from chggen_kernels.workflow.starts import template_start_specs
+
+        return template_start_specs(task.task_id, task.composition, task.n_samples,
+                                    campaign_seed, volume_per_atom, starts[1], starts[0])
     return unconditional_specs(task.task_id, task.composition, task.n_samples, campaign_seed,
                                volume_per_atom, task.lattice_family, task.lattice_ratio)
+
+
+def load_starts() -> tuple[Any, Any]:
+    """The shipped Wyckoff prior and the template library of the known phases."""
+    from chggen_kernels.templates import TemplateLibrary
+    from chggen_kernels.thermo.known_structures import read_known_phase_structures
+    from chggen_kernels.wyckoff.prior import WyckoffPrior
+
+    return WyckoffPrior.load(), TemplateLibrary(read_known_phase_structures())
 
 
 def inpainting_task(config: CampaignConfig, host: Mapping[str, Any], mode: str = "inpaint"

@@ -41,6 +41,7 @@ def scan(
     checkpoint: str | Path = SCAN.checkpoint,
     guest: str | None = SCAN.guest,
     no_inpaint: bool = SCAN.no_inpaint,
+    mode: str = SCAN.mode,
     line: str | Sequence[str] | None = SCAN.line,
     constraint: str | Sequence[str] = SCAN.constraint,
     hull: str = SCAN.hull,

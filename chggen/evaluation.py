@@ -199,11 +199,11 @@ def _evaluate(args: Any, structures: Any) -> Results:
     from campaign.runner import RunnerSettings, build_runner
     from chggen._common import chain_results
     from chggen_kernels.relax import DEFAULT_MLIP, RelaxSettings
-    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.relax.potentials import check_potential_name
     from chggen_kernels.settings import SettingsError, strict_from_dict
 
     limits = limits_from_args(args)
-    resolve_potential(args.mlip or DEFAULT_MLIP)  # unknown or unimportable: refused first
+    check_potential_name(args.mlip or DEFAULT_MLIP)  # unknown or unimportable: refused first
     loaded = _load(structures, limits, args.mlip or DEFAULT_MLIP)
     relax_values = given_values(args, RELAX_OPTIONS) | {"device": args.device}
     if args.threads is not None:

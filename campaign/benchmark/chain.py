@@ -102,9 +102,9 @@ def check_options(options: ChainOptions) -> None:
 
     SamplerSettings.from_dict(dict(options.sampler))
     options.relax_settings()
-    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.relax.potentials import check_potential_name
 
-    resolve_potential(options.mlip)  # PotentialError (an InputError, a ValueError): one line
+    check_potential_name(options.mlip)  # PotentialError (an InputError, a ValueError): one line
     if options.threads is not None and options.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {options.threads}")
     if options.max_combinations < 1:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -53,6 +54,7 @@ CSP_SCHEMA = schema([
     ("t_sample_s", "float"), ("t_relax_s", "float"), ("model_checkpoint", "str"),
     ("structure_generated", "str"), ("structure_relaxed", "str"),
     ("cpu_task_s", "float"), ("start_from", "str"), ("spacegroup_start", "int"),
+    ("n_atoms_known", "int"),
 ], "benchmark-csp")
 
 
@@ -65,6 +67,8 @@ class CspSettings:
     cell: str = "primitive"
     guest: str = "auto"
     random_min_distance: float = 1.0  # Å, AIRSS close-contact rejection
+    z: str = "given"  # "free": formula units not given, 1..z_max_atoms atoms round-robin
+    z_max_atoms: int = 20
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -73,6 +77,8 @@ class CspSettings:
             raise BenchmarkInputError(f"--cell must be 'primitive' or 'given', got {self.cell!r}")
         if self.guest != "auto" and not Element.is_valid_symbol(self.guest):
             raise BenchmarkInputError(f"--guest must be 'auto' or an element, got {self.guest!r}")
+        if self.z not in ("given", "free"):
+            raise BenchmarkInputError(f"--z must be 'given' or 'free', got {self.z!r}")
         if not self.random_min_distance > 0:
             raise BenchmarkInputError(f"--min-distance must be > 0 Å, got "
                                       f"{self.random_min_distance}")
@@ -176,17 +182,45 @@ def run_csp_task(chain: Any, task: Task, settings: CspSettings) -> list[dict[str
     if task.method not in CSP_METHODS:
         raise BenchmarkInputError(f"--methods: unknown method {task.method!r}")
     cpu0 = time.process_time()
-    rows = _method_rows(chain, task, settings)
+    rows = _free_z_rows(chain, task, settings) if settings.z == "free" else \
+        _method_rows(chain, task, settings)
     cpu = time.process_time() - cpu0
-    return [row | {"cpu_task_s": cpu} for row in rows]
+    n_known = len(known_cell(task.compound, settings.cell))
+    return [row | {"cpu_task_s": cpu, "n_atoms_known": n_known} for row in rows]
 
 
-def _method_rows(chain: Any, task: Task, settings: CspSettings) -> list[dict[str, Any]]:
+def formula_unit_budgets(formula_unit: dict[str, int], k: int, max_atoms: int
+                         ) -> list[tuple[int, int]]:
+    """``(Z, candidates)`` for a search that is not told the atom count: the ``k``
+    relaxations go round-robin to Z = 1, 2, ... formula units up to ``max_atoms`` atoms."""
+    per_unit = sum(formula_unit.values())
+    zs = list(range(1, max(1, max_atoms // per_unit) + 1))
+    return [(z, len(range(i, k, len(zs)))) for i, z in enumerate(zs) if i < k]
+
+
+def _free_z_rows(chain: Any, task: Task, settings: CspSettings) -> list[dict[str, Any]]:
+    """The method run at every Z of :func:`formula_unit_budgets`, its rows interleaved
+    round-robin (budget index in that order: the k-th relaxation spent)."""
+    known = known_cell(task.compound, settings.cell)
+    reduced, _ = known.composition.get_reduced_composition_and_factor()
+    unit = {el.symbol: int(n) for el, n in reduced.items()}
+    parts = []
+    for z, n in formula_unit_budgets(unit, settings.k, settings.z_max_atoms):
+        parts.append(_method_rows(chain, task, dataclasses.replace(settings, k=n),
+                                  {el: c * z for el, c in unit.items()}, salt=f"z{z}"))
+    rows = [row for group in itertools.zip_longest(*parts) for row in group if row]
+    return [row | {"budget_index": i + 1} for i, row in enumerate(rows)]
+
+
+def _method_rows(chain: Any, task: Task, settings: CspSettings,
+                 composition: dict[str, int] | None = None, salt: str = ""
+                 ) -> list[dict[str, Any]]:
     from chggen_kernels.benchmark import KnownMatcher, random_search_structures
 
     known = known_cell(task.compound, settings.cell)
-    composition = {el.symbol: int(n) for el, n in known.composition.items()}
-    seed = task_seed(settings.seed, task.compound.compound_id, task.method)
+    if composition is None:
+        composition = {el.symbol: int(n) for el, n in known.composition.items()}
+    seed = task_seed(settings.seed, task.compound.compound_id + salt, task.method)
     matcher = KnownMatcher(task.compound.structure)
     if task.method in ("random", "random-prior"):
         prior = chain.wyckoff_prior() if task.method == "random-prior" else None

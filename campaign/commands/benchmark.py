@@ -99,6 +99,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "most electropositive element) or an element")
     csp.add_argument("--min-distance", type=float, default=1.0,
                      help="random search: closest contact allowed, Å (default 1.0)")
+    csp.add_argument("--z", choices=("given", "free"), default="given",
+                     help="given: every method searches the known cell's atom count; free: "
+                     "the atom count is not given, the budget is spread round-robin over "
+                     "1, 2, ... formula units up to --max-atoms (default given)")
     csp.set_defaults(func=run)
     hosts = kinds.add_parser("hosts", help="put the guests back into known hosts")
     _common(hosts)
@@ -123,7 +127,8 @@ def spec_from_args(args: argparse.Namespace) -> object:
     kind = args.benchmark_kind
     if kind == "csp":
         settings: object = CspSettings(k=args.k, seed=args.seed, cell=args.cell,
-                                       guest=args.guest, random_min_distance=args.min_distance)
+                                       guest=args.guest, random_min_distance=args.min_distance,
+                                       z=args.z, z_max_atoms=args.max_atoms)
     else:
         settings = HostSettings(guest=args.guest, n_samples=args.n_samples, seed=args.seed,
                                 cell=args.cell, min_distance=args.min_distance)

@@ -35,8 +35,8 @@ __all__ = [
     "warn_hull_coverage",
 ]
 
-MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric")
-REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric")
+MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric", "symmetric", "template")
+REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template")
 # SamplerSettings field -> option
 SAMPLER_OPTIONS = {
     "n_levels": "--n-levels",
@@ -122,8 +122,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("formula", help="cell composition, e.g. LiSi or Li5Si2")
     p.add_argument("--mode", choices=MODES, default="unconditional",
-                   help="unconditional, inpaint (guests into refined hosts), both, or "
-                   "inpaint-symmetric (guests on Wyckoff orbits of the refined framework)")
+                   help="unconditional, inpaint (guests into refined hosts), both, "
+                   "inpaint-symmetric (guests on Wyckoff orbits of the refined framework), "
+                   "symmetric (every atom on Wyckoff orbits drawn from the learned prior) or "
+                   "template (known structures of the same stoichiometry type, "
+                   "substituted, partly noised and denoised)")
     p.add_argument("--guest", default=None,
                    help="guest species for inpainting, e.g. Li or Li,Mg")
     cell = p.add_mutually_exclusive_group()
@@ -388,11 +391,11 @@ def checked_request(args: argparse.Namespace) -> tuple[dict[str, int], Any, int]
     ``chggen.generate`` checks them here too): the cell composition, the inpainting
     settings and the inpainted candidates per sample (0 without inpainting)."""
     from campaign.options import limits_from_args
-    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.relax.potentials import check_potential_name
 
     limits = limits_from_args(args)
     potential = args.mlip or DEFAULT_MLIP
-    resolve_potential(potential)  # an unknown or unimportable potential: one line, exit 2
+    check_potential_name(potential)  # an unknown or unimportable potential: one line, exit 2
     composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell,
                                    limits, potential)
     check_lattice_options(args.lattice_family, args.lattice_ratio)
@@ -408,16 +411,20 @@ def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner:
                   ) -> tuple[list[Any], float, str]:
     """The unconditional specs of ``generate`` with V0 (Å^3/atom) and where it came from:
     given, else the loaded checkpoint's volume prior."""
-    from campaign.local import plan_unconditional
+    from campaign.local import plan_starts, plan_unconditional
     from campaign.resources import resolve_volume_per_atom
+    from chggen_kernels.workflow.starts import START_MODES
 
     try:
         v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
                                                 runner.volume_prior)
-        specs = plan_unconditional(composition, args.n_samples, args.seed, v0,
-                                   volume_given=args.volume_per_atom,
-                                   lattice_family=args.lattice_family,
-                                   lattice_ratio=args.lattice_ratio)
+        if args.mode in START_MODES:
+            specs = plan_starts(args.mode, composition, args.n_samples, args.seed, v0)
+        else:
+            specs = plan_unconditional(composition, args.n_samples, args.seed, v0,
+                                       volume_given=args.volume_per_atom,
+                                       lattice_family=args.lattice_family,
+                                       lattice_ratio=args.lattice_ratio)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return specs, v0, v0_source

@@ -62,12 +62,12 @@ def checked_host(args: argparse.Namespace, source: Any, guest: Any, label: str |
     ``chggen.inpaint`` checks them here as well); returns the host and the cap."""
     from campaign.inputs.structures import check_host
     from chggen_kernels.hosts import read_host
-    from chggen_kernels.relax.potentials import resolve_potential
+    from chggen_kernels.relax.potentials import check_potential_name
     from chggen_kernels.relax.settings import DEFAULT_MLIP
     from chggen_kernels.workflow.settings import InpaintSettings
 
     potential = args.mlip or DEFAULT_MLIP
-    resolve_potential(potential)  # an unknown or unimportable potential: one line, exit 2
+    check_potential_name(potential)  # an unknown or unimportable potential: one line, exit 2
     host = read_host(source, guest, occupancy_tolerance=args.occupancy_tolerance,
                      max_atoms=limits.atoms_per_cell, label=label)
     check_host(host, limits=limits, potential=potential)

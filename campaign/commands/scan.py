@@ -27,6 +27,7 @@ __all__ = ["config_from_args", "register", "run", "scan_config"]
 DEFAULT_MAX_ATOMS = 8
 DEFAULT_BUDGET = 24  # candidates
 UNCONDITIONAL_SHARE = 2 / 3
+GENERATION_MODES = ("unconditional", "symmetric", "template")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--guest", default=None, help="guest element to inpaint (default: most electropositive)"
     )
     p.add_argument("--no-inpaint", action="store_true", help="unconditional generation only")
+    p.add_argument("--mode", choices=GENERATION_MODES, default="unconditional",
+                   help="how first-stage candidates start: random Bravais lattices "
+                   "(unconditional, default), Wyckoff orbits from the learned prior "
+                   "(symmetric) or substituted known structures (template)")
     p.add_argument(
         "--line", default=None, help="restrict to a line between formulas, e.g. ZnS,P2S5"
     )
@@ -146,6 +151,7 @@ def scan_config(
     candidates_per_relax_call: int | None = None,
     sampler_actors: int | None = None,
     limits: Mapping[str, int] | None = None,
+    generation: str = "unconditional",
 ):
     """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
 
@@ -180,6 +186,7 @@ def scan_config(
         "lattice": {"families": ["any"], "ratios": ["random"]},
         "samples_per_task": samples_per_task,
         "modes": ["unconditional", "inpaint"] if inpaint else ["unconditional"],
+        "generation": generation,
         "inpaint": {
             "guest_species": [guest] if inpaint else [],
             "samples_per_host": samples_per_host,
@@ -233,6 +240,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             sampler_actors=args.sampler_actors,
             limits={k: v for k, v in limits_from_args(args).model_dump().items()
                     if v != Limits.model_fields[k].default},
+            generation=args.mode,
         )
     except CompositionError as exc:
         raise CampaignConfigError(str(exc)) from None

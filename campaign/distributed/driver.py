@@ -138,7 +138,18 @@ class CampaignDriver:
                 return
             self._ensure_actors()
             self._start_task(task, task_specs(task, self.config.seed,
-                                              self._volume_per_atom(task.composition)))
+                                              self._volume_per_atom(task.composition),
+                                              self.config.generation, self._starts()))
+
+    def _starts(self) -> Any:
+        """(Wyckoff prior, template library), loaded on the first symmetric/template task."""
+        if self.config.generation == "unconditional":
+            return None
+        if getattr(self, "_loaded_starts", None) is None:
+            from campaign.tasks import load_starts
+
+            self._loaded_starts = load_starts()
+        return self._loaded_starts
 
     def _volume_per_atom(self, composition: dict[str, int]) -> float:
         """V0 (Å^3/atom) of a composition: the configured one, else the checkpoint's prior."""

@@ -163,7 +163,7 @@ def describe_campaign(config: CampaignConfig) -> list[str]:
         f"sampler: preset {sampler['preset']}, {score_evaluations(sampler, inpainting=False)} "
         f"score evaluations per unconditional sample, "
         f"{score_evaluations(sampler, inpainting=True)} per inpainted one",
-        f"hull: {config.hull.source}; relaxation: fmax {config.relax.fmax:g} eV/Å, at most "
-        f"{config.relax.max_steps} steps",
+        f"hull: {config.hull.source}; relaxation: potential {config.relax.mlip}, fmax "
+        f"{config.relax.fmax:g} eV/Å, at most {config.relax.max_steps} steps",
         cost.line(),
     ]

@@ -32,6 +32,8 @@ def paired_against(scores: Sequence[Any], baseline: str, k: int) -> dict[str, An
     found = {(s.method, s.compound_id): s.matched_at(k) for s in scores}
     base = {cid: hit for (m, cid), hit in found.items() if m == baseline}
     out: dict[str, Any] = {}
+    if not base:
+        return out
     for method in dict.fromkeys(s.method for s in scores):
         if method == baseline:
             continue

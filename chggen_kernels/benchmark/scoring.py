@@ -138,10 +138,18 @@ def score_csp_compound(
         lowest_matches=lowest is not None and _true(lowest.get("matched")),
         lowest_below_reference=below,
         best_minus_reference=None if below is None else low_e - reference,  # type: ignore[operator]
-        n_atoms=int(rows[0]["n_atoms"]) if rows and rows[0].get("n_atoms") is not None
-        else None,
+        n_atoms=_known_atoms(rows),
         cpu_s=_number(rows[0].get("cpu_task_s")) if rows else None,
     )
+
+
+def _known_atoms(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """Atoms of the known cell searched (``n_atoms_known``; older rows: ``n_atoms``)."""
+    for key in ("n_atoms_known", "n_atoms"):
+        value = rows[0].get(key) if rows else None
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            return int(value)
+    return None
 
 
 def _stats(values: Sequence[float | None]) -> dict[str, float | None]:

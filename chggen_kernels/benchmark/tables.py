@@ -53,6 +53,7 @@ def csp_markdown(summary: Mapping[str, Any], formulas: Mapping[str, str] | None 
                  _num(e["rms"]["mean"]), _num(e["rms_angstrom"]["mean"]),
                  _num(e["best_minus_reference"]["median"], "+.3f")]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _cost_and_classes(summary, order, k_max)
     by: dict[str, dict[str, Mapping[str, Any]]] = {}
     for c in summary["compounds"]:
         by.setdefault(c["compound_id"], {})[c["method"]] = c
@@ -69,6 +70,43 @@ def csp_markdown(summary: Mapping[str, Any], formulas: Mapping[str, str] | None 
                          f"{c['first_match'] or '-'} / {_num(c['best_minus_reference'], '+.3f')}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cost_and_classes(summary: Mapping[str, Any], order: Sequence[str], k_max: int
+                      ) -> list[str]:
+    """CPU cost per find, match@1/5/k and found-as-lowest per size class, and the paired
+    test against random search (summaries written before these existed: nothing)."""
+    methods = [m for m in order if "cpu" in summary["methods"].get(m, {})]
+    if not methods:
+        return []
+    ks = sorted({k for k in (1, 5, k_max) if k <= k_max})
+    head = ["method", "CPU s (tasks timed)", "CPU s per compound", f"CPU s per match@{k_max}"]
+    for label in ("< 10 atoms", "10-20 atoms"):
+        head += [f"{label}: match@{k}" for k in ks] + [f"{label}: found-as-lowest"]
+    lines = ["", "CPU seconds (process time: structure generation, sampling and relaxation) "
+             "and rates per size class of the cell searched", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        e = summary["methods"][m]
+        cpu = e["cpu"]
+        cells = [m, f"{_num(cpu['cpu_s_total'], '.0f')} ({cpu['n_timed']})",
+                 _num(cpu["cpu_s_per_compound"], ".1f"), _num(cpu["cpu_s_per_match"], ".1f")]
+        for name in ("lt10", "10to20"):
+            c = e["size_classes"][name]
+            cells += [format_rate(c.get(f"match_at_{k}")) for k in ks]
+            cells.append(format_rate(c["found_as_lowest"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    paired = summary.get("paired_vs_random") or {}
+    if paired:
+        lines += ["", f"Paired against random search at match@{k_max} (McNemar's exact test "
+                  "on the compounds both ran)", "",
+                  "| method | compounds | found by it only | by random only | by both | p |",
+                  "|---|---|---|---|---|---|"]
+        for m in [m for m in order if m in paired]:
+            p = paired[m]
+            lines.append(f"| {m} | {p['n_compounds']} | {p['method_only']} | "
+                         f"{p['baseline_only']} | {p['both']} | {p['p_mcnemar']:.3g} |")
+    return lines
 
 
 def hosts_markdown(summary: Mapping[str, Any], methods: Sequence[str] | None = None) -> str:

@@ -60,6 +60,7 @@ __all__ = [
     "Potential",
     "PotentialError",
     "check_calculator",
+    "check_potential_name",
     "resolve_potential",
 ]
 
@@ -384,3 +385,11 @@ def resolve_potential(name: str = DEFAULT_MLIP) -> Potential:
                          f"{', '.join(BUILTIN_POTENTIALS)}, an entry point of group "
                          f"{ENTRY_POINT_GROUP} ({installed}) or module:factory (a callable "
                          "returning an ASE calculator)")
+
+
+def check_potential_name(name: str) -> None:
+    """Refuse (:class:`PotentialError`, one line) a potential that cannot be resolved; the
+    default, CHGNet (a dependency of chggen), is taken as it is, without hashing its
+    weights, so that refusing other bad input stays fast."""
+    if name != DEFAULT_MLIP:
+        resolve_potential(name)

@@ -173,9 +173,13 @@ def random_symmetric_crystal(
 
 
 def start_orbits(structure: Structure):
-    """``(orbits, space group, wyckoff_letters)`` tying every atom of a drawn crystal to
-    its orbit in the crystal's own cell, in the space group spglib finds at 0.01 Å (a draw
-    with atoms on special positions only can be more symmetric than the group drawn).
+    """``(orbits, space group, wyckoff_letters)``: the orbits occupied in a drawn crystal,
+    in its own cell and in the space group spglib finds at 0.01 Å (a draw with atoms on
+    special positions only can be more symmetric than the group drawn), with the atoms of
+    each species assigned to them in atom order. Which atom goes to which orbit is not the
+    start's own pairing (projecting the start itself can move atoms): the sampler starts
+    from uniform positions and projects those, so only the lattice, the group and the
+    occupied positions of the start are used.
 
     Raises:
         WyckoffError: spglib finds no symmetry or the positions do not fit.

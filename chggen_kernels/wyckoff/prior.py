@@ -55,10 +55,9 @@ _FAMILIES = ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "
 def crystal_family(spacegroup: int) -> str:
     """Crystal family of a space group (trigonal groups: ``"hexagonal"``, the lattice
     pyxtal builds them in)."""
-    for last, family in _FAMILIES:
-        if spacegroup <= last:
-            return family
-    raise ValueError(f"space group must be 1..230, got {spacegroup}")
+    if not 1 <= spacegroup <= 230:
+        raise ValueError(f"space group must be 1..230, got {spacegroup}")
+    return next(family for last, family in _FAMILIES if spacegroup <= last)
 
 
 def _electronegativity(symbol: str) -> float:
@@ -203,6 +202,16 @@ class WyckoffPrior:
                    float(data.get("smoothing", DEFAULT_SMOOTHING)))
 
 
+def _holds(spacegroup: int, sites: Mapping[str, tuple[str, ...]],
+           counts: Mapping[str, int]) -> bool:
+    """Whether the labels ``sites`` place exactly ``counts`` atoms in a primitive cell."""
+    from chggen_kernels.wyckoff.crystals import centring_multiplicity
+
+    m = centring_multiplicity(spacegroup)
+    return all(sum(int(label[:-1]) for label in sites.get(el, ())) == n * m
+               for el, n in counts.items())
+
+
 def learn_wyckoff_prior(structures: Iterable[Structure], *, seed: int = 0,
                         smoothing: float = DEFAULT_SMOOTHING,
                         description: str = "") -> WyckoffPrior:
@@ -217,6 +226,8 @@ def learn_wyckoff_prior(structures: Iterable[Structure], *, seed: int = 0,
             continue
         sg, sites, shape = found
         cell = {el.symbol: int(n) for el, n in primitive.composition.items()}
+        if not _holds(sg, sites, cell):
+            continue  # spglib's cell at PRIOR_SYMPREC is smaller than pymatgen's primitive
         labels = tuple(sites[el] for el in anonymous_species(cell))
         counts.setdefault(stoichiometry_type(cell), Counter())[(sg, labels)] += 1
         shapes.setdefault(crystal_family(sg), []).append(shape)

@@ -214,6 +214,32 @@ def test_bad_potentials_are_one_line_exit_2_before_the_model_loads(
     assert str(caught.value) == message
 
 
+def test_scan_run_and_benchmark_take_the_potential(tmp_path, capsys) -> None:
+    assert main(["scan", "Cu-Au", "--mlip", EMT, "--print-config"]) == 0
+    assert f"  mlip: {EMT}\n" in capsys.readouterr().out  # relax.mlip of the campaign
+    config = tmp_path / "c.yaml"
+    config.write_text(f"compositions: {{formulas: [CuAu]}}\nmlip: {EMT}\n")
+    assert main(["check", str(config)]) == 0
+    assert f"relaxation: potential {EMT}, fmax 0.1 eV/Å" in capsys.readouterr().out
+    config.write_text(f"compositions: {{formulas: [CuAu]}}\nmlip: {EMT}\n"
+                      "relax: {mlip: sevennet}\n")
+    assert main(["check", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"chggen check: campaign file {str(config)!r}: mlip = '{EMT}' and relax.mlip = "
+        "'sevennet' differ: give the potential once\n")
+    # a factory that raises: refused when first called, before Ray starts or a folder exists
+    config.write_text("compositions: {formulas: [CuAu]}\nmlip: tests.mlip_factories:broken\n"
+                      f"output: {tmp_path / 'out'}\n")
+    assert main(["run", str(config)]) == 2
+    assert capsys.readouterr().err == ("chggen run: mlip 'tests.mlip_factories:broken': the "
+                                       "factory raised RuntimeError: no licence for this "
+                                       "potential\n")
+    assert not (tmp_path / "out").exists()
+    assert main(["benchmark", "csp", "--mlip", "nosuch", "--dry-run"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "chggen benchmark csp: mlip 'nosuch': unknown potential; give one of chgnet")
+
+
 def test_named_potentials_declare_their_elements(tmp_path, capsys) -> None:
     assert main(["generate", "LiPu2", "--quiet", "--dry-run"]) == 0  # CHGNet: Z <= 94
     capsys.readouterr()
