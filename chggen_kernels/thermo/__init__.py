@@ -2,7 +2,9 @@
 
 Hull sources: :class:`OfflineHullSource` (default; CHGNet energies of the known phases
 shipped in ``chggen_kernels/data/hull_known_phases.json``), :class:`FileHullSource` (a
-user's CSV/JSON) and :class:`MPHullSource` (Materials Project GGA/GGA+U, cached on disk).
+user's CSV/JSON), :class:`MPHullSource` (Materials Project GGA/GGA+U, cached on disk) and
+:class:`PotentialHullSource` (the offline hull's known phases relaxed with another
+potential than CHGNet, cached on disk).
 All energies are eV/atom and go onto the diagram without further corrections.
 
 Typical use::
@@ -26,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "describe_novelty": "chggen_kernels.thermo.novelty",
     "read_entries": "chggen_kernels.thermo.entries_io",
     "write_reference_file": "chggen_kernels.thermo.entries_io",
+    "PotentialHullSource": "chggen_kernels.thermo.potential_hull",
     "DEFAULT_HULL_SOURCE": "chggen_kernels.thermo.sources",
     "HULL_SOURCE_NAMES": "chggen_kernels.thermo.sources",
     "FileHullSource": "chggen_kernels.thermo.sources",
@@ -54,6 +57,7 @@ __all__ = [
     "MPHullSource",
     "MissingReferenceError",
     "OfflineHullSource",
+    "PotentialHullSource",
     "ThermoInputError",
     "ThermoResult",
     "decomposition_energy",

@@ -21,6 +21,7 @@ from campaign.local import host_specs, rank_table
 from campaign.results import read_results
 from chggen_kernels.hosts import parse_guest_spec, read_host
 from chggen_kernels.model import ScoreModel
+from chggen_kernels.relax import RelaxSettings
 from chggen_kernels.workflow import select_hosts
 
 FAST = ["--n-levels", "6", "--n-corrector", "1", "--resample-passes", "1", "--jump-length", "2",
@@ -63,6 +64,11 @@ def test_generate_both_runs_the_whole_chain(tmp_path, checkpoint, capsys) -> Non
         assert generated.volume == pytest.approx(40.0, rel=1e-5)
         assert generated.lattice.angles == pytest.approx((90, 90, 90), abs=1e-3)
     assert rows["model_checkpoint"].str.startswith(checkpoint).all()
+    # every row, failed ones too, names the potential that relaxed it (CHGNet by default)
+    chgnet = resources.potential_columns(RelaxSettings())
+    assert chgnet["mlip"] == "chgnet" and len(chgnet["mlip_weights_sha256"]) == 64
+    for column, value in chgnet.items():
+        assert set(rows[column]) == {value}
     settings = json.loads(rows["sampler_settings"].iloc[0])
     assert (settings["n_levels"], settings["sigma_max"], settings["sigma_min"]) == (6, 5.0, 0.01)
     ok = rows[rows["status"] == "ok"]
