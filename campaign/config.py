@@ -5,42 +5,43 @@ errors are re-raised as :class:`CampaignConfigError` whose message lists each ba
 as a dotted path with the value that was given, e.g.
 ``resources.relax_actors = 0: Input should be greater than or equal to 1``.
 
+The sections (``compositions:``, ``lattice:``, ``resources:``, ...) are defined in
+:mod:`campaign.config_sections` and importable from here too.
+
 Units: energies eV/atom, forces eV/Å, volumes Å^3/atom.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from campaign.compositions import (
     CompositionError,
     cell_compositions,
     enumeration_size,
-    parse_chemsys,
-    parse_constraint,
     parse_formula,
+)
+from campaign.config_sections import (
+    RATIO_FREE_FAMILIES,
+    AtomsRange,
+    CompositionLine,
+    CompositionsConfig,
+    HullConfig,
+    LatticeConfig,
+    ModelConfig,
+    ResourcesConfig,
+    StrictModel,
 )
 from campaign.inputs.limits import Limits, check_limit
 from campaign.inputs.plan import PlanCounts
 from campaign.inputs.text import load_yaml_file
-from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
-from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 from chggen_kernels.workflow.records import INPAINT_MODES
 from chggen_kernels.workflow.settings import InpaintSettings
 
@@ -61,183 +62,15 @@ __all__ = [
     "load_config",
 ]
 
-# Families whose shape has no free axis ratio ("any" draws a family per candidate).
-RATIO_FREE_FAMILIES = ("cubic", "rhombohedral", "any")
 #: Default largest cell, atoms (``limits.atoms_per_cell`` raises it).
 ATOMS_PER_CELL_LIMIT: int = Limits.model_fields["atoms_per_cell"].default
-_RATIO_RE = re.compile(r"^(random|\d+(\.\d+)?:\d+(\.\d+)?)$")
 
 
 class CampaignConfigError(InputError):
     """The campaign file is unusable; the message names each bad field and its value."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AtomsRange(_Strict):
-    """Atoms per cell, inclusive on both ends."""
-
-    min: int = Field(1, ge=1)
-    max: int = Field(20, ge=1)  # at most limits.atoms_per_cell (checked by the campaign)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AtomsRange:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
-
-
-class CompositionLine(_Strict):
-    """``x1*A + x2*B + ...`` with integer multiples of the end-member formulas."""
-
-    end_members: list[str] = Field(min_length=2)
-    include_end_members: bool = False
-
-    @field_validator("end_members")
-    @classmethod
-    def _formulas(cls, value: list[str]) -> list[str]:
-        for formula in value:
-            parse_formula(formula)
-        return value
-
-
-class CompositionsConfig(_Strict):
-    """Where cell compositions come from; the union of all sources, then ``constraints``.
-
-    ``formulas`` expand to every multiple within ``atoms_per_cell``; ``cells`` are exact
-    cell compositions taken as given.
-    """
-
-    chemical_systems: list[str] = []
-    lines: list[CompositionLine] = []
-    formulas: list[str] = []
-    cells: list[str] = []
-    constraints: list[str] = []
-
-    @field_validator("chemical_systems")
-    @classmethod
-    def _chemsys(cls, value: list[str]) -> list[str]:
-        return ["-".join(parse_chemsys(c)) for c in value]
-
-    @field_validator("formulas", "cells")
-    @classmethod
-    def _formula_list(cls, value: list[str]) -> list[str]:
-        for formula in value:
-            parse_formula(formula)
-        return value
-
-    @field_validator("constraints")
-    @classmethod
-    def _constraints(cls, value: list[str]) -> list[str]:
-        for text in value:
-            parse_constraint(text)
-        return value
-
-    @model_validator(mode="after")
-    def _some_source(self) -> CompositionsConfig:
-        if not (self.chemical_systems or self.lines or self.formulas or self.cells):
-            raise ValueError("give at least one of chemical_systems, lines, formulas, cells")
-        return self
-
-
-class LatticeConfig(_Strict):
-    """Bravais lattice families and axis ratios of unconditional samples.
-
-    ``any`` draws one of the seven families per candidate (seeded). A ratio is the pair
-    of axis ratios ``"b/a:c/a"`` as a quoted string (``"1:1.25"``; unquoted, YAML reads
-    1:1.25 as the number 61.25); ``random`` draws the free ratios per candidate from the
-    reference set {0.5, 0.75, 1, 1.25, 1.5}. Ratio-free families (cubic, rhombohedral,
-    any) take no ratio.
-    """
-
-    families: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
-
-    @field_validator("families")
-    @classmethod
-    def _families(cls, value: list[str]) -> list[str]:
-        from chggen_kernels.lattice import LATTICE_FAMILIES
-
-        for family in value:
-            if family != "any" and family not in LATTICE_FAMILIES:
-                raise ValueError(f"{family!r} is not 'any' or one of "
-                                 f"{', '.join(LATTICE_FAMILIES)}")
-        return value
-    ratios: list[str] = Field(default_factory=lambda: ["random"], min_length=1)
-
-    @field_validator("ratios", mode="before")
-    @classmethod
-    def _ratios(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        out = []
-        for item in value:
-            if not isinstance(item, str) or not _RATIO_RE.match(item):
-                raise ValueError(
-                    f"ratio {item!r} must be 'random' or a quoted 'b/a:c/a' such as '1:1.25'"
-                )
-            out.append(item)
-        return out
-
-    def combinations(self) -> list[tuple[str, str | None]]:
-        """(family, ratio) pairs; ratio ``None`` means the stage draws it."""
-        pairs: list[tuple[str, str | None]] = []
-        for family in dict.fromkeys(self.families):
-            if family in RATIO_FREE_FAMILIES:
-                pairs.append((family, None))
-            else:
-                for ratio in dict.fromkeys(self.ratios):
-                    pairs.append((family, None if ratio == "random" else ratio))
-        return pairs
-
-
-class HullConfig(_Strict):
-    """Phase diagram for E_d: ``offline`` (shipped reference hull), ``mp``, a CSV/JSON file,
-    or ``none`` (no E_d: candidates are not ranked)."""
-
-    source: str = DEFAULT_HULL_SOURCE
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        from chggen_kernels.thermo import check_hull_source
-
-        return check_hull_source(value)
-
-
-class ModelConfig(_Strict):
-    """Score model checkpoint; ``""`` means the model shipped with chggen."""
-
-    checkpoint: str = ""
-
-
-class ResourcesConfig(_Strict):
-    """Ray actors and what each asks of the cluster.
-
-    ``wait_for_resources``: the cluster autoscales, so wait for GPUs or custom resources
-    that no node offers yet (otherwise samplers fall back to CPU and infeasible requests
-    are errors).
-    """
-
-    sampler_actors: int = Field(1, ge=1)
-    gpus_per_sampler: float = Field(0.0, ge=0)
-    cpus_per_sampler: float = Field(0.0, ge=0)
-    sampler_resources: dict[str, float] = {}
-    relax_actors: int = Field(2, ge=1)
-    cpus_per_relax_actor: float = Field(1.0, gt=0)
-    relax_resources: dict[str, float] = {}
-    # candidates per relaxation-actor call, relaxed together (one batched CHGNet forward
-    # per optimiser step); 1: one by one
-    candidates_per_relax_call: int = Field(CANDIDATES_PER_RELAX_CALL, ge=1)
-    atoms_per_batch: int = Field(512, ge=1)
-    max_candidates_in_flight: int | None = Field(None, ge=1)
-    max_restarts: int = Field(-1, ge=-1)
-    max_task_retries: int = Field(3, ge=-1)
-    wait_for_resources: bool = False
-
-
-class CampaignConfig(_Strict):
+class CampaignConfig(StrictModel):
     """A whole campaign; see ``examples/li_si.yaml``."""
 
     name: str = Field("campaign", min_length=1)

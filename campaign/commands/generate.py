@@ -8,8 +8,9 @@ group. Rows go to the results folder (``--out``, the campaign's Parquet schema) 
 ranked candidates are printed. ``--mode inpaint`` (and ``inpaint-symmetric``) still runs
 (and saves) the unconditional hosts but ranks only the inpainted candidates.
 
-The shared options (model, sampler, relaxation, hull, output) are defined here and reused
-by ``chggen inpaint``. Exit codes: 0 success, 1 nothing succeeded, 2 bad input.
+The shared options (model, sampler, relaxation, hull, output; :mod:`.generate_options`),
+the printed plan and results (:mod:`.generate_output`) and the helpers here are reused by
+``chggen inpaint``. Exit codes: 0 success, 1 nothing succeeded, 2 bad input.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from campaign.commands.generate_options import (
+    RELAX_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_shared_arguments,
+)
+from campaign.commands.generate_output import print_dry_run, print_results
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 
 if TYPE_CHECKING:  # pragma: no cover
-    from campaign.local import ChainResult
     from campaign.runner import StageRunner
 
 __all__ = [
@@ -36,82 +42,9 @@ __all__ = [
 ]
 
 MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric", "symmetric", "template")
-REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template")
-# SamplerSettings field -> option
-SAMPLER_OPTIONS = {
-    "n_levels": "--n-levels",
-    "n_corrector_steps": "--n-corrector",
-    "snr": "--snr",
-    "sigma_max": "--sigma-max",
-    "sigma_min": "--sigma-min",
-    "resample_passes": "--resample-passes",
-    "jump_length": "--jump-length",
-    "corrector_step_rule": "--corrector-step-rule",
-    "max_atoms_per_batch": "--max-atoms-per-batch",
-    "method": "--sampler-method",
-    "start_sigma": "--start-sigma",
-    "corrector_sigma_max": "--corrector-sigma-max",
-    "inpaint_n_levels": "--inpaint-n-levels",
-    "inpaint_n_corrector_steps": "--inpaint-n-corrector",
-}
-RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps", "mlip": "--mlip"}
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
                    "max_atoms": "--max-inpaint-atoms",
                    "max_wyckoff_combinations": "--max-wyckoff-combinations"}
-
-
-def add_shared_arguments(p: argparse.ArgumentParser) -> None:
-    """Model, sampler, relaxation, hull and output options of generate and inpaint (sampler
-    and relaxation options and their defaults come from the settings classes)."""
-    from campaign.options import (
-        add_limit_options,
-        add_settings_options,
-        int_at_least,
-        sampler_defaults,
-    )
-    from chggen_kernels.relax import RelaxSettings
-    from chggen_kernels.sampling import (
-        CORRECTOR_STEP_RULES,
-        DEFAULT_PRESET,
-        SAMPLER_METHODS,
-        SAMPLER_PRESETS,
-        SamplerSettings,
-    )
-    from chggen_kernels.thermo import DEFAULT_HULL_SOURCE
-
-    p.add_argument("--n-samples", type=int, default=4, help="candidates to sample (default 4)")
-    p.add_argument("--checkpoint", default=None,
-                   help="score-model checkpoint (default: the model shipped with chggen)")
-    p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
-                   help="reference hull for E_d: offline (shipped; with another --mlip than "
-                   "chgnet, its known phases relaxed with that potential, cached), mp, none, "
-                   "or a CSV/JSON file (formula, energy_per_atom in eV/atom); default "
-                   f"{DEFAULT_HULL_SOURCE}")
-    p.add_argument("--out", default=None, help="results folder (Parquet, campaign schema)")
-    p.add_argument("--new-folder", action="store_true",
-                   help="when the results folder was written with other settings (model, "
-                   "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
-                   "refusing")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device for sampling and CHGNet")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
-    p.add_argument("-n", "--top", dest="top", type=int_at_least(1), default=20,
-                   help="rows of the printed table (default 20)")
-    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
-                   help="no progress on stderr (a bar on a terminal, a line every 30 s in a "
-                   "log file)")
-    add_limit_options(p)
-    sampler = p.add_argument_group("sampler (sigma range: the checkpoint's unless given)")
-    sampler.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS),
-                         default=None, help="sampler preset the options below override "
-                         f"(default {DEFAULT_PRESET}; reference: 200 levels x 5 correctors)")
-    add_settings_options(sampler, SamplerSettings, SAMPLER_OPTIONS,
-                         {"corrector_step_rule": CORRECTOR_STEP_RULES, "method": SAMPLER_METHODS},
-                         defaults=sampler_defaults())
-    add_settings_options(p.add_argument_group("relaxation (FIRE + FrechetCellFilter; "
-                                              "the potential: --mlip)"),
-                         RelaxSettings, RELAX_OPTIONS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -246,29 +179,6 @@ def check_sample_count(n_samples: int, limits: Any, candidates_per_sample: int =
                 field="planned candidates")
 
 
-def print_dry_run(what: str, composition: dict[str, int], n_samples: int,
-                  inpainted: int, args: argparse.Namespace) -> int:
-    """The plan of a single-process command and its estimated cost; exit code 0."""
-    import dataclasses
-
-    from campaign.inputs.plan import estimate_cost
-    from campaign.options import given_values
-    from campaign.resources import resolve_sampler_settings
-
-    n_atoms = sum(composition.values())
-    sampler = dataclasses.asdict(resolve_sampler_settings(
-        given_values(args, [*SAMPLER_OPTIONS, "preset"]), None))
-    cost = estimate_cost(unconditional_atoms=n_atoms * n_samples,
-                         inpainting_atoms=n_atoms * inpainted, sampler=sampler, workers=1,
-                         cpus=float(args.threads or 1))
-    print(f"{what}: {n_samples} samples of {n_atoms} atoms"
-          + (f" + at most {inpainted} inpainted" if inpainted else "")
-          + f"; one process; out {args.out or '(default folder)'}")
-    print(cost.line())
-    print("dry run: nothing started")
-    return 0
-
-
 def check_lattice_options(family: str | None, ratio: str | None) -> None:
     """Refuse a bad ``--lattice-ratio`` (not ``b/a:c/a`` with positive numbers) or one
     given for a family without free axis ratios, before the model is loaded."""
@@ -282,51 +192,6 @@ def check_lattice_options(family: str | None, ratio: str | None) -> None:
     if ratio and family in RATIO_FREE_FAMILIES and family != "any":
         raise InputError(f"--lattice-ratio {ratio!r}: the {family} lattice has no free axis "
                          "ratio")
-
-
-def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
-                  out_dir: str | None) -> int:
-    """Summary line and ranked table; returns the exit code (1 if nothing succeeded).
-
-    When an inpainting mode was asked for but no host framework refined, the unconditional
-    candidates are ranked instead, with a line saying how many hosts refined and why none
-    qualified (exit 0).
-    """
-    from campaign.commands.top import format_table, group_duplicates
-    from campaign.local import rank_table
-
-    records = result.records
-    n_ok = sum(r.status == "ok" for r in records)
-    by_mode = ", ".join(
-        f"{sum(r.mode == m and r.status == 'ok' for r in records)}/"
-        f"{sum(r.mode == m for r in records)} {m}"
-        for m in REPORTED_MODES if any(r.mode == m for r in records)
-    )
-    hosts = (f"; {result.n_symmetric_hosts}/{result.n_hosts} hosts with a symmetric framework"
-             if result.n_hosts else "")
-    print(f"{n_ok}/{len(records)} candidates ok ({by_mode}){hosts}")
-    symmetric = [r for r in records if r.mode == "inpaint-symmetric"]
-    if symmetric:
-        fallback = [r for r in symmetric if r.symmetric_fallback]
-        print(f"{len(symmetric) - len(fallback)}/{len(symmetric)} inpaint-symmetric candidates "
-              f"on Wyckoff orbits; {len(fallback)} fell back to ordinary inpainting (see the "
-              "symmetric_fallback column)")
-    if out_dir is not None:
-        print(f"results: {out_dir}")
-    ranked = rank_table(records, modes)
-    if ranked.empty and modes and result.unconditional and not result.n_symmetric_hosts:
-        print(f"no inpainting: {result.n_symmetric_hosts} of {result.n_hosts} hosts have a "
-              "framework that refines above P-1 (the symmetry ladder keeps them P1/P-1 after "
-              "the guests are removed); ranking the unconditional candidates instead")
-        ranked = rank_table(records, ("unconditional",))
-    if ranked.empty:
-        reasons = sorted({(r.failure_reason or "?").split(":")[0] for r in records
-                          if r.status != "ok"})
-        print(f"chggen: no successful candidate to rank (failures: {', '.join(reasons)}; see "
-              "the failure_reason column)", file=sys.stderr)
-        return 1
-    print(format_table(group_duplicates(ranked, top)))  # as chggen top groups them
-    return 0
 
 
 def check_output_folder(folder: str) -> None:

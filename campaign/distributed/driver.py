@@ -15,7 +15,8 @@ The driver only admits new tasks while fewer than ``max_candidates_in_flight``
 candidates are between admission and disk, so its memory does not grow with the
 campaign; it never blocks on ``ray.get`` while submitting (it waits with ``ray.wait``
 and fetches only finished records). Tasks whose file exists are skipped, so running the
-same configuration again resumes an interrupted campaign.
+same configuration again resumes an interrupted campaign (the tasks, their order and their
+specs: :class:`~campaign.distributed.feed.TaskFeed`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from campaign.config import CampaignConfig
+from campaign.distributed.feed import TaskFeed
 from campaign.distributed.nodes import NodeWatch
 from campaign.distributed.preflight import check_hull, prepare_folder
 from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
@@ -42,14 +44,7 @@ from campaign.distributed.workers import (
 from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
 from campaign.results import ResultStore
 from campaign.runner import RunnerFactory, build_runner, failed_row, short_reason
-from campaign.tasks import (
-    Task,
-    count_unconditional_tasks,
-    inpainting_task,
-    task_specs,
-    unconditional_tasks,
-)
-from chggen_kernels.workflow import INPAINT_MODES, select_hosts
+from campaign.tasks import Task
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
 
 __all__ = ["CampaignError", "CampaignSummary", "run_campaign"]
@@ -67,13 +62,11 @@ class CampaignDriver:
                  runner_factory: RunnerFactory = build_runner) -> None:
         self.config = config
         self.runner_factory = runner_factory
-        self._volume_prior: Any = None
         self.store = ResultStore(config.output)
         self.limit = config.resources.max_candidates_in_flight or auto_in_flight(config)
         self.show_progress = progress
         self.summary = CampaignSummary(output=str(self.store.directory))
-        self.inpaint_modes = [m for m in config.modes if m in INPAINT_MODES]
-        self.inpaint = bool(self.inpaint_modes)
+        self.feed = TaskFeed(config, self.store, self.summary)  # tasks and hosts to admit
         # work not yet on disk
         self._tasks: dict[str, _ActiveTask] = {}
         self._queues: dict[str, collections.deque[CandidateSpec]] = {
@@ -81,7 +74,6 @@ class CampaignDriver:
             "inpaint-symmetric": collections.deque(),
             "unconditional": collections.deque(),
         }
-        self._hosts: collections.deque[tuple[dict[str, Any], Task]] = collections.deque()
         self._in_flight = 0
         # Ray bookkeeping
         self._gen_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
@@ -99,67 +91,19 @@ class CampaignDriver:
         self.relaxers: list[Any] = []
         self.nodes: NodeWatch | None = None  # node events, once the actors run
 
-    # ------------------------------------------------------------------ sources
-    def _new_unconditional(self) -> Iterator[Task]:
-        for task in unconditional_tasks(self.config):
-            if self.store.is_done(task.task_id):
-                self.summary.tasks_skipped += 1
-                continue
-            yield task
-
-    def _resumed_hosts(self) -> Iterator[tuple[dict[str, Any], Task]]:
-        """Hosts of unconditional tasks finished earlier whose inpainting is not done."""
-        if not self.inpaint:
-            return
-        for task in unconditional_tasks(self.config):
-            if self.store.is_done(task.task_id):
-                yield from self._hosts_of(self.store.read_task(task.task_id))
-
-    def _hosts_of(self, rows: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Task]]:
-        inp = self.config.inpaint
-        for host in select_hosts(rows, inp.hosts_per_task, inp.host_max_e_d):
-            for mode in self.inpaint_modes:
-                task = inpainting_task(self.config, host, mode)
-                if self.store.is_done(task.task_id):
-                    self.summary.tasks_skipped += 1
-                else:
-                    yield dict(host), task
-
     # ------------------------------------------------------------------ admission
     def _admit(self) -> None:
         while self._in_flight < self.limit:
-            host = self._hosts.popleft() if self._hosts else next(self._resume, None)
+            host = self.feed.next_host()
             if host is not None:
                 self._ensure_actors()
                 self._submit_refine(*host)
                 continue
-            task = next(self._unconditional, None)
+            task = self.feed.next_task()
             if task is None:
                 return
             self._ensure_actors()
-            self._start_task(task, task_specs(task, self.config.seed,
-                                              self._volume_per_atom(task.composition),
-                                              self.config.generation, self._starts()))
-
-    def _starts(self) -> Any:
-        """(Wyckoff prior, template library), loaded on the first symmetric/template task."""
-        if self.config.generation == "unconditional":
-            return None
-        if getattr(self, "_loaded_starts", None) is None:
-            from campaign.tasks import load_starts
-
-            self._loaded_starts = load_starts()
-        return self._loaded_starts
-
-    def _volume_per_atom(self, composition: dict[str, int]) -> float:
-        """V0 (Å^3/atom) of a composition: the configured one, else the checkpoint's prior."""
-        if self.config.volume_per_atom is not None:
-            return float(self.config.volume_per_atom)
-        if self._volume_prior is None:
-            from campaign.resources import checkpoint_volume_prior
-
-            self._volume_prior = checkpoint_volume_prior(self.config.model.checkpoint)
-        return self._volume_prior.volume_per_atom(dict(composition))
+            self._start_task(task, self.feed.specs(task))
 
     def _start_task(self, task: Task, specs: list[CandidateSpec]) -> None:
         self._tasks[task.task_id] = _ActiveTask(task=task, expected=len(specs))
@@ -313,8 +257,7 @@ class CampaignDriver:
         self.summary.tasks_written += 1
         self._bar.update(1)
         self._show_stages()
-        if self.inpaint and active.task.mode == "unconditional":
-            self._hosts.extend(self._hosts_of([r.to_dict() for r in active.records]))
+        self.feed.task_written(active.task, active.records)
 
     # ------------------------------------------------------------------ main loop
     def _ensure_actors(self) -> None:
@@ -392,11 +335,7 @@ class CampaignDriver:
         from campaign.progress import progress_bar
 
         started = time.monotonic()
-        self.summary.tasks_planned = count_unconditional_tasks(self.config)
-        remaining = sum(1 for _ in self._new_unconditional())
-        self.summary.tasks_skipped = 0
-        self._unconditional = self._new_unconditional()
-        self._resume = self._resumed_hosts()
+        remaining = self.feed.open()
         self._bar = progress_bar(remaining, self.config.name, "tasks",
                                  enabled=self.show_progress)
         self._bar.set_postfix(candidates=0, failed=0)

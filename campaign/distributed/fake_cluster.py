@@ -15,7 +15,9 @@ with ``--node-ip-address=127.0.0.1`` (inherited by the autoscaler monitor, whose
 ``gcs_address`` (else ``<machine address>:6379``), free ports for the GCS, the Ray client
 server and the autoscaler and dashboard metrics servers, no dashboard web UI, usage stats
 off, a private ``--temp-dir`` and a token of its own (:meth:`FakeAutoscalingCluster.driver_env`).
-The node types are ``cluster.yaml``'s, scaled down (:func:`node_types_from_cluster_yaml`).
+The node types are ``cluster.yaml``'s, scaled down (:func:`node_types_from_cluster_yaml`);
+the autoscaler's configuration: :mod:`campaign.distributed.fake_autoscaler` (its names are
+importable from here too).
 Why each setting, and what was measured: ``docs/scale-out-autoscaler-findings.md``.
 """
 
@@ -38,9 +40,15 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import yaml
-from ray.autoscaler._private.fake_multi_node.node_provider import FakeMultiNodeProvider
 
+from campaign.distributed.fake_autoscaler import (
+    FAKE_HEAD_TYPE,
+    OBJECT_STORE_BYTES,
+    StatusFixedProvider,
+    autoscaler_config,
+    autoscaler_report,
+    node_types_from_cluster_yaml,
+)
 from campaign.distributed.reaper import session_processes, start_reaper, terminate
 
 __all__ = ["FAKE_HEAD_TYPE", "FakeAutoscalingCluster", "StatusFixedProvider", "autoscaler_config",
@@ -48,17 +56,12 @@ __all__ = ["FAKE_HEAD_TYPE", "FakeAutoscalingCluster", "StatusFixedProvider", "a
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
-FAKE_HEAD_TYPE = "ray.head.default"  # the fake provider's fixed name of the head's type
-OBJECT_STORE_BYTES = 100 * 1024 * 1024  # per node: Ray's minimum is 75 MiB
 _LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
 _QUEUE = re.compile(r"StandardAutoscaler: Queue (\d+) new nodes for launch")
 _LAUNCH = re.compile(r"Launching (\d+) nodes, type ([\w.-]+)\.")
 _TERMINATE = re.compile(r"Terminating the node with id (\w+) and ip \S+ \((.*)\)")
 _REMOVED = re.compile(r"Removing (\d+) nodes of type ([\w.-]+) \((.*)\)\.")
 _AUTH_MODE, _AUTH_TOKEN = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"
-_EMPTY_LISTS = ("cluster_synced_files", "rsync_exclude", "rsync_filter",
-                "initialization_commands", "setup_commands", "head_setup_commands",
-                "worker_setup_commands", "head_start_ray_commands", "worker_start_ray_commands")
 
 
 def _die_with_parent() -> None:
@@ -90,99 +93,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def node_types_from_cluster_yaml(path: str | Path = ROOT / "cluster.yaml", *,
-                                 cpus_per_node: float = 1, max_workers: int = 1,
-                                 gpu_as: str | None = None,
-                                 object_store_bytes: int = OBJECT_STORE_BYTES
-                                 ) -> dict[str, dict[str, Any]]:
-    """The worker node types of a Ray cluster file, scaled down for one small machine.
-
-    Each type keeps its name and custom resources, each capped at ``cpus_per_node``
-    (``relax_node: 32`` becomes 1 with one CPU: one relaxation actor per CPU, as on the
-    cloud); CPUs are ``min(CPU, cpus_per_node)``; ``memory`` is dropped (the cloud sizes do
-    not fit); a GPU stays a logical GPU, or becomes the custom resource ``gpu_as``. At most
-    ``max_workers`` nodes of each type, none kept up (``min_workers: 0``).
-    """
-    config = yaml.safe_load(Path(path).read_text())
-    head = config["head_node_type"]
-    types = {}
-    for name, spec in config["available_node_types"].items():
-        if name == head:
-            continue
-        resources = dict(spec.get("resources", {}))
-        resources.pop("memory", None)
-        scaled: dict[str, Any] = {"CPU": min(float(resources.pop("CPU", 0)), cpus_per_node)}
-        gpus = resources.pop("GPU", 0)
-        if gpus:
-            scaled[gpu_as or "GPU"] = min(float(gpus), 1.0)
-        scaled.update({k: min(float(v), cpus_per_node) for k, v in resources.items()})
-        scaled = {k: int(v) if float(v).is_integer() else v for k, v in scaled.items()}
-        scaled["object_store_memory"] = object_store_bytes
-        types[name] = {"resources": scaled, "node_config": {}, "min_workers": 0,
-                       "max_workers": max_workers}
-    return types
-
-
-def autoscaler_config(worker_types: Mapping[str, Mapping[str, Any]], gcs_address: str, *,
-                      idle_timeout_minutes: float = 0.25, head_cpus: float = 0,
-                      node_status_fix: bool = False) -> dict[str, Any]:
-    """The whole autoscaler configuration of a fake multi-node cluster (what Ray's missing
-    ``example.yaml`` plus ``AutoscalingCluster._generate_config`` would give), its nodes
-    joining the GCS at ``gcs_address``. Autoscaler v1 reads it as it is (no defaults
-    merged). ``node_status_fix``: Ray's provider subclassed by :class:`StatusFixedProvider`
-    (provider type ``external``)."""
-    types = {name: dict(spec) for name, spec in worker_types.items()}
-    types[FAKE_HEAD_TYPE] = {"resources": {"CPU": head_cpus}, "node_config": {},
-                             "max_workers": 0}
-    config: dict[str, Any] = {
-        "cluster_name": "chggen_fake",
-        "max_workers": sum(int(t.get("max_workers", 0)) for t in worker_types.values()),
-        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True,
-                     "disable_node_updaters": True, "disable_launch_config_check": True,
-                     "gcs_address": gcs_address},
-        "available_node_types": types,
-        "head_node_type": FAKE_HEAD_TYPE,
-        "auth": {},
-        "upscaling_speed": 1.0,
-        "idle_timeout_minutes": idle_timeout_minutes,
-        "docker": {},
-        "file_mounts": {},
-        "file_mounts_sync_continuously": False,
-    }
-    if node_status_fix:
-        config["provider"].update(type="external",
-                                  module=f"{__name__}.{StatusFixedProvider.__name__}")
-    config.update({key: [] for key in _EMPTY_LISTS})
-    return config
-
-
-class StatusFixedProvider(FakeMultiNodeProvider):  # type: ignore[misc]
-    """Ray's fake provider whose worker nodes report the status ``up-to-date``.
-
-    Ray's overwrites its own ``up-to-date`` tag with the launcher's ``uninitialized``
-    (``all_tags.update(tags)``) and never updates it, and the autoscaler checks the
-    heartbeat of ``up-to-date`` nodes only (``terminate_unhealthy_nodes``): a node whose
-    raylet died goes only once "idle" for ``idle_timeout_minutes``. A node is in the
-    provider once its raylet has started, so ``up-to-date`` is true.
-    """
-
-    def node_tags(self, node_id: str) -> dict[str, str]:
-        from ray.autoscaler.tags import STATUS_UP_TO_DATE, TAG_RAY_NODE_STATUS
-
-        return {**super().node_tags(node_id), TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE}
-
-
-def autoscaler_report() -> dict[str, Any]:
-    """The autoscaler's latest report (``active_nodes``, ``pending_nodes``,
-    ``node_type_mapping``: node id -> node type, ...), read from the GCS of the cluster
-    this process is connected to (``ray.init`` first); ``{}`` before the first."""
-    from ray._private import ray_constants
-    from ray.experimental.internal_kv import _internal_kv_get
-
-    status = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
-    return dict(json.loads(status).get("autoscaler_report") or {}) if status else {}
 
 
 class FakeAutoscalingCluster:
@@ -229,7 +139,7 @@ class FakeAutoscalingCluster:
             _AUTH_MODE: "token", _AUTH_TOKEN: self.token,
             # fixed ports by default (44217, 44227), on 127.0.0.1: another Ray may hold them
             "AUTOSCALER_METRIC_PORT": str(free_port()), "DASHBOARD_METRIC_PORT": str(free_port()),
-            # the autoscaler imports StatusFixedProvider from here
+            # the autoscaler imports StatusFixedProvider from campaign.distributed
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
         })
         env.update(self.extra_env)

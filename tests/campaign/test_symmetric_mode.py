@@ -81,7 +81,7 @@ def test_one_task_per_inpainting_mode_and_host() -> None:
     from campaign.distributed.driver import CampaignDriver
 
     driver = CampaignDriver(config.model_copy(update={"output": "unused"}), progress=False)
-    tasks = [task for _, task in driver._hosts_of([host])]
+    tasks = [task for _, task in driver.feed.hosts_of([host])]
     assert [t.mode for t in tasks] == ["inpaint", "inpaint-symmetric"]
 
 
