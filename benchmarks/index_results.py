@@ -37,6 +37,8 @@ KINDS: list[tuple[str, str, str]] = [
      "bench_batched_relax.py"),
     (r"^benchmark_csp", "CSP benchmark (default set, shipped weights): match@k of known "
      "crystals vs random search", "chggen benchmark csp"),
+    (r"^csp_modes_validation", "generation modes on 8 validation compounds (k = 10): the "
+     "mode for the extended set is chosen here", "chggen benchmark csp --methods ..."),
     (r"^benchmark_hosts", "host benchmark (default set, shipped weights): guests put back "
      "into known hosts", "chggen benchmark hosts"),
     (r"^campaign\.json", "campaign throughput, scaling with actors, driver memory",
@@ -227,7 +229,8 @@ def _potentials(d: dict) -> str:
 
 
 HEADLINES: list[tuple[str, Callable[[dict], str]]] = [
-    (r"^benchmark_csp.*\.json$", _best_csp), (r"^benchmark_hosts.*\.json$", _hosts),
+    (r"^benchmark_csp.*\.json$", _best_csp), (r"^csp_modes.*\.json$", _best_csp),
+    (r"^benchmark_hosts.*\.json$", _hosts),
     (r"^chaos_campaign\.json$", _chaos), (r"^autoscaling.*\.json$", _candidates),
     (r"^probe_inputs\.json$", _probes), (r"^potentials.*\.json$", _potentials),
     (r"^cli_latency\.json$", _latency),

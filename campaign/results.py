@@ -230,6 +230,24 @@ class ResultStore:
                 raise ResultsError(f"{self._where(path)} was {difference}; write to a new "
                                    "folder")
 
+    def migrate_older_parts(self) -> list[Path]:
+        """Rewrite, atomically, every part written before some nullable columns existed
+        (:func:`older_schema`) with those columns null; returns the parts migrated."""
+        migrated = []
+        for path in self.part_files():
+            try:
+                found = pq.read_schema(path)
+            except (pa.ArrowException, OSError):
+                continue  # left to check_schema / quarantine_bad_parts
+            if not older_schema(found, self.schema):
+                continue
+            table = pq.read_table(path)
+            columns = [table.column(f.name) if f.name in found.names
+                       else pa.nulls(table.num_rows, f.type) for f in self.schema]
+            write_parquet_atomic(pa.Table.from_arrays(columns, schema=self.schema), path)
+            migrated.append(path)
+        return migrated
+
     def quarantine_bad_parts(
         self, rows_problem: Callable[[str, list[dict[str, Any]]], str | None] | None = None,
         warn: Callable[[str], None] | None = None,

@@ -91,7 +91,10 @@ def _manifest(spec: RunSpec) -> dict[str, Any]:
     # the potential only when it is not CHGNet: folders of CHGNet runs written before it
     # was recorded resume; another potential's folder refuses CHGNet and vice versa
     potential = {} if chain.mlip == DEFAULT_MLIP else {"mlip": chain.mlip}
-    return {**dataclasses.asdict(spec.settings), "checkpoint": chain.checkpoint,
+    settings = dataclasses.asdict(spec.settings)
+    if settings.get("z") == "given":  # likewise: folders written before --z resume
+        settings = {k: v for k, v in settings.items() if k not in ("z", "z_max_atoms")}
+    return {**settings, "checkpoint": chain.checkpoint,
             "sampler": dict(sorted(chain.sampler.items())), "fmax": chain.fmax,
             "max_steps": chain.max_steps, "max_combinations": chain.max_combinations,
             **potential}

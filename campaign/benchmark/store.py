@@ -80,6 +80,7 @@ class BenchmarkStore:
         self.candidates = ResultStore(self.out / "candidates", candidate_schema)
         self.reference = ResultStore(self.out / "reference", REFERENCE_SCHEMA)
         for store in (self.candidates, self.reference):
+            store.migrate_older_parts()  # columns added since: null (a benchmark folder resumes)
             store.check_schema()
             store.remove_stale_temporaries()
 
