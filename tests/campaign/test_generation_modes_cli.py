@@ -1,0 +1,75 @@
+"""``--mode symmetric`` and ``--mode template`` through the CLI (generate) and the campaign
+configuration (scan): a tiny random-weight checkpoint, few noise levels, real CHGNet."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+from pymatgen.core import Structure
+
+from campaign.cli import main
+from campaign.commands.scan import config_from_args, register
+from campaign.results import read_results
+from campaign.tasks import load_starts, task_specs, unconditional_tasks
+
+FAST = ["--n-levels", "6", "--n-corrector", "1", "--max-steps", "12", "--threads", "1",
+        "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_generate_template_starts_from_substituted_known_phases(tmp_path, checkpoint):
+    out = tmp_path / "run"
+    argv = ["generate", "LiSi", "--formula-units", "2", "--n-samples", "2", "--mode",
+            "template", "--checkpoint", checkpoint, "--out", str(out), *FAST]
+    assert main(argv) == 0
+    rows = read_results(out)
+    assert list(rows["mode"]) == ["template", "template"]
+    assert rows["start_from"].str.startswith("template ").all()
+    assert "LiSi " not in " ".join(rows["start_from"])  # never the target formula itself
+    for text in rows["structure_generated"].dropna():
+        assert Structure.from_str(text, fmt="json").composition.reduced_formula == "LiSi"
+
+
+def test_generate_symmetric_records_the_space_group_of_each_start(tmp_path, checkpoint):
+    out = tmp_path / "run"
+    argv = ["generate", "Li2Si", "--formula-units", "2", "--n-samples", "2", "--mode",
+            "symmetric", "--checkpoint", checkpoint, "--out", str(out), *FAST]
+    assert main(argv) == 0
+    rows = read_results(out)
+    assert list(rows["mode"]) == ["symmetric", "symmetric"]
+    assert rows["spacegroup_start"].between(1, 230).all()
+    assert rows["wyckoff_letters"].str.contains("Li:").all()
+    assert rows["start_from"].str.startswith("sg ").all()
+
+
+def _scan_args(*extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["scan", "Li-Si", "--budget", "4", "--no-inpaint", *extra])
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "template"])
+def test_scan_mode_plans_first_stage_tasks_of_that_mode(mode):
+    config = config_from_args(_scan_args("--mode", mode))
+    assert config.generation == mode
+    uncond = config_from_args(_scan_args())
+    tasks = list(unconditional_tasks(config))
+    # a mode's tasks never share an id with the unconditional ones (a folder never mixes them)
+    assert {t.task_id for t in tasks}.isdisjoint(t.task_id for t in unconditional_tasks(uncond))
+    specs = task_specs(tasks[0], config.seed, 15.0, config.generation, load_starts())
+    assert {s.mode for s in specs} == {mode}
+    assert len(specs) == tasks[0].n_samples
+
+
+def test_scan_rejects_an_unknown_mode(capsys):
+    with pytest.raises(SystemExit):
+        _scan_args("--mode", "nope")
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
