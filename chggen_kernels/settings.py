@@ -5,6 +5,8 @@ A settings dataclass owns every default and unit of what it configures; its docs
 
 * :func:`strict_from_dict`: build the dataclass from a mapping; unknown keys and bad
   values are errors of the form ``"<Class>.<field> = <value>: <reason>"``;
+* :func:`reject_unknown`: the one unknown-field check (every ``from_dict`` and the
+  configuration readers use it);
 * :func:`field_help`: field -> first sentence of its description (for command-line help);
 * :func:`check_int`: the shared integer check.
 """
@@ -14,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from chggen_kernels.errors import InputError
 
-__all__ = ["SettingsError", "check_int", "field_help", "strict_from_dict"]
+__all__ = ["SettingsError", "check_int", "field_help", "reject_unknown", "strict_from_dict"]
 
 T = TypeVar("T")
 
@@ -34,6 +36,18 @@ def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
         raise ValueError(f"{owner}.{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def reject_unknown(values: Mapping[str, Any], known: Sequence[str], where: str,
+                   error: type[Exception] | None = None, sep: str = ".") -> None:
+    """Raise ``error`` (default :class:`SettingsError`) ``"<where><sep><key> = <value>:
+    unknown field (known: a, b, ...)"`` for the first key of ``values`` (sorted) not in
+    ``known``."""
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise (error or SettingsError)(
+            f"{where}{sep}{unknown[0]} = {values[unknown[0]]!r}: unknown field "
+            f"(known: {', '.join(known)})")
+
+
 def strict_from_dict(cls: type[T], values: Mapping[str, Any], where: str | None = None) -> T:
     """``cls(**values)`` with one-line errors naming the field and the value.
 
@@ -44,10 +58,7 @@ def strict_from_dict(cls: type[T], values: Mapping[str, Any], where: str | None 
     if not isinstance(values, Mapping):
         raise SettingsError(f"{prefix} = {values!r}: expected a mapping of field values")
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise SettingsError(f"{prefix}.{unknown[0]} = {values[unknown[0]]!r}: unknown field "
-                            f"(known: {', '.join(names)})")
+    reject_unknown(values, names, prefix)
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:

@@ -84,6 +84,7 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
     """Read and check a training YAML file (``None``: all defaults)."""
     from campaign.inputs.text import load_yaml_file
     from chggen_kernels.model import ScoreModelConfig, cpu_default_config, gpu_preset_config
+    from chggen_kernels.settings import reject_unknown
     from chggen_kernels.training import TrainSettings
     from chggen_kernels.training.tiny import tiny_model_config
 
@@ -93,10 +94,7 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
         data = load_yaml_file(path, what="training configuration") or {}
         if not isinstance(data, dict):
             raise TrainConfigError(f"{where}: expected a mapping with sections {_SECTIONS}")
-    for key in data:
-        if key not in _SECTIONS:
-            raise TrainConfigError(f"{where}: {key} = {data[key]!r}: unknown field (known: "
-                                   f"{', '.join(_SECTIONS)})")
+    reject_unknown(data, _SECTIONS, where, TrainConfigError, sep=": ")
     sections = {}
     for name in ("model", "train", "data"):
         section = data.get(name) or {}

@@ -157,10 +157,9 @@ class ScoreModelConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoreModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (they signal a mismatch)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"ScoreModelConfig got unknown fields {unknown}")
+        from chggen_kernels.settings import reject_unknown
+
+        reject_unknown(data, [f.name for f in dataclasses.fields(cls)], "ScoreModelConfig")
         values = dict(data)
         if "radial_hidden" in values:
             values["radial_hidden"] = tuple(values["radial_hidden"])

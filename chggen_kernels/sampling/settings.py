@@ -204,10 +204,9 @@ class SamplerSettings:
     def from_dict(cls, values: dict[str, Any]) -> SamplerSettings:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them. With a
         ``preset`` key the preset's fields come first and the other keys override them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown SamplerSettings fields: {', '.join(unknown)}")
+        from chggen_kernels.settings import reject_unknown
+
+        reject_unknown(values, [f.name for f in dataclasses.fields(cls)], "SamplerSettings")
         name = values.get("preset")
         base = SAMPLER_PRESETS.get(name, {}) if isinstance(name, str) else {}
         return cls(**(base | dict(values)))

@@ -111,10 +111,9 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainSettings:
         """Inverse of :meth:`to_dict`; an unknown key is an error naming it."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in data:
-            if key not in known:
-                raise ValueError(f"unknown training setting {key!r} (known: {sorted(known)})")
+        from chggen_kernels.settings import reject_unknown
+
+        reject_unknown(data, [f.name for f in dataclasses.fields(cls)], "TrainSettings")
         return cls(**data)
 
     def lr_factor(self, step: int, plateau_scale: float = 1.0) -> float:
