@@ -2,7 +2,10 @@
 
 :func:`execute` is what ``chggen benchmark csp|hosts`` calls; ``make_chain`` (a callable
 returning a :class:`~campaign.benchmark.chain.BenchmarkChain`) and ``pool`` can be
-injected, so tests run the whole command with a fake relaxer and a tiny model.
+injected, so tests run the whole command with a fake relaxer and a tiny model. The
+folder is held with a campaign folder's writer lock (:func:`campaign.folder.folder_lock`)
+from before its manifest is read to after its outputs are written: a second writer is
+refused in one line naming the holder, and a lock left by a killed run is taken over.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from campaign.benchmark.known_input import BenchmarkInputError, read_known, sele
 from campaign.benchmark.report import write_outputs
 from campaign.benchmark.runner import RunReport, make_pool, run_tasks
 from campaign.benchmark.store import BenchmarkStore, Task
+from campaign.folder import folder_lock
 from campaign.inputs.limits import Limits, check_limit
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 
@@ -140,7 +144,7 @@ def usable_compounds(spec: RunSpec, default_ids: Sequence[str], log: Log | None
     compounds = select_compounds(
         read_known(spec.known), spec.set_name, default_ids, max_atoms=spec.max_atoms,
         limit=spec.limit, require=None if csp else spec.settings.guest)  # type: ignore[union-attr]
-    warn = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    warn = _warn(log)
     screened = screen_structures(
         compounds, structure_of=lambda c: c.structure,
         label_of=lambda c: f"{c.compound_id} ({c.formula})", what=f"benchmark {spec.kind}",
@@ -153,6 +157,11 @@ def usable_compounds(spec: RunSpec, default_ids: Sequence[str], log: Log | None
     check_limit(spec.limits, "candidates", _planned_candidates(spec, len(compounds)),
                 field="planned benchmark candidates")
     return compounds
+
+
+def _warn(log: Log | None) -> Log:
+    """Where warnings go: ``log``, or stderr when the run is quiet."""
+    return log or (lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def _planned_candidates(spec: RunSpec, n_compounds: int) -> int:
@@ -197,7 +206,21 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
 
     Raises:
         BenchmarkInputError: bad input, found before any task runs.
+        FolderLockedError: another live process writes into ``spec.out``.
     """
+    _check(spec)
+    compounds = usable_compounds(spec, set_ids(spec.kind, spec.set_name), log)
+    if dry_run:
+        return _dry_run(spec, compounds), RunReport()
+    with folder_lock(Path(spec.out).expanduser(), command=f"chggen benchmark {spec.kind}",
+                     warn=_warn(log)):
+        return _run(spec, compounds, make_chain, pool_factory, log)
+
+
+def _run(spec: RunSpec, compounds: Sequence[Any], make_chain: Callable[[], Any] | None,
+         pool_factory: Callable[..., Any] | None, log: Log | None
+         ) -> tuple[dict[str, Any], RunReport]:
+    """The run of :func:`execute`, inside the folder's lock."""
     from chggen_kernels.benchmark import (
         csp_markdown,
         hosts_markdown,
@@ -205,11 +228,7 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
         summarise_hosts,
     )
 
-    _check(spec)
-    compounds = usable_compounds(spec, set_ids(spec.kind, spec.set_name), log)
     csp = spec.kind == "csp"
-    if dry_run:
-        return _dry_run(spec, compounds), RunReport()
     store = BenchmarkStore(spec.out, spec.kind, _manifest(spec),
                            CSP_SCHEMA if csp else HOSTS_SCHEMA)
     tasks = [Task(c, m) for c in compounds for m in ("reference", *spec.methods)]

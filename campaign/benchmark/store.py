@@ -12,6 +12,8 @@ Layout of ``OUT``:
   so a part exists exactly when its task finished; a rerun skips finished parts.
 * ``candidates.parquet``, ``summary.json``, ``summary.md`` and a figure, rewritten at the
   end of every run from the parts of the compounds and methods asked for.
+* ``_lock``: a campaign folder's writer lock (:func:`campaign.folder.folder_lock`), held
+  by :func:`campaign.benchmark.driver.execute` around this store for the whole run.
 """
 
 from __future__ import annotations
