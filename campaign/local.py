@@ -98,8 +98,9 @@ class SamplingProgress:
 
 def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed: int,
                 volume_per_atom: float, log: Log | None = None) -> list[CandidateSpec]:
-    """The specs of one ``symmetric`` or ``template`` task (the shipped Wyckoff prior and
-    known-phase templates; :mod:`chggen_kernels.workflow.starts`); a mode that falls back
+    """The specs of one ``symmetric`` or ``template`` task at ``volume_per_atom``
+    Å^3/atom (the shipped Wyckoff prior and known-phase templates;
+    :mod:`chggen_kernels.workflow.starts`); a mode that falls back
     for this composition says so in one line on ``log`` (and in every row)."""
     from chggen_kernels.templates import TemplateLibrary
     from chggen_kernels.thermo.known_structures import read_known_phase_structures

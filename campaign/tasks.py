@@ -107,6 +107,8 @@ def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
     ``starts`` is ``(WyckoffPrior, TemplateLibrary)``, loaded once by the caller."""
     if task.mode != "unconditional":
         raise ValueError(f"task {task.task_id}: expected an unconditional task, got {task.mode!r}")
+    if generation != "unconditional" and starts is None:
+        starts = load_starts()
     if generation == "symmetric":
         from chggen_kernels.workflow.starts import symmetric_start_specs
 
@@ -116,7 +118,8 @@ def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
         from chggen_kernels.workflow.starts import template_start_specs
 
         return template_start_specs(task.task_id, task.composition, task.n_samples,
-                                    campaign_seed, volume_per_atom, starts[1], starts[0])
+                                    campaign_seed, volume_per_atom, starts[1], starts[0],
+                                    first_rank=task.seed_block * task.n_samples)
     return unconditional_specs(task.task_id, task.composition, task.n_samples, campaign_seed,
                                volume_per_atom, task.lattice_family, task.lattice_ratio)
 

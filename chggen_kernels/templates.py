@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 from pymatgen.core import Composition, Element, Structure
@@ -57,7 +58,9 @@ class TemplateStart:
 
 
 def _x(symbol: str) -> float:
-    x = Element(symbol).X
+    with warnings.catch_warnings():  # pymatgen warns for the noble gases
+        warnings.simplefilter("ignore")
+        x = Element(symbol).X
     return 2.0 if math.isnan(x) else float(x)  # noble gases: a mid value, never NaN
 
 
@@ -97,13 +100,15 @@ class TemplateLibrary:
 
     def starts(self, composition: Mapping[str, int], volume_per_atom: float,
                exclude_formulas: Sequence[str] = ()) -> list[TemplateStart]:
-        """Every template start for the primitive-cell ``composition``, most similar first
-        (ties: template id). Polymorphs of the target formula and of ``exclude_formulas``
-        are never used."""
+        """Every template start for the primitive-cell ``composition``, scaled to
+        ``volume_per_atom`` Å^3/atom, most similar first (ties: template id). Polymorphs of
+        the target formula and of ``exclude_formulas`` (any way of writing them) are never
+        used."""
         counts = {el: int(n) for el, n in composition.items() if n}
         target = Composition(counts)
         kind = stoichiometry_type(counts)
-        excluded = {target.reduced_formula, *exclude_formulas}
+        excluded = {target.reduced_formula,
+                    *(Composition(f).reduced_formula for f in exclude_formulas)}
         order = anonymous_species(counts)
         n_atoms = sum(counts.values())
         out = []

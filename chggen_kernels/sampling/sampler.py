@@ -158,7 +158,8 @@ def sample(
             runs from that level. Only without a mask (every atom generated).
     """
     settings = SamplerSettings() if settings is None else settings
-    recorded = settings.to_dict()
+    recorded = settings.to_dict() | ({"from_given_sigma": from_given_sigma}
+                                     if from_given_sigma is not None else {})
     settings = settings.for_batch(batch.mask is not None)
     n_crystals = batch.n_crystals
     seeds = check_seeds(seeds, n_crystals)
@@ -168,16 +169,7 @@ def sample(
     chunks = split_by_budget(counts, settings.max_atoms_per_batch)
     inpainting = batch.mask is not None
     sigmas = level_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
-    if from_given_sigma is not None and inpainting:
-        raise ValueError("from_given_sigma: partial denoising needs a batch without a mask")
-    start = start_position(sigmas, settings.start_sigma) if inpainting else \
-        start_position(sigmas, from_given_sigma)
-    schedule = sampler_schedule(
-        settings.n_levels,
-        settings.resample_passes if inpainting else 1,
-        settings.jump_length,
-        start,
-    )
+    start, schedule = _start_and_schedule(settings, sigmas, inpainting, from_given_sigma)
 
     positions = batch.positions.clone()
     failed_level = torch.full((n_crystals,), -1, dtype=torch.long)
@@ -210,6 +202,18 @@ def sample(
         n_score_calls=n_calls,
         trajectories=trajectories,
     )
+
+
+def _start_and_schedule(settings: SamplerSettings, sigmas: list[float], inpainting: bool,
+                        from_given_sigma: float | None) -> tuple[int, list[SamplerStep]]:
+    """The level the reverse process starts at (inpainting: ``start_sigma``; partial
+    denoising: ``from_given_sigma``, Å; else sigma_max) and the moves from there."""
+    if from_given_sigma is not None and inpainting:
+        raise ValueError("from_given_sigma: partial denoising needs a batch without a mask")
+    start = start_position(sigmas, settings.start_sigma if inpainting else from_given_sigma)
+    schedule = sampler_schedule(settings.n_levels, settings.resample_passes if inpainting
+                                else 1, settings.jump_length, start)
+    return start, schedule
 
 
 class _Ticker:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-__all__ = ["KNOWN_PHASE_STRUCTURES", "KnownPhase", "KnownPhaseError", "anonymous_key",
+__all__ = ["KNOWN_PHASE_STRUCTURES", "KnownPhase", "KnownPhaseError",
            "read_known_phase_structures", "write_known_phase_structures"]
 
 #: The shipped file.
@@ -55,13 +55,6 @@ class KnownPhase:
     def formula(self) -> str:
         """Reduced formula, e.g. ``"Li2Si"``."""
         return self.structure.composition.reduced_formula
-
-
-def anonymous_key(structure: Structure) -> tuple[str, int]:
-    """(anonymous reduced formula, atoms in the primitive cell) of ``structure``; the
-    stoichiometry type that templates and the Wyckoff prior are keyed by."""
-    primitive = structure.get_primitive_structure()
-    return structure.composition.reduced_composition.anonymized_formula, len(primitive)
 
 
 def write_known_phase_structures(path: str | os.PathLike[str],

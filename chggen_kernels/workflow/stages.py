@@ -160,6 +160,7 @@ def generate(
         constraint = (OrbitConstraint([orbits.get(i) for i in ids])
                       if mode in ("inpaint-symmetric", "symmetric") else None)
         from_given = TEMPLATE_SIGMA if mode == "template" else None
+        recorded = settings_dict | ({"from_given_sigma": from_given} if from_given else {})
         t0 = time.perf_counter()
         try:
             tick = None if progress is None else functools.partial(progress, mode)
@@ -172,7 +173,7 @@ def generate(
             reason = f"sampler: {type(exc).__name__}: {exc}"
             for i in ids:
                 results[i] = GeneratedCandidate(specs[i], "failed", None, reason,
-                                                elapsed / len(ids), settings_dict,
+                                                elapsed / len(ids), recorded,
                                                 model_checkpoint)
             continue
         elapsed = time.perf_counter() - t0
@@ -184,10 +185,10 @@ def generate(
             if bool(out.failed[k]):
                 reason = f"sampler: non-finite positions at level {int(out.failed_level[k])}"
                 results[i] = GeneratedCandidate(specs[i], "failed", None, reason, share,
-                                                settings_dict, model_checkpoint)
+                                                recorded, model_checkpoint)
             else:
                 results[i] = GeneratedCandidate(specs[i], "ok", structures[k].as_dict(), None,
-                                                share, settings_dict, model_checkpoint)
+                                                share, recorded, model_checkpoint)
     return [results[i] for i in range(len(specs))]
 
 

@@ -36,7 +36,9 @@ START_MODES = ("symmetric", "template")
 def symmetric_start_specs(task_id: str, composition: Mapping[str, int], n_samples: int,
                           campaign_seed: int, volume_per_atom: float, prior,
                           *, min_distance: float = 1.0) -> list[CandidateSpec]:
-    """``n_samples`` symmetric specs (``prior``: a WyckoffPrior, or None for uniform)."""
+    """``n_samples`` symmetric specs of the cell ``composition`` at ``volume_per_atom``
+    Å^3/atom, atoms at least ``min_distance`` Å apart in the start (``prior``: a
+    WyckoffPrior, or None for uniform)."""
     from chggen_kernels.wyckoff.crystals import random_symmetric_crystal
 
     counts = {el: int(n) for el, n in sorted(composition.items()) if n}
@@ -71,9 +73,13 @@ def _family(spacegroup: int | None) -> str | None:
 
 def template_start_specs(task_id: str, composition: Mapping[str, int], n_samples: int,
                          campaign_seed: int, volume_per_atom: float, library, prior=None,
-                         *, exclude_formulas: Sequence[str] = ()) -> list[CandidateSpec]:
-    """``n_samples`` template specs from ``library`` (a TemplateLibrary), most similar
-    template first; the fallback without templates is described in the module."""
+                         *, exclude_formulas: Sequence[str] = (), first_rank: int = 0
+                         ) -> list[CandidateSpec]:
+    """``n_samples`` template specs from ``library`` (a TemplateLibrary), scaled to
+    ``volume_per_atom`` Å^3/atom: candidate ``k`` starts from template rank
+    ``first_rank + k`` (mod the number of templates; a campaign's later seed blocks go
+    on down the ranking instead of repeating its top). The fallback without templates is
+    described in the module."""
     from chggen_kernels.wyckoff.prior import stoichiometry_type
 
     counts = {el: int(n) for el, n in sorted(composition.items()) if n}
@@ -92,11 +98,12 @@ def template_start_specs(task_id: str, composition: Mapping[str, int], n_samples
                 for s in specs]
     specs = []
     for index in range(n_samples):
-        start = starts[index % len(starts)]
+        rank = first_rank + index
+        start = starts[rank % len(starts)]
         specs.append(CandidateSpec(
             candidate_id=candidate_id(task_id, index), task_id=task_id, composition=counts,
             mode="template", seed=candidate_seed(campaign_seed, task_id, index),
             volume_per_atom_prior=float(volume_per_atom), start=start.structure.as_dict(),
             start_from=f"template {start.label}"
-            + (f", repeat {index // len(starts)}" if index >= len(starts) else "")))
+            + (f", repeat {rank // len(starts)}" if rank >= len(starts) else "")))
     return specs

@@ -96,16 +96,24 @@ def _lattice(spacegroup: int, shape: tuple[float, ...], volume: float):
 def _build(species: list[str], counts: list[int], spacegroup: int,
            sites: list[list[str]] | None, lattice, n_atoms: int, volume: float,
            random_state: int) -> tuple[Structure, str] | None:
+    """A crystal and its Wyckoff labels, or None for any draw that cannot be built."""
+    try:
+        return _built(species, counts, spacegroup, sites, lattice, n_atoms, volume,
+                      random_state)
+    except Exception:  # noqa: BLE001 - pyxtal refuses some draws; the caller draws again
+        return None
+
+
+def _built(species: list[str], counts: list[int], spacegroup: int,
+           sites: list[list[str]] | None, lattice, n_atoms: int, volume: float,
+           random_state: int) -> tuple[Structure, str] | None:
     from pyxtal import pyxtal
 
     m = centring_multiplicity(spacegroup)
     crystal = pyxtal()
-    try:
-        crystal.from_random(3, spacegroup, species, [c * m for c in counts], lattice=lattice,
-                            sites=sites, random_state=random_state)
-        structure = crystal.to_pymatgen()
-    except Exception:  # pyxtal refuses some draws; the caller draws again
-        return None
+    crystal.from_random(3, spacegroup, species, [c * m for c in counts], lattice=lattice,
+                        sites=sites, random_state=random_state)
+    structure = crystal.to_pymatgen()
     if not getattr(crystal, "valid", True):
         return None
     letters: dict[str, list[str]] = {}
@@ -131,7 +139,8 @@ def random_symmetric_crystal(
     min_distance: float = 1.0,
     max_tries: int = 50,
 ) -> SymmetricDraw:
-    """One random symmetric crystal of the primitive-cell ``composition`` (see module).
+    """One random symmetric crystal of the primitive-cell ``composition`` at
+    ``volume_per_atom`` Å^3/atom (see module).
 
     Each try draws an assignment (``prior``; ``None``: the uniform prior) and a crystal;
     draws pyxtal refuses, that reduce to another atom count, or with atoms closer than

@@ -28,6 +28,7 @@ import gzip
 import json
 import math
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -61,7 +62,9 @@ def crystal_family(spacegroup: int) -> str:
 
 
 def _electronegativity(symbol: str) -> float:
-    x = Element(symbol).X
+    with warnings.catch_warnings():  # pymatgen warns for the noble gases
+        warnings.simplefilter("ignore")
+        x = Element(symbol).X
     return 99.0 if math.isnan(x) else float(x)
 
 

@@ -215,6 +215,13 @@ def test_template_specs_take_templates_in_rank_order_and_mark_repeats(two_templa
     only_nacl = template_start_specs("t", counts, 1, 2, 25.0, two_templates,
                                      exclude_formulas=("CsCl",))
     assert only_nacl[0].start_from == f"template {starts[1].label}"
+    written_otherwise = template_start_specs("t", counts, 1, 2, 25.0, two_templates,
+                                             exclude_formulas=("ClCs",))  # any way of writing
+    assert written_otherwise[0].start_from == f"template {starts[1].label}"
+    # a later seed block goes on down the ranking instead of repeating its top
+    block1 = template_start_specs("t", counts, 2, 2, 25.0, two_templates, first_rank=1)
+    assert [s.start_from for s in block1] == [f"template {starts[1].label}",
+                                              f"template {starts[0].label}, repeat 1"]
 
 
 def test_template_specs_without_a_template_fall_back_with_the_reason(two_templates,

@@ -11,7 +11,6 @@ from chggen_kernels.thermo.known_structures import (
     KNOWN_PHASE_STRUCTURES,
     KnownPhase,
     KnownPhaseError,
-    anonymous_key,
     read_known_phase_structures,
     write_known_phase_structures,
 )
@@ -49,13 +48,6 @@ def test_round_trip_keeps_cell_and_sites(tmp_path):
     assert back.source_id == "x-1" and back.licence == "CC-BY-4.0"
     assert back.structure.lattice.abc == pytest.approx(s.lattice.abc, abs=1e-3)
     assert back.structure.frac_coords == pytest.approx(s.frac_coords, abs=1e-5)
-
-
-def test_anonymous_key_uses_the_primitive_cell():
-    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"],
-                                         [[0, 0, 0], [0.5, 0.5, 0.5]])
-    assert len(rocksalt) == 8
-    assert anonymous_key(rocksalt) == ("AB", 2)
 
 
 def test_another_file_is_refused(tmp_path):
