@@ -37,6 +37,8 @@ KINDS: list[tuple[str, str, str]] = [
      "bench_batched_relax.py"),
     (r"^benchmark_csp", "CSP benchmark (default set, shipped weights): match@k of known "
      "crystals vs random search", "chggen benchmark csp"),
+    (r"^csp_modes_validation_template_sigma05", "template mode denoised from 0.5 Å instead "
+     "of 0.75 Å, the same 8 validation compounds (k = 10)", "chggen benchmark csp"),
     (r"^csp_modes_validation", "generation modes on 8 validation compounds (k = 10): the "
      "mode for the extended set is chosen here", "chggen benchmark csp --methods ..."),
     (r"^benchmark_hosts", "host benchmark (default set, shipped weights): guests put back "
