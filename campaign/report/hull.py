@@ -8,7 +8,6 @@ the elemental references of the same phase diagram, from their relaxed energies 
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,16 +29,16 @@ __all__ = [
 
 def hull_source_from_spec(spec: str) -> Any:
     """``offline`` (shipped references), ``mp`` (Materials Project, cached) or a file path
-    (CSV ``formula,energy_per_atom`` in eV/atom, or JSON entries)."""
-    from chggen_kernels.thermo import FileHullSource, MPHullSource, OfflineHullSource
+    (CSV ``formula,energy_per_atom`` in eV/atom, or JSON entries): the kernels' one parser
+    (:func:`~chggen_kernels.thermo.sources.hull_source_from_name`); a report needs a hull,
+    so ``none`` is refused (ThermoInputError, a ValueError)."""
+    from chggen_kernels.thermo.sources import ThermoInputError, hull_source_from_name
 
-    if spec == "offline":
-        return OfflineHullSource()
-    if spec == "mp":
-        return MPHullSource()
-    if not Path(spec).expanduser().is_file():
-        raise ValueError(f"hull must be 'offline', 'mp' or an existing file, got {spec!r}")
-    return FileHullSource(Path(spec).expanduser())
+    source = hull_source_from_name(spec)
+    if source is None:
+        raise ThermoInputError("hull figures need a hull: 'offline', 'mp' or a CSV/JSON file, "
+                               "not 'none'")
+    return source
 
 
 def infer_hull_spec(table: pd.DataFrame) -> str:
