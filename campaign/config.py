@@ -86,7 +86,8 @@ class CampaignConfig(StrictModel):
     # how the first-stage ("unconditional") tasks start: random Bravais lattices
     # ("unconditional"), Wyckoff orbits from the learned prior ("symmetric") or substituted
     # known structures ("template"); chggen_kernels.workflow.starts
-    generation: Literal["unconditional", "symmetric", "template"] = "unconditional"
+    generation: Literal["unconditional", "symmetric", "template", "template-symmetric"] = \
+        "unconditional"
     inpaint: InpaintSettings = InpaintSettings()
     # SamplerSettings fields given explicitly; the rest: the checkpoint's sigma range and the
     # SamplerSettings defaults (resolved where the model is loaded)

@@ -98,7 +98,8 @@ class SamplingProgress:
 
 def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed: int,
                 volume_per_atom: float, log: Log | None = None) -> list[CandidateSpec]:
-    """The specs of one ``symmetric`` or ``template`` task at ``volume_per_atom``
+    """The specs of one ``symmetric``, ``template`` or ``template-symmetric`` task at
+    ``volume_per_atom``
     Å^3/atom (the shipped Wyckoff prior and known-phase templates;
     :mod:`chggen_kernels.workflow.starts`); a mode that falls back
     for this composition says so in one line on ``log`` (and in every row)."""
@@ -117,7 +118,7 @@ def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed:
     else:
         library = TemplateLibrary(read_known_phase_structures())
         specs = template_start_specs(task_id, counts, n_samples, seed, volume_per_atom,
-                                     library, prior)
+                                     library, prior, symmetric=mode == "template-symmetric")
     fallen = [s for s in specs if s.mode != mode]
     if fallen and log:
         reason = fallen[0].symmetric_fallback or fallen[0].start_from

@@ -114,12 +114,13 @@ def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
 
         return symmetric_start_specs(task.task_id, task.composition, task.n_samples,
                                      campaign_seed, volume_per_atom, starts[0])
-    if generation == "template":
+    if generation in ("template", "template-symmetric"):
         from chggen_kernels.workflow.starts import template_start_specs
 
         return template_start_specs(task.task_id, task.composition, task.n_samples,
                                     campaign_seed, volume_per_atom, starts[1], starts[0],
-                                    first_rank=task.seed_block * task.n_samples)
+                                    first_rank=task.seed_block * task.n_samples,
+                                    symmetric=generation == "template-symmetric")
     return unconditional_specs(task.task_id, task.composition, task.n_samples, campaign_seed,
                                volume_per_atom, task.lattice_family, task.lattice_ratio)
 

@@ -8,7 +8,7 @@ execution), ``report`` (outputs) and ``driver`` (one run). Scoring is in
 """
 
 CSP_METHODS = ("random", "random-prior", "unconditional", "inpaint", "inpaint-symmetric",
-               "symmetric", "template", "template-raw")
+               "symmetric", "template", "template-symmetric", "template-raw")
 #: What ``chggen benchmark csp`` runs unless ``--methods`` says otherwise (the methods of
 #: the committed default-set results; the others are opt-in, e.g. ``--methods random
 #: symmetric template``).

@@ -59,8 +59,8 @@ class BenchmarkChain(Protocol):
     def symmetric(self, composition: Mapping[str, int], n: int, seed: int,
                   min_distance: float = 1.0) -> list[CandidateRecord]: ...
 
-    def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool
-                 ) -> list[CandidateRecord]: ...
+    def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool,
+                 symmetric: bool = False) -> list[CandidateRecord]: ...
 
     def wyckoff_prior(self) -> Any: ...
 
@@ -243,9 +243,10 @@ class InProcessChain:
             from chggen_kernels.wyckoff.crystals import compatible_space_groups
 
             compatible_space_groups(composition)
-        if method in ("random-prior", "symmetric", "template", "template-raw"):
+        if method in ("random-prior", "symmetric", "template", "template-raw",
+                      "template-symmetric"):
             self.wyckoff_prior()
-        if method in ("template", "template-raw"):
+        if method in ("template", "template-raw", "template-symmetric"):
             self.template_library().starts(composition, 20.0)
 
     def template_library(self) -> Any:
@@ -274,16 +275,18 @@ class InProcessChain:
         chosen = separated_first(self.runner.generate(specs), n, min_distance)
         return self._relax(chosen)
 
-    def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool
-                 ) -> list[CandidateRecord]:
+    def template(self, composition: Mapping[str, int], n: int, seed: int, denoise: bool,
+                 symmetric: bool = False) -> list[CandidateRecord]:
         """``n`` template starts, most similar first; ``denoise``: noised to
-        ``TEMPLATE_SIGMA`` and denoised by the score model (``--mode template``), else
-        relaxed as they are (repeats of a template noised, not denoised)."""
+        ``TEMPLATE_SIGMA`` and denoised by the score model (``--mode template``; with
+        ``symmetric`` on the template's own orbits, ``template-symmetric``), else relaxed
+        as they are (repeats of a template noised, not denoised)."""
         from chggen_kernels.workflow.starts import template_start_specs
 
         specs = template_start_specs(f"template-{seed}", composition, n, seed,
                                      self.volume_per_atom(composition),
-                                     self.template_library(), self.wyckoff_prior())
+                                     self.template_library(), self.wyckoff_prior(),
+                                     symmetric=symmetric)
         if denoise or any(spec.start is None for spec in specs):
             return self._run(specs)  # a fallback without starts is sampled
         return self._relax([raw_start(spec) for spec in specs])

@@ -238,9 +238,10 @@ def _method_rows(chain: Any, task: Task, settings: CspSettings,
     if task.method == "symmetric":
         records = chain.symmetric(composition, settings.k, seed,
                                   min_distance=settings.random_min_distance)
-    elif task.method in ("template", "template-raw"):
+    elif task.method in ("template", "template-raw", "template-symmetric"):
         records = chain.template(composition, settings.k, seed,
-                                 denoise=task.method == "template")
+                                 denoise=task.method != "template-raw",
+                                 symmetric=task.method == "template-symmetric")
     else:
         guest = guest_for(known, settings.guest)
         records = _chggen_records(chain, task.method, composition, guest, settings.k, seed)

@@ -41,7 +41,8 @@ __all__ = [
     "warn_hull_coverage",
 ]
 
-MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric", "symmetric", "template")
+MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric", "symmetric", "template",
+         "template-symmetric")
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
                    "max_atoms": "--max-inpaint-atoms",
                    "max_wyckoff_combinations": "--max-wyckoff-combinations"}
@@ -57,9 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=MODES, default="unconditional",
                    help="unconditional, inpaint (guests into refined hosts), both, "
                    "inpaint-symmetric (guests on Wyckoff orbits of the refined framework), "
-                   "symmetric (every atom on Wyckoff orbits drawn from the learned prior) or "
+                   "symmetric (every atom on Wyckoff orbits drawn from the learned prior), "
                    "template (known structures of the same stoichiometry type, "
-                   "substituted, partly noised and denoised)")
+                   "substituted, partly noised and denoised) or template-symmetric (the "
+                   "same, denoised on the template's own Wyckoff orbits)")
     p.add_argument("--guest", default=None,
                    help="guest species for inpainting, e.g. Li or Li,Mg")
     cell = p.add_mutually_exclusive_group()

@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["REPORTED_MODES", "print_dry_run", "print_results"]
 
-REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template")
+REPORTED_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template",
+                  "template-symmetric")
 
 
 def print_dry_run(what: str, composition: dict[str, int], n_samples: int,

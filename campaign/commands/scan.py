@@ -27,7 +27,7 @@ __all__ = ["config_from_args", "register", "run", "scan_config"]
 DEFAULT_MAX_ATOMS = 8
 DEFAULT_BUDGET = 24  # candidates
 UNCONDITIONAL_SHARE = 2 / 3
-GENERATION_MODES = ("unconditional", "symmetric", "template")
+GENERATION_MODES = ("unconditional", "symmetric", "template", "template-symmetric")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=GENERATION_MODES, default="unconditional",
                    help="how first-stage candidates start: random Bravais lattices "
                    "(unconditional, default), Wyckoff orbits from the learned prior "
-                   "(symmetric) or substituted known structures (template)")
+                   "(symmetric) or substituted known structures (template; "
+                   "template-symmetric: denoised on the template's orbits)")
     p.add_argument(
         "--line", default=None, help="restrict to a line between formulas, e.g. ZnS,P2S5"
     )

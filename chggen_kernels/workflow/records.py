@@ -13,6 +13,7 @@ from typing import Any, Literal
 __all__ = [
     "CANDIDATE_MODES",
     "INPAINT_MODES",
+    "START_MODES",
     "CandidateRecord",
     "CandidateSpec",
     "GeneratedCandidate",
@@ -23,10 +24,14 @@ __all__ = [
     "utc_now",
 ]
 
-CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template")
+CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template",
+                   "template-symmetric")
+#: Modes that start from a structure stored in the spec (chggen_kernels.workflow.starts).
+START_MODES = ("symmetric", "template", "template-symmetric")
 #: Modes that inpaint guests into the frameworks of unconditional hosts.
 INPAINT_MODES = ("inpaint", "inpaint-symmetric")
-Mode = Literal["unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template"]
+Mode = Literal["unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template",
+               "template-symmetric"]
 
 
 def format_composition(composition: dict[str, int]) -> str:
@@ -77,7 +82,7 @@ class CandidateSpec:
             raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {self.mode!r}")
         if self.mode in INPAINT_MODES and self.host is None:
             raise ValueError(f"candidate {self.candidate_id}: mode {self.mode!r} needs a host")
-        if self.mode in ("symmetric", "template") and self.start is None:
+        if self.mode in START_MODES and self.start is None:
             raise ValueError(f"candidate {self.candidate_id}: mode {self.mode!r} needs a start")
         if not self.composition or any(n < 0 for n in self.composition.values()):
             raise ValueError(

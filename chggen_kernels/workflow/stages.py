@@ -42,6 +42,7 @@ from chggen_kernels.workflow.planning import (
 )
 from chggen_kernels.workflow.records import (
     INPAINT_MODES,
+    START_MODES,
     CandidateRecord,
     CandidateSpec,
     GeneratedCandidate,
@@ -68,7 +69,7 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
     replaces. Inpainting: the host framework plus ``n_guest`` guests (mask True).
     """
     rng = np.random.default_rng(spec.seed)
-    if spec.start is not None and spec.mode in ("symmetric", "template"):
+    if spec.start is not None and spec.mode in START_MODES:
         start = Structure.from_dict(spec.start)
         return (start.cart_coords, start.lattice.matrix, np.array(start.atomic_numbers),
                 np.ones(len(start), bool))
@@ -105,14 +106,21 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _start_orbits(spec: CandidateSpec) -> tuple[CandidateSpec, Any]:
-    """(spec, orbits of its symmetric start); never raises: a start whose orbits cannot be
-    found is sampled without the constraint, the reason in ``symmetric_fallback``."""
+    """(spec, orbits of its start); never raises: a start whose orbits cannot be found is
+    sampled without the constraint, the reason in ``symmetric_fallback``. A symmetric
+    start is sampled from uniform positions (any atom on any orbit of its species); a
+    template start is denoised from where it is, so each atom keeps its own orbit."""
     import dataclasses
 
-    from chggen_kernels.wyckoff.crystals import start_orbits
+    from chggen_kernels.wyckoff.crystals import paired_orbits, start_orbits
 
+    start = Structure.from_dict(spec.start)
     try:
-        orbits, spacegroup, letters = start_orbits(Structure.from_dict(spec.start))
+        if spec.mode == "template-symmetric":
+            orbits, spacegroup = paired_orbits(start)
+            letters = ";".join(sorted(set(orbits.labels)))
+        else:
+            orbits, spacegroup, letters = start_orbits(start)
     except Exception as exc:  # noqa: BLE001 - any failure: sample unconstrained
         return dataclasses.replace(spec, symmetric_fallback=f"wyckoff: {exc}"), None
     return dataclasses.replace(spec, spacegroup_start=spacegroup, wyckoff_letters=letters), \
@@ -146,7 +154,7 @@ def generate(
             arrays[i] = initial_crystal(spec)
             if spec.mode == "inpaint-symmetric":
                 specs[i], orbits[i] = resolve_symmetric(spec, arrays[i][2], arrays[i][3])
-            elif spec.mode == "symmetric":
+            elif spec.mode in ("symmetric", "template-symmetric"):
                 specs[i], orbits[i] = _start_orbits(spec)
         except Exception as exc:  # bad spec: a failed row, never a crashed batch
             results[i] = GeneratedCandidate(spec, "failed", None, f"initialisation: {exc}", 0.0,
@@ -157,9 +165,9 @@ def generate(
         crystals = [arrays[i][:3] for i in ids]
         masks = [arrays[i][3] for i in ids] if mode in INPAINT_MODES else None
         batch = CrystalBatch.from_arrays(crystals, masks=masks, dtype=dtype, device=device)
-        constraint = (OrbitConstraint([orbits.get(i) for i in ids])
-                      if mode in ("inpaint-symmetric", "symmetric") else None)
-        from_given = TEMPLATE_SIGMA if mode == "template" else None
+        constraint = (OrbitConstraint([orbits.get(i) for i in ids]) if mode in
+                      ("inpaint-symmetric", "symmetric", "template-symmetric") else None)
+        from_given = TEMPLATE_SIGMA if mode in ("template", "template-symmetric") else None
         recorded = settings_dict | ({"from_given_sigma": from_given} if from_given else {})
         t0 = time.perf_counter()
         try:

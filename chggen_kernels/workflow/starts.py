@@ -25,12 +25,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from chggen_kernels.workflow.planning import candidate_id, candidate_seed, unconditional_specs
-from chggen_kernels.workflow.records import CandidateSpec
+from chggen_kernels.workflow.records import START_MODES, CandidateSpec
 
 __all__ = ["START_MODES", "symmetric_start_specs", "template_start_specs"]
 
-#: Modes whose candidates start from a structure stored in the spec.
-START_MODES = ("symmetric", "template")
 
 
 def symmetric_start_specs(task_id: str, composition: Mapping[str, int], n_samples: int,
@@ -73,13 +71,14 @@ def _family(spacegroup: int | None) -> str | None:
 
 def template_start_specs(task_id: str, composition: Mapping[str, int], n_samples: int,
                          campaign_seed: int, volume_per_atom: float, library, prior=None,
-                         *, exclude_formulas: Sequence[str] = (), first_rank: int = 0
-                         ) -> list[CandidateSpec]:
+                         *, exclude_formulas: Sequence[str] = (), first_rank: int = 0,
+                         symmetric: bool = False) -> list[CandidateSpec]:
     """``n_samples`` template specs from ``library`` (a TemplateLibrary), scaled to
     ``volume_per_atom`` Å^3/atom: candidate ``k`` starts from template rank
     ``first_rank + k`` (mod the number of templates; a campaign's later seed blocks go
-    on down the ranking instead of repeating its top). The fallback without templates is
-    described in the module."""
+    on down the ranking instead of repeating its top). ``symmetric``: mode
+    ``template-symmetric`` (denoised on the template's own orbits). The fallback without
+    templates is described in the module."""
     from chggen_kernels.wyckoff.prior import stoichiometry_type
 
     counts = {el: int(n) for el, n in sorted(composition.items()) if n}
@@ -102,7 +101,8 @@ def template_start_specs(task_id: str, composition: Mapping[str, int], n_samples
         start = starts[rank % len(starts)]
         specs.append(CandidateSpec(
             candidate_id=candidate_id(task_id, index), task_id=task_id, composition=counts,
-            mode="template", seed=candidate_seed(campaign_seed, task_id, index),
+            mode="template-symmetric" if symmetric else "template",
+            seed=candidate_seed(campaign_seed, task_id, index),
             volume_per_atom_prior=float(volume_per_atom), start=start.structure.as_dict(),
             start_from=f"template {start.label}"
             + (f", repeat {rank // len(starts)}" if rank >= len(starts) else "")))

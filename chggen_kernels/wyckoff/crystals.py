@@ -206,3 +206,94 @@ def start_orbits(structure: Structure):
     species = [site.specie.symbol for site in structure]
     orbits = crystal_orbits(table, parse_choice(letters), species, [True] * len(species))
     return orbits, table.spacegroup_number, letters
+
+
+def paired_orbits(structure: Structure, symprec: float = 0.1, max_offset: float = 0.5):
+    """``(orbits, space group)`` tying every atom of ``structure`` to the orbit it sits on,
+    in the structure's own cell (spglib at ``symprec`` Å): each orbit's representative is
+    the member nearest its Wyckoff position's sub-manifold, and every other member gets
+    the operation that maps the representative onto it. Projecting the structure onto
+    these orbits moves each atom by at most about ``symprec``: the symmetric denoising of
+    a given start (``--mode template-symmetric``) keeps it where it is.
+
+    Raises:
+        WyckoffError: no symmetry at ``symprec``, or an atom more than ``max_offset`` Å
+            from its orbit (the pairing failed).
+    """
+    import spglib
+
+    from chggen_kernels.wyckoff.constraint import CrystalOrbits
+    from chggen_kernels.wyckoff.tables import WyckoffError, wyckoff_table
+
+    table = wyckoff_table(structure, symprec=symprec, angle_tolerance=5.0)
+    cell = (structure.lattice.matrix, structure.frac_coords, list(structure.atomic_numbers))
+    data = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=5.0)
+    if data is None or int(data.number) != table.spacegroup_number:
+        raise WyckoffError(f"no consistent symmetry of {structure.formula} at {symprec} Å")
+    lattice = np.asarray(structure.lattice.matrix, dtype=float)
+    frac = np.asarray(structure.frac_coords, dtype=float)
+    equivalent = [int(i) for i in data.equivalent_atoms]
+    parts: dict[str, list] = {k: [] for k in ("rep", "basis", "origin", "atoms", "orbit",
+                                             "rot", "trans", "labels")}
+    for group in sorted(set(equivalent)):
+        members = [i for i, g in enumerate(equivalent) if g == group]
+        site = table.site(str(data.wyckoffs[group]))
+        if site.n_in_cell != len(members):
+            raise WyckoffError(f"orbit of atom {group}: {len(members)} atoms, position "
+                               f"{site.label} holds {site.n_in_cell} in this cell")
+        rep = min(members, key=lambda i: _manifold_distance(frac[i], site, lattice))
+        ops = _member_operations(frac, rep, members, site, lattice, max_offset)
+        orbit = len(parts["rep"])
+        parts["rep"].append(rep)
+        parts["basis"].append(site.basis)
+        parts["origin"].append(site.origin)
+        parts["labels"].append(site.label)
+        for atom, k in ops:
+            parts["atoms"].append(atom)
+            parts["orbit"].append(orbit)
+            parts["rot"].append(site.rotations[k])
+            parts["trans"].append(site.translations[k])
+    orbits = CrystalOrbits(
+        rep_atoms=np.array(parts["rep"], dtype=np.int64),
+        basis=np.array(parts["basis"], dtype=float).reshape(-1, 3, 3),
+        origin=np.array(parts["origin"], dtype=float).reshape(-1, 3),
+        member_atoms=np.array(parts["atoms"], dtype=np.int64),
+        member_orbit=np.array(parts["orbit"], dtype=np.int64),
+        rotations=np.array(parts["rot"], dtype=float).reshape(-1, 3, 3),
+        translations=np.array(parts["trans"], dtype=float).reshape(-1, 3),
+        labels=tuple(parts["labels"]))
+    return orbits, table.spacegroup_number
+
+
+def _manifold_distance(x: np.ndarray, site, lattice: np.ndarray) -> float:
+    """Cartesian distance (Å) from fractional ``x`` to the site's sub-manifold
+    ``A u + b + n`` (``n`` integer, -2..2)."""
+    directions = site.basis.T @ lattice  # rows: Cartesian directions of the free parameters
+    best = np.inf
+    for n in np.array(np.meshgrid(*[range(-2, 3)] * 3)).T.reshape(-1, 3):
+        y = (x - site.origin - n) @ lattice
+        u = np.linalg.lstsq(directions.T, y, rcond=None)[0] if site.dof else np.zeros(3)
+        best = min(best, float(np.linalg.norm(y - u @ directions)))
+    return best
+
+
+def _member_operations(frac: np.ndarray, rep: int, members: list[int], site,
+                       lattice: np.ndarray, max_offset: float) -> list[tuple[int, int]]:
+    """``(atom, operation index)`` for every member, the representative first (identity)."""
+    from chggen_kernels.wyckoff.tables import WyckoffError
+
+    images = np.mod(np.einsum("kij,j->ki", site.rotations, frac[rep]) + site.translations,
+                    1.0)
+    out, used = [(rep, 0)], {0}
+    for atom in (m for m in members if m != rep):
+        delta = images - frac[atom]
+        delta -= np.round(delta)
+        distance = np.linalg.norm(delta @ lattice, axis=1)
+        distance[list(used)] = np.inf
+        k = int(np.argmin(distance))
+        if distance[k] > max_offset:
+            raise WyckoffError(f"atom {atom} is {distance[k]:.2f} Å from every image of its "
+                               f"orbit's representative (position {site.label})")
+        used.add(k)
+        out.append((atom, k))
+    return out

@@ -337,3 +337,50 @@ def test_generate_template_denoises_from_template_sigma_near_the_start(two_templ
         assert np.linalg.norm(d @ start.lattice.matrix, axis=1).max() < 0.3
         finals.append(got.frac_coords)
     assert np.abs(finals[0] - finals[1]).max() > 1e-4  # each candidate its own noise
+
+
+# ------------------------------------------------------------------ template-symmetric
+def _wurtzite_like() -> Structure:
+    """A 4-atom hexagonal P6_3mc crystal (two orbits of 2b, free z)."""
+    return Structure.from_spacegroup(186, Lattice.hexagonal(3.8, 6.2), ["Zn", "S"],
+                                     [[1 / 3, 2 / 3, 0.0], [1 / 3, 2 / 3, 0.375]])
+
+
+def test_paired_orbits_tie_each_atom_to_the_orbit_it_sits_on() -> None:
+    from chggen_kernels.wyckoff import OrbitConstraint
+    from chggen_kernels.wyckoff.crystals import paired_orbits
+
+    start = _wurtzite_like()
+    orbits, spacegroup = paired_orbits(start)
+    assert spacegroup == 186 and sorted(orbits.member_atoms.tolist()) == [0, 1, 2, 3]
+    batch = CrystalBatch.from_arrays([(start.cart_coords, start.lattice.matrix,
+                                       np.array(start.atomic_numbers))], dtype=torch.float64)
+    bound = OrbitConstraint([orbits]).bind(batch, [0])
+    # the start is on its orbits: projecting it moves nothing
+    moved = bound.project(batch.positions) - batch.positions
+    frac = moved.numpy() @ np.linalg.inv(start.lattice.matrix)
+    frac -= np.round(frac)
+    assert np.linalg.norm(frac @ start.lattice.matrix, axis=1).max() < 1e-6
+    # a displaced copy comes back onto the orbits, keeping the space group
+    shaken = batch.positions + 0.05 * torch.randn(batch.positions.shape,
+                                                  generator=torch.Generator().manual_seed(0),
+                                                  dtype=torch.float64)
+    back = Structure(start.lattice, start.species, bound.project(shaken).numpy(),
+                     coords_are_cartesian=True)
+    assert spglib.get_symmetry_dataset(_cell(back), symprec=1e-4).number == 186
+
+
+def test_generate_template_symmetric_keeps_the_templates_space_group() -> None:
+    start = _wurtzite_like()
+    library = TemplateLibrary([_phase("t-zns", start)])
+    specs = template_start_specs("t", {"Cd": 2, "Se": 2}, 2, 0, 30.0, library,
+                                 symmetric=True)
+    assert [s.mode for s in specs] == ["template-symmetric"] * 2
+    scaled = Structure.from_dict(specs[0].start)
+    score = periodic_gaussian_mixture_score(
+        torch.tensor((scaled.frac_coords + np.array([0, 0, 0.02]))[None]), torch.ones(1), 0.05)
+    for candidate in generate(score, specs, SETTINGS, dtype=torch.float64):
+        assert candidate.status == "ok" and candidate.spec.symmetric_fallback is None
+        assert candidate.spec.spacegroup_start == 186
+        got = Structure.from_dict(candidate.structure)
+        assert spglib.get_symmetry_dataset(_cell(got), symprec=1e-3).number == 186
