@@ -99,26 +99,18 @@ class SamplingProgress:
 def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed: int,
                 volume_per_atom: float, log: Log | None = None) -> list[CandidateSpec]:
     """The specs of one ``symmetric``, ``template`` or ``template-symmetric`` task at
-    ``volume_per_atom``
-    Å^3/atom (the shipped Wyckoff prior and known-phase templates;
-    :mod:`chggen_kernels.workflow.starts`); a mode that falls back
-    for this composition says so in one line on ``log`` (and in every row)."""
-    from chggen_kernels.templates import TemplateLibrary
-    from chggen_kernels.thermo.known_structures import read_known_phase_structures
+    ``volume_per_atom`` Å^3/atom, planned as a campaign's first-stage task
+    (:func:`campaign.tasks.task_specs`); a mode that falls back for this composition says
+    so in one line on ``log`` (and in every row)."""
+    from campaign.tasks import Task, load_starts, task_specs
     from chggen_kernels.workflow.planning import short_hash
     from chggen_kernels.workflow.records import format_composition
-    from chggen_kernels.workflow.starts import symmetric_start_specs, template_start_specs
-    from chggen_kernels.wyckoff.prior import WyckoffPrior
 
     counts = {el: int(n) for el, n in sorted(composition.items()) if n}
     task_id = short_hash(mode, format_composition(counts), n_samples, seed, volume_per_atom)
-    prior = WyckoffPrior.load()
-    if mode == "symmetric":
-        specs = symmetric_start_specs(task_id, counts, n_samples, seed, volume_per_atom, prior)
-    else:
-        library = TemplateLibrary(read_known_phase_structures())
-        specs = template_start_specs(task_id, counts, n_samples, seed, volume_per_atom,
-                                     library, prior, symmetric=mode == "template-symmetric")
+    task = Task(task_id=task_id, mode="unconditional", composition=counts,
+                n_samples=n_samples)
+    specs = task_specs(task, seed, volume_per_atom, mode, load_starts(mode))
     fallen = [s for s in specs if s.mode != mode]
     if fallen and log:
         reason = fallen[0].symmetric_fallback or fallen[0].start_from

@@ -108,7 +108,7 @@ def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
     if task.mode != "unconditional":
         raise ValueError(f"task {task.task_id}: expected an unconditional task, got {task.mode!r}")
     if generation != "unconditional" and starts is None:
-        starts = load_starts()
+        starts = load_starts(generation)
     if generation == "symmetric":
         from chggen_kernels.workflow.starts import symmetric_start_specs
 
@@ -125,11 +125,15 @@ def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
                                volume_per_atom, task.lattice_family, task.lattice_ratio)
 
 
-def load_starts() -> tuple[Any, Any]:
-    """The shipped Wyckoff prior and the template library of the known phases."""
+def load_starts(generation: str = "template") -> tuple[Any, Any]:
+    """The shipped Wyckoff prior and, for the template modes, the template library of the
+    known phases (``None`` for ``symmetric``, which needs no templates)."""
+    from chggen_kernels.wyckoff.prior import WyckoffPrior
+
+    if not generation.startswith("template"):
+        return WyckoffPrior.load(), None
     from chggen_kernels.templates import TemplateLibrary
     from chggen_kernels.thermo.known_structures import read_known_phase_structures
-    from chggen_kernels.wyckoff.prior import WyckoffPrior
 
     return WyckoffPrior.load(), TemplateLibrary(read_known_phase_structures())
 

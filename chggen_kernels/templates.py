@@ -98,6 +98,12 @@ class TemplateLibrary:
             self._typed[anonymous] = typed
         return self._typed[anonymous]
 
+    def prepare(self, composition: Mapping[str, int]) -> None:
+        """Compute, once, the primitive cells of the known phases a composition's
+        stoichiometry type is looked up among (what :meth:`starts` would do first)."""
+        counts = {el: int(n) for el, n in composition.items() if n}
+        self._of_type(Composition(counts).reduced_composition.anonymized_formula)
+
     def starts(self, composition: Mapping[str, int], volume_per_atom: float,
                exclude_formulas: Sequence[str] = ()) -> list[TemplateStart]:
         """Every template start for the primitive-cell ``composition``, scaled to

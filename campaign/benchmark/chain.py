@@ -247,7 +247,7 @@ class InProcessChain:
                       "template-symmetric"):
             self.wyckoff_prior()
         if method in ("template", "template-raw", "template-symmetric"):
-            self.template_library().starts(composition, 20.0)
+            self.template_library().prepare(composition)
 
     def template_library(self) -> Any:
         """Template starts from the shipped known-phase structures unless given."""

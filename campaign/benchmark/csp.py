@@ -181,15 +181,14 @@ def run_csp_task(chain: Any, task: Task, settings: CspSettings) -> list[dict[str
         return reference_row(chain, task, settings.cell)
     if task.method not in CSP_METHODS:
         raise BenchmarkInputError(f"--methods: unknown method {task.method!r}")
+    known = known_cell(task.compound, settings.cell)
     if hasattr(chain, "warm_up"):
-        known = known_cell(task.compound, settings.cell)
         chain.warm_up({el.symbol: int(n) for el, n in known.composition.items()}, task.method)
     cpu0 = time.process_time()
-    rows = _free_z_rows(chain, task, settings) if settings.z == "free" else \
-        _method_rows(chain, task, settings)
+    rows = _free_z_rows(chain, task, settings, known) if settings.z == "free" else \
+        _method_rows(chain, task, settings, known)
     cpu = time.process_time() - cpu0
-    n_known = len(known_cell(task.compound, settings.cell))
-    return [row | {"cpu_task_s": cpu, "n_atoms_known": n_known} for row in rows]
+    return [row | {"cpu_task_s": cpu, "n_atoms_known": len(known)} for row in rows]
 
 
 def formula_unit_budgets(formula_unit: dict[str, int], k: int, max_atoms: int
@@ -201,26 +200,27 @@ def formula_unit_budgets(formula_unit: dict[str, int], k: int, max_atoms: int
     return [(z, len(range(i, k, len(zs)))) for i, z in enumerate(zs) if i < k]
 
 
-def _free_z_rows(chain: Any, task: Task, settings: CspSettings) -> list[dict[str, Any]]:
+def _free_z_rows(chain: Any, task: Task, settings: CspSettings, known: Structure
+                 ) -> list[dict[str, Any]]:
     """The method run at every Z of :func:`formula_unit_budgets`, its rows interleaved
     round-robin (budget index in that order: the k-th relaxation spent)."""
-    known = known_cell(task.compound, settings.cell)
     reduced, _ = known.composition.get_reduced_composition_and_factor()
     unit = {el.symbol: int(n) for el, n in reduced.items()}
     parts = []
     for z, n in formula_unit_budgets(unit, settings.k, settings.z_max_atoms):
-        parts.append(_method_rows(chain, task, dataclasses.replace(settings, k=n),
+        parts.append(_method_rows(chain, task, dataclasses.replace(settings, k=n), known,
                                   {el: c * z for el, c in unit.items()}, salt=f"z{z}"))
     rows = [row for group in itertools.zip_longest(*parts) for row in group if row]
     return [row | {"budget_index": i + 1} for i, row in enumerate(rows)]
 
 
-def _method_rows(chain: Any, task: Task, settings: CspSettings,
+def _method_rows(chain: Any, task: Task, settings: CspSettings, known: Structure,
                  composition: dict[str, int] | None = None, salt: str = ""
                  ) -> list[dict[str, Any]]:
+    """The candidate rows of one method searching ``composition`` (default: the known
+    cell's, ``known``: its primitive or given cell)."""
     from chggen_kernels.benchmark import KnownMatcher, random_search_structures
 
-    known = known_cell(task.compound, settings.cell)
     if composition is None:
         composition = {el.symbol: int(n) for el, n in known.composition.items()}
     seed = task_seed(settings.seed, task.compound.compound_id + salt, task.method)

@@ -278,7 +278,7 @@ def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner:
                   ) -> tuple[list[Any], float, str]:
     """The unconditional specs of ``generate`` with V0 (Å^3/atom) and where it came from:
     given, else the loaded checkpoint's volume prior."""
-    from campaign.local import plan_starts, plan_unconditional
+    from campaign.local import plan_starts, plan_unconditional, stderr_log
     from campaign.resources import resolve_volume_per_atom
     from chggen_kernels.workflow.starts import START_MODES
 
@@ -286,7 +286,8 @@ def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner:
         v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
                                                 runner.volume_prior)
         if args.mode in START_MODES:
-            specs = plan_starts(args.mode, composition, args.n_samples, args.seed, v0)
+            specs = plan_starts(args.mode, composition, args.n_samples, args.seed, v0,
+                                log=stderr_log(args.quiet))
         else:
             specs = plan_unconditional(composition, args.n_samples, args.seed, v0,
                                        volume_given=args.volume_per_atom,

@@ -92,7 +92,7 @@ class TaskFeed:
         if self.config.generation == "unconditional":
             return None
         if self._loaded_starts is None:
-            self._loaded_starts = load_starts()
+            self._loaded_starts = load_starts(self.config.generation)
         return self._loaded_starts
 
     def volume_per_atom(self, composition: dict[str, int]) -> float:

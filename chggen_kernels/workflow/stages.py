@@ -112,13 +112,13 @@ def _start_orbits(spec: CandidateSpec) -> tuple[CandidateSpec, Any]:
     template start is denoised from where it is, so each atom keeps its own orbit."""
     import dataclasses
 
-    from chggen_kernels.wyckoff.crystals import paired_orbits, start_orbits
+    from chggen_kernels.wyckoff.crystals import orbit_letters, paired_orbits, start_orbits
 
     start = Structure.from_dict(spec.start)
     try:
         if spec.mode == "template-symmetric":
             orbits, spacegroup = paired_orbits(start)
-            letters = ";".join(sorted(set(orbits.labels)))
+            letters = orbit_letters(orbits, start)
         else:
             orbits, spacegroup, letters = start_orbits(start)
     except Exception as exc:  # noqa: BLE001 - any failure: sample unconstrained

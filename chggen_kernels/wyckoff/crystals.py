@@ -25,7 +25,7 @@ from pymatgen.core import Structure
 from chggen_kernels.wyckoff.prior import Assignment, WyckoffPrior, crystal_family
 
 __all__ = ["SymmetricDraw", "compatible_space_groups", "min_interatomic_distance",
-           "random_symmetric_crystal", "start_orbits"]
+           "orbit_letters", "paired_orbits", "random_symmetric_crystal", "start_orbits"]
 
 START_SYMPREC = 0.01  # Å, the tolerance the start's orbits are found at
 _CENTRING = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "R": 3, "F": 4}
@@ -263,6 +263,15 @@ def paired_orbits(structure: Structure, symprec: float = 0.1, max_offset: float 
         translations=np.array(parts["trans"], dtype=float).reshape(-1, 3),
         labels=tuple(parts["labels"]))
     return orbits, table.spacegroup_number
+
+
+def orbit_letters(orbits, structure: Structure) -> str:
+    """``"Li:4e;Si:2a"``: the Wyckoff labels of ``orbits`` per element of ``structure``
+    (the element of each orbit's representative), the results column format."""
+    labels: dict[str, list[str]] = {}
+    for rep, label in zip(orbits.rep_atoms.tolist(), orbits.labels, strict=True):
+        labels.setdefault(structure[rep].specie.symbol, []).append(label)
+    return ";".join(f"{el}:{','.join(sorted(v))}" for el, v in sorted(labels.items()))
 
 
 def _manifold_distance(x: np.ndarray, site, lattice: np.ndarray) -> float:

@@ -382,5 +382,6 @@ def test_generate_template_symmetric_keeps_the_templates_space_group() -> None:
     for candidate in generate(score, specs, SETTINGS, dtype=torch.float64):
         assert candidate.status == "ok" and candidate.spec.symmetric_fallback is None
         assert candidate.spec.spacegroup_start == 186
+        assert candidate.spec.wyckoff_letters == "Cd:2b;Se:2b"  # labels per element
         got = Structure.from_dict(candidate.structure)
         assert spglib.get_symmetry_dataset(_cell(got), symprec=1e-3).number == 186
