@@ -245,12 +245,8 @@ def _run(spec: RunSpec, compounds: Sequence[Any], make_chain: Callable[[], Any] 
     if spec.workers > 1 or spec.address is not None:
         pool = (pool_factory or make_pool)(spec.workers, spec.address, make_chain, run_one)
     t0 = time.perf_counter()
-    try:
-        report = run_tasks(tasks, run_one, make_chain, store, pool=pool, log=log)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    report = run_tasks(tasks, run_one, make_chain, store, pool=pool, workers=spec.workers,
+                       log=log)  # the engine closes the pool
     if csp:
         scores, rows = csp_scores(store, compounds, spec.methods, spec.energy_tol)
         summary = summarise_csp(scores, spec.settings.k)  # type: ignore[union-attr]

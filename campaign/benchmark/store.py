@@ -104,19 +104,28 @@ class BenchmarkStore:
             return
         write_text_atomic(path, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
 
-    def _store(self, task: Task) -> ResultStore:
-        return self.reference if task.method == "reference" else self.candidates
+    def _store(self, task: Task | str) -> ResultStore:
+        task_id = task if isinstance(task, str) else task.task_id
+        return self.reference if task_id.endswith(".reference") else self.candidates
 
-    def is_done(self, task: Task) -> bool:
-        return self._store(task).is_done(task.task_id)
+    @staticmethod
+    def _id(task: Task | str) -> str:
+        return task if isinstance(task, str) else task.task_id
 
-    def write(self, task: Task, rows: Sequence[Mapping[str, Any]]) -> Path:
-        return self._store(task).write_task(task.task_id, list(rows), allow_empty=True)
+    def is_done(self, task: Task | str) -> bool:
+        return self._store(task).is_done(self._id(task))
 
-    def rows(self, task: Task) -> list[dict[str, Any]]:
+    def write_task(self, task_id: str, rows: Sequence[Mapping[str, Any]],
+                   allow_empty: bool = True) -> Path:
+        """Write one task's rows (the engine's store interface, :mod:`campaign.engine`)."""
+        return self._store(task_id).write_task(task_id, list(rows), allow_empty=True)
+
+    def read_task(self, task_id: str) -> list[dict[str, Any]]:
+        return self._store(task_id).read_task(task_id)
+
+    def rows(self, task: Task | str) -> list[dict[str, Any]]:
         """The task's rows (``[]`` if its part does not exist yet)."""
-        store = self._store(task)
-        return store.read_task(task.task_id) if store.is_done(task.task_id) else []
+        return self.read_task(self._id(task)) if self.is_done(task) else []
 
 
 def collect_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
