@@ -31,8 +31,7 @@ from campaign.data_relax import (
     Progress,
     RelaxerFactory,
     chgnet_relaxer,
-    relax_in_process,
-    relax_with_ray,
+    relax_candidates,
 )
 from chggen_kernels.datasets import (
     SourceStructure,
@@ -264,12 +263,8 @@ def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, A
         summary.n_failed += record.get("status") != "ok"
 
     try:
-        if opts.workers == 1:
-            relax_in_process(todo, factory=factory, settings=settings, label=label,
-                             on_record=on_record)
-        else:
-            relax_with_ray(todo, workers=opts.workers, factory=factory, settings=settings,
-                           label=label, on_record=on_record, address=opts.address)
+        relax_candidates(todo, workers=opts.workers, factory=factory, settings=settings,
+                         label=label, on_record=on_record, address=opts.address)
     except KeyboardInterrupt:
         return False
     return True

@@ -1,48 +1,42 @@
-"""Relaxing training-set candidates: in this process (one worker) or on Ray relax actors.
+"""Relaxing training-set candidates, as a job of the task engine (:mod:`campaign.engine`).
 
-The relaxer comes from a factory: a picklable callable taking a ``RelaxSettings`` and
-returning an object with ``relax(structure) -> RelaxResult``. The default
-(:func:`chgnet_relaxer`) is the CHGNet :class:`~chggen_kernels.relax.Relaxer`; tests inject
-their own. Every finished record goes to ``on_record`` at once (the driver appends it to
-the cache), so an interrupt loses at most the relaxations running.
+One task per candidate (its id: the structure id); the worker is a relaxer built once
+from a factory: a picklable callable taking a ``RelaxSettings`` and returning an object
+with ``relax(structure) -> RelaxResult``. The default (:func:`chgnet_relaxer`) is the
+CHGNet :class:`~chggen_kernels.relax.Relaxer`; tests inject their own. Every finished
+record goes to ``on_record`` at once (the driver appends it to the cache), so an
+interrupt loses at most the relaxations running.
 
-With Ray (the toolkit the campaign uses too, :mod:`campaign.distributed.toolkit`), each
-actor takes one CPU, loads its relaxer once and holds at most :data:`QUEUE_DEPTH` calls; the
-driver submits to the least loaded actor and collects with ``ray.wait``, so memory stays
-bounded by ``workers * QUEUE_DEPTH`` candidates. Without an address (or ``RAY_ADDRESS``) a
-private local Ray on loopback with ``workers`` CPUs is started and shut down afterwards.
+``workers == 1`` runs in this process; more run on the engine's Ray actors
+(:class:`~campaign.engine.RayActorExecutor`: one CPU each, at most :data:`QUEUE_DEPTH`
+calls per actor, so memory stays bounded by ``workers * QUEUE_DEPTH`` candidates). Without
+an address (or ``RAY_ADDRESS``) a private local Ray on loopback with ``workers`` CPUs is
+started and shut down afterwards (:func:`campaign.distributed.toolkit.init_ray`). A call
+lost with its actor (after Ray's retry) becomes a failed record (``worker_error: ...``).
 """
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
-from campaign.distributed.toolkit import (
-    ActorGroup,
-    ActorPool,
-    init_ray,
-    set_worker_threads,
-    start_actors,
-)
-from campaign.runner import short_reason
+from campaign.engine import InProcessExecutor, JobBase, RayActorExecutor, run_job
 from chggen_kernels.datasets import SourceStructure, failed_record, relax_record
 from chggen_kernels.relax import RelaxSettings
 
 __all__ = [
-    "DataRelaxWorker",
     "Progress",
     "RelaxerFactory",
+    "build_relaxer",
     "chgnet_relaxer",
-    "relax_in_process",
-    "relax_with_ray",
+    "relax_candidates",
+    "relax_one",
 ]
 
 QUEUE_DEPTH = 2  # calls held per actor: one running, one waiting
-WAIT_TIMEOUT_S = 1.0
 RecordSink = Callable[[dict[str, Any]], None]
 
 
@@ -90,37 +84,55 @@ class Progress:
               file=self.stream, flush=True)
 
 
-def relax_in_process(
-    candidates: Iterable[SourceStructure],
-    *,
-    factory: Callable[[RelaxSettings], Any],
-    settings: RelaxSettings,
-    label: str,
-    on_record: RecordSink,
-) -> None:
-    """Relax candidates one after another in this process."""
-    relaxer = factory(settings)
-    for candidate in candidates:
-        on_record(relax_record(candidate, relaxer, label))
+class _RelaxJob(JobBase):
+    """One task per candidate; a candidate whose worker was lost gets a failed record."""
+
+    label = "data build: relaxing"
+
+    def __init__(self, candidates: Iterable[SourceStructure]) -> None:
+        self._candidates = candidates
+
+    def tasks(self) -> Iterable[SourceStructure]:
+        return self._candidates
+
+    def task_id(self, task: SourceStructure) -> str:
+        return task.structure_id
+
+    def failed_rows(self, task: SourceStructure, error: str) -> list[dict[str, Any]]:
+        reason = error if error.startswith("worker_error") else f"relaxation: {error}"
+        return [failed_record(task, reason)]
 
 
-class DataRelaxWorker:
-    """Holds one relaxer (built once) and turns candidates into cache records."""
+class _RecordSink:
+    """The engine's store for this job: records go to ``on_record`` (the cache); what is
+    cached was left out of the candidates already."""
 
-    def __init__(self, factory: RelaxerFactory, settings: Mapping[str, Any], label: str,
-                 n_threads: int = 1) -> None:
-        set_worker_threads(n_threads)
-        self.label = label
-        self.relaxer = factory(RelaxSettings(**dict(settings)))
+    def __init__(self, on_record: RecordSink) -> None:
+        self.on_record = on_record
 
-    def ready(self) -> dict[str, Any]:
-        return {"pid": os.getpid()}
+    def is_done(self, task_id: str) -> bool:
+        return False
 
-    def relax(self, candidate: SourceStructure) -> dict[str, Any]:
-        return relax_record(candidate, self.relaxer, self.label)
+    def write_task(self, task_id: str, rows: list[Any], allow_empty: bool = False) -> None:
+        for row in rows:
+            self.on_record(row)
+
+    def read_task(self, task_id: str) -> list[Any]:
+        return []
 
 
-def relax_with_ray(
+def build_relaxer(factory: RelaxerFactory, settings: Mapping[str, Any]) -> Any:
+    """A worker of this job: ``factory`` called with ``RelaxSettings(**settings)``."""
+    return factory(RelaxSettings(**dict(settings)))
+
+
+def relax_one(relaxer: Any, candidate: SourceStructure, *, label: str
+               ) -> list[dict[str, Any]]:
+    """The task of this job: the cache record of one candidate (failures included)."""
+    return [relax_record(candidate, relaxer, label)]
+
+
+def relax_candidates(
     candidates: Iterable[SourceStructure],
     *,
     workers: int,
@@ -130,40 +142,23 @@ def relax_with_ray(
     on_record: RecordSink,
     address: str | None = None,
 ) -> None:
-    """Relax candidates on ``workers`` Ray actors (one CPU each), results as they arrive.
-
-    A call lost with its actor (after Ray's retry) becomes a failed record
-    (``worker_error: ...``); an actor that cannot start is a ``RuntimeError``.
-    """
+    """Relax ``candidates`` in this process (``workers == 1``) or on ``workers`` Ray
+    actors, every record to ``on_record`` as it arrives (module docstring)."""
+    make_worker = functools.partial(build_relaxer, factory, settings.to_dict())
+    run_one = functools.partial(relax_one, label=label)
+    if workers == 1:
+        run_job(_RelaxJob(candidates), _RecordSink(on_record),
+                InProcessExecutor(make_worker, run_one))
+        return
     import ray
 
+    from campaign.distributed.toolkit import init_ray
+
     own_ray = init_ray(address, num_cpus=workers)
-    pool = ActorPool([], QUEUE_DEPTH)
     try:
-        group = ActorGroup(DataRelaxWorker, {"num_cpus": 1, "max_restarts": 2,
-                                             "max_task_retries": 1},
-                           (factory, settings.to_dict(), label, 1), workers, "relaxation actor")
-        (actors,), _ = start_actors([group])
-        pool = ActorPool(actors, QUEUE_DEPTH)
-        pending: dict[Any, SourceStructure] = {}
-        queue = iter(candidates)
-        candidate = next(queue, None)
-        while True:
-            while candidate is not None and pool.has_room():
-                pending[pool.submit("relax", candidate)] = candidate
-                candidate = next(queue, None)
-            if not pending:
-                return
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_TIMEOUT_S)
-            for ref in ready:
-                done = pending.pop(ref)
-                pool.done(ref)
-                try:
-                    record = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    record = failed_record(done, short_reason("worker_error", exc))
-                on_record(record)
+        executor = RayActorExecutor(make_worker, run_one, workers, depth=QUEUE_DEPTH,
+                                    name="relaxation actor")
+        run_job(_RelaxJob(candidates), _RecordSink(on_record), executor)
     finally:
-        pool.kill()
         if own_ray:
             ray.shutdown()

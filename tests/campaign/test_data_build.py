@@ -1,9 +1,11 @@
 """``chggen data build`` in process with the fake relaxer: order, resume, failures, outputs,
 external caches and command-line errors. (The Ray path starts a local Ray, which takes
-well over 20 s on the shared test machine; only its worker class is tested here.)"""
+well over 20 s on the shared test machine; only its actor class is tested here, the Ray
+path by ``benchmarks/check_data_build_ray.py``.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from pymatgen.core import Lattice, Structure
 
 from campaign.cli import main
 from campaign.data_build import BuildOptions, gather_candidates, run_build
-from campaign.data_relax import DataRelaxWorker
+from campaign.data_relax import build_relaxer, relax_one
+from campaign.engine import TaskActor
 from chggen_kernels.datasets import load_relax_cache, system_of
 from chggen_kernels.thermo import OfflineHullSource, get_hull
 from chggen_kernels.training import load_training_data
@@ -147,12 +150,16 @@ def test_retry_failed_relaxes_failed_records_again(tmp_path) -> None:
     assert factory.relaxer.calls == n_failed > 0
 
 
-def test_relax_worker_builds_records_without_ray(tmp_path) -> None:
+def test_relax_actor_builds_records_without_ray(tmp_path) -> None:
     order = gather_candidates(_options(tmp_path, limit=8))
-    worker = DataRelaxWorker(fake_relaxer, {"fmax": 0.05}, "fake")
-    records = [worker.relax(c) for c in order]
+    actor = TaskActor(functools.partial(build_relaxer, fake_relaxer, {"fmax": 0.05}),
+                      functools.partial(relax_one, label="fake"))
+    outcomes = [actor.run(c) for c in order]
+    assert [o.error for o in outcomes] == [None] * len(order)
+    records = [row for o in outcomes for row in o.rows]
     assert [r["status"] == "failed" for r in records] == [fails(c.structure) for c in order]
-    assert worker.relaxer.settings.fmax == 0.05
+    assert [r["structure_id"] for r in records] == [c.structure_id for c in order]
+    assert actor.worker.settings.fmax == 0.05
 
 
 @pytest.mark.parametrize(
