@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from campaign.engine import InProcessExecutor, JobBase, run_job
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.workflow import (
     CandidateRecord,
@@ -46,7 +47,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from chggen_kernels.hosts import HostSpec
 
 __all__ = [
+    "ChainJob",
     "ChainResult",
+    "ChainTask",
     "SamplingProgress",
     "host_specs",
     "plan_starts",
@@ -193,54 +196,129 @@ def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = 
     return records
 
 
-def _write(store: Any, task_id: str, records: Sequence[CandidateRecord],
-           allow_empty: bool = False) -> list[Path]:
-    if store is None or (not records and not allow_empty):
+@dataclasses.dataclass(frozen=True)
+class ChainTask:
+    """One task of the chain: its specs (a first-stage task), or the host row an
+    inpainting task of ``mode`` is planned from on the worker (``specs is None``)."""
+
+    task_id: str
+    mode: str
+    specs: tuple[CandidateSpec, ...] | None = None
+    host: Mapping[str, Any] | None = None
+
+
+class ChainJob(JobBase):
+    """The chain as a job of the task engine: the given specs' tasks, then per
+    inpainting mode one task per selected host of each first-stage task (ids and seeds
+    as in a campaign). Keeps every finished task's rows (written now or resumed)."""
+
+    label = "chain"
+
+    def __init__(self, specs: Sequence[CandidateSpec], inpaint: InpaintSettings | None,
+                 inpaint_modes: Sequence[str], seed: int, log: Log | None) -> None:
+        by_task: dict[str, list[CandidateSpec]] = {}
+        for spec in specs:
+            by_task.setdefault(spec.task_id, []).append(spec)
+        self._first = [ChainTask(t, group[0].mode, tuple(group)) for t, group in by_task.items()]
+        self.inpaint, self.modes = inpaint, tuple(inpaint_modes) if inpaint else ()
+        self.seed, self.log = seed, log
+        self.rows: dict[str, list[CandidateRecord]] = {}
+        self.hosts: dict[str, int] = {}  # per mode: hosts planned
+        self.frameworks: dict[str, int] = {}  # per mode: hosts with a symmetric framework
+
+    def tasks(self) -> list[ChainTask]:
+        return self._first
+
+    def follow_ups(self, task: ChainTask, rows: list[Any], resumed: bool) -> list[ChainTask]:
+        records = [r if isinstance(r, CandidateRecord) else _record(r) for r in rows]
+        self.rows[task.task_id] = records
+        if task.mode != "unconditional" or not self.modes:
+            return []
+        inp = self.inpaint
+        assert inp is not None
+        hosts = select_hosts([r.to_dict() for r in records if r.mode == "unconditional"],
+                             inp.hosts_per_task, inp.host_max_e_d)
+        return [ChainTask(inpainting_task_id(mode, host["candidate_id"], inp.guest_species,
+                                             inp.samples_per_host, self.seed,
+                                             inp.max_wyckoff_combinations), mode, None, host)
+                for mode in self.modes for host in hosts]
+
+    def plan(self, runner: Runner, task: ChainTask) -> list[CandidateSpec]:
+        """The task's specs; an inpainting task's from its host's refined framework."""
+        if task.specs is not None:
+            return list(task.specs)
+        inp = self.inpaint
+        assert inp is not None and task.host is not None
+        specs = runner.inpainting_specs(
+            task.host, inp.guest_species, inp.samples_per_host, task_id=task.task_id,
+            campaign_seed=self.seed, mode=task.mode,
+            max_combinations=inp.max_wyckoff_combinations, max_atoms=inp.max_atoms)
+        self.hosts[task.mode] = self.hosts.get(task.mode, 0) + 1
+        self.frameworks[task.mode] = self.frameworks.get(task.mode, 0) + bool(specs)
+        return specs
+
+    def run_batch(self, runner: Runner, tasks: Sequence[ChainTask]
+                  ) -> list[list[CandidateRecord]]:
+        """Every task's rows, the specs of one mode sampled in one batched call."""
+        planned = {t.task_id: self.plan(runner, t) for t in tasks}
+        records: dict[str, list[CandidateRecord]] = {t.task_id: [] for t in tasks}
+        for mode in dict.fromkeys(t.mode for t in tasks):
+            mode_tasks = [t for t in tasks if t.mode == mode]
+            specs = [s for t in mode_tasks for s in planned[t.task_id]]
+            if self.log and mode_tasks[0].specs is None:
+                self.log(f"{mode}: {sum(bool(planned[t.task_id]) for t in mode_tasks)} of "
+                         f"{len(mode_tasks)} hosts have a symmetric framework; "
+                         f"{len(specs)} candidates")
+            for record in run_specs(runner, specs, self.log):
+                records[record.task_id].append(record)
+        return [records[t.task_id] for t in tasks]
+
+    def run_one(self, runner: Runner, task: ChainTask) -> list[CandidateRecord]:
+        return self.run_batch(runner, [task])[0]
+
+
+def _record(row: Mapping[str, Any]) -> CandidateRecord:
+    """A stored row back as its record (columns the record does not know are dropped)."""
+    names = CandidateRecord.__dataclass_fields__
+    return CandidateRecord(**{k: v for k, v in row.items() if k in names})
+
+
+class _MemoryStore:
+    """The engine's store when nothing is written (``out_dir=None``)."""
+
+    def is_done(self, task_id: str) -> bool:
+        return False
+
+    def write_task(self, task_id: str, rows: list[Any], allow_empty: bool = False) -> None:
+        return None
+
+    def read_task(self, task_id: str) -> list[Any]:
         return []
-    return [store.write_task(task_id, list(records), allow_empty=allow_empty)]
-
-
-def _inpainting_specs(runner: Runner, unconditional: Sequence[CandidateRecord],
-                      inpaint: InpaintSettings, mode: str, seed: int
-                      ) -> tuple[dict[str, list[CandidateSpec]], int]:
-    """Specs per inpainting task of ``mode``; and how many hosts had a framework."""
-    by_task: dict[str, list[dict[str, Any]]] = {}
-    for r in unconditional:
-        by_task.setdefault(r.task_id, []).append(r.to_dict())
-    tasks: dict[str, list[CandidateSpec]] = {}
-    n_framework = 0
-    for rows in by_task.values():
-        for host in select_hosts(rows, inpaint.hosts_per_task, inpaint.host_max_e_d):
-            task_id = inpainting_task_id(mode, host["candidate_id"], inpaint.guest_species,
-                                         inpaint.samples_per_host, seed,
-                                         inpaint.max_wyckoff_combinations)
-            specs = runner.inpainting_specs(
-                host, inpaint.guest_species, inpaint.samples_per_host, task_id=task_id,
-                campaign_seed=seed, mode=mode, max_combinations=inpaint.max_wyckoff_combinations,
-                max_atoms=inpaint.max_atoms)
-            n_framework += bool(specs)
-            tasks[task_id] = specs
-    return tasks, n_framework
 
 
 def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
               inpaint: InpaintSettings | None = None, inpaint_modes: Sequence[str] = (),
               seed: int = 0, out_dir: str | Path | None = None,
               log: Log | None = None, command: str = "chggen generate") -> ChainResult:
-    """The whole chain for ``specs`` (unconditional, or inpainting specs of a given host).
+    """The whole chain for ``specs`` (unconditional, or inpainting specs of a given host),
+    as a job of the task engine (:class:`ChainJob`) in this process.
 
     With ``inpaint_modes`` the successful unconditional records become hosts (per task,
     ``inpaint.hosts_per_task`` lowest E_d first); each host with a symmetric framework
     yields one inpainting task of ``inpaint.samples_per_host`` candidates per mode. Rows
     are written to ``out_dir`` task by task as soon as a stage ends (``None``: nothing is
-    written); a host without a framework leaves an empty part, as in a campaign.
+    written); a host without a framework leaves an empty part, as in a campaign. Tasks
+    whose part exists are not run again (a rerun resumes, reading their rows).
 
     ``out_dir`` is checked before any work (a foreign entry, an unreadable part or a part
     of another schema: :class:`~campaign.results.ResultsError`), locked against a second
     writer, and bound to the runner's settings fingerprint (:mod:`campaign.folder`).
     """
+    job = ChainJob(specs, inpaint, inpaint_modes, seed, log)
+    executor = InProcessExecutor(lambda: runner, job.run_one, run_batch=job.run_batch)
     if out_dir is None:
-        return _run_chain(runner, specs, inpaint, inpaint_modes, seed, None, log)
+        run_job(job, _MemoryStore(), executor, retries=0)
+        return _result(job, ())
     from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
     from campaign.results import ResultStore
 
@@ -250,36 +328,17 @@ def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
         settings = getattr(runner, "settings", None)
         if settings is not None:
             check_fingerprint(store.directory, runner_fingerprint(settings))
-        return _run_chain(runner, specs, inpaint, inpaint_modes, seed, store, log)
+        run_job(job, store, executor, retries=0)
+        return _result(job, tuple(store.part_path(t) for t in job.rows))
 
 
-def _run_chain(runner: Runner, specs: Sequence[CandidateSpec], inpaint: InpaintSettings | None,
-               inpaint_modes: Sequence[str], seed: int, store: Any, log: Log | None
-               ) -> ChainResult:
-    files: list[Path] = []
-    first = run_specs(runner, specs, log)
-    by_task: dict[str, list[CandidateRecord]] = {}
-    for record in first:
-        by_task.setdefault(record.task_id, []).append(record)
-    for task_id, rows in by_task.items():
-        files += _write(store, task_id, rows)
-    unconditional = [r for r in first if r.mode == "unconditional"]
-    inpainted = [r for r in first if r.mode != "unconditional"]
-    n_hosts = n_framework = 0
-    if inpaint is not None and inpaint_modes and unconditional:
-        for mode in inpaint_modes:
-            tasks, found = _inpainting_specs(runner, unconditional, inpaint, mode, seed)
-            n_hosts, n_framework = max(n_hosts, len(tasks)), max(n_framework, found)
-            if log:
-                log(f"{mode}: {found} of {len(tasks)} hosts have a symmetric framework; "
-                    f"{sum(map(len, tasks.values()))} candidates")
-            records = run_specs(runner, [s for group in tasks.values() for s in group], log)
-            for task_id in tasks:
-                rows = [r for r in records if r.task_id == task_id]
-                files += _write(store, task_id, rows, allow_empty=True)
-            inpainted += records
-    return ChainResult(unconditional, inpainted, n_hosts=n_hosts,
-                       n_symmetric_hosts=n_framework, files=tuple(files))
+def _result(job: ChainJob, files: tuple[Path, ...]) -> ChainResult:
+    records = [r for rows in job.rows.values() for r in rows]
+    return ChainResult(
+        [r for r in records if r.mode == "unconditional"],
+        [r for r in records if r.mode != "unconditional"],
+        n_hosts=max(job.hosts.values(), default=0),
+        n_symmetric_hosts=max(job.frameworks.values(), default=0), files=files)
 
 
 def rank_table(records: Sequence[CandidateRecord], modes: Sequence[str] | None = None

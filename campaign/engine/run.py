@@ -192,10 +192,16 @@ def _finish(job: Job, store: Store, outcome: Outcome,
     return new
 
 
-def _follow_ups_of_done(job: Job, store: Store, task: Any) -> Sequence[Any]:
-    """The follow-ups of a task finished by an earlier run that are not in the store yet
-    (their rows are read only when the job has follow-ups at all)."""
+def _follow_ups_of_done(job: Job, store: Store, task: Any) -> list[Any]:
+    """The follow-ups of a task finished by an earlier run that are not in the store yet;
+    those that are count as resumed too, and so on (rows are read only when the job has
+    follow-ups at all)."""
     if type(job).follow_ups is JobBase.follow_ups:
-        return ()
-    rows = store.read_task(job.task_id(task))
-    return [t for t in job.follow_ups(task, rows, True) if not store.is_done(job.task_id(t))]
+        return []
+    todo: list[Any] = []
+    for follow_up in job.follow_ups(task, store.read_task(job.task_id(task)), True):
+        if store.is_done(job.task_id(follow_up)):
+            todo += _follow_ups_of_done(job, store, follow_up)
+        else:
+            todo.append(follow_up)
+    return todo
