@@ -43,8 +43,9 @@ __all__ = [
 class Task:
     """A block of ``n_samples`` candidates of one composition, lattice choice and mode.
 
-    For inpainting tasks ``composition`` is the host candidate's cell composition and
-    ``parent_id`` its candidate id.
+    For inpainting tasks ``composition`` is the host candidate's cell composition,
+    ``parent_id`` its candidate id and ``host`` its row (what the framework is refined
+    from).
     """
 
     task_id: str
@@ -55,6 +56,7 @@ class Task:
     lattice_ratio: str | None = None
     seed_block: int = 0
     parent_id: str | None = None
+    host: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def n_atoms(self) -> int:
@@ -148,7 +150,8 @@ def inpainting_task(config: CampaignConfig, host: Mapping[str, Any], mode: str =
                                  inp.samples_per_host, config.seed, inp.max_wyckoff_combinations)
     return Task(task_id=task_id, mode=mode, composition=parse_formula(host["composition"]),
                 n_samples=inp.samples_per_host, lattice_family=host.get("lattice_family"),
-                lattice_ratio=host.get("lattice_ratio"), parent_id=host["candidate_id"])
+                lattice_ratio=host.get("lattice_ratio"), parent_id=host["candidate_id"],
+                host=dict(host))
 
 
 def part_rows_checker(config: CampaignConfig) -> Callable[[str, list[dict[str, Any]]], str | None]:

@@ -1,356 +1,67 @@
-"""The campaign driver: tasks -> sampler actors -> relaxation actors -> Parquet, on Ray.
+"""The campaign driver: a campaign is a job of the task engine, run on Ray.
 
-Data flow for one candidate::
-
-    task (planning: ids, seeds, lattice)     --> CandidateSpec
-    spec --(batched with other tasks' specs)--> SamplerWorker.generate  -> ObjectRef
-    ObjectRef (never fetched by the driver)  --> RelaxWorker.relax       -> CandidateRecord
-    all records of a task                    --> part-<task_id>.parquet (atomic rename)
-    best records of an unconditional task    --> RelaxWorker.inpainting_specs -> new task
-
-Both actor kinds wrap one :class:`~campaign.runner.StageRunner` built by ``runner_factory``
-(the real one unless a test injects a fake).
-
-The driver only admits new tasks while fewer than ``max_candidates_in_flight``
-candidates are between admission and disk, so its memory does not grow with the
-campaign; it never blocks on ``ray.get`` while submitting (it waits with ``ray.wait``
-and fetches only finished records). Tasks whose file exists are skipped, so running the
-same configuration again resumes an interrupted campaign (the tasks, their order and their
-specs: :class:`~campaign.distributed.feed.TaskFeed`).
+:class:`~campaign.distributed.feed.CampaignJob` says what the tasks are (unconditional
+tasks, then one inpainting task per selected host); :func:`campaign.engine.run_job`
+skips what is on disk, submits, writes each task's part atomically and queues the
+follow-ups; :class:`~campaign.distributed.executor.RayCampaignExecutor` runs the tasks on
+sampler and relaxation actors (the pipeline and its in-flight bound). :func:`run_campaign`
+adds the folder's checks, its lock and fingerprint, and the run's summary.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from campaign.config import CampaignConfig
-from campaign.distributed.feed import TaskFeed
-from campaign.distributed.nodes import NodeWatch
+from campaign.distributed.executor import RayCampaignExecutor
+from campaign.distributed.feed import CampaignJob
 from campaign.distributed.preflight import check_hull, prepare_folder
-from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
-from campaign.distributed.toolkit import init_ray, start_actors
-from campaign.distributed.workers import (
-    RELAX_QUEUE_DEPTH,
-    SAMPLER_QUEUE_DEPTH,
-    actor_groups,
-    auto_in_flight,
-    plan_actors,
-    runner_settings,
-)
+from campaign.distributed.summary import CampaignError, CampaignSummary
+from campaign.distributed.toolkit import init_ray
+from campaign.distributed.workers import auto_in_flight, runner_settings
+from campaign.engine import RunReport, run_job
 from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
 from campaign.results import ResultStore
-from campaign.runner import RunnerFactory, build_runner, failed_row, short_reason
-from campaign.tasks import Task
-from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
+from campaign.runner import RunnerFactory, build_runner
+from campaign.tasks import count_unconditional_tasks
 
-__all__ = ["CampaignError", "CampaignSummary", "run_campaign"]
+__all__ = ["CampaignError", "CampaignSummary", "drive", "run_campaign"]
 
 logger = logging.getLogger("campaign")
 
-WAIT_TIMEOUT_S = 1.0  # progress-bar refresh while waiting
-MAX_CONSECUTIVE_WORKER_ERRORS = 25
 
+def drive(config: CampaignConfig, *, progress: bool = True,
+          runner_factory: RunnerFactory = build_runner, parts_quarantined: int = 0
+          ) -> CampaignSummary:
+    """Run (or resume) the campaign's job on the Ray this process is connected to; the
+    summary is kept in the folder (``_runs/``), also after an interrupt."""
+    store = ResultStore(config.output)
+    summary = CampaignSummary(output=str(store.directory),
+                              tasks_planned=count_unconditional_tasks(config),
+                              parts_quarantined=parts_quarantined)
+    job = CampaignJob(config)
+    limit = config.resources.max_candidates_in_flight or auto_in_flight(config)
+    executor = RayCampaignExecutor(config, job.specs, summary, limit, runner_factory)
 
-class CampaignDriver:
-    """Runs one campaign on an initialised Ray (see module docstring)."""
+    def written(task: Any, rows: list[Any]) -> None:
+        summary.tasks_written += bool(rows)
+        summary.candidates_written += len(rows)
+        summary.candidates_failed += sum(r.status != "ok" for r in rows)
 
-    def __init__(self, config: CampaignConfig, progress: bool = True,
-                 runner_factory: RunnerFactory = build_runner) -> None:
-        self.config = config
-        self.runner_factory = runner_factory
-        self.store = ResultStore(config.output)
-        self.limit = config.resources.max_candidates_in_flight or auto_in_flight(config)
-        self.show_progress = progress
-        self.summary = CampaignSummary(output=str(self.store.directory))
-        self.feed = TaskFeed(config, self.store, self.summary)  # tasks and hosts to admit
-        # work not yet on disk
-        self._tasks: dict[str, _ActiveTask] = {}
-        self._queues: dict[str, collections.deque[CandidateSpec]] = {
-            "inpaint": collections.deque(),
-            "inpaint-symmetric": collections.deque(),
-            "unconditional": collections.deque(),
-        }
-        self._in_flight = 0
-        # Ray bookkeeping
-        self._gen_pending: dict[Any, tuple[CandidateSpec, int, int]] = {}
-        self._batch_left: dict[int, int] = {}
-        self._generated: collections.deque[tuple[Any, CandidateSpec]] = collections.deque()
-        # ref -> (spec, actor, call, generated ref, candidates in the call)
-        self._relax_pending: dict[Any, tuple[CandidateSpec, int, int, Any, int]] = {}
-        self._relax_alone: collections.deque[tuple[Any, CandidateSpec]] = collections.deque()
-        self._relax_call_left: dict[int, int] = {}
-        self._next_relax_call = 0
-        self._refine_pending: dict[Any, tuple[Task, int]] = {}
-        self._next_batch = 0
-        self._worker_errors = 0
-        self.samplers: list[Any] = []
-        self.relaxers: list[Any] = []
-        self.nodes: NodeWatch | None = None  # node events, once the actors run
-
-    # ------------------------------------------------------------------ admission
-    def _admit(self) -> None:
-        while self._in_flight < self.limit:
-            host = self.feed.next_host()
-            if host is not None:
-                self._ensure_actors()
-                self._submit_refine(*host)
-                continue
-            task = self.feed.next_task()
-            if task is None:
-                return
-            self._ensure_actors()
-            self._start_task(task, self.feed.specs(task))
-
-    def _start_task(self, task: Task, specs: list[CandidateSpec]) -> None:
-        self._tasks[task.task_id] = _ActiveTask(task=task, expected=len(specs))
-        self._queues[task.mode].extend(specs)
-        self._in_flight += len(specs)
-        self.summary.peak_in_flight = max(self.summary.peak_in_flight, self._in_flight)
-
-    def _least_loaded_relaxer(self) -> int:
-        return min(range(len(self.relaxers)), key=lambda i: self._relax_load[i])
-
-    def _submit_refine(self, host: dict[str, Any], task: Task) -> None:
-        index = self._least_loaded_relaxer()
-        inp = self.config.inpaint
-        ref = self.relaxers[index].inpainting_specs.remote(
-            host, list(inp.guest_species), task.n_samples, task.task_id, self.config.seed,
-            task.mode, inp.max_wyckoff_combinations, inp.max_atoms)
-        self._refine_pending[ref] = (task, index)
-        self._relax_load[index] += 1
-        self._in_flight += task.n_samples
-        self.summary.peak_in_flight = max(self.summary.peak_in_flight, self._in_flight)
-
-    # ------------------------------------------------------------------ submission
-    def _take_batch(self) -> list[CandidateSpec]:
-        """Specs of one mode up to ``atoms_per_batch`` atoms.
-
-        The first batches ramp up (as many specs as relaxation actors, then doubling) so
-        that relaxation starts after a short first sampling call, not after a full batch.
-        """
-        queue = (self._queues["inpaint"] or self._queues["inpaint-symmetric"]
-                 or self._queues["unconditional"])
-        batch: list[CandidateSpec] = []
-        atoms = 0
-        budget = self.config.resources.atoms_per_batch
-        max_specs = len(self.relaxers) * 2 ** min(self._next_batch, 20)
-        while queue and len(batch) < max_specs and (
-            not batch or atoms + queue[0].n_atoms <= budget
-        ):
-            spec = queue.popleft()
-            batch.append(spec)
-            atoms += spec.n_atoms
-        return batch
-
-    def _submit_sampling(self) -> None:
-        for index, sampler in enumerate(self.samplers):
-            while self._sampler_load[index] < SAMPLER_QUEUE_DEPTH:
-                batch = self._take_batch()
-                if not batch:
-                    return
-                refs = sampler.generate.options(num_returns=len(batch)).remote(batch)
-                refs = [refs] if len(batch) == 1 else list(refs)
-                self._next_batch += 1
-                self._batch_left[self._next_batch] = len(batch)
-                for spec, ref in zip(batch, refs, strict=True):
-                    self._gen_pending[ref] = (spec, index, self._next_batch)
-                self._sampler_load[index] += 1
-
-    def _submit_relaxation(self) -> None:
-        """Generated candidates to the least-loaded relaxation actors, up to
-        ``resources.candidates_per_relax_call`` per call and spread over the actors; a
-        candidate whose shared call failed goes alone (``_relax_alone``)."""
-        per_call = self.config.resources.candidates_per_relax_call
-        while self._relax_alone or self._generated:
-            index = self._least_loaded_relaxer()
-            if self._relax_load[index] >= RELAX_QUEUE_DEPTH:
-                return
-            if self._relax_alone:
-                batch = [self._relax_alone.popleft()]
-            else:
-                n = max(1, min(per_call, len(self._generated),
-                               -(-len(self._generated) // len(self.relaxers))))
-                batch = [self._generated.popleft() for _ in range(n)]
-            # The sampler's outputs go to the relaxation actor as references: the driver
-            # never fetches the generated structures.
-            n = len(batch)
-            refs = self.relaxers[index].relax_many.options(num_returns=n).remote(
-                *[ref for ref, _ in batch])
-            refs = [refs] if n == 1 else list(refs)
-            self._next_relax_call += 1
-            self._relax_call_left[self._next_relax_call] = n
-            for (generated, spec), ref in zip(batch, refs, strict=True):
-                self._relax_pending[ref] = (spec, index, self._next_relax_call, generated, n)
-            self._relax_load[index] += 1
-
-    # ------------------------------------------------------------------ results
-    def _on_generated(self, ref: Any) -> None:
-        spec, index, batch = self._gen_pending.pop(ref)
-        self._batch_left[batch] -= 1
-        if self._batch_left[batch] == 0:
-            del self._batch_left[batch]
-            self._sampler_load[index] -= 1
-        self._generated.append((ref, spec))
-
-    def _on_relaxed(self, ref: Any) -> None:
-        import ray
-
-        from campaign.resources import potential_columns
-
-        spec, index, call, generated, shared = self._relax_pending.pop(ref)
-        self._relax_call_left[call] -= 1
-        if self._relax_call_left[call] == 0:
-            del self._relax_call_left[call]
-            self._relax_load[index] -= 1
-        try:
-            record = ray.get(ref)
-            self._worker_errors = 0
-        except ray.exceptions.RayError as exc:
-            if shared > 1:  # the call of several failed: each goes again alone, so that
-                self._relax_alone.append((generated, spec))  # only the culprit fails
-                return
-            self._worker_errors += 1
-            if self._worker_errors >= MAX_CONSECUTIVE_WORKER_ERRORS:
-                raise CampaignError(
-                    f"{self._worker_errors} candidates in a row lost their worker; last: "
-                    f"{short_reason('worker', exc)}"
-                ) from exc
-            logger.warning("candidate %s: %s", spec.candidate_id, short_reason("worker", exc))
-            record = failed_row(spec, short_reason("worker", exc),
-                                **potential_columns(self.config.relax))
-        self._add_record(record)
-
-    def _on_refined(self, ref: Any) -> None:
-        import ray
-
-        task, index = self._refine_pending.pop(ref)
-        self._relax_load[index] -= 1
-        self._in_flight -= task.n_samples
-        self.summary.hosts_refined += 1
-        try:
-            specs = ray.get(ref)
-        except ray.exceptions.RayError as exc:
-            logger.warning("host %s: %s", task.parent_id, short_reason("framework", exc))
-            specs = []
-        if not specs:  # an empty file: done, so a rerun does not refine this host again
-            self.summary.hosts_without_framework += 1
-            self.store.write_task(task.task_id, [], allow_empty=True)
-            return
-        self._start_task(task, specs)
-        self._bar.total += 1
-        self._bar.refresh()
-
-    def _add_record(self, record: CandidateRecord) -> None:
-        active = self._tasks[record.task_id]
-        active.records.append(record)
-        self.summary.candidates_written += 1
-        self.summary.candidates_failed += record.status != "ok"
-        if len(active.records) < active.expected:
-            return
-        self.store.write_task(active.task.task_id, active.records)
-        del self._tasks[active.task.task_id]
-        self._in_flight -= active.expected
-        self.summary.tasks_written += 1
-        self._bar.update(1)
-        self._show_stages()
-        self.feed.task_written(active.task, active.records)
-
-    # ------------------------------------------------------------------ main loop
-    def _ensure_actors(self) -> None:
-        """Start the actors when the first work appears (a finished campaign starts none)."""
-        if self.samplers:
-            return
-        import ray
-
-        plan = plan_actors(self.config, ray.cluster_resources())
-        for text in plan.warnings:
-            logger.warning(text)
-        groups = actor_groups(self.config, plan, self.runner_factory)
-        self.nodes = NodeWatch()  # before the actors: nodes an autoscaler adds are events
-        (self.samplers, self.relaxers), self.summary.actor_start_s = start_actors(
-            groups, CampaignError)
-        self._sampler_load = [0] * len(self.samplers)
-        self._relax_load = [0] * len(self.relaxers)
-        self.nodes.locate({**{f"sampler {i}": a for i, a in enumerate(self.samplers)},
-                           **{f"relax {i}": a for i, a in enumerate(self.relaxers)}})
-
-    def _tasks_on(self, label: str) -> list[str]:
-        """Task ids with a call in flight on the actor ``label`` (``relax 0``, ...)."""
-        kind, index = label.split()
-        if kind == "sampler":
-            return [spec.task_id for spec, i, _ in self._gen_pending.values() if i == int(index)]
-        return [spec.task_id for spec, i, *_ in self._relax_pending.values() if i == int(index)
-                ] + [task.task_id for task, i in self._refine_pending.values() if i == int(index)]
-
-    def _stop_actors(self) -> None:
-        import ray
-
-        for actor in self.samplers + self.relaxers:
-            ray.kill(actor)
-        self.samplers, self.relaxers = [], []
-
-    def _pending_refs(self) -> list[Any]:
-        return [*self._gen_pending, *self._relax_pending, *self._refine_pending]
-
-    def _loop(self) -> None:
-        import ray
-
-        while True:
-            self._admit()
-            self._submit_sampling()
-            self._submit_relaxation()
-            refs = self._pending_refs()
-            if not refs:
-                if (self._tasks or self._generated or self._relax_alone
-                        or any(self._queues.values())):
-                    raise CampaignError("internal error: work left but nothing running")
-                return
-            ready, _ = ray.wait(refs, num_returns=1, timeout=WAIT_TIMEOUT_S, fetch_local=False)
-            if ready:
-                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
-            for ref in ready:
-                if ref in self._gen_pending:
-                    self._on_generated(ref)
-                elif ref in self._relax_pending:
-                    self._on_relaxed(ref)
-                else:
-                    self._on_refined(ref)
-            self._show_stages()
-            self._bar.refresh()
-            if self.nodes is not None:
-                self.nodes.tick(self._tasks_on)
-
-    def _show_stages(self) -> None:
-        """The bar's postfix: candidates written and failed, and where the others are."""
-        self._bar.set_postfix(
-            candidates=self.summary.candidates_written, failed=self.summary.candidates_failed,
-            sampling=len(self._gen_pending), relaxing=len(self._relax_pending) + len(
-                self._generated) + len(self._relax_alone), refresh=False)
-
-    def run(self) -> CampaignSummary:
-        from campaign.progress import progress_bar
-
-        started = time.monotonic()
-        remaining = self.feed.open()
-        self._bar = progress_bar(remaining, self.config.name, "tasks",
-                                 enabled=self.show_progress)
-        self._bar.set_postfix(candidates=0, failed=0)
-        try:
-            self._loop()
-        except KeyboardInterrupt:
-            self.summary.interrupted = True
-        finally:
-            self._bar.close()
-            self._stop_actors()
-            self.summary.elapsed_s = time.monotonic() - started
-            if self.nodes is not None:
-                self.summary.nodes = self.nodes.report()
-            self.summary.keep(self.store.directory)
-        return self.summary
+    started = time.monotonic()
+    report = RunReport()
+    try:
+        run_job(job, store, executor, progress=progress, on_written=written, report=report)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        summary.tasks_skipped = report.skipped
+        summary.elapsed_s = time.monotonic() - started
+        summary.keep(store.directory)
+    return summary
 
 
 def run_campaign(
@@ -374,9 +85,8 @@ def run_campaign(
         print(f"chggen: {config.plan_counts().line()}", flush=True)
         own_ray = init_ray(address, log_to_driver=log_to_driver, **dict(ray_init_kwargs or {}))
         try:
-            driver = CampaignDriver(config, progress=progress, runner_factory=runner_factory)
-            driver.summary.parts_quarantined = len(quarantined)
-            return driver.run()
+            return drive(config, progress=progress, runner_factory=runner_factory,
+                         parts_quarantined=len(quarantined))
         finally:
             if own_ray:
                 ray.shutdown()

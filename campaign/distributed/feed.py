@@ -1,23 +1,22 @@
-"""Where the campaign driver's work comes from, and the specs of each task.
+"""The campaign as a job of the task engine: its tasks, their specs and follow-ups.
 
-Hosts first: those of unconditional tasks written in this run, then those of unconditional
-tasks written by an earlier run whose inpainting is not on disk yet; then the unconditional
-tasks not on disk yet. A task whose file exists is skipped (counted in the summary), so
-running the same configuration again resumes an interrupted campaign.
+First the unconditional tasks of the configuration, in a deterministic order; every
+finished one (written now, or by an earlier run) gives, per inpainting mode, one task per
+selected host whose part is not on disk yet. The engine
+(:func:`campaign.engine.run_job`) skips the tasks whose part exists and puts the
+follow-ups first, so running the same configuration again resumes an interrupted
+campaign: hosts of resumed tasks, then the unconditional tasks not on disk yet.
 """
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterator
 from typing import Any
 
 from campaign.config import CampaignConfig
-from campaign.distributed.summary import CampaignSummary
-from campaign.results import ResultStore
+from campaign.engine import JobBase, Outcome
 from campaign.tasks import (
     Task,
-    count_unconditional_tasks,
     inpainting_task,
     load_starts,
     task_specs,
@@ -26,66 +25,45 @@ from campaign.tasks import (
 from chggen_kernels.workflow import INPAINT_MODES, select_hosts
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
 
-__all__ = ["TaskFeed"]
-
-Host = tuple[dict[str, Any], Task]  # a host row and the inpainting task it starts
+__all__ = ["CampaignJob"]
 
 
-class TaskFeed:
-    """The tasks of one campaign, in the order the driver admits them (module docstring)."""
+class CampaignJob(JobBase):
+    """The tasks of one campaign (module docstring)."""
 
-    def __init__(self, config: CampaignConfig, store: ResultStore,
-                 summary: CampaignSummary) -> None:
+    def __init__(self, config: CampaignConfig) -> None:
         self.config = config
-        self.store = store
-        self.summary = summary
+        self.label = config.name
         self.inpaint_modes = [m for m in config.modes if m in INPAINT_MODES]
-        self.inpaint = bool(self.inpaint_modes)
-        self._hosts: collections.deque[Host] = collections.deque()
-        self._unconditional: Iterator[Task] = iter(())
-        self._resume: Iterator[Host] = iter(())
         self._volume_prior: Any = None
         self._loaded_starts: Any = None
 
-    def open(self) -> int:
-        """Count the planned unconditional tasks into the summary and start the feed; the
-        unconditional tasks not on disk yet."""
-        self.summary.tasks_planned = count_unconditional_tasks(self.config)
-        remaining = sum(1 for _ in self._new_unconditional())
-        self.summary.tasks_skipped = 0
-        self._unconditional = self._new_unconditional()
-        self._resume = self._resumed_hosts()
-        return remaining
+    def tasks(self) -> Iterator[Task]:
+        return unconditional_tasks(self.config)
 
-    def next_host(self) -> Host | None:
-        """The next host whose framework is to be refined, if any."""
-        return self._hosts.popleft() if self._hosts else next(self._resume, None)
+    def follow_ups(self, task: Task, rows: list[Any], resumed: bool) -> list[Task]:
+        """The inpainting tasks of a finished unconditional task's selected hosts."""
+        if not self.inpaint_modes or task.mode != "unconditional":
+            return []
+        return list(self.hosts_of([r.to_dict() if isinstance(r, CandidateRecord) else r
+                                   for r in rows]))
 
-    def next_task(self) -> Task | None:
-        """The next unconditional task not on disk, if any."""
-        return next(self._unconditional, None)
+    def hosts_of(self, rows: list[dict[str, Any]]) -> Iterator[Task]:
+        """One inpainting task per selected host among ``rows`` and inpainting mode."""
+        inp = self.config.inpaint
+        for host in select_hosts(rows, inp.hosts_per_task, inp.host_max_e_d):
+            for mode in self.inpaint_modes:
+                yield inpainting_task(self.config, host, mode)
 
-    def task_written(self, task: Task, records: list[CandidateRecord]) -> None:
-        """A task is on disk: the hosts of an unconditional one join the feed."""
-        if self.inpaint and task.mode == "unconditional":
-            self._hosts.extend(self.hosts_of([r.to_dict() for r in records]))
+    def describe(self, outcome: Outcome) -> str:
+        rows = outcome.rows or []
+        ok = sum(getattr(r, "status", None) == "ok" for r in rows)
+        return f"{outcome.task.task_id} {ok}/{len(rows)} ok"
 
     def specs(self, task: Task) -> list[CandidateSpec]:
         """The candidate specs of an unconditional task."""
         return task_specs(task, self.config.seed, self.volume_per_atom(task.composition),
                           self.config.generation, self.starts())
-
-    def hosts_of(self, rows: list[dict[str, Any]]) -> Iterator[Host]:
-        """The selected hosts among ``rows``, one per inpainting mode whose task is not
-        on disk."""
-        inp = self.config.inpaint
-        for host in select_hosts(rows, inp.hosts_per_task, inp.host_max_e_d):
-            for mode in self.inpaint_modes:
-                task = inpainting_task(self.config, host, mode)
-                if self.store.is_done(task.task_id):
-                    self.summary.tasks_skipped += 1
-                else:
-                    yield dict(host), task
 
     def starts(self) -> Any:
         """(Wyckoff prior, template library), loaded on the first symmetric/template task."""
@@ -104,18 +82,3 @@ class TaskFeed:
 
             self._volume_prior = checkpoint_volume_prior(self.config.model.checkpoint)
         return self._volume_prior.volume_per_atom(dict(composition))
-
-    def _new_unconditional(self) -> Iterator[Task]:
-        for task in unconditional_tasks(self.config):
-            if self.store.is_done(task.task_id):
-                self.summary.tasks_skipped += 1
-                continue
-            yield task
-
-    def _resumed_hosts(self) -> Iterator[Host]:
-        """Hosts of unconditional tasks finished earlier whose inpainting is not done."""
-        if not self.inpaint:
-            return
-        for task in unconditional_tasks(self.config):
-            if self.store.is_done(task.task_id):
-                yield from self.hosts_of(self.store.read_task(task.task_id))

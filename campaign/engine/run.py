@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 __all__ = ["Executor", "Job", "JobBase", "Outcome", "RunReport", "Store", "run_job"]
@@ -120,31 +120,36 @@ class JobBase:
 
 
 def run_job(job: Job, store: Store, executor: Executor, *, retries: int = 0,
-            log: Log | None = None, total: int | None = None,
-            on_written: Callable[[Any, Rows], None] | None = None) -> RunReport:
+            log: Log | None = None, progress: bool | None = None,
+            on_written: Callable[[Any, Rows], None] | None = None,
+            report: RunReport | None = None) -> RunReport:
     """Run the unfinished tasks of ``job`` on ``executor`` into ``store`` (module docstring).
 
-    ``total``: the number of tasks for the progress bar when ``job.tasks()`` is a stream
-    (default: counted). ``on_written(task, rows)``: called after each part is written.
-    Closes the executor when done (also on an interrupt).
+    ``log``: where lines go (``None``: quiet); ``progress``: show the bar (default: when
+    there is a ``log``). ``on_written(task, rows)``: called after each part is written.
+    ``report``: filled in place as the run goes (also when it is interrupted). Closes the
+    executor when done (also on an interrupt). The executor's ``state()``, when it has
+    one, joins the bar's postfix.
     """
     from campaign.progress import progress_bar
 
     started = time.perf_counter()
-    report = RunReport()
+    report = report if report is not None else RunReport()
     pending: collections.deque[Any] = collections.deque()
-    follow: collections.deque[Any] = collections.deque()
+    follow: list[Any] = []
     for task in job.tasks():
         if store.is_done(job.task_id(task)):
             report.skipped += 1
-            follow.extend(_follow_ups_of_done(job, store, task))
+            follow += _follow_ups_of_done(job, store, task, report)
         else:
             pending.append(task)
     if log and report.skipped:
-        log(f"{report.skipped} of {report.skipped + len(pending)} tasks already done (skipped)")
+        log(f"{report.skipped} of {report.skipped + len(pending) + len(follow)} tasks "
+            "already done (skipped)")
     pending.extendleft(reversed(follow))
-    bar = progress_bar(total if total is not None else len(pending), job.label, "tasks",
-                       enabled=log is not None)
+    state = getattr(executor, "state", dict)
+    bar = progress_bar(len(pending), job.label, "tasks",
+                       enabled=log is not None if progress is None else progress)
     attempts: collections.Counter[str] = collections.Counter()
     try:
         while pending or executor.busy():
@@ -169,11 +174,12 @@ def run_job(job: Job, store: Store, executor: Executor, *, retries: int = 0,
                 bar.total += len(new)
                 pending.extendleft(reversed(new))  # hosts before new first-stage tasks
                 bar.update(1)
-                bar.set_postfix(last=job.describe(outcome), failed=len(report.failed))
+                bar.set_postfix(last=job.describe(outcome), failed=len(report.failed),
+                                **state())
     finally:
         bar.close()
         executor.close()
-    report.wall_s = time.perf_counter() - started
+        report.wall_s = time.perf_counter() - started
     return report
 
 
@@ -192,7 +198,7 @@ def _finish(job: Job, store: Store, outcome: Outcome,
     return new
 
 
-def _follow_ups_of_done(job: Job, store: Store, task: Any) -> list[Any]:
+def _follow_ups_of_done(job: Job, store: Store, task: Any, report: RunReport) -> list[Any]:
     """The follow-ups of a task finished by an earlier run that are not in the store yet;
     those that are count as resumed too, and so on (rows are read only when the job has
     follow-ups at all)."""
@@ -201,7 +207,8 @@ def _follow_ups_of_done(job: Job, store: Store, task: Any) -> list[Any]:
     todo: list[Any] = []
     for follow_up in job.follow_ups(task, store.read_task(job.task_id(task)), True):
         if store.is_done(job.task_id(follow_up)):
-            todo += _follow_ups_of_done(job, store, follow_up)
+            report.skipped += 1
+            todo += _follow_ups_of_done(job, store, follow_up, report)
         else:
             todo.append(follow_up)
     return todo

@@ -78,11 +78,11 @@ def test_one_task_per_inpainting_mode_and_host() -> None:
     with pytest.raises(ValueError, match="inpainting mode must be one of"):
         inpainting_task(config, host, "unconditional")
 
-    from campaign.distributed.driver import CampaignDriver
+    from campaign.distributed.feed import CampaignJob
 
-    driver = CampaignDriver(config.model_copy(update={"output": "unused"}), progress=False)
-    tasks = [task for _, task in driver.feed.hosts_of([host])]
+    tasks = list(CampaignJob(config).hosts_of([host]))
     assert [t.mode for t in tasks] == ["inpaint", "inpaint-symmetric"]
+    assert all(t.host == host for t in tasks)  # what the framework is refined from
 
 
 def test_framework_stage_gives_symmetric_specs_with_the_task_ids(tmp_path) -> None:
