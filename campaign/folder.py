@@ -170,13 +170,18 @@ def _potential_text(record: Any) -> str:
     return f"{record.get('name')}{version} (weights {str(record.get('weights_sha256'))[:12]})"
 
 
-def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
+RESUME_ADVICE = ("rerun with the folder's settings to resume, give another output folder, "
+                 "or --new-folder")
+
+
+def check_fingerprint(directory: str | Path, fingerprint: Fingerprint, *,
+                      advice: str = RESUME_ADVICE) -> None:
     """Record ``fingerprint`` in a folder that has none; refuse a folder whose recorded
     fingerprint differs (:class:`FolderSettingsError` listing every difference; another
     potential in one line of its own: energies of two potentials never mix). A folder
     with parts but no fingerprint (written before fingerprints existed) is adopted, and
     so is one whose fingerprint predates the potential's record while the potential is
-    CHGNet (the only one then)."""
+    CHGNet (the only one then). ``advice``: how to proceed, ending the refusal line."""
     directory = Path(directory)
     recorded = _recorded(directory)
     if recorded is None:
@@ -200,8 +205,7 @@ def check_fingerprint(directory: str | Path, fingerprint: Fingerprint) -> None:
     if differences:
         raise FolderSettingsError(
             f"results folder {str(directory)!r} was written with other settings "
-            f"({'; '.join(differences)}); rerun with the folder's settings to resume, give "
-            "another output folder, or --new-folder")
+            f"({'; '.join(differences)}); {advice}")
 
 
 def _with_chgnet_record(recorded: dict[str, Any], current: Mapping[str, Any]

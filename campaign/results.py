@@ -146,6 +146,8 @@ def _rows_problem(task_id: str, table: pa.Table) -> str | None:
     tasks = set(table.column("task_id").to_pylist())
     if tasks - {task_id}:
         return f"holds rows of other tasks {sorted(tasks - {task_id})[:3]}"
+    if "candidate_id" not in table.column_names:  # a table of one row per task
+        return None
     ids = table.column("candidate_id").to_pylist()
     if len(set(ids)) != len(ids):
         return f"repeats candidate ids ({len(ids) - len(set(ids))} duplicates)"

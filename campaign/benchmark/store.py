@@ -2,10 +2,12 @@
 
 Layout of ``OUT``:
 
-* ``_benchmark.json``: the kind (``csp`` / ``hosts``) and every setting that changes the
-  candidates (k or samples, seed, sampler, relaxation, checkpoint, cell). A rerun with
-  other settings is refused, naming the first differing field; methods and compounds may
-  be added (they are new tasks).
+* ``_fingerprint.json``: the kind (``csp`` / ``hosts``) and every setting that changes the
+  candidates (k or samples, seed, sampler, relaxation, checkpoint, cell), checked like a
+  campaign folder's (:func:`campaign.folder.check_fingerprint`): a rerun with other
+  settings is refused naming every differing field; methods and compounds may be added
+  (they are new tasks). Folders written before keep these settings in ``_benchmark.json``,
+  which a rerun checks and migrates in place.
 * ``reference/part-<compound>.reference.parquet``: the CHGNet relaxation of the known
   crystal; ``candidates/part-<compound>.<method>.parquet``: that method's candidates.
   Parts are written to a temporary name and renamed (:class:`campaign.results.ResultStore`),
@@ -62,6 +64,12 @@ class Task:
         return f"{self.compound.compound_id}.{self.method}"
 
 
+def _warn(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]], table_schema: pa.Schema) -> Path:
     """Write ``rows`` as one Parquet file atomically (temporary name, then rename)."""
     from campaign.results import write_parquet_atomic
@@ -81,28 +89,34 @@ class BenchmarkStore:
         self._check_manifest(dict(settings))
         self.candidates = ResultStore(self.out / "candidates", candidate_schema)
         self.reference = ResultStore(self.out / "reference", REFERENCE_SCHEMA)
+        self.quarantined: list[tuple[str, str]] = []
         for store in (self.candidates, self.reference):
             store.migrate_older_parts()  # columns added since: null (a benchmark folder resumes)
-            store.check_schema()
             store.remove_stale_temporaries()
+            # what cannot be trusted (unreadable, another schema, rows of another task) is
+            # moved to _quarantine/ and its task runs again, as in a campaign folder
+            self.quarantined += store.quarantine_bad_parts(warn=_warn)
 
     def _check_manifest(self, settings: dict[str, Any]) -> None:
-        path = self.out / MANIFEST
-        wanted = {"kind": self.kind, **settings}
-        if path.is_file():
+        """Bind the folder to these settings with the campaign folders' fingerprint
+        (:func:`campaign.folder.check_fingerprint`); a folder written before, with its
+        settings in ``_benchmark.json``, is checked against those and migrated in place."""
+        from campaign.folder import FINGERPRINT_NAME, Fingerprint, check_fingerprint
+
+        fingerprint = Fingerprint({"kind": self.kind, **settings})
+        advice = "rerun with the folder's settings to resume, or pick another --out"
+        older = self.out / MANIFEST
+        if older.is_file() and not (self.out / FINGERPRINT_NAME).is_file():
             try:
-                found = json.loads(path.read_text())
+                found = json.loads(older.read_text())
             except json.JSONDecodeError as exc:
                 raise BenchmarkInputError(f"--out {str(self.out)!r}: {MANIFEST} is not valid "
                                           f"JSON ({exc}); use another --out") from None
-            for key in sorted(set(wanted) | set(found)):
-                if found.get(key) != wanted.get(key):
-                    raise BenchmarkInputError(
-                        f"--out {str(self.out)!r} was run with {key}={found.get(key)!r}, not "
-                        f"{wanted.get(key)!r}; rerun with the same settings to resume, or "
-                        "pick another --out")
-            return
-        write_text_atomic(path, json.dumps(wanted, indent=1, sort_keys=True) + "\n")
+            write_text_atomic(self.out / FINGERPRINT_NAME, json.dumps(
+                {"digest": Fingerprint(found).digest, "values": found}, indent=1,
+                sort_keys=True, default=str))
+            older.unlink()
+        check_fingerprint(self.out, fingerprint, advice=advice)
 
     def _store(self, task: Task | str) -> ResultStore:
         task_id = task if isinstance(task, str) else task.task_id

@@ -44,7 +44,7 @@ def test_csp_writes_candidates_summary_table_and_figure(known: str, tmp_path: Pa
     out = tmp_path / "csp"
     assert run_command(csp_args(known, out), make_chain=lambda: fake_chain(relaxer)) == 0
     for name in ("candidates.parquet", "summary.json", "summary.md", "match_at_k.png",
-                 "_benchmark.json"):
+                 "_fingerprint.json"):
         assert (out / name).is_file(), name
     rows = pd.read_parquet(out / "candidates.parquet")
     assert len(rows) == 2 * 4 * 4  # compounds x methods x k
@@ -92,9 +92,29 @@ def test_csp_resumes_finished_parts_and_refuses_other_settings(
     assert run_command(csp_args(known, out, "--methods", "random", "unconditional"),
                        make_chain=lambda: fake_chain(again)) == 0
     assert part.is_file() and again.calls == 4  # only the missing task ran
+    part.write_bytes(part.read_bytes()[:100])  # truncated (a crash of another tool)
+    again = FakeRelaxer(TARGETS)
+    assert run_command(csp_args(known, out, "--methods", "random", "unconditional"),
+                       make_chain=lambda: fake_chain(again)) == 0
+    assert again.calls == 4 and len(pd.read_parquet(part)) == 4  # quarantined, run again
+    err = capsys.readouterr().err
+    assert "part-si-dia.unconditional.parquet" in err and "its task runs again" in err
+    (moved,) = (out / "candidates" / "_quarantine").iterdir()
+    assert moved.name.startswith("part-si-dia.unconditional.parquet.")
     capsys.readouterr()
     assert run_command(csp_args(known, out, "--k", "5"), make_chain=broken) == 2
-    assert "was run with k=4, not 5" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was written with other settings (k: folder 4, now 5); rerun with the folder's " \
+        "settings to resume, or pick another --out" in err and err.count("\n") == 1
+    # a folder written before the fingerprint file: settings in _benchmark.json, migrated
+    fingerprint = out / "_fingerprint.json"
+    recorded = json.loads(fingerprint.read_text())
+    (out / "_benchmark.json").write_text(json.dumps(recorded["values"]))
+    fingerprint.unlink()
+    assert run_command(csp_args(known, out, "--methods", "random", "unconditional"),
+                       make_chain=broken) == 0  # resumed: nothing ran
+    assert json.loads(fingerprint.read_text())["digest"] == recorded["digest"]
+    assert not (out / "_benchmark.json").exists()
 
 
 @pytest.mark.parametrize(("extra", "message"), [
