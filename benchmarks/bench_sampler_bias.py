@@ -84,9 +84,8 @@ def main() -> None:
     ]
     rows = []
     for m, rule in configs:
-        settings = SamplerSettings(
-            n_levels=args.levels, n_corrector_steps=m, corrector_step_rule=rule
-        )
+        settings = SamplerSettings.from_preset(  # every level corrected
+            "reference", n_levels=args.levels, n_corrector_steps=m, corrector_step_rule=rule)
         row = _measure(score, batch, settings)
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -184,8 +184,8 @@ def main() -> None:
 
     t_start = time.perf_counter()
     loaded = load_model(None)
-    settings = SamplerSettings(
-        n_levels=args.n_levels, n_corrector_steps=args.n_corrector,
+    settings = SamplerSettings.from_preset(  # the whole reverse process, as measured before
+        "reference", n_levels=args.n_levels, n_corrector_steps=args.n_corrector,
         resample_passes=args.resample_passes, jump_length=args.jump_length,
         sigma_min=float(loaded.metadata.sigma_min), sigma_max=float(loaded.metadata.sigma_max))
     relaxer = MemoRelaxer(load_relaxer(RelaxSettings(n_threads=1, max_steps=args.max_steps)))

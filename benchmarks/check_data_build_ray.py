@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from campaign.data_build import BuildOptions, run_build  # noqa: E402
-from chggen_kernels.datasets import load_relax_cache  # noqa: E402
+from campaign.data_cache import read_any_cache  # noqa: E402
 from tests.campaign.fake_relaxer import fake_relaxer  # noqa: E402
 
 
@@ -23,7 +23,7 @@ def _records(out: Path, workers: int) -> dict[str, dict]:
                         undecorated=False, workers=workers, address="local" if workers > 1
                         else None)
     run_build(opts, relaxer_factory=fake_relaxer)
-    return load_relax_cache(out / "relaxed.jsonl").records
+    return read_any_cache(out).records
 
 
 def main() -> int:

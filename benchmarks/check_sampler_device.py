@@ -61,7 +61,8 @@ def main() -> None:
     score = periodic_gaussian_mixture_score(sites, torch.tensor([0.7, 0.3]), width=0.1)
     report: dict = {"device": args.device}
     for rule in CORRECTOR_STEP_RULES:
-        settings = SamplerSettings(
+        settings = SamplerSettings.from_preset(
+            "reference",
             n_levels=40,
             n_corrector_steps=2,
             resample_passes=2,
@@ -86,7 +87,8 @@ def main() -> None:
     b32 = batch.to(args.device, torch.float32)
     host = ~b32.mask
     for rule in CORRECTOR_STEP_RULES:
-        settings = SamplerSettings(n_levels=20, n_corrector_steps=1, corrector_step_rule=rule)
+        settings = SamplerSettings.from_preset("reference", n_levels=20, n_corrector_steps=1,
+                                               corrector_step_rule=rule)
         t0 = time.perf_counter()
         first = sample(model, b32, settings, seeds=0)
         report[f"model_{rule}_wall_s"] = time.perf_counter() - t0

@@ -426,13 +426,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"validation DSM loss: {json.dumps(validation['bins'])}", file=sys.stderr)
     results = run_groups(args.groups, options, args.workers) if args.groups else []
     rows = [row for r in results for row in r["rows"]]
-    from chggen_kernels.sampling import SamplerSettings
+    from campaign.resources import checkpoint_metadata_of, resolve_sampler_settings
 
+    # what the runs sampled with: the default preset, the checkpoint's sigma range, --levels
+    # and --correctors (as RunnerSettings resolves them)
+    resolved = resolve_sampler_settings(sampler, checkpoint_metadata_of(args.checkpoint))
     result = {
         "stamp": stamp(argv, __file__),
         "benchmark": "model_quality",
         "checkpoint": _checkpoint_info(args.checkpoint),
-        "settings": {"sampler": SamplerSettings.from_dict(sampler).to_dict(),
+        "settings": {"sampler": resolved.to_dict(),
                      "sampler_reduced": reduced,
                      "relax": {"fmax": args.fmax, "max_steps": args.relax_steps,
                                "reduced": args.relax_steps < REFERENCE_RELAX_STEPS},

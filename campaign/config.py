@@ -1,8 +1,11 @@
 """The campaign file: a YAML document validated on load (pydantic v2).
 
-Every model forbids unknown keys, so a typo is an error that names the key. Validation
-errors are re-raised as :class:`CampaignConfigError` whose message lists each bad field
-as a dotted path with the value that was given, e.g.
+Every section's keys are checked first, with the one unknown-field check of the project
+(:func:`chggen_kernels.settings.reject_unknown`, via
+:func:`campaign.config_sections.reject_unknown_keys`), so a typo is an error that names
+the key and the known ones: ``relax.fmaxx = 1: unknown field (known: fmax, ...)``.
+Validation errors are re-raised as :class:`CampaignConfigError` whose message lists each
+bad field as a dotted path with the value that was given, e.g.
 ``resources.relax_actors = 0: Input should be greater than or equal to 1``.
 
 The sections (``compositions:``, ``lattice:``, ``resources:``, ...) are defined in
@@ -36,6 +39,7 @@ from campaign.config_sections import (
     ModelConfig,
     ResourcesConfig,
     StrictModel,
+    reject_unknown_keys,
 )
 from campaign.inputs.limits import Limits, check_limit
 from campaign.inputs.plan import PlanCounts
@@ -101,6 +105,15 @@ class CampaignConfig(StrictModel):
     seed: int = Field(0, ge=0)
     limits: Limits = Limits()
     _cells: list[dict[str, int]] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """Every key of every section is a field (``mlip`` at the top: ``relax.mlip``)."""
+        from chggen_kernels.sampling import SamplerSettings
+
+        reject_unknown_keys(data, cls, extra=("mlip",), sections={"sampler": SamplerSettings})
+        return data
 
     @field_validator("sampler")
     @classmethod

@@ -1,17 +1,24 @@
 """The sections of the campaign file (``compositions:``, ``atoms_per_cell:``, ``lattice:``,
 ``hull:``, ``model:``, ``resources:``), each a pydantic model that forbids unknown keys;
 :class:`campaign.config.CampaignConfig` composes them (and re-exports them).
+:func:`reject_unknown_keys` checks a whole file's keys with the one unknown-field check
+(:func:`chggen_kernels.settings.reject_unknown`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from campaign.compositions import parse_chemsys, parse_constraint, parse_formula
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
+from chggen_kernels.settings import reject_unknown
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "ModelConfig",
     "ResourcesConfig",
     "StrictModel",
+    "reject_unknown_keys",
 ]
 
 # Families whose shape has no free axis ratio ("any" draws a family per candidate).
@@ -35,6 +43,51 @@ class StrictModel(BaseModel):
     """A frozen model that forbids unknown keys (a typo is an error naming the key)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _section_class(annotation: Any) -> tuple[type | None, bool]:
+    """The model or dataclass a field's mapping holds, and whether the field is a list
+    of them (``None``: a plain value)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _section_class(args[0])
+    if origin is list and len(args) == 1:
+        inner, _ = _section_class(args[0])
+        return inner, True
+    if isinstance(annotation, type) and (issubclass(annotation, BaseModel)
+                                         or dataclasses.is_dataclass(annotation)):
+        return annotation, False
+    return None, False
+
+
+def reject_unknown_keys(data: Any, cls: type, where: str = "", extra: Sequence[str] = (),
+                        sections: Mapping[str, type] | None = None) -> None:
+    """The unknown-field check of a campaign file: :func:`~chggen_kernels.settings.
+    reject_unknown` on ``data`` (a mapping of the fields of the pydantic model or dataclass
+    ``cls``, plus the keys ``extra``) and on every section inside it, named by its dotted
+    path from ``where`` (``""``: the top). ``sections`` maps a field to the settings class
+    of its mapping where the annotation is a plain dict (``sampler``). Raises ValueError
+    ``"<path>.<key> = <value>: unknown field (known: ...)"``."""
+    if not isinstance(data, Mapping):
+        return
+    if dataclasses.is_dataclass(cls):
+        reject_unknown(data, [f.name for f in dataclasses.fields(cls)], where, ValueError)
+        return
+    fields = cls.model_fields  # type: ignore[attr-defined]
+    reject_unknown(data, [*fields, *extra], where, ValueError, sep="." if where else "")
+    for name, field in fields.items():
+        path = f"{where}.{name}" if where else name
+        inner, many = ((sections[name], False) if sections and name in sections
+                       else _section_class(field.annotation))
+        value = data.get(name)
+        if inner is None or value is None:
+            continue
+        if many and isinstance(value, list):
+            for i, item in enumerate(value):
+                reject_unknown_keys(item, inner, f"{path}[{i}]")
+        elif not many:
+            reject_unknown_keys(value, inner, path)
 
 
 class AtomsRange(StrictModel):
@@ -168,9 +221,15 @@ class HullConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """Score model checkpoint; ``""`` means the model shipped with chggen."""
+    """Score model checkpoint; ``None`` (or ``""``, read as ``None``) means the model
+    shipped with chggen (:func:`campaign.resources.checkpoint_file` resolves it)."""
 
-    checkpoint: str = ""
+    checkpoint: str | None = None
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _shipped(cls, value: str | None) -> str | None:
+        return value or None
 
 
 class ResourcesConfig(StrictModel):

@@ -7,8 +7,9 @@ Steps (see docs/training_data.md):
    prototypes with their own species and one of files outside every system; each pool
    sorted smallest cells first and the pools interleaved (:func:`interleave`); ``limit``
    keeps the first candidates of that order.
-2. Candidates without a record in the cache are relaxed (in process, or on Ray relax
-   actors) and every record is appended to the cache as it arrives.
+2. Candidates without a record in the cache (:mod:`campaign.data_cache`: a locked
+   results folder of Parquet parts bound to the relaxation settings) are relaxed in
+   blocks (in process, or on Ray relax actors), every block written as it finishes.
 3. The relaxed records of the candidates are filtered by their energy above the hull of
    the set itself, deduplicated, and written with the reference hull and the manifest.
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from campaign.data_cache import RelaxStore, read_any_cache
 from campaign.data_options import SOURCES, BuildOptions, DataBuildError
 from campaign.data_relax import (
     Progress,
@@ -33,15 +35,14 @@ from campaign.data_relax import (
     chgnet_relaxer,
     relax_candidates,
 )
+from campaign.folder import Fingerprint, check_fingerprint, folder_lock
 from chggen_kernels.datasets import (
     SourceStructure,
     aflow_prototypes,
-    append_record,
     build_counts,
     decorated_prototypes,
     file_sha256,
     interleave,
-    load_relax_cache,
     mp_structures,
     parse_chemsys,
     random_symmetric_crystals,
@@ -56,6 +57,7 @@ from chggen_kernels.datasets import (
     training_crystals,
 )
 from chggen_kernels.relax import RelaxSettings
+from chggen_kernels.workflow.planning import short_hash
 
 __all__ = ["SOURCES", "BuildOptions", "BuildSummary", "DataBuildError", "gather_candidates",
            "run_build"]
@@ -208,17 +210,35 @@ def run_build(
     notes: dict[str, Any] = {}
     candidates = gather_candidates(opts, mp_client=mp_client, notes=notes)
     summary.n_candidates = len(candidates)
+    with folder_lock(opts.cache_path, command="chggen data build"):
+        return _build(opts, candidates, notes, extra, summary, started, relaxer_factory,
+                      stream)
+
+
+def _build(opts: BuildOptions, candidates: list[SourceStructure], notes: dict[str, Any],
+           extra: list[dict[str, Any]], summary: BuildSummary, started: float,
+           relaxer_factory: RelaxerFactory | None, stream: TextIO) -> BuildSummary:
+    """The build inside the cache folder's lock: reuse, relax, select, write."""
     ids = {c.structure_id for c in candidates}
-    cache = load_relax_cache(opts.cache_path, keep_ids=ids)
+    store = RelaxStore(opts.cache_path)
+    check_fingerprint(opts.cache_path, Fingerprint(
+        {"relaxer": relaxer_label(opts.fmax, opts.max_steps)}),
+        advice="rerun with the cache's --fmax/--max-steps, or give another --relaxed-cache")
+    cache = store.open(warn=lambda line: print(line, file=stream, flush=True), keep_ids=ids,
+                       older=opts.older_cache)
+    reused: list[dict[str, Any]] = []
     for path in opts.read_cache:  # reused records are copied into the build's cache
         if Path(path).resolve() == opts.cache_path.resolve():
             continue
-        other = load_relax_cache(path, keep_ids=ids)
+        other = read_any_cache(path, keep_ids=ids)
         for sid, record in other.records.items():
             if sid not in cache.records or (cache.records[sid].get("status") != "ok"
                                             and record.get("status") == "ok"):
-                append_record(opts.cache_path, record)
+                reused.append(record)
                 cache.add(record)
+    if reused:
+        store.write_records("reused-" + short_hash(*sorted(r["structure_id"] for r in reused)),
+                            reused)
     records = cache.records
 
     def needs(c: SourceStructure) -> bool:
@@ -256,7 +276,6 @@ def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, A
     progress = Progress(len(todo), stream)
 
     def on_record(record: dict[str, Any]) -> None:
-        append_record(opts.cache_path, record)
         records[record["structure_id"]] = record
         progress.add(record)
         summary.n_relaxed += record.get("status") == "ok"
@@ -264,7 +283,8 @@ def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, A
 
     try:
         relax_candidates(todo, workers=opts.workers, factory=factory, settings=settings,
-                         label=label, on_record=on_record, address=opts.address)
+                         label=label, store=RelaxStore(opts.cache_path), on_record=on_record,
+                         address=opts.address)
     except KeyboardInterrupt:
         return False
     return True
@@ -307,7 +327,9 @@ def _finalize(opts: BuildOptions, candidates: list[SourceStructure], records: Ma
         files["reference_hull.json"] = {**_file_info(hull_path),
                                         "entries": len(reference.entries)}
     if opts.relaxed_cache is None and opts.cache_path.exists():
-        files["relaxed.jsonl"] = _file_info(opts.cache_path)
+        parts = sorted(opts.cache_path.glob("part-*.parquet"))
+        files["relaxed"] = {"parts": len(parts),
+                            "bytes": sum(p.stat().st_size for p in parts)}
     manifest = {
         "format": MANIFEST_FORMAT,
         "version": 1,
@@ -317,7 +339,7 @@ def _finalize(opts: BuildOptions, candidates: list[SourceStructure], records: Ma
         "versions": _versions(),
         "counts": counts,
         "missing_elemental_references": missing,
-        "cache": {"path": str(opts.cache_path), "lines": cache.n_lines,
+        "cache": {"path": str(opts.cache_path), "records": cache.n_lines,
                   "bad_lines": len(cache.bad_lines), "first_bad_lines": cache.bad_lines[:5]},
         "files_source": {k: notes[k] for k in ("files_skipped", "files_over_max_atoms")
                          if k in notes},

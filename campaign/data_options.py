@@ -13,8 +13,11 @@ from typing import Any
 from pymatgen.core import Element
 
 from chggen_kernels.datasets import parse_chemsys
+from chggen_kernels.datasets.known import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings
+from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE
 
 __all__ = ["SOURCES", "BuildOptions", "DataBuildError"]
 
@@ -33,14 +36,16 @@ class DataBuildError(InputError):
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    """The arguments of one build (``build.yaml``). Energies eV/atom, forces eV/Å."""
+    """The arguments of one build (``build.yaml``). Energies eV/atom, forces eV/Å.
+
+    The defaults here are ``chggen data build``'s (its options read them)."""
 
     chemsys: tuple[str, ...]
     sources: tuple[str, ...]
     out: Path
     files: Path | None = None
     random_per_system: int = 60
-    max_atoms: int = 20
+    max_atoms: int = DEFAULT_MAX_ATOMS
     ehull_max: float = 0.1
     mp_ehull_max: float = 0.1
     fmax: float = RelaxSettings.fmax
@@ -57,9 +62,9 @@ class BuildOptions:
     no_relax: bool = False
     address: str | None = None
     known: Path | None = None
-    min_distance: float = 0.5
-    val_fraction: float = 0.05
-    test_fraction: float = 0.05
+    min_distance: float = DEFAULT_MIN_DISTANCE
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    test_fraction: float = DEFAULT_TEST_FRACTION
     test_formulas: tuple[str, ...] = ()
     single_point: bool = False
     templates: Path | None = None
@@ -174,7 +179,20 @@ class BuildOptions:
 
     @property
     def cache_path(self) -> Path:
-        return self.relaxed_cache if self.relaxed_cache is not None else self.out / "relaxed.jsonl"
+        """The relaxation cache folder (:mod:`campaign.data_cache`): ``DIR/relaxed``, or
+        ``--relaxed-cache`` (a ``.jsonl`` file of an older build: the folder of its
+        name, into which it is imported)."""
+        if self.relaxed_cache is None:
+            return self.out / "relaxed"
+        given = self.relaxed_cache
+        return given.with_suffix("") if given.suffix == ".jsonl" else given
+
+    @property
+    def older_cache(self) -> Path | None:
+        """The JSONL cache of an older build that the cache folder imports, if any."""
+        older = (self.relaxed_cache if self.relaxed_cache is not None
+                 else self.out / "relaxed.jsonl")
+        return older if older.suffix == ".jsonl" and older.is_file() else None
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

@@ -1,15 +1,16 @@
 """Relaxing training-set candidates, as a job of the task engine (:mod:`campaign.engine`).
 
-One task per candidate (its id: the structure id); the worker is a relaxer built once
+One task per block of candidates (its id: a hash of their structure ids), written as one
+part of the cache (:class:`campaign.data_cache.RelaxStore`); the worker is a relaxer built once
 from a factory: a picklable callable taking a ``RelaxSettings`` and returning an object
 with ``relax(structure) -> RelaxResult``. The default (:func:`chgnet_relaxer`) is the
 CHGNet :class:`~chggen_kernels.relax.Relaxer`; tests inject their own. Every finished
-record goes to ``on_record`` at once (the driver appends it to the cache), so an
-interrupt loses at most the relaxations running.
+block is written to the cache at once and its records go to ``on_record``, so an
+interrupt loses at most the blocks running.
 
 ``workers == 1`` runs in this process; more run on the engine's Ray actors
 (:class:`~campaign.engine.RayActorExecutor`: one CPU each, at most :data:`QUEUE_DEPTH`
-calls per actor, so memory stays bounded by ``workers * QUEUE_DEPTH`` candidates). Without
+calls per actor, so memory stays bounded by ``workers * QUEUE_DEPTH`` blocks). Without
 an address (or ``RAY_ADDRESS``) a private local Ray on loopback with ``workers`` CPUs is
 started and shut down afterwards (:func:`campaign.distributed.toolkit.init_ray`). A call
 lost with its actor (after Ray's retry) becomes a failed record (``worker_error: ...``).
@@ -17,10 +18,11 @@ lost with its actor (after Ray's retry) becomes a failed record (``worker_error:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from campaign.engine import InProcessExecutor, JobBase, RayActorExecutor, run_job
@@ -29,7 +31,9 @@ from chggen_kernels.relax import RelaxSettings
 
 __all__ = [
     "Progress",
+    "RelaxBlock",
     "RelaxerFactory",
+    "blocks",
     "build_relaxer",
     "chgnet_relaxer",
     "relax_candidates",
@@ -84,41 +88,40 @@ class Progress:
               file=self.stream, flush=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class RelaxBlock:
+    """A task: up to :data:`campaign.data_cache.BLOCK` candidates, relaxed together into
+    one part of the cache."""
+
+    task_id: str
+    candidates: tuple[SourceStructure, ...]
+
+
+def blocks(candidates: Sequence[SourceStructure], size: int) -> list[RelaxBlock]:
+    """``candidates`` in order, ``size`` per block (ids: their structure ids)."""
+    from campaign.data_cache import block_id
+
+    out = []
+    for start in range(0, len(candidates), size):
+        chunk = tuple(candidates[start:start + size])
+        out.append(RelaxBlock(block_id([c.structure_id for c in chunk]), chunk))
+    return out
+
+
 class _RelaxJob(JobBase):
-    """One task per candidate; a candidate whose worker was lost gets a failed record."""
+    """Blocks of candidates; a block whose worker was lost gets failed records."""
 
     label = "data build: relaxing"
 
-    def __init__(self, candidates: Iterable[SourceStructure]) -> None:
-        self._candidates = candidates
+    def __init__(self, tasks: Sequence[RelaxBlock]) -> None:
+        self._tasks = list(tasks)
 
-    def tasks(self) -> Iterable[SourceStructure]:
-        return self._candidates
+    def tasks(self) -> list[RelaxBlock]:
+        return self._tasks
 
-    def task_id(self, task: SourceStructure) -> str:
-        return task.structure_id
-
-    def failed_rows(self, task: SourceStructure, error: str) -> list[dict[str, Any]]:
+    def failed_rows(self, task: RelaxBlock, error: str) -> list[dict[str, Any]]:
         reason = error if error.startswith("worker_error") else f"relaxation: {error}"
-        return [failed_record(task, reason)]
-
-
-class _RecordSink:
-    """The engine's store for this job: records go to ``on_record`` (the cache); what is
-    cached was left out of the candidates already."""
-
-    def __init__(self, on_record: RecordSink) -> None:
-        self.on_record = on_record
-
-    def is_done(self, task_id: str) -> bool:
-        return False
-
-    def write_task(self, task_id: str, rows: list[Any], allow_empty: bool = False) -> None:
-        for row in rows:
-            self.on_record(row)
-
-    def read_task(self, task_id: str) -> list[Any]:
-        return []
+        return [failed_record(c, reason) for c in task.candidates]
 
 
 def build_relaxer(factory: RelaxerFactory, settings: Mapping[str, Any]) -> Any:
@@ -126,29 +129,39 @@ def build_relaxer(factory: RelaxerFactory, settings: Mapping[str, Any]) -> Any:
     return factory(RelaxSettings(**dict(settings)))
 
 
-def relax_one(relaxer: Any, candidate: SourceStructure, *, label: str
-               ) -> list[dict[str, Any]]:
-    """The task of this job: the cache record of one candidate (failures included)."""
-    return [relax_record(candidate, relaxer, label)]
+def relax_one(relaxer: Any, block: RelaxBlock, *, label: str) -> list[dict[str, Any]]:
+    """The task of this job: the cache records of a block (failures included)."""
+    return [relax_record(c, relaxer, label) for c in block.candidates]
 
 
 def relax_candidates(
-    candidates: Iterable[SourceStructure],
+    candidates: Sequence[SourceStructure],
     *,
     workers: int,
     factory: RelaxerFactory,
     settings: RelaxSettings,
     label: str,
+    store: Any,
     on_record: RecordSink,
     address: str | None = None,
+    block: int | None = None,
 ) -> None:
     """Relax ``candidates`` in this process (``workers == 1``) or on ``workers`` Ray
-    actors, every record to ``on_record`` as it arrives (module docstring)."""
+    actors, ``block`` per task (default :data:`campaign.data_cache.BLOCK`); every
+    finished block is written to ``store`` (:class:`campaign.data_cache.RelaxStore`) and
+    its records go to ``on_record`` (module docstring)."""
+    from campaign.data_cache import BLOCK
+
+    job = _RelaxJob(blocks(candidates, block or BLOCK))
     make_worker = functools.partial(build_relaxer, factory, settings.to_dict())
     run_one = functools.partial(relax_one, label=label)
+
+    def written(task: RelaxBlock, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            on_record(row)
+
     if workers == 1:
-        run_job(_RelaxJob(candidates), _RecordSink(on_record),
-                InProcessExecutor(make_worker, run_one))
+        run_job(job, store, InProcessExecutor(make_worker, run_one), on_written=written)
         return
     import ray
 
@@ -158,7 +171,7 @@ def relax_candidates(
     try:
         executor = RayActorExecutor(make_worker, run_one, workers, depth=QUEUE_DEPTH,
                                     name="relaxation actor")
-        run_job(_RelaxJob(candidates), _RecordSink(on_record), executor)
+        run_job(job, store, executor, on_written=written)
     finally:
         if own_ray:
             ray.shutdown()

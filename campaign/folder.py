@@ -103,10 +103,12 @@ def settings_fingerprint(*, checkpoint: str | Path, sampler: Mapping[str, Any],
     with the potential), ``potential`` the potential's name, version and weights SHA-256
     (:meth:`chggen_kernels.relax.potentials.Potential.record`)."""
     from chggen_kernels import __version__
+    from chggen_kernels.thermo.sources import hull_source_file
 
     hull_value: str = hull
-    if hull not in ("offline", "mp", "none") and Path(hull).expanduser().is_file():
-        hull_value = f"file sha256:{file_sha256(Path(hull).expanduser())}"
+    hull_file = hull_source_file(hull)  # a hull file is fingerprinted by its bytes
+    if hull_file is not None:
+        hull_value = f"file sha256:{file_sha256(hull_file)}"
     values = {
         "checkpoint_sha256": file_sha256(checkpoint),
         "sampler": dict(sorted(dict(sampler).items())),

@@ -17,8 +17,9 @@ from typing import Any
 
 from chggen_kernels.settings import field_help
 
-__all__ = ["add_limit_options", "add_settings_options", "given_values", "int_at_least",
-           "limits_from_args", "sampler_defaults"]
+__all__ = ["add_limit_options", "add_settings_options", "default_of", "given_values",
+           "int_at_least", "limits_from_args", "sampler_defaults", "sampler_preset_help",
+           "shown"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -41,6 +42,29 @@ def _scalar_type(hint: Any) -> Any:
     return base if base in (int, float, str) else str
 
 
+def default_of(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass or pydantic model ``cls``: where a
+    command-line option's ``default=`` and its "(default X)" help read it from (a
+    ``default_factory`` is called)."""
+    if dataclasses.is_dataclass(cls):
+        field = {f.name: f for f in dataclasses.fields(cls)}[name]
+        if field.default is not dataclasses.MISSING:
+            return field.default
+        if field.default_factory is not dataclasses.MISSING:
+            return field.default_factory()
+        raise KeyError(f"{cls.__name__}.{name} has no default")
+    return cls.model_fields[name].get_default(call_default_factory=True)  # type: ignore[attr-defined]
+
+
+def shown(value: Any) -> str:
+    """A default as ``--help`` prints it: ``none``, ``0.1`` (floats ``:g``), ``20``."""
+    if value is None:
+        return "none"
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
+
+
 def _first_sentence(text: str) -> str:
     head = text.split(". ")[0].rstrip(".")
     return head.replace("``", "")
@@ -58,6 +82,15 @@ def sampler_defaults() -> dict[str, Any]:
     return values
 
 
+def sampler_preset_help() -> str:
+    """What ``--sampler`` names, read from the preset table: the default preset and the
+    reference, each as :func:`~chggen_kernels.sampling.describe_preset` describes it."""
+    from chggen_kernels.sampling import DEFAULT_PRESET, describe_preset
+
+    return (f"default {DEFAULT_PRESET}: {describe_preset(DEFAULT_PRESET)}; reference: the "
+            f"CHGGen {describe_preset('reference')}")
+
+
 def add_settings_options(group: Any, cls: type, options: Mapping[str, str],
                          choices: Mapping[str, tuple[str, ...]] | None = None,
                          defaults: Mapping[str, Any] | None = None) -> None:
@@ -72,11 +105,9 @@ def add_settings_options(group: Any, cls: type, options: Mapping[str, str],
     defaults = {f.name: f.default for f in dataclasses.fields(cls)} | dict(defaults or {})
     for field, option in options.items():
         default = defaults[field]
-        shown = "none" if default is None else f"{default:g}" if isinstance(default, float) \
-            and not isinstance(default, bool) else str(default)
         kwargs: dict[str, Any] = {"dest": field, "default": None,
                                   "help": f"{_first_sentence(helps.get(field, field))} "
-                                          f"(default {shown})"}
+                                          f"(default {shown(default)})"}
         if hints[field] is bool or isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         else:

@@ -89,7 +89,11 @@ def default_model_path() -> Path:
     return Path(str(importlib.resources.files("chggen_kernels") / "data" / DEFAULT_MODEL_NAME))
 
 
-def _checkpoint_path(checkpoint: str | Path | None) -> tuple[Path, str]:
+def _checkpoint_path(checkpoint: str | Path | None,
+                     where: str = "--checkpoint") -> tuple[Path, str]:
+    """The one resolution of a checkpoint: ``None`` (the one sentinel; ``""`` is read the
+    same) is the shipped model; either file must exist. ``where`` names the option or
+    field the path came from in the message."""
     if checkpoint is None or str(checkpoint) == "":
         path = default_model_path()
         if not path.is_file():
@@ -99,7 +103,7 @@ def _checkpoint_path(checkpoint: str | Path | None) -> tuple[Path, str]:
         return path, f"chggen:{DEFAULT_MODEL_NAME}"
     path = Path(checkpoint).expanduser()
     if not path.is_file():
-        raise ModelNotAvailableError(f"checkpoint {str(path)!r} does not exist (--checkpoint)")
+        raise ModelNotAvailableError(f"checkpoint {str(path)!r} does not exist ({where})")
     return path, str(path)
 
 
@@ -136,10 +140,10 @@ def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedMode
     return LoadedModel(model=model, label=label, volume_prior=prior, metadata=metadata)
 
 
-def checkpoint_file(checkpoint: str | Path | None) -> Path:
+def checkpoint_file(checkpoint: str | Path | None, where: str = "--checkpoint") -> Path:
     """The file of ``checkpoint`` (``None`` or ``""``: the shipped model); refuses a
-    missing one (:class:`ModelNotAvailableError`, naming it)."""
-    return _checkpoint_path(checkpoint)[0]
+    missing one (:class:`ModelNotAvailableError`, naming it and ``where`` it was given)."""
+    return _checkpoint_path(checkpoint, where)[0]
 
 
 def checkpoint_metadata_of(checkpoint: str | Path | None) -> CheckpointMetadata:
@@ -167,22 +171,18 @@ def checkpoint_volume_prior(checkpoint: str | Path | None) -> VolumePrior:
 def resolve_sampler_settings(explicit: Mapping[str, Any],
                              metadata: CheckpointMetadata | None) -> SamplerSettings:
     """Sampler settings: the preset named by ``explicit["preset"]`` (none given:
-    :data:`~chggen_kernels.sampling.DEFAULT_PRESET`) over the field defaults, then the
-    checkpoint's trained sigma range (Å), then the fields given explicitly (campaign
-    ``sampler:`` section or command-line options). The preset name is recorded."""
-    from chggen_kernels.sampling import DEFAULT_PRESET, SAMPLER_PRESETS, SamplerSettings
+    :data:`~chggen_kernels.sampling.DEFAULT_PRESET`, the field defaults) over the field
+    defaults, then the checkpoint's trained sigma range (Å), then the fields given
+    explicitly (campaign ``sampler:`` section or command-line options; ``None``: not
+    given). The preset name is recorded; a partial start not given is kept inside the
+    sigma range (:meth:`~chggen_kernels.sampling.SamplerSettings.from_dict`)."""
+    from chggen_kernels.sampling import DEFAULT_PRESET, SamplerSettings
 
     values: dict[str, Any] = {"preset": DEFAULT_PRESET}
     if metadata is not None:
         values |= {"sigma_min": float(metadata.sigma_min),
                    "sigma_max": float(metadata.sigma_max)}
     values |= {k: v for k, v in explicit.items() if v is not None}
-    preset_start = SAMPLER_PRESETS.get(values["preset"], {}).get("start_sigma")
-    if preset_start is not None and "start_sigma" not in values:
-        # a preset's partial start inside the checkpoint's trained range (Å)
-        low = values.get("sigma_min", SamplerSettings.sigma_min)
-        high = values.get("sigma_max", SamplerSettings.sigma_max)
-        values["start_sigma"] = min(max(preset_start, low), high)
     return SamplerSettings.from_dict(values)
 
 

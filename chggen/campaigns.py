@@ -38,7 +38,7 @@ def scan(
     out: str | Path | None = SCAN.out,
     address: str | None = SCAN.address,
     min_atoms: int | None = SCAN.min_atoms,
-    checkpoint: str | Path = SCAN.checkpoint,
+    checkpoint: str | Path | None = SCAN.checkpoint,
     guest: str | None = SCAN.guest,
     no_inpaint: bool = SCAN.no_inpaint,
     mode: str = SCAN.mode,

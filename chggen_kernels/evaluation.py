@@ -273,7 +273,8 @@ def validation_loss_comparison(
     known = {f.name for f in dataclasses.fields(TrainSettings)}
     settings = TrainSettings.from_dict({k: v for k, v in stored.items() if k in known} | {
         "sigma_min": 0.01, "sigma_max": 10.0, "n_sigma_bins": 3,
-        "val_noise_draws": noise_draws or stored.get("val_noise_draws", 6)})
+        "val_noise_draws": noise_draws or stored.get("val_noise_draws",
+                                                      TrainSettings.val_noise_draws)})
     val_idx, split = _held_out(metadata, data, settings.seed)
     if limit is not None:
         val_idx = val_idx[:limit]

@@ -32,8 +32,14 @@ from typing import Any
 from pymatgen.core import Element, Structure
 
 from chggen_kernels.errors import InputError
+from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE
 
-__all__ = ["HostError", "HostSpec", "infer_guest", "parse_guest_spec", "read_host"]
+__all__ = ["OCCUPANCY_TOLERANCE", "HostError", "HostSpec", "infer_guest", "parse_guest_spec",
+           "read_host"]
+
+#: Largest distance of a disordered host's guest occupancy sum from an integer
+#: (``read_host``, ``chggen inpaint --occupancy-tolerance``).
+OCCUPANCY_TOLERANCE = 0.1
 
 
 class HostError(InputError):
@@ -168,8 +174,8 @@ def read_host(
     source: str | Path | Structure,
     guest: Mapping[str, int | None],
     *,
-    occupancy_tolerance: float = 0.1,
-    min_distance: float = 0.5,
+    occupancy_tolerance: float = OCCUPANCY_TOLERANCE,
+    min_distance: float = DEFAULT_MIN_DISTANCE,
     min_volume_per_atom: float = 5.0,
     label: str | None = None,
     max_atoms: int | None = None,

@@ -38,6 +38,8 @@ from pymatgen.core import Element, Structure
 from campaign.benchmark import CSP_METHODS
 from campaign.benchmark.known_input import BenchmarkInputError, Compound
 from campaign.benchmark.store import BenchmarkStore, Task, schema
+from chggen_kernels.benchmark.baselines import RANDOM_SEARCH_MIN_DISTANCE
+from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS
 
 __all__ = ["CSP_METHODS", "CSP_SCHEMA", "CspSettings", "csp_scores", "guest_for",
            "known_cell", "reference_row", "run_csp_task", "task_seed"]
@@ -60,15 +62,16 @@ CSP_SCHEMA = schema([
 
 @dataclasses.dataclass(frozen=True)
 class CspSettings:
-    """What changes the candidates (stored in the folder's manifest)."""
+    """What changes the candidates (stored in the folder's manifest). The defaults here are
+    ``chggen benchmark csp``'s (its options read them)."""
 
     k: int = 20
     seed: int = 0
     cell: str = "primitive"
     guest: str = "auto"
-    random_min_distance: float = 1.0  # Å, AIRSS close-contact rejection
+    random_min_distance: float = RANDOM_SEARCH_MIN_DISTANCE  # Å, AIRSS close contacts
     z: str = "given"  # "free": formula units not given, 1..z_max_atoms atoms round-robin
-    z_max_atoms: int = 20
+    z_max_atoms: int = DEFAULT_MAX_ATOMS
 
     def __post_init__(self) -> None:
         if self.k < 1:

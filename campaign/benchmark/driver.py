@@ -35,6 +35,7 @@ from campaign.benchmark.runner import RunReport, make_pool, run_tasks
 from campaign.benchmark.store import BenchmarkStore, Task
 from campaign.folder import folder_lock
 from campaign.inputs.limits import Limits, check_limit
+from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 
 __all__ = ["RunSpec", "execute"]
@@ -53,7 +54,7 @@ class RunSpec:
     chain: ChainOptions
     methods: tuple[str, ...]
     set_name: str = "default"
-    max_atoms: int = 20
+    max_atoms: int = DEFAULT_MAX_ATOMS
     limit: int | None = None
     energy_tol: float = 0.0
     workers: int = 1
@@ -79,9 +80,12 @@ def _check(spec: RunSpec) -> None:
         check_limit(spec.limits, "samples_per_task", spec.settings.n_samples,
                     field="--n-samples")
     check_limit(spec.limits, "atoms_per_cell", spec.max_atoms, field="--max-atoms")
-    checkpoint = spec.chain.checkpoint
-    if checkpoint and not Path(checkpoint).expanduser().is_file():
-        raise BenchmarkInputError(f"--checkpoint {checkpoint!r} does not exist")
+    from campaign.resources import ModelNotAvailableError, checkpoint_file
+
+    try:  # the one checkpoint resolution (None: the shipped model, which must exist too)
+        checkpoint_file(spec.chain.checkpoint)
+    except ModelNotAvailableError as exc:
+        raise BenchmarkInputError(str(exc)) from None
     from campaign.benchmark.chain import check_options
 
     try:

@@ -32,6 +32,7 @@ from campaign.benchmark import HOST_METHODS
 from campaign.benchmark.csp import known_cell, reference_row, task_seed
 from campaign.benchmark.known_input import BenchmarkInputError, Compound
 from campaign.benchmark.store import BenchmarkStore, Task, schema
+from chggen_kernels.benchmark.baselines import GUEST_MIN_DISTANCE
 
 __all__ = ["HOST_METHODS", "HOSTS_SCHEMA", "HostSettings", "host_scores", "run_hosts_task"]
 
@@ -53,13 +54,14 @@ HOSTS_SCHEMA = schema([
 
 @dataclasses.dataclass(frozen=True)
 class HostSettings:
-    """What changes the candidates (stored in the folder's manifest); distances in Å."""
+    """What changes the candidates (stored in the folder's manifest); distances in Å. The
+    defaults here are ``chggen benchmark hosts``'s (its options read them)."""
 
     guest: str = "Li"
     n_samples: int = 4
     seed: int = 0
     cell: str = "primitive"
-    min_distance: float = 1.5
+    min_distance: float = GUEST_MIN_DISTANCE
 
     def __post_init__(self) -> None:
         if not Element.is_valid_symbol(self.guest):

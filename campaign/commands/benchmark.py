@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from campaign.options import add_limit_options, given_values, limits_from_args
+from campaign.options import add_limit_options, default_of, given_values, limits_from_args
 
 __all__ = ["register", "run"]
 
@@ -26,7 +26,15 @@ SAMPLER_OPTIONS = {"n_levels": "--n-levels", "n_corrector_steps": "--n-corrector
                    "jump_length": "--jump-length", "max_atoms_per_batch": "--max-atoms-per-batch"}
 
 
-def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all")) -> None:
+def _common(p: argparse.ArgumentParser, settings: type,
+            sets: tuple[str, ...] = ("default", "all")) -> None:
+    """The options of both kinds; defaults from ``settings`` (CspSettings or HostSettings)
+    and :class:`~campaign.benchmark.driver.RunSpec`."""
+    from campaign.benchmark.driver import RunSpec
+
+    max_atoms, cell, seed = (default_of(RunSpec, "max_atoms"), default_of(settings, "cell"),
+                             default_of(settings, "seed"))
+    energy_tol, workers = default_of(RunSpec, "energy_tol"), default_of(RunSpec, "workers")
     p.add_argument("known", nargs="?", default="default",
                    help="known crystals: training-format or known-structures Parquet/JSON, "
                    "CIF/POSCAR folder or extxyz; omitted or 'default': the shipped set")
@@ -37,15 +45,18 @@ def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all
                    help="default: the crystals of KNOWN in the shipped set (chosen from the "
                    f"held-out test split){extended}; all: every crystal of KNOWN (default: "
                    "all of a KNOWN you name, the shipped set when KNOWN is omitted)")
-    p.add_argument("--max-atoms", type=int, default=20, help="largest cell, atoms (default 20)")
+    p.add_argument("--max-atoms", type=int, default=max_atoms,
+                   help=f"largest cell, atoms (default {max_atoms})")
     p.add_argument("--limit", type=int, default=None, help="first N compounds only")
-    p.add_argument("--cell", default="primitive", choices=("primitive", "given"),
-                   help="the known cell as given or its primitive cell (default primitive)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--energy-tol", type=float, default=0.0,
-                   help="'lower energy' means E < E_known + tol, eV/atom (default 0)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes, each with its own model and CHGNet (default 1)")
+    p.add_argument("--cell", default=cell, choices=("primitive", "given"),
+                   help=f"the known cell as given or its primitive cell (default {cell})")
+    p.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    p.add_argument("--energy-tol", type=float, default=energy_tol,
+                   help="'lower energy' means E < E_known + tol, eV/atom (default "
+                   f"{energy_tol:g})")
+    p.add_argument("--workers", type=int, default=workers,
+                   help="worker processes, each with its own model and CHGNet (default "
+                   f"{workers})")
     p.add_argument("--address", default=None,
                    help="run --workers Ray actors on this cluster: its address, 'auto' (the "
                         "Ray running here) or 'local' (a private Ray on 127.0.0.1)")
@@ -56,16 +67,16 @@ def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all
                    help="no progress on stderr (a bar on a terminal, a line every 30 s in a "
                    "log file)")
     add_limit_options(p)
-    from campaign.options import add_settings_options, sampler_defaults
-    from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS, SamplerSettings
+    from campaign.options import add_settings_options, sampler_defaults, sampler_preset_help
+    from chggen_kernels.sampling.settings import SAMPLER_PRESETS, SamplerSettings
 
     s = p.add_argument_group("sampler (sigma range: the checkpoint's)")
     s.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS), default=None,
-                   help=f"sampler preset the options below override (default {DEFAULT_PRESET}; "
-                   "reference: 200 levels x 5 correctors, RePaint 3 x 10)")
+                   help=f"sampler preset the options below override ({sampler_preset_help()})")
     add_settings_options(s, SamplerSettings, SAMPLER_OPTIONS, defaults=sampler_defaults())
-    r = p.add_argument_group("relaxation (FIRE; the potential: --mlip)")
     from chggen_kernels.relax import RelaxSettings
+
+    r = p.add_argument_group(f"relaxation ({RelaxSettings.optimizer}; the potential: --mlip)")
     from chggen_kernels.workflow.settings import InpaintSettings
 
     fmax, steps = RelaxSettings.fmax, RelaxSettings.max_steps
@@ -84,35 +95,47 @@ def _common(p: argparse.ArgumentParser, sets: tuple[str, ...] = ("default", "all
 
 def register(sub: argparse._SubParsersAction) -> None:
     from campaign.benchmark import CSP_DEFAULT_METHODS, CSP_METHODS, HOST_METHODS
+    from campaign.benchmark.csp import CspSettings
+    from campaign.benchmark.hosts import HostSettings
+
+    def csp_default(name: str) -> object:
+        return default_of(CspSettings, name)
+
+    def hosts_default(name: str) -> object:
+        return default_of(HostSettings, name)
 
     p = sub.add_parser("benchmark", help="structure recovery on known crystals vs baselines",
                        description=__doc__.split("\n\n")[1].replace("\n", " "))
     kinds = p.add_subparsers(dest="benchmark_kind", metavar="KIND")
     csp = kinds.add_parser("csp", help="find known crystals from their composition")
-    _common(csp, sets=("default", "extended", "all"))
-    csp.add_argument("--k", type=int, default=20, help="relaxations per compound and method "
-                     "(default 20)")
+    _common(csp, CspSettings, sets=("default", "extended", "all"))
+    csp.add_argument("--k", type=int, default=csp_default("k"),
+                     help=f"relaxations per compound and method (default {csp_default('k')})")
     csp.add_argument("--methods", nargs="+", default=list(CSP_DEFAULT_METHODS),
                      help=f"methods, of {' '.join(CSP_METHODS)} (default: "
                           f"{' '.join(CSP_DEFAULT_METHODS)})")
-    csp.add_argument("--guest", default="auto", help="inpainting guest: auto (Li, else the "
-                     "most electropositive element) or an element")
-    csp.add_argument("--min-distance", type=float, default=1.0,
-                     help="random search: closest contact allowed, Å (default 1.0)")
-    csp.add_argument("--z", choices=("given", "free"), default="given",
+    csp.add_argument("--guest", default=csp_default("guest"),
+                     help="inpainting guest: auto (Li, else the most electropositive "
+                     f"element) or an element (default {csp_default('guest')})")
+    csp.add_argument("--min-distance", type=float, default=csp_default("random_min_distance"),
+                     help="random search: closest contact allowed, Å (default "
+                     f"{csp_default('random_min_distance'):g})")
+    csp.add_argument("--z", choices=("given", "free"), default=csp_default("z"),
                      help="given: every method searches the known cell's atom count; free: "
                      "the atom count is not given, the budget is spread round-robin over "
-                     "1, 2, ... formula units up to --max-atoms (default given)")
+                     f"1, 2, ... formula units up to --max-atoms (default {csp_default('z')})")
     csp.set_defaults(func=run)
     hosts = kinds.add_parser("hosts", help="put the guests back into known hosts")
-    _common(hosts)
+    _common(hosts, HostSettings)
     hosts.add_argument("--guest", required=True, help="guest element, e.g. Li")
-    hosts.add_argument("--n-samples", type=int, default=4,
-                       help="candidates per host and method (default 4)")
+    hosts.add_argument("--n-samples", type=int, default=hosts_default("n_samples"),
+                       help="candidates per host and method (default "
+                       f"{hosts_default('n_samples')})")
     hosts.add_argument("--methods", nargs="+", default=list(HOST_METHODS),
                        help=f"methods (default all: {' '.join(HOST_METHODS)})")
-    hosts.add_argument("--min-distance", type=float, default=1.5,
-                       help="random / Voronoi guests: closest contact, Å (default 1.5)")
+    hosts.add_argument("--min-distance", type=float, default=hosts_default("min_distance"),
+                       help="random / Voronoi guests: closest contact, Å (default "
+                       f"{hosts_default('min_distance'):g})")
     hosts.set_defaults(func=run)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 

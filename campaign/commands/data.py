@@ -2,11 +2,14 @@
 
     chggen data build --chemsys Li-Si Zn-P-S Li-P-S --sources prototypes random --out DIR
     chggen data build --sources known --known known_crystals.parquet --out DIR
-        [--chemsys ...] [--max-atoms 20] [--min-distance 0.5] [--single-point]
-        [--val-fraction 0.05] [--test-fraction 0.05] [--test-formulas F ...]
-        [--files PATH] [--random-per-system 60] [--max-atoms 20] [--ehull-max 0.1]
-        [--fmax 0.1] [--max-steps 300] [--workers N] [--limit N] [--seed 0]
+        [--chemsys ...] [--max-atoms N] [--min-distance D] [--single-point]
+        [--val-fraction F] [--test-fraction F] [--test-formulas F ...]
+        [--files PATH] [--random-per-system N] [--ehull-max E]
+        [--fmax F] [--max-steps N] [--workers N] [--limit N] [--seed S]
         [--no-undecorated] [--relaxed-cache PATH] [--read-cache PATH ...]
+
+Every default (``chggen data build --help``) is a field default of
+:class:`campaign.data_options.BuildOptions` (relaxation: ``RelaxSettings``).
 
 Writes to DIR: ``relaxed.jsonl`` (the relaxation cache, unless ``--relaxed-cache`` names
 another file), ``train.parquet``, ``reference_hull.json``, ``manifest.json``, ``build.yaml``.
@@ -53,8 +56,14 @@ def _positive_float(value: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from campaign.data_options import SOURCES
-    from chggen_kernels.relax import RelaxSettings
+    from campaign.data_options import SOURCES, BuildOptions
+    from campaign.options import default_of, shown
+
+    def default(name: str) -> object:  # BuildOptions' default, the one definition
+        return default_of(BuildOptions, name)
+
+    def text(name: str) -> str:
+        return shown(default(name))
 
     data = sub.add_parser("data", help="training data: build a CHGNet-relaxed training set")
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -85,39 +94,45 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="source 'substituted': elements that may stand in for a system "
                    "element in a template, e.g. P=As,Sb S=O,Se,Te (thioarsenates, "
                    "phosphates and selenides become thiophosphates)")
-    p.add_argument("--min-distance", type=_non_negative_float, default=0.5,
+    p.add_argument("--min-distance", type=_non_negative_float, default=default("min_distance"),
                    help="known source: drop crystals with two atoms closer than this, Å "
-                   "(default 0.5)")
-    p.add_argument("--val-fraction", type=_non_negative_float, default=0.05,
-                   help="known source: share of formulas in the validation split (0.05)")
-    p.add_argument("--test-fraction", type=_non_negative_float, default=0.05,
-                   help="known source: share of formulas held out for testing (0.05)")
+                   f"(default {text('min_distance')})")
+    p.add_argument("--val-fraction", type=_non_negative_float, default=default("val_fraction"),
+                   help="known source: share of formulas in the validation split (default "
+                   f"{text('val_fraction')})")
+    p.add_argument("--test-fraction", type=_non_negative_float,
+                   default=default("test_fraction"),
+                   help="known source: share of formulas held out for testing (default "
+                   f"{text('test_fraction')})")
     p.add_argument("--test-formulas", nargs="+", default=[],
                    help="known source: formulas always held out in the test split")
     p.add_argument("--single-point", action="store_true",
                    help="known source: CHGNet single-point energies and an energy-above-"
                    "hull filter (--ehull-max) against the file's own structures")
-    p.add_argument("--random-per-system", type=int_at_least(0), default=60,
-                   help="pyxtal random crystals per chemical system (default 60)")
-    p.add_argument("--max-atoms", type=int_at_least(1), default=20,
-                   help="most sites per candidate cell (default 20)")
-    p.add_argument("--ehull-max", type=_non_negative_float, default=0.1,
+    p.add_argument("--random-per-system", type=int_at_least(0),
+                   default=default("random_per_system"),
+                   help="pyxtal random crystals per chemical system (default "
+                   f"{text('random_per_system')})")
+    p.add_argument("--max-atoms", type=int_at_least(1), default=default("max_atoms"),
+                   help=f"most sites per candidate cell (default {text('max_atoms')})")
+    p.add_argument("--ehull-max", type=_non_negative_float, default=default("ehull_max"),
                    help="keep relaxed structures at most this far above the set's own "
-                   "hull, eV/atom (default 0.1)")
-    p.add_argument("--mp-ehull-max", type=_non_negative_float, default=0.1,
-                   help="Materials Project energy above hull cut, eV/atom (default 0.1)")
-    p.add_argument("--fmax", type=_positive_float, default=RelaxSettings.fmax,
-                   help=f"relaxation force threshold, eV/Å (default {RelaxSettings.fmax:g})")
-    p.add_argument("--max-steps", type=int_at_least(1), default=RelaxSettings.max_steps,
-                   help=f"most FIRE steps per relaxation (default {RelaxSettings.max_steps})")
-    p.add_argument("--workers", type=int_at_least(1), default=1,
+                   f"hull, eV/atom (default {text('ehull_max')})")
+    p.add_argument("--mp-ehull-max", type=_non_negative_float, default=default("mp_ehull_max"),
+                   help="Materials Project energy above hull cut, eV/atom (default "
+                   f"{text('mp_ehull_max')})")
+    p.add_argument("--fmax", type=_positive_float, default=default("fmax"),
+                   help=f"relaxation force threshold, eV/Å (default {text('fmax')})")
+    p.add_argument("--max-steps", type=int_at_least(1), default=default("max_steps"),
+                   help=f"most optimiser steps per relaxation (default {text('max_steps')})")
+    p.add_argument("--workers", type=int_at_least(1), default=default("workers"),
                    help="relaxation workers; 1 relaxes in this process, more use Ray "
-                   "actors with one CPU each (default 1)")
+                   f"actors with one CPU each (default {text('workers')})")
     p.add_argument("--limit", type=int_at_least(1), default=None,
                    help="only the first N candidates (smallest cells first, systems "
                    "interleaved)")
-    p.add_argument("--seed", type=int_at_least(0), default=0,
-                   help="seed of the random crystals (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=default("seed"),
+                   help=f"seed of the random crystals (default {text('seed')})")
     p.add_argument("--no-undecorated", dest="undecorated", action="store_false",
                    help="leave out the AFLOW prototypes with their own species")
     p.add_argument("--drop-unreferenced", dest="keep_unreferenced", action="store_false",

@@ -43,19 +43,26 @@ __all__ = [
 
 MODES = ("unconditional", "inpaint", "both", "inpaint-symmetric", "symmetric", "template",
          "template-symmetric")
+DEFAULT_FORMULA_UNITS = 1  # formula units per cell unless --formula-units / --atoms-per-cell
 INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "--max-hosts",
                    "max_atoms": "--max-inpaint-atoms",
                    "max_wyckoff_combinations": "--max-wyckoff-combinations"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from campaign.config import CampaignConfig, LatticeConfig
+    from campaign.options import add_settings_options, default_of
+    from chggen_kernels.lattice import LATTICE_FAMILIES
+    from chggen_kernels.workflow.settings import InpaintSettings
+
+    family = default_of(LatticeConfig, "families")[0]
     p = sub.add_parser(
         "generate",
         help="generate, relax and rank candidates of one composition (single process)",
         description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", ""),
     )
     p.add_argument("formula", help="cell composition, e.g. LiSi or Li5Si2")
-    p.add_argument("--mode", choices=MODES, default="unconditional",
+    p.add_argument("--mode", choices=MODES, default=default_of(CampaignConfig, "generation"),
                    help="unconditional, inpaint (guests into refined hosts), both, "
                    "inpaint-symmetric (guests on Wyckoff orbits of the refined framework), "
                    "symmetric (every atom on Wyckoff orbits drawn from the learned prior), "
@@ -66,18 +73,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="guest species for inpainting, e.g. Li or Li,Mg")
     cell = p.add_mutually_exclusive_group()
     cell.add_argument("--formula-units", type=int, default=None,
-                      help="formula units per cell (default 1)")
+                      help=f"formula units per cell (default {DEFAULT_FORMULA_UNITS})")
     cell.add_argument("--atoms-per-cell", type=int, default=None,
                       help="atoms per cell (a multiple of the formula's atoms)")
-    p.add_argument("--lattice-family", default="any",
-                   help="Bravais family: any (default), cubic, tetragonal, orthorhombic, "
-                   "monoclinic, triclinic, hexagonal, rhombohedral")
+    p.add_argument("--lattice-family", default=family,
+                   help=f"Bravais family: any (one drawn per candidate) or "
+                   f"{', '.join(LATTICE_FAMILIES)} (default {family})")
     p.add_argument("--lattice-ratio", default=None, help="axis ratios b/a:c/a, e.g. 1:1.5")
     p.add_argument("--volume-per-atom", type=float, default=None,
                    help="V0 in Å^3/atom (default: the checkpoint's volume prior)")
-    from campaign.options import add_settings_options
-    from chggen_kernels.workflow.settings import InpaintSettings
-
     add_shared_arguments(p)
     add_settings_options(p.add_argument_group("inpainting"), InpaintSettings, INPAINT_OPTIONS)
     p.set_defaults(func=run)
@@ -129,7 +133,7 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str,
             warn_hull_coverage(provider, composition if composition else chemsys)
         sampler = given_values(args, [*SAMPLER_OPTIONS, "preset"])
         strict_from_dict(SamplerSettings, sampler, "sampler")  # bad values fail before work
-        runner = build_runner(RunnerSettings(checkpoint=args.checkpoint or "", sampler=sampler,
+        runner = build_runner(RunnerSettings(checkpoint=args.checkpoint, sampler=sampler,
                                              relax=relax, hull=args.hull, device=args.device))
         runner.load(model=True, relaxer=False)
     except (HullInputError, ModelNotAvailableError, SettingsError) as exc:
@@ -155,7 +159,7 @@ def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: in
     except CompositionError as exc:
         raise InputError(str(exc)) from None
     n_formula = sum(counts.values())
-    units = 1 if formula_units is None else formula_units
+    units = DEFAULT_FORMULA_UNITS if formula_units is None else formula_units
     if atoms_per_cell is not None:
         if atoms_per_cell < 1 or atoms_per_cell % n_formula:
             raise InputError(f"--atoms-per-cell {atoms_per_cell} is not a positive multiple of "

@@ -32,23 +32,28 @@ RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps", "mlip": "--mlip"}
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     """Model, sampler, relaxation, hull and output options of generate and inpaint (sampler
     and relaxation options and their defaults come from the settings classes)."""
+    from campaign.config import CampaignConfig
     from campaign.options import (
         add_limit_options,
         add_settings_options,
+        default_of,
         int_at_least,
         sampler_defaults,
+        sampler_preset_help,
     )
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import (
         CORRECTOR_STEP_RULES,
-        DEFAULT_PRESET,
         SAMPLER_METHODS,
         SAMPLER_PRESETS,
         SamplerSettings,
     )
     from chggen_kernels.thermo import DEFAULT_HULL_SOURCE
 
-    p.add_argument("--n-samples", type=int, default=4, help="candidates to sample (default 4)")
+    n_samples, seed = default_of(CampaignConfig, "samples_per_task"), default_of(CampaignConfig,
+                                                                                "seed")
+    p.add_argument("--n-samples", type=int, default=n_samples,
+                   help=f"candidates to sample (default {n_samples})")
     p.add_argument("--checkpoint", default=None,
                    help="score-model checkpoint (default: the model shipped with chggen)")
     p.add_argument("--hull", default=DEFAULT_HULL_SOURCE,
@@ -61,10 +66,11 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="when the results folder was written with other settings (model, "
                    "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
                    "refusing")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
     p.add_argument("--device", default="cpu", help="torch device for sampling and CHGNet")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice for sampling, 1 for CHGNet)")
+                   help="torch threads (default: torch's choice for sampling, "
+                   f"{RelaxSettings.n_threads} for the potential)")
     p.add_argument("-n", "--top", dest="top", type=int_at_least(1), default=20,
                    help="rows of the printed table (default 20)")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
@@ -74,10 +80,11 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     sampler = p.add_argument_group("sampler (sigma range: the checkpoint's unless given)")
     sampler.add_argument("--sampler", dest="preset", choices=tuple(SAMPLER_PRESETS),
                          default=None, help="sampler preset the options below override "
-                         f"(default {DEFAULT_PRESET}; reference: 200 levels x 5 correctors)")
+                         f"({sampler_preset_help()})")
     add_settings_options(sampler, SamplerSettings, SAMPLER_OPTIONS,
                          {"corrector_step_rule": CORRECTOR_STEP_RULES, "method": SAMPLER_METHODS},
                          defaults=sampler_defaults())
-    add_settings_options(p.add_argument_group("relaxation (FIRE + FrechetCellFilter; "
-                                              "the potential: --mlip)"),
+    add_settings_options(p.add_argument_group(f"relaxation ({RelaxSettings.optimizer} + "
+                                              f"{RelaxSettings.cell_filter}; the potential: "
+                                              "--mlip)"),
                          RelaxSettings, RELAX_OPTIONS)

@@ -42,8 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guest", default=None,
                    help="guests to place: 'Li:4', 'Li:4,Mg:2', or 'Li' (count from the "
                    "host's occupancies); default: the host's one partly occupied species")
-    p.add_argument("--occupancy-tolerance", type=float, default=0.1,
-                   help="largest distance of a guest occupancy sum from an integer")
+    from chggen_kernels.hosts import OCCUPANCY_TOLERANCE
+
+    p.add_argument("--occupancy-tolerance", type=float, default=OCCUPANCY_TOLERANCE,
+                   help="largest distance of a guest occupancy sum from an integer "
+                   f"(default {OCCUPANCY_TOLERANCE:g})")
     p.add_argument("--symmetric", action="store_true",
                    help="mode inpaint-symmetric: guests on Wyckoff orbits of the framework")
     add_shared_arguments(p)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from chggen_kernels.errors import ChggenError, InputError
 
@@ -39,10 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from campaign.report import build_report
+    from campaign.report.hull import hull_source_from_spec
 
-    if args.hull not in ("auto", "offline", "mp") and not Path(args.hull).expanduser().is_file():
-        raise InputError(f"--hull {args.hull!r}: not 'auto', 'offline', 'mp' or an existing "
-                         "file of reference energies")
+    if args.hull != "auto":  # refused before anything is read, by the kernels' one parser
+        try:
+            hull_source_from_spec(args.hull)
+        except ValueError as exc:
+            raise InputError(f"--hull {args.hull!r}: {exc}") from None
     try:
         result = build_report(args.directory, args.out, top=args.top, n_cells=args.cells,
                               hull=args.hull)

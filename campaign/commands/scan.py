@@ -16,16 +16,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from campaign.options import add_limit_options, int_at_least
+from campaign.config import CampaignConfig
+from campaign.options import add_limit_options, default_of, int_at_least, sampler_preset_help
 from campaign.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.relax.settings import DEFAULT_MLIP
-from chggen_kernels.sampling.settings import DEFAULT_PRESET, SAMPLER_PRESETS
+from chggen_kernels.sampling.settings import SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
 __all__ = ["config_from_args", "register", "run", "scan_config"]
 
 DEFAULT_MAX_ATOMS = 8
 DEFAULT_BUDGET = 24  # candidates
+DEFAULT_SEED: int = default_of(CampaignConfig, "seed")
+DEFAULT_GENERATION: str = default_of(CampaignConfig, "generation")
 UNCONDITIONAL_SHARE = 2 / 3
 GENERATION_MODES = ("unconditional", "symmetric", "template", "template-symmetric")
 
@@ -41,19 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-atoms", type=int, default=DEFAULT_MAX_ATOMS, help="atoms per cell")
     p.add_argument("--min-atoms", type=int, default=None, help="default: number of elements")
     p.add_argument(
-        "--budget", type=int, default=DEFAULT_BUDGET, help="total candidates (about; default 24)"
+        "--budget", type=int, default=DEFAULT_BUDGET,
+        help=f"total candidates (about; default {DEFAULT_BUDGET})"
     )
     p.add_argument("--out", default=None, help="results folder (default runs/<chemsys>)")
-    p.add_argument("--checkpoint", default="", help="score model checkpoint (default: shipped)")
+    p.add_argument("--checkpoint", default=None,
+                   help="score model checkpoint (default: the model shipped with chggen)")
     p.add_argument(
         "--guest", default=None, help="guest element to inpaint (default: most electropositive)"
     )
     p.add_argument("--no-inpaint", action="store_true", help="unconditional generation only")
-    p.add_argument("--mode", choices=GENERATION_MODES, default="unconditional",
+    p.add_argument("--mode", choices=GENERATION_MODES, default=DEFAULT_GENERATION,
                    help="how first-stage candidates start: random Bravais lattices "
-                   "(unconditional, default), Wyckoff orbits from the learned prior "
+                   "(unconditional), Wyckoff orbits from the learned prior "
                    "(symmetric) or substituted known structures (template; "
-                   "template-symmetric: denoised on the template's orbits)")
+                   f"template-symmetric: denoised on the template's orbits); default "
+                   f"{DEFAULT_GENERATION}")
     p.add_argument(
         "--line", default=None, help="restrict to a line between formulas, e.g. ZnS,P2S5"
     )
@@ -67,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "point of group chggen.mlips or module:factory; with the offline hull, E_d "
                    f"is measured against the known phases relaxed with it (default "
                    f"{DEFAULT_MLIP})")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"campaign seed (default {DEFAULT_SEED})")
     p.add_argument("--relax-actors", type=int_at_least(1), default=None, help="default: CPU count")
     p.add_argument("--sampler-actors", type=int_at_least(1), default=None,
                    help="CPU sampler actors, one torch thread each (default: as many as "
@@ -80,8 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-config", action="store_true", help="print the YAML and exit")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--sampler", choices=tuple(SAMPLER_PRESETS), default=None,
-                   help=f"sampler preset (default {DEFAULT_PRESET}; reference: the CHGGen "
-                   "200 levels x 5 correctors, RePaint 3 passes)")
+                   help=f"sampler preset ({sampler_preset_help()})")
     p.add_argument("--new-folder", action="store_true",
                    help="when the results folder was written with other settings (model, "
                    "sampler, relaxation, hull), write to <folder>-<settings hash> instead of "
@@ -139,25 +145,27 @@ def scan_config(
     min_atoms: int | None = None,
     budget: int = DEFAULT_BUDGET,
     output: str | None = None,
-    checkpoint: str = "",
+    checkpoint: str | None = None,
     guest: str | None = None,
     inpaint: bool = True,
     line: Sequence[str] | None = None,
     constraints: Sequence[str] = (),
     hull: str = DEFAULT_HULL_SOURCE,
     mlip: str = DEFAULT_MLIP,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     relax_actors: int | None = None,
     sampler_preset: str | None = None,
     candidates_per_relax_call: int | None = None,
     sampler_actors: int | None = None,
     limits: Mapping[str, int] | None = None,
-    generation: str = "unconditional",
+    generation: str = DEFAULT_GENERATION,
 ):
     """A campaign over the composition line of ``chemsys`` with about ``budget`` candidates.
 
     One cell per reduced formula (the largest with at most ``max_atoms`` atoms), formulas
-    spread evenly by guest fraction when there are more than the budget allows.
+    spread evenly by guest fraction when there are more than the budget allows. Only what
+    the scan decides is written; every other setting is the campaign sections' default
+    (:mod:`campaign.config_sections`, the kernel settings).
     """
     from campaign.compositions import parse_chemsys
     from campaign.config import CampaignConfigError, validate_config
@@ -184,25 +192,21 @@ def scan_config(
                       for c in chosen]  # fmt: skip
         },
         "atoms_per_cell": {"min": min_atoms, "max": max_atoms},
-        "lattice": {"families": ["any"], "ratios": ["random"]},
         "samples_per_task": samples_per_task,
         "modes": ["unconditional", "inpaint"] if inpaint else ["unconditional"],
         "generation": generation,
         "inpaint": {
             "guest_species": [guest] if inpaint else [],
             "samples_per_host": samples_per_host,
-            "hosts_per_task": 1,
         },
         "hull": {"source": hull},
         **({"mlip": mlip} if mlip != DEFAULT_MLIP else {}),
         "sampler": {"preset": sampler_preset} if sampler_preset else {},
-        "model": {"checkpoint": checkpoint},
+        **({"model": {"checkpoint": str(checkpoint)}} if checkpoint else {}),
         "output": output or os.path.join("runs", "-".join(elements)),
         "resources": {
             "sampler_actors": relaxers if sampler_actors is None else sampler_actors,
-            "cpus_per_sampler": 0,
             "relax_actors": relaxers,
-            "cpus_per_relax_actor": 1,
             **({"candidates_per_relax_call": candidates_per_relax_call}
                if candidates_per_relax_call is not None else {}),
         },

@@ -5,15 +5,18 @@ a folder of CIF/POSCAR files or an extxyz file. The optional YAML file has up to
 sections, each key checked (a typo is an error naming it)::
 
     model:            # ScoreModelConfig fields; 'preset' picks the base sizes
-      preset: cpu_default          # cpu_default (default) | gpu | tiny
+      preset: gpu                  # cpu_default | gpu | tiny
       noise_conditioning: log_sigma
     train:            # TrainSettings fields
       n_steps: 20000
-      sigma_max: 10.0
     data:
-      on_invalid: skip             # skip (default): drop and log bad crystals | raise
-      min_distance: 0.5            # Å
-    device: cpu
+      on_invalid: raise            # skip: drop and log bad crystals | raise: stop
+      min_distance: 0.8            # Å
+    device: cuda
+
+A key left out keeps its default: the model preset :data:`DEFAULT_MODEL_PRESET`, the
+:class:`~chggen_kernels.training.TrainSettings` fields, and :class:`TrainConfig`'s for
+``data`` and ``device`` (``chggen train --help`` prints them).
 
 Writes to DIR: ``last.pt`` (resumable), ``best.pt`` (lowest validation loss, EMA weights),
 ``train_log.jsonl`` (one JSON record per line: data summary with every skipped crystal and
@@ -33,12 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from chggen_kernels.errors import InputError
+from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE
 
-__all__ = ["TrainConfigError", "load_train_config", "register", "run"]
+__all__ = ["DEFAULT_MODEL_PRESET", "TrainConfigError", "load_train_config", "register", "run"]
 
 _SECTIONS = ("model", "train", "data", "device")
 _DATA_KEYS = {"on_invalid": ("skip", "raise"), "min_distance": None}
 _MODEL_PRESETS = ("cpu_default", "gpu", "tiny")
+#: The model sizes a training run starts from when ``model.preset`` is not given.
+DEFAULT_MODEL_PRESET = "cpu_default"
 # Settings that define the objective and the data split: a resume must keep them.
 _RESUME_FIXED = ("sigma_min", "sigma_max", "seed", "val_fraction", "exact_target", "dtype")
 
@@ -52,7 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True,
                    help="training set: .parquet file or folder, CIF/POSCAR folder, .extxyz")
     p.add_argument("--out", required=True, help="output folder for checkpoints and the log")
-    p.add_argument("--config", default=None, help="YAML file (sections model/train/data)")
+    p.add_argument("--config", default=None,
+                   help="YAML file (sections model/train/data/device; defaults: model.preset "
+                   f"{DEFAULT_MODEL_PRESET}, data.on_invalid {TrainConfig.on_invalid}, "
+                   f"data.min_distance {TrainConfig.min_distance:g} Å, device "
+                   f"{TrainConfig.device})")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--strict", action="store_true",
                    help="stop at the first invalid crystal instead of skipping it")
@@ -67,8 +77,8 @@ class TrainConfig:
 
     model: Any  # ScoreModelConfig
     train: Any  # TrainSettings
-    on_invalid: str = "skip"
-    min_distance: float = 0.5
+    on_invalid: str = "skip"  # data.on_invalid: "skip" (drop and log) or "raise"
+    min_distance: float = DEFAULT_MIN_DISTANCE  # data.min_distance, Å
     device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,11 +114,8 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
 
     from chggen_kernels.settings import SettingsError, strict_from_dict
 
-    for key in sections["data"]:
-        if key not in _DATA_KEYS:
-            raise TrainConfigError(f"{where}: data.{key} = {sections['data'][key]!r}: unknown "
-                                   f"field (known: {', '.join(_DATA_KEYS)})")
-    preset = sections["model"].pop("preset", "cpu_default")
+    reject_unknown(sections["data"], list(_DATA_KEYS), f"{where}: data", TrainConfigError)
+    preset = sections["model"].pop("preset", DEFAULT_MODEL_PRESET)
     builders = {"cpu_default": cpu_default_config, "gpu": gpu_preset_config,
                 "tiny": tiny_model_config}
     if preset not in builders:
@@ -120,16 +127,16 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
         train = strict_from_dict(TrainSettings, sections["train"], "train")
     except SettingsError as err:
         raise TrainConfigError(f"{where}: {err}") from None
-    on_invalid = sections["data"].get("on_invalid", "skip")
+    on_invalid = sections["data"].get("on_invalid", TrainConfig.on_invalid)
     if on_invalid not in _DATA_KEYS["on_invalid"]:
         raise TrainConfigError(
             f"{where}: data.on_invalid = {on_invalid!r}: must be 'skip' or 'raise'")
-    min_distance = sections["data"].get("min_distance", 0.5)
+    min_distance = sections["data"].get("min_distance", TrainConfig.min_distance)
     if isinstance(min_distance, bool) or not isinstance(min_distance, (int, float)) or not (
         min_distance > 0
     ):
         raise TrainConfigError(f"{where}: data.min_distance = {min_distance!r}: must be > 0 Å")
-    device = data.get("device", "cpu")
+    device = data.get("device", TrainConfig.device)
     return TrainConfig(model=model, train=train, on_invalid=on_invalid,
                        min_distance=float(min_distance), device=str(device))
 

@@ -123,14 +123,17 @@ def write_hull_coverage(directory: Path, config: CampaignConfig) -> Path | None:
 def seed_change(directory: Path, seed: int) -> str | None:
     """One line when the folder's latest configuration ran with another ``seed``: the
     new seed names new tasks, which are added beside the folder's existing ones."""
+    from campaign.config import CampaignConfig
     from campaign.inputs.text import load_yaml_file
+    from campaign.options import default_of
     from campaign.results import CONFIG_NAME
 
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         return None
     try:
-        earlier = (load_yaml_file(path, what="configuration") or {}).get("seed", 0)
+        earlier = (load_yaml_file(path, what="configuration") or {}).get(
+            "seed", default_of(CampaignConfig, "seed"))  # a file without one: the default
     except (InputError, AttributeError):
         return None
     if earlier == seed:

@@ -18,6 +18,7 @@ from campaign.config import CampaignConfig
 from campaign.distributed.toolkit import ActorGroup, set_worker_threads
 from campaign.runner import RunnerFactory, RunnerSettings
 from chggen_kernels.errors import RunFailedError
+from chggen_kernels.relax.settings import RelaxSettings
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec, GeneratedCandidate
 
 __all__ = [
@@ -59,7 +60,7 @@ def _device(use_gpu: bool) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def runner_settings(config: CampaignConfig, n_threads: int = 1,
+def runner_settings(config: CampaignConfig, n_threads: int | None = RelaxSettings.n_threads,
                     device: str = "cpu") -> RunnerSettings:
     """The runner settings of a campaign (relaxation threads from its resources)."""
     relax = dataclasses.replace(config.relax, n_threads=n_threads)

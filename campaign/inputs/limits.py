@@ -3,7 +3,7 @@
 A campaign file's ``limits:`` block (the ``limits=`` keyword of the Python API, and
 ``--limits NAME=VALUE`` on the commands that take no file) sets any of the fields of
 :class:`Limits`. The defaults are generous enough for real work (a 10,000-candidate scan,
-the extended CSP benchmark at k = 20) and tight enough that a typo such as
+the extended CSP benchmark at its default k) and tight enough that a typo such as
 ``samples_per_task: 1000000000`` is refused in one line, before Ray or a model starts:
 
 ``samples_per_task = 1000000000: more than limits.samples_per_task = 2,000 (candidates
@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chggen_kernels.errors import InputError
+from chggen_kernels.settings import reject_unknown
 
 __all__ = ["LIMIT_REASONS", "LimitError", "Limits", "check_limit", "parse_limit_options"]
 
@@ -78,18 +79,25 @@ def check_limit(limits: Limits, name: str, value: int, *, field: str | None = No
 
 def parse_limit_options(items: Iterable[str] | None, base: Limits | None = None) -> Limits:
     """:class:`Limits` from ``--limits NAME=VALUE`` options over ``base`` (default: the
-    defaults); an unknown name or a bad value is a one-line :class:`LimitError`."""
+    defaults); an unknown name (the one unknown-field check,
+    :func:`chggen_kernels.settings.reject_unknown`: ``--limits hostz = 3: unknown field
+    (known: ...)``) or a bad value is a one-line :class:`LimitError`."""
     values: dict[str, Any] = dict(base.model_dump()) if base is not None else {}
     for item in items or ():
         name, sep, text = str(item).partition("=")
         name = name.strip().replace("-", "_")
-        if not sep or name not in Limits.model_fields:
+        if not sep:
             raise LimitError(f"--limits {item!r}: expected NAME=VALUE with NAME one of "
                              f"{', '.join(Limits.model_fields)}")
         try:
-            values[name] = int(text.replace("_", "").replace(",", ""))
+            number: int | None = int(text.replace("_", "").replace(",", ""))
         except ValueError:
-            raise LimitError(f"--limits {item!r}: {text!r} is not an integer") from None
+            number = None
+        reject_unknown({name: text if number is None else number}, list(Limits.model_fields),
+                       "--limits", LimitError, sep=" ")
+        if number is None:
+            raise LimitError(f"--limits {item!r}: {text!r} is not an integer")
+        values[name] = number
     try:
         return Limits(**values)
     except ValidationError as exc:

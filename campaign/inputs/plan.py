@@ -80,7 +80,7 @@ def score_evaluations(sampler: dict, *, inpainting: bool) -> int:
     start = share_below(sampler.get("start_sigma")) if inpainting else 1.0
     levels = max(1, round(n_levels * start))
     corrected = round(n_levels * min(start, share_below(sampler.get("corrector_sigma_max"))))
-    passes = int(sampler.get("resample_passes", 1)) if inpainting else 1
+    passes = int(sampler["resample_passes"]) if inpainting else 1
     return (levels + corrected * n_corr) * passes
 
 

@@ -36,7 +36,16 @@ from chggen_kernels.wyckoff.crystals import (
 )
 from chggen_kernels.wyckoff.prior import WyckoffPrior
 
+#: AIRSS close-contact rejection of :func:`random_search_structures`, Å
+#: (``chggen benchmark csp --min-distance``).
+RANDOM_SEARCH_MIN_DISTANCE = 1.0
+#: Closest contact of a random or Voronoi guest, Å (:func:`random_guest_structures`,
+#: :func:`voronoi_guest_structures`; ``chggen benchmark hosts --min-distance``).
+GUEST_MIN_DISTANCE = 1.5
+
 __all__ = [
+    "GUEST_MIN_DISTANCE",
+    "RANDOM_SEARCH_MIN_DISTANCE",
     "BaselineStructure",
     "centring_multiplicity",
     "compatible_space_groups",
@@ -62,7 +71,7 @@ def random_search_structures(
     volume_per_atom: float,
     seed: int,
     *,
-    min_distance: float = 1.0,
+    min_distance: float = RANDOM_SEARCH_MIN_DISTANCE,
     max_tries: int = 50,
     prior: WyckoffPrior | None = None,
 ) -> list[BaselineStructure]:
@@ -124,7 +133,7 @@ def random_guest_structures(
     n: int,
     seed: int,
     *,
-    min_distance: float = 1.5,
+    min_distance: float = GUEST_MIN_DISTANCE,
     max_tries: int = 2000,
 ) -> list[BaselineStructure]:
     """``n`` structures: ``framework`` (first, unchanged) plus guests at random positions.
@@ -199,7 +208,7 @@ def voronoi_guest_structures(
     n: int,
     seed: int,
     *,
-    min_distance: float = 1.5,
+    min_distance: float = GUEST_MIN_DISTANCE,
     merge_tol: float = 0.5,
 ) -> list[BaselineStructure]:
     """``n`` structures with the guests on Voronoi sites of ``framework``.

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS
+
 __all__ = ["TARGET_SYSTEMS", "SetEntry", "choose_benchmark_set", "choose_extended_set",
            "in_systems"]
 
@@ -48,7 +50,7 @@ def choose_benchmark_set(
     entries: Sequence[tuple[str, str, int, Sequence[str], str]],
     *,
     n_random: int,
-    max_atoms: int = 20,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
     seed: int = 0,
     systems: Sequence[str] = TARGET_SYSTEMS,
     require: str | None = None,

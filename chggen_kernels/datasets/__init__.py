@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "structures_from_files": "chggen_kernels.datasets.external",
     "subsystems": "chggen_kernels.datasets.external",
     "KNOWN_FILTERS": "chggen_kernels.datasets.known",
+    "DEFAULT_MAX_ATOMS": "chggen_kernels.datasets.sources",
     "KnownStructure": "chggen_kernels.datasets.known",
     "filter_known": "chggen_kernels.datasets.known",
     "read_known_structures": "chggen_kernels.datasets.known",
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_MAX_ATOMS",
     "HullPosition",
     "KNOWN_FILTERS",
     "KnownStructure",

@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
-from chggen_kernels.datasets.sources import SourceStructure, parse_chemsys, structure_id
+from chggen_kernels.datasets.sources import (
+    DEFAULT_MAX_ATOMS,
+    SourceStructure,
+    parse_chemsys,
+    structure_id,
+)
 from chggen_kernels.errors import RunFailedError
 
 __all__ = [
@@ -101,7 +106,7 @@ def _search(client: Any, chemsys: list[str], max_atoms: int, e_max: float) -> li
 def mp_structures(
     chemsys: str | Sequence[str],
     client: Any = None,
-    max_atoms: int = 20,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
     e_above_hull_max: float = 0.1,
 ) -> list[SourceStructure]:
     """Materials Project structures of ``chemsys`` and its subsystems, sorted by material id.

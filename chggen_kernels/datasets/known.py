@@ -27,9 +27,12 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-from chggen_kernels.datasets.sources import SourceStructure, structure_id
+from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS, SourceStructure, structure_id
+from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE
 
 __all__ = [
+    "DEFAULT_TEST_FRACTION",
+    "DEFAULT_VAL_FRACTION",
     "KNOWN_FILTERS",
     "KnownStructure",
     "filter_known",
@@ -172,8 +175,8 @@ def filter_known(
     rows: Iterable[KnownStructure],
     *,
     elements: Sequence[str] | None = None,
-    max_atoms: int = 20,
-    min_distance: float = 0.5,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    min_distance: float = DEFAULT_MIN_DISTANCE,
     deduplicate: bool = True,
 ) -> tuple[list[KnownStructure], dict[str, dict[str, int]]]:
     """Apply the filters in order; return the kept rows and ``counts[source][filter]``.
@@ -238,11 +241,17 @@ def _formula_rank(formula: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+#: Shares of the reduced formulas in the validation and test splits
+#: (:func:`split_by_formula`, ``chggen data build --val-fraction / --test-fraction``).
+DEFAULT_VAL_FRACTION = 0.05
+DEFAULT_TEST_FRACTION = 0.05
+
+
 def split_by_formula(
     formulas: Iterable[str],
     *,
-    val_fraction: float = 0.05,
-    test_fraction: float = 0.05,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
     test_formulas: Iterable[str] = (),
 ) -> dict[str, str]:

@@ -26,6 +26,7 @@ from chggen_kernels.chemsys import parse_chemsys
 from chggen_kernels.lattice import VolumePrior
 
 __all__ = [
+    "DEFAULT_MAX_ATOMS",
     "SourceStructure",
     "aflow_prototypes",
     "decorated_prototypes",
@@ -33,6 +34,12 @@ __all__ = [
     "random_symmetric_crystals",
     "structure_id",
 ]
+
+
+#: Most sites per cell of a candidate or known crystal (MP-20 uses 20): the training sets
+#: (``chggen data build --max-atoms``) and the benchmark sets (``chggen benchmark
+#: --max-atoms``) are built of cells up to this size.
+DEFAULT_MAX_ATOMS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +67,7 @@ def _library() -> list[tuple[str, Structure]]:
     return out
 
 
-def aflow_prototypes(max_atoms: int = 20) -> Iterator[SourceStructure]:
+def aflow_prototypes(max_atoms: int = DEFAULT_MAX_ATOMS) -> Iterator[SourceStructure]:
     """The shipped AFLOW prototypes with their own species, at most ``max_atoms`` sites."""
     for label, s in _library():
         if len(s) > max_atoms or not s.is_ordered:
@@ -72,7 +79,7 @@ def aflow_prototypes(max_atoms: int = 20) -> Iterator[SourceStructure]:
 def decorated_prototypes(
     chemsys: str | Sequence[str],
     volume_prior: VolumePrior,
-    max_atoms: int = 20,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
     include_subsystems: bool = True,
 ) -> Iterator[SourceStructure]:
     """Prototypes decorated with the elements of ``chemsys`` (and of its subsystems).
@@ -104,7 +111,7 @@ def decorated_prototypes(
 def random_symmetric_crystals(
     chemsys: str | Sequence[str],
     n_structures: int,
-    max_atoms: int = 20,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
     seed: int = 0,
     max_tries: int = 20,
 ) -> Iterator[SourceStructure]:

@@ -28,7 +28,7 @@ from pymatgen.core import Element, Structure
 
 from chggen_kernels.chemsys import parse_chemsys
 from chggen_kernels.datasets.external import structure_fingerprint
-from chggen_kernels.datasets.sources import SourceStructure, structure_id
+from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS, SourceStructure, structure_id
 from chggen_kernels.lattice import VolumePrior
 
 __all__ = ["substituted_templates"]
@@ -39,7 +39,7 @@ def substituted_templates(
     templates: Iterable[tuple[str, Structure]],
     substitute: Sequence[str],
     volume_prior: VolumePrior,
-    max_atoms: int = 20,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
     analogues: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[SourceStructure]:
     """Candidates of ``chemsys`` made from ``templates`` ((template id, structure) pairs).

@@ -10,6 +10,8 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE
+
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
 
@@ -96,7 +98,7 @@ class RelaxSettings:
     optimizer: str = "FIRE"
     relax_cell: bool = True
     cell_filter: str = "FrechetCellFilter"
-    min_distance: float = 0.5
+    min_distance: float = DEFAULT_MIN_DISTANCE
     isolated_distance: float = 6.0
     max_volume_ratio: float = 5.0
     max_abs_energy_per_atom: float = 100.0

@@ -142,7 +142,7 @@ def sample(
         batch: crystals to sample (lattices in Å and species are kept). Without a mask
             every atom is generated; with ``batch.mask`` only ``True`` atoms are, and the
             ``False`` atoms' given positions are the host (inpainting).
-        settings: sampler settings (defaults: the reference settings).
+        settings: sampler settings (``None``: the :class:`SamplerSettings` defaults).
         seeds: one non-negative seed per crystal, or an int ``s`` meaning ``s + i`` for
             crystal ``i``. A crystal's result depends only on its seed, its own data, the
             settings and the score function, not on the other crystals or the batch split

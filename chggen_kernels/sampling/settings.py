@@ -14,42 +14,52 @@ __all__ = [
     "SAMPLER_METHODS",
     "SAMPLER_PRESETS",
     "SamplerSettings",
+    "describe_preset",
 ]
 
 CORRECTOR_STEP_RULES = ("per_atom", "per_crystal")
 SAMPLER_METHODS = ("pc", "ode")
 
+DEFAULT_PRESET = "fast-pc"
+"""The name of the :class:`SamplerSettings` field defaults: the preset a run uses and
+records when none is named (``campaign.resources.resolve_sampler_settings``, ``chggen
+generate --sampler``, YAML ``sampler: {preset: ...}``)."""
+
+# the CHGGen reference: every level gets the predictor and 5 corrector steps, inpainting
+# runs the whole reverse process with the same levels and correctors
+_REFERENCE: dict[str, Any] = {"n_levels": 200, "n_corrector_steps": 5,
+                              "corrector_sigma_max": None, "inpaint_n_levels": None,
+                              "inpaint_n_corrector_steps": None, "start_sigma": None}
+
 SAMPLER_PRESETS: dict[str, dict[str, Any]] = {
-    # the field defaults below: 200 levels x (1 predictor + 5 correctors), RePaint 3 passes
-    "reference": {},
+    # 200 levels x (1 predictor + 5 correctors), RePaint 3 passes x jump 10
+    "reference": dict(_REFERENCE),
     # probability-flow ODE, Heun, 50 levels, no corrector (99 evaluations, 12x fewer than
     # the reference). Measured NOT equal in quality to the reference on the shipped model
     # (docs/sampling.md, "Fewer score evaluations"), so it is not the default.
-    "fast": {"method": "ode", "n_levels": 50, "n_corrector_steps": 0},
+    "fast": _REFERENCE | {"method": "ode", "n_levels": 50, "n_corrector_steps": 0},
     # the reference for unconditional sampling; inpainting with 100 levels x (1 predictor
     # + 1 corrector) from 1 Å, 3 RePaint passes: 373 evaluations instead of 3,475, equal
     # in quality within the sampling error (docs/sampling.md, "Fewer score evaluations")
-    "fast-inpainting": {"inpaint_n_levels": 100, "inpaint_n_corrector_steps": 1,
-                        "start_sigma": 1.0},
-    # fast-inpainting, and unconditional sampling with 60 levels and 4 corrector steps only
-    # at the levels at or below 1 Å: 220 evaluations instead of 1,195 (5.4x fewer), equal
-    # in quality within the sampling error on 64 samples (symmetric share 24/64 against
-    # 25/64; docs/sampling.md, "Fewer score evaluations")
-    "fast-pc": {"n_levels": 60, "n_corrector_steps": 4, "corrector_sigma_max": 1.0,
-                "inpaint_n_levels": 100, "inpaint_n_corrector_steps": 1, "start_sigma": 1.0},
+    "fast-inpainting": _REFERENCE | {"inpaint_n_levels": 100, "inpaint_n_corrector_steps": 1,
+                                     "start_sigma": 1.0},
+    # the field defaults: fast-inpainting, and unconditional sampling with 60 levels and 4
+    # corrector steps only at the levels at or below 1 Å: 220 evaluations instead of 1,195
+    # (5.4x fewer), equal in quality within the sampling error on 64 samples (symmetric
+    # share 24/64 against 25/64; docs/sampling.md, "Fewer score evaluations")
+    DEFAULT_PRESET: {},
 }
-"""Named sampler settings: the fields each preset sets; the other fields keep their
-defaults. ``SamplerSettings.from_dict({"preset": name, ...})`` starts from a preset and
-lets explicit fields override it."""
-
-DEFAULT_PRESET = "fast-pc"
-"""The preset a run uses when none is named (``campaign.resources.resolve_sampler_settings``,
-``chggen generate --sampler``, YAML ``sampler: {preset: ...}``)."""
+"""Named sampler settings: each preset is the fields it overrides; the other fields keep
+the :class:`SamplerSettings` defaults (``fast-pc``, :data:`DEFAULT_PRESET`, overrides none).
+``SamplerSettings.from_dict({"preset": name, ...})`` starts from a preset and lets explicit
+fields override it."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SamplerSettings:
-    """Everything that defines a sampling run (defaults: the CHGGen reference settings).
+    """Everything that defines a sampling run (defaults: the :data:`DEFAULT_PRESET`
+    ``fast-pc`` settings every run uses unless told otherwise; the CHGGen reference is the
+    ``reference`` preset, :data:`SAMPLER_PRESETS`).
 
     Attributes:
         n_levels: number ``T`` of noise levels (predictor steps), >= 2.
@@ -84,7 +94,9 @@ class SamplerSettings:
             begins (``None``: sigma_max). ``sigma_min <= start_sigma <= sigma_max``; the
             sampler starts at the first level whose sigma is <= ``start_sigma``, with the
             host atoms noised to that level and the guest atoms drawn uniformly in the
-            cell (they have no template). ``None`` runs the full reverse process.
+            cell (they have no template). ``None`` runs the full reverse process. A start
+            not given explicitly (the default 1 Å or a preset's) is clamped into the sigma
+            range by :meth:`from_dict` (e.g. a checkpoint trained below 1 Å).
         churn: EDM stochastic churn ``gamma`` in [0, 1] (``"ode"`` only). Before each Heun
             step the noise level is raised from ``sigma`` to ``sigma (1 + gamma)`` (at most
             ``sigma_max``) by adding ``sqrt(sigma_hat^2 - sigma^2) z`` Å of noise to every
@@ -93,8 +105,9 @@ class SamplerSettings:
             at most this (Å); above it a level is the predictor (or Heun step) alone.
             ``None``: every level; at least ``sigma_min``. The structure of a crystal forms
             below about 1 Å; the correctors at the larger, nearly uniform levels barely
-            change it. (A YAML ``null`` does not lift the ceiling a preset sets, because
-            unset fields keep the preset's value: give a value above ``sigma_max``.)
+            change it. (A YAML ``null`` does not lift the ceiling of the defaults or of a
+            preset, because unset fields keep that value: give a value above
+            ``sigma_max``, or the ``reference`` preset.)
         inpaint_n_levels: inpainting only: noise levels of a masked batch (``None``:
             ``n_levels``), >= 2.
         inpaint_n_corrector_steps: inpainting only: corrector steps per level of a masked
@@ -105,8 +118,8 @@ class SamplerSettings:
             :meth:`from_preset` apply the preset.
     """
 
-    n_levels: int = 200
-    n_corrector_steps: int = 5
+    n_levels: int = 60
+    n_corrector_steps: int = 4
     snr: float = 0.4
     sigma_max: float = 10.0
     sigma_min: float = 0.01
@@ -116,11 +129,11 @@ class SamplerSettings:
     record_every: int | None = None
     corrector_step_rule: str = "per_crystal"
     method: str = "pc"
-    start_sigma: float | None = None
+    start_sigma: float | None = 1.0
     churn: float = 0.0
-    corrector_sigma_max: float | None = None
-    inpaint_n_levels: int | None = None
-    inpaint_n_corrector_steps: int | None = None
+    corrector_sigma_max: float | None = 1.0
+    inpaint_n_levels: int | None = 100
+    inpaint_n_corrector_steps: int | None = 1
     preset: str | None = None
 
     def __post_init__(self) -> None:
@@ -203,19 +216,46 @@ class SamplerSettings:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SamplerSettings:
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them. With a
-        ``preset`` key the preset's fields come first and the other keys override them."""
+        ``preset`` key the preset's fields come first and the other keys override them. A
+        ``start_sigma`` that ``values`` does not give (the preset's or the field default)
+        is clamped into ``[sigma_min, sigma_max]``."""
         from chggen_kernels.settings import reject_unknown
 
         reject_unknown(values, [f.name for f in dataclasses.fields(cls)], "SamplerSettings")
         name = values.get("preset")
         base = SAMPLER_PRESETS.get(name, {}) if isinstance(name, str) else {}
-        return cls(**(base | dict(values)))
+        merged = base | dict(values)
+        start = merged.get("start_sigma", cls.start_sigma)
+        low = merged.get("sigma_min", cls.sigma_min)
+        high = merged.get("sigma_max", cls.sigma_max)
+        if "start_sigma" not in values and start is not None and all(
+                _is_number(v) for v in (start, low, high)):
+            # a partial start not given here (the preset's or the default) stays inside
+            # the sigma range (e.g. a checkpoint's trained range), Å
+            merged["start_sigma"] = min(max(start, low), high)
+        return cls(**merged)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> SamplerSettings:
         """The settings of preset ``name`` (:data:`SAMPLER_PRESETS`), fields in
         ``overrides`` replaced; unknown names are an error listing the presets."""
         return cls.from_dict({"preset": name, **overrides})
+
+
+def describe_preset(name: str) -> str:
+    """One line on what preset ``name`` samples with, read from its settings, e.g.
+    ``"200 levels x 5 correctors, RePaint 3 passes x jump 10"`` (for command-line help)."""
+    s = SamplerSettings.from_preset(name)
+    text = ("probability-flow ODE, " if s.method == "ode" else "") + \
+        f"{s.n_levels} levels x {s.n_corrector_steps} correctors"
+    if s.corrector_sigma_max is not None and s.n_corrector_steps:
+        text += f" at or below {s.corrector_sigma_max:g} Å"
+    inpaint = s.for_batch(True)
+    if inpaint != s or s.start_sigma is not None:
+        text += f"; inpainting {inpaint.n_levels} x {inpaint.n_corrector_steps}"
+        if s.start_sigma is not None:
+            text += f" from {s.start_sigma:g} Å"
+    return f"{text}, RePaint {s.resample_passes} passes x jump {s.jump_length}"
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

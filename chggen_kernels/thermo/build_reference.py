@@ -5,9 +5,11 @@ Run: ``python -m chggen_kernels.thermo.build_reference [--out PATH] [--only Li,S
 
 Every structure is built offline from known crystallography (hand-written cubic/hexagonal
 cells, or the AFLOW prototypes shipped with pymatgen decorated with the right elements and
-scaled to a realistic volume), relaxed with CHGNet (FIRE, FrechetCellFilter, fmax
-0.05 eV/Å, cell relaxed, at most 1500 steps) and stored with its CHGNet energy in eV/atom
-(MaterialsProject2020-compatible scale, no corrections applied).
+scaled to a realistic volume), relaxed with CHGNet (FIRE, FrechetCellFilter, cell relaxed,
+the force threshold and step cap of every known-phase hull:
+:data:`~chggen_kernels.thermo.potential_hull.HULL_FMAX` and ``HULL_MAX_STEPS``) and stored
+with its CHGNet energy in eV/atom (MaterialsProject2020-compatible scale, no corrections
+applied). The shipped file's relaxations converged in at most 48 steps.
 
 Choices and caveats:
 * Li: bcc, fcc and hcp are all relaxed; the hull takes the lowest.
@@ -31,6 +33,7 @@ from pymatgen.core import Lattice, Structure
 
 from chggen_kernels.symmetry import final_symmetry
 from chggen_kernels.thermo.entries_io import write_reference_file
+from chggen_kernels.thermo.potential_hull import HULL_FMAX, HULL_MAX_STEPS
 from chggen_kernels.thermo.sources import reference_data_path
 
 FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
@@ -133,8 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--match", default="",
                         help="comma-separated substrings; only targets whose description "
                              "contains one of them")
-    parser.add_argument("--fmax", type=float, default=0.05, help="force tolerance, eV/Å")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--fmax", type=float, default=HULL_FMAX,
+                        help=f"force tolerance, eV/Å (default {HULL_FMAX:g})")
+    parser.add_argument("--steps", type=int, default=HULL_MAX_STEPS,
+                        help=f"most optimiser steps (default {HULL_MAX_STEPS})")
     args = parser.parse_args(argv)
 
     import chgnet

@@ -40,6 +40,7 @@ __all__ = [
     "get_hull",
     "build_hull_data_path",
     "check_hull_source",
+    "hull_source_file",
     "hull_source_from_name",
     "known_phases_data_path",
     "reference_data_path",
@@ -315,10 +316,19 @@ DEFAULT_HULL_SOURCE = "offline"
 HULL_SOURCE_NAMES = ("offline", "mp", "none")
 
 
+def hull_source_file(value: str) -> Path | None:
+    """The existing file a hull source ``value`` names (``~`` expanded); ``None`` for a
+    source name (:data:`HULL_SOURCE_NAMES`) or a path that is no file."""
+    if value in HULL_SOURCE_NAMES:
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_file() else None
+
+
 def check_hull_source(value: str) -> str:
     """``value`` if it names a hull source: ``offline``, ``mp``, ``none`` or an existing
     CSV/JSON file of reference energies; else :class:`ThermoInputError` naming it."""
-    if value in HULL_SOURCE_NAMES or Path(str(value)).expanduser().is_file():
+    if value in HULL_SOURCE_NAMES or hull_source_file(value) is not None:
         return value
     raise ThermoInputError(f"hull source {value!r} is not 'offline', 'mp', 'none' or an "
                            "existing CSV/JSON file of reference energies")
@@ -333,4 +343,4 @@ def hull_source_from_name(value: str) -> HullSource | None:
         return OfflineHullSource()
     if value == "mp":
         return MPHullSource()
-    return FileHullSource(Path(value).expanduser())
+    return FileHullSource(hull_source_file(value))  # type: ignore[arg-type]  # checked

@@ -9,8 +9,9 @@ Three sources are accepted (see :func:`load_training_data`):
 
 Every crystal is validated (:func:`validate_crystal`): empty structures, partial
 occupancies, unknown elements, non-finite coordinates or lattices, zero or negative cell
-volume and atoms closer than ``min_distance`` (0.5 Å) are errors naming the crystal and
-the problem. ``on_invalid="raise"`` stops at the first one; ``"skip"`` drops it and
+volume and atoms closer than ``min_distance`` (Å; default
+:data:`~chggen_kernels.structure_check.DEFAULT_MIN_DISTANCE`) are errors naming the
+crystal and the problem. ``on_invalid="raise"`` stops at the first one; ``"skip"`` drops it and
 records the reason in :attr:`TrainingData.skipped`, so nothing is dropped silently.
 """
 
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chggen_kernels.structure_check import MAX_ATOMIC_NUMBER
+from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE, MAX_ATOMIC_NUMBER
 from chggen_kernels.training.crystals import (
     SkippedCrystal,
     TrainingCrystal,
@@ -45,7 +46,7 @@ __all__ = [
     "validate_crystal",
 ]
 
-MIN_INTERATOMIC_DISTANCE = 0.5  # Å
+MIN_INTERATOMIC_DISTANCE = DEFAULT_MIN_DISTANCE  # Å (structure_check's)
 STRUCTURE_FILE_SUFFIXES = (".cif", ".vasp", ".poscar")
 STRUCTURE_FILE_PREFIXES = ("POSCAR", "CONTCAR")
 OnInvalid = Literal["raise", "skip"]

@@ -72,8 +72,9 @@ def zero_score(batch, sigma: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(batch.positions)
 
 
-FAST_SAMPLER = SamplerSettings(n_levels=3, n_corrector_steps=0, resample_passes=1,
-                               jump_length=1, sigma_max=1.0, sigma_min=0.1)
+FAST_SAMPLER = SamplerSettings.from_preset(
+    "reference", n_levels=3, n_corrector_steps=0, resample_passes=1, jump_length=1, sigma_max=1.0,
+    sigma_min=0.1)
 
 
 class FakeStageRunner(StageRunner):

@@ -122,7 +122,7 @@ def test_csp_resumes_finished_parts_and_refuses_other_settings(
     (("--k", "0"), "--k must be >= 1, got 0"),
     (("--limit", "0"), "--limit must be >= 1, got 0"),
     (("--n-levels", "1"), "n_levels"),
-    (("--checkpoint", "missing.pt"), "--checkpoint 'missing.pt' does not exist"),
+    (("--checkpoint", "missing.pt"), "checkpoint 'missing.pt' does not exist (--checkpoint)"),
 ])
 def test_csp_bad_input_is_refused_before_work(known: str, tmp_path: Path, extra: tuple,
                                               message: str, capsys: pytest.CaptureFixture

@@ -33,8 +33,8 @@ def bench():
     {"corrector_sigma_max": 1.0}, {"corrector_sigma_max": 0.05, "start_sigma": 1.0},
 ])
 def test_evals_per_sample_is_what_the_sampler_counts(bench, changes) -> None:
-    settings = SamplerSettings(**{"n_levels": 12, "n_corrector_steps": 2, "resample_passes": 3,
-                                  "jump_length": 3, **changes})
+    settings = SamplerSettings.from_preset("reference", **{
+        "n_levels": 12, "n_corrector_steps": 2, "resample_passes": 3, "jump_length": 3, **changes})
     score = periodic_gaussian_mixture_score(torch.tensor([[0.5, 0.5, 0.5]]), torch.ones(1), 0.2)
     batch = CrystalBatch(positions=torch.zeros(2, 3, dtype=torch.float64),
                          lattices=(torch.eye(3, dtype=torch.float64) * 3)[None],
@@ -43,9 +43,13 @@ def test_evals_per_sample_is_what_the_sampler_counts(bench, changes) -> None:
     for mask in (None, torch.tensor([False, True])):
         result = sample(score, batch.replace(mask=mask), settings)
         assert result.n_score_calls == bench.evals_per_sample(settings, mask is not None)
-    assert bench.evals_per_sample(SamplerSettings(), False) == 1195  # 200 + 5 x 199
+    reference = SamplerSettings.from_preset("reference")
+    assert bench.evals_per_sample(reference, False) == 1195  # 200 + 5 x 199
     # correctors only below 1 Å: 200 predictor steps + 5 x the 133 levels in (0, 1] Å
-    assert bench.evals_per_sample(SamplerSettings(corrector_sigma_max=1.0), False) == 865
+    assert bench.evals_per_sample(SamplerSettings.from_preset(
+        "reference", corrector_sigma_max=1.0), False) == 865
+    # the defaults (fast-pc): 60 levels + 4 x the 40 levels in (0, 1] Å
+    assert bench.evals_per_sample(SamplerSettings(), False) == 220
 
 
 def test_intervals(bench) -> None:

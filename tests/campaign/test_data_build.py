@@ -16,9 +16,11 @@ from pymatgen.core import Lattice, Structure
 
 from campaign.cli import main
 from campaign.data_build import BuildOptions, gather_candidates, run_build
-from campaign.data_relax import build_relaxer, relax_one
+from campaign.data_cache import RelaxStore, read_any_cache
+from campaign.data_relax import blocks, build_relaxer, relax_one
 from campaign.engine import TaskActor
-from chggen_kernels.datasets import load_relax_cache, system_of
+from campaign.folder import FolderSettingsError
+from chggen_kernels.datasets import append_record, system_of
 from chggen_kernels.thermo import OfflineHullSource, get_hull
 from chggen_kernels.training import load_training_data
 from tests.campaign.fake_relaxer import FakeRelaxer, fails, fake_energy, fake_relaxer
@@ -98,7 +100,7 @@ def test_resume_relaxes_only_new_candidates_and_failures_are_excluded(tmp_path) 
     summary = run_build(_options(out), relaxer_factory=third)
     assert third.relaxer.calls == 0
 
-    cache = load_relax_cache(out / "relaxed.jsonl")
+    cache = read_any_cache(out)
     assert cache.n_lines == 20 and len(cache.records) == 20
     failed = {sid for sid, r in cache.records.items() if r["status"] == "failed"}
     assert failed  # the fake fails one structure in seven
@@ -127,24 +129,56 @@ def test_resume_relaxes_only_new_candidates_and_failures_are_excluded(tmp_path) 
 
 
 def test_no_relax_counts_pending_and_external_cache_is_reused(tmp_path) -> None:
-    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere = tmp_path / "elsewhere"
     run_build(_options(tmp_path / "a", limit=8, relaxed_cache=elsewhere),
               relaxer_factory=CountingFactory())
-    assert not (tmp_path / "a" / "relaxed.jsonl").exists()
+    assert not (tmp_path / "a" / "relaxed").exists()
     summary = run_build(_options(tmp_path / "b", limit=10, no_relax=True, read_cache=(elsewhere,)))
     counts = summary.manifest["counts"]["total"]
     assert counts["pending"] == 2 and counts["relaxed_ok"] + counts["failed"] == 8
-    assert load_relax_cache(tmp_path / "b" / "relaxed.jsonl").ids == load_relax_cache(elsewhere).ids
+    assert read_any_cache(tmp_path / "b").ids == read_any_cache(elsewhere).ids
     factory = CountingFactory()
     run_build(_options(tmp_path / "b", limit=10, read_cache=(elsewhere,)), relaxer_factory=factory)
     assert factory.relaxer.calls == 2
+
+
+def test_the_cache_is_a_checked_results_folder(tmp_path, capsys) -> None:
+    out = tmp_path / "build"
+    run_build(_options(out, limit=12), relaxer_factory=CountingFactory())
+    parts = sorted((out / "relaxed").glob("part-*.parquet"))
+    assert len(parts) == 2  # blocks of 8 candidates, each one atomic part
+    parts[0].write_bytes(parts[0].read_bytes()[:50])  # truncated by a crash elsewhere
+    again = CountingFactory()
+    run_build(_options(out, limit=12), relaxer_factory=again)
+    assert again.relaxer.calls == 8  # its block was quarantined and relaxed again
+    assert "its task runs again" in capsys.readouterr().err
+    assert len(list((out / "relaxed" / "_quarantine").iterdir())) == 1
+    with pytest.raises(FolderSettingsError, match=r"was written with other settings \(relaxer"
+                       r".*fmax=0\.1 .*fmax=0\.05.*give another --relaxed-cache"):
+        run_build(_options(out, limit=12, fmax=0.05), relaxer_factory=CountingFactory())
+
+
+def test_an_older_jsonl_cache_is_imported_in_place(tmp_path, capsys) -> None:
+    first = tmp_path / "first"
+    run_build(_options(first, limit=8), relaxer_factory=CountingFactory())
+    out = tmp_path / "older"
+    out.mkdir()
+    for record in read_any_cache(first).records.values():  # as an older chggen wrote it
+        append_record(out / "relaxed.jsonl", record)
+    factory = CountingFactory()
+    run_build(_options(out, limit=10), relaxer_factory=factory)
+    assert factory.relaxer.calls == 2  # the 8 imported records are reused
+    assert not (out / "relaxed.jsonl").exists()
+    assert (out / "relaxed" / "_imported" / "relaxed.jsonl").is_file()
+    assert "imported 8 records of the older cache" in capsys.readouterr().err
+    assert RelaxStore(out / "relaxed").read().records.keys() >= read_any_cache(first).ids
 
 
 def test_retry_failed_relaxes_failed_records_again(tmp_path) -> None:
     out = tmp_path / "build"
     run_build(_options(out), relaxer_factory=CountingFactory())
     n_failed = sum(r["status"] == "failed"
-                   for r in load_relax_cache(out / "relaxed.jsonl").records.values())
+                   for r in read_any_cache(out).records.values())
     factory = CountingFactory()
     run_build(_options(out, retry_failed=True), relaxer_factory=factory)
     assert factory.relaxer.calls == n_failed > 0
@@ -154,8 +188,8 @@ def test_relax_actor_builds_records_without_ray(tmp_path) -> None:
     order = gather_candidates(_options(tmp_path, limit=8))
     actor = TaskActor(functools.partial(build_relaxer, fake_relaxer, {"fmax": 0.05}),
                       functools.partial(relax_one, label="fake"))
-    outcomes = [actor.run(c) for c in order]
-    assert [o.error for o in outcomes] == [None] * len(order)
+    outcomes = [actor.run(b) for b in blocks(order, 3)]
+    assert [o.error for o in outcomes] == [None] * 3
     records = [row for o in outcomes for row in o.rows]
     assert [r["status"] == "failed" for r in records] == [fails(c.structure) for c in order]
     assert [r["structure_id"] for r in records] == [c.structure_id for c in order]

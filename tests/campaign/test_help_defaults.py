@@ -15,6 +15,7 @@ from campaign.commands.generate import RELAX_OPTIONS
 from campaign.commands.generate import SAMPLER_OPTIONS as GENERATE_SAMPLER
 from campaign.resources import resolve_sampler_settings
 from chggen_kernels.relax import RelaxSettings
+from chggen_kernels.sampling import SamplerSettings
 
 
 def _subparser(parser: argparse.ArgumentParser, *names: str) -> argparse.ArgumentParser:
@@ -52,7 +53,8 @@ def test_sampler_help_defaults_are_what_a_run_uses(command, options) -> None:
             assert shown == "the checkpoint's"
         else:
             assert shown == _text(RUN_DEFAULTS[field]), (command, option)
-    assert RUN_DEFAULTS["n_levels"] == 60  # the default preset, not the field's 200
+    # the default preset is the fields' defaults: what --help shows, a run uses
+    assert RUN_DEFAULTS["n_levels"] == SamplerSettings.n_levels == 60
 
 
 def test_relaxation_help_defaults_are_the_settings_fields() -> None:

@@ -101,9 +101,14 @@ def test_limits_block_raises_a_limit_and_unknown_names_are_refused() -> None:
         validate_config(_config(limits={"hostz": 3}), source="c")
     assert parse_limit_options(["atoms_per_cell=400", "hosts=1_000"]) == Limits(
         atoms_per_cell=400, hosts=1000)
-    with pytest.raises(LimitError, match=r"--limits 'atoms=4': expected NAME=VALUE with NAME "
-                                         r"one of samples_per_task, "):
+    with pytest.raises(LimitError) as unknown:  # the one unknown-field message
         parse_limit_options(["atoms=4"])
+    assert str(unknown.value) == ("--limits atoms = 4: unknown field (known: samples_per_task, "
+                                  "seed_blocks, cells, candidates, atoms_per_cell, hosts, "
+                                  "benchmark_k)")
+    with pytest.raises(LimitError, match=r"--limits 'atoms': expected NAME=VALUE with NAME "
+                                         r"one of samples_per_task, "):
+        parse_limit_options(["atoms"])
     with pytest.raises(LimitError, match=r"--limits 'hosts=many': 'many' is not an integer"):
         parse_limit_options(["hosts=many"])
     with pytest.raises(LimitError, match=r"--limits hosts = 0: Input should be greater"):

@@ -16,7 +16,8 @@ from chggen_kernels.sampling import (
 
 SITES = torch.tensor([[0.25, 0.25, 0.25], [0.75, 0.75, 0.75]], dtype=torch.float64)
 SCORE = periodic_gaussian_mixture_score(SITES, torch.tensor([0.7, 0.3]), width=0.1)
-FAST = SamplerSettings(n_levels=12, n_corrector_steps=2, resample_passes=2, jump_length=3)
+FAST = SamplerSettings.from_preset(
+    "reference", n_levels=12, n_corrector_steps=2, resample_passes=2, jump_length=3)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,7 +79,7 @@ def test_unconditional_run_calls_the_score_once_per_update_on_the_whole_batch() 
         calls.append(batch.n_crystals)
         return SCORE(batch, sigma)
 
-    settings = SamplerSettings(n_levels=10, n_corrector_steps=3)
+    settings = SamplerSettings.from_preset("reference", n_levels=10, n_corrector_steps=3)
     result = sample(counting, _crystals([2, 3, 4]), settings, seeds=0)
     # T predictor steps and M corrector steps at every level but the clean one
     assert len(calls) == result.n_score_calls == 10 + 9 * 3
@@ -111,7 +112,7 @@ def test_a_crystal_going_non_finite_is_frozen_and_the_others_go_on() -> None:
     numbers = batch.atomic_numbers.clone()
     numbers[3] = poison  # first atom of crystal 1
     batch = batch.replace(atomic_numbers=numbers)
-    settings = SamplerSettings(n_levels=20, n_corrector_steps=0)
+    settings = SamplerSettings.from_preset("reference", n_levels=20, n_corrector_steps=0)
     result = sample(poisoned, batch, settings, seeds=[5, 6, 7])
     sigmas = level_sigmas(settings.sigma_max, settings.sigma_min, settings.n_levels)
     first_bad_level = next(k for k, s in enumerate(sigmas) if s < threshold)
@@ -129,7 +130,8 @@ def test_a_crystal_going_non_finite_is_frozen_and_the_others_go_on() -> None:
 
 
 def test_trajectories_are_recorded_every_k_levels() -> None:
-    settings = SamplerSettings(n_levels=12, n_corrector_steps=1, record_every=4)
+    settings = SamplerSettings.from_preset(
+        "reference", n_levels=12, n_corrector_steps=1, record_every=4)
     batch = _crystals([2, 3])
     result = sample(SCORE, batch, settings, seeds=0)
     assert result.trajectories is not None and len(result.trajectories) == 2
@@ -186,7 +188,8 @@ def test_a_zero_score_gives_capped_finite_corrector_steps(rule: str) -> None:
     def zero(batch: CrystalBatch, sigma: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(batch.positions)
 
-    settings = SamplerSettings(n_levels=6, n_corrector_steps=2, corrector_step_rule=rule)
+    settings = SamplerSettings.from_preset(
+        "reference", n_levels=6, n_corrector_steps=2, corrector_step_rule=rule)
     result = sample(zero, _crystals([2, 3]), settings, seeds=0)
     assert not bool(result.failed.any())
     assert bool(torch.isfinite(result.batch.positions).all())

@@ -27,7 +27,8 @@ from chggen_kernels.wyckoff import OrbitConstraint
 from .test_sampling_statistics import A_GUEST, B_GUEST, CUBIC, A, B, _batch, _nearest_site
 from .test_symmetric_sampling import _orbit_error, _problem
 
-ODE = SamplerSettings(method="ode", n_levels=25, n_corrector_steps=0, resample_passes=1)
+ODE = SamplerSettings.from_preset(
+    "reference", method="ode", n_levels=25, n_corrector_steps=0, resample_passes=1)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -114,8 +115,9 @@ def test_partial_start_schedule_never_jumps_above_its_first_level() -> None:
 def test_ode_keeps_the_orbits_exact() -> None:
     _, orbits, score, crystal, guest = _problem("Na:4b,32f,24e", 60)
     batch = CrystalBatch.from_arrays([crystal] * 2, masks=[guest] * 2, dtype=torch.float64)
-    settings = SamplerSettings(method="ode", n_levels=15, n_corrector_steps=0, sigma_max=5.0,
-                               resample_passes=2, jump_length=4, start_sigma=2.0, churn=0.2)
+    settings = SamplerSettings.from_preset(
+        "reference", method="ode", n_levels=15, n_corrector_steps=0, sigma_max=5.0,
+        resample_passes=2, jump_length=4, start_sigma=2.0, churn=0.2)
     out = sample(score, batch, settings, seeds=[1, 2], constraint=OrbitConstraint([orbits] * 2))
     for structure in out.structures():
         assert _orbit_error(structure.frac_coords, orbits) < 1e-10
@@ -143,8 +145,9 @@ def test_ode_failure_guard_drops_only_the_failing_crystal() -> None:
 
 def test_presets_and_their_overrides() -> None:
     reference = SamplerSettings.from_preset("reference")
-    assert dict(reference.to_dict(), preset=None) == SamplerSettings().to_dict()
-    assert reference.preset == "reference" and DEFAULT_PRESET in SAMPLER_PRESETS
+    assert dict(reference.to_dict(), preset=None) == {**SamplerSettings().to_dict(),
+                                                      **SAMPLER_PRESETS["reference"]}
+    assert reference.preset == "reference" and SAMPLER_PRESETS[DEFAULT_PRESET] == {}
     fast = SamplerSettings.from_preset("fast", n_levels=30)
     assert fast.n_levels == 30 and fast.preset == "fast"
     assert all(getattr(fast, k) == v for k, v in SAMPLER_PRESETS["fast"].items() if k != "n_levels")
@@ -182,12 +185,15 @@ def test_inpainting_levels_replace_the_levels_of_masked_batches_only() -> None:
     reference = SamplerSettings.from_preset("fast-inpainting").for_batch(False)
     assert (reference.n_levels, reference.n_corrector_steps) == (200, 5)  # the reference
     assert (masked.n_levels, masked.n_corrector_steps, masked.start_sigma) == (100, 1, 1.0)
-    assert SamplerSettings().for_batch(True) == SamplerSettings()
+    whole = SamplerSettings.from_preset("reference")  # inpainting: the same levels
+    assert whole.for_batch(True) == whole
     score = periodic_gaussian_mixture_score(torch.tensor([A, B]), torch.tensor([0.5, 0.5]), 0.3)
-    small = SamplerSettings(n_levels=12, n_corrector_steps=2, inpaint_n_levels=6,
-                            inpaint_n_corrector_steps=0, sigma_max=2.0)
-    same = SamplerSettings(n_levels=6, n_corrector_steps=0, sigma_max=2.0)
-    plain_small = SamplerSettings(n_levels=12, n_corrector_steps=2, sigma_max=2.0)
+    small = SamplerSettings.from_preset(
+        "reference", n_levels=12, n_corrector_steps=2, inpaint_n_levels=6,
+        inpaint_n_corrector_steps=0, sigma_max=2.0)
+    same = SamplerSettings.from_preset("reference", n_levels=6, n_corrector_steps=0, sigma_max=2.0)
+    plain_small = SamplerSettings.from_preset(
+        "reference", n_levels=12, n_corrector_steps=2, sigma_max=2.0)
     masked_batch = _batch(2, 3, mask=torch.tensor([True, False, False]))
     assert sample(score, _batch(2, 3), small).n_score_calls == sample(
         score, _batch(2, 3), plain_small).n_score_calls  # unconditional: n_levels as set

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from chggen_kernels.sampling import (
+    DEFAULT_PRESET,
     SamplerSettings,
     SamplerStep,
     geometric_sigmas,
@@ -80,11 +82,18 @@ def test_every_block_is_traversed_r_times_and_the_final_block_once(n_levels, pas
     assert visits[last_jump_point:] == [1] * (n_levels - last_jump_point)
 
 
-def test_reference_settings_are_the_defaults() -> None:
+def test_defaults_are_the_default_preset_and_the_reference_is_an_override() -> None:
     s = SamplerSettings()
-    assert (s.n_levels, s.n_corrector_steps, s.snr) == (200, 5, 0.4)
+    assert (s.n_levels, s.n_corrector_steps, s.snr, s.corrector_sigma_max) == (60, 4, 0.4, 1.0)
+    assert (s.inpaint_n_levels, s.inpaint_n_corrector_steps, s.start_sigma) == (100, 1, 1.0)
     assert (s.sigma_max, s.sigma_min, s.resample_passes, s.jump_length) == (10.0, 0.01, 3, 10)
     assert s.corrector_step_rule == "per_crystal" and s.record_every is None
+    assert SamplerSettings.from_preset(DEFAULT_PRESET) == dataclasses.replace(
+        s, preset=DEFAULT_PRESET)  # the default preset overrides nothing
+    r = SamplerSettings.from_preset("reference")
+    assert (r.n_levels, r.n_corrector_steps, r.corrector_sigma_max) == (200, 5, None)
+    assert (r.inpaint_n_levels, r.inpaint_n_corrector_steps, r.start_sigma) == (None, None, None)
+    assert (r.snr, r.resample_passes, r.jump_length) == (s.snr, s.resample_passes, s.jump_length)
 
 
 def test_settings_round_trip_through_a_dict() -> None:

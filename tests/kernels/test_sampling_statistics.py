@@ -104,7 +104,8 @@ def test_unconditional_samples_occupy_sites_with_the_mixture_weights() -> None:
     """
     width = 0.1
     score = periodic_gaussian_mixture_score(torch.tensor([A, B]), torch.tensor([0.7, 0.3]), width)
-    settings = SamplerSettings(n_levels=50, n_corrector_steps=1, corrector_step_rule="per_crystal")
+    settings = SamplerSettings.from_preset(
+        "reference", n_levels=50, n_corrector_steps=1, corrector_step_rule="per_crystal")
     result = sample(score, _batch(200, 4), settings, seeds=0)
     nearest, displacement = _nearest_site(result.batch, [A, B])
     assert abs(float((nearest == 0).double().mean()) - 0.7) < 0.07
@@ -117,7 +118,7 @@ def test_unconditional_samples_occupy_sites_with_the_mixture_weights() -> None:
 def test_predictor_alone_reproduces_the_site_weights() -> None:
     """Algorithm 1 without corrector (ancestral sampling), 800 atoms: within 3.5 sd (0.056)."""
     score = periodic_gaussian_mixture_score(torch.tensor([A, B]), torch.tensor([0.3, 0.7]), 0.1)
-    settings = SamplerSettings(n_levels=100, n_corrector_steps=0)
+    settings = SamplerSettings.from_preset("reference", n_levels=100, n_corrector_steps=0)
     result = sample(score, _batch(200, 4), settings, seeds=500)
     nearest, displacement = _nearest_site(result.batch, [A, B])
     assert abs(float((nearest == 1).double().mean()) - 0.7) < 0.056
@@ -136,7 +137,8 @@ def test_inpainted_guests_follow_the_conditional_distribution_given_the_host() -
     n_crystals = 100
     given = (torch.tensor([A, [0.5, 0.5, 0.5]], dtype=torch.float64) @ CUBIC).repeat(n_crystals, 1)
     mask = torch.tensor([False, True])
-    settings = SamplerSettings(n_levels=30, n_corrector_steps=1, resample_passes=3, jump_length=5)
+    settings = SamplerSettings.from_preset(
+        "reference", n_levels=30, n_corrector_steps=1, resample_passes=3, jump_length=5)
     conditional = sample(score, _batch(n_crystals, 2, mask, given), settings, seeds=0)
     nearest, _ = _nearest_site(conditional.batch, [A, B, A_GUEST, B_GUEST])
     guest = nearest[1::2]

@@ -101,8 +101,8 @@ def test_sampling_with_the_verlet_score_is_identical_to_the_plain_model() -> Non
     model = ScoreModel(cpu_default_config(max_neighbors=16, n_layers=1)).eval()
     randomize_parameters(model, std=0.3, seed=2)
     batch = _random_batch(2, 6)
-    settings = SamplerSettings(n_levels=60, n_corrector_steps=1, sigma_max=2.0,
-                               sigma_min=0.001)
+    settings = SamplerSettings.from_preset(
+        "reference", n_levels=60, n_corrector_steps=1, sigma_max=2.0, sigma_min=0.001)
     verlet = VerletScore(model)
     with torch.no_grad():
         plain = sample(model, batch, settings, seeds=[1, 2]).batch.positions
