@@ -4,7 +4,8 @@ of generated structures against the training set; paper Fig. 2)."""
 from __future__ import annotations
 
 import argparse
-import sys
+
+from campaign.commands import print_notes, value_errors_are_input
 
 __all__ = ["register", "run_locality"]
 
@@ -40,21 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_locality(args: argparse.Namespace) -> int:
     from campaign.report import analyze_locality
     from chggen_kernels.analysis import RDFSettings
-    from chggen_kernels.errors import ChggenError, InputError
 
-    try:
+    with value_errors_are_input():
         result = analyze_locality(
             args.directory, args.reference, args.out, which=args.structures,
             max_structures=args.max_structures,
             rdf=RDFSettings(r_max=args.r_max, bin_width=args.bin_width),
             cn_method=args.cn_method, seed=args.seed,
         )
-    except ValueError as exc:
-        if isinstance(exc, ChggenError):
-            raise
-        raise InputError(str(exc)) from None
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+    print_notes(result.notes)
     s = result.summary
     print(f"{s['n_generated']} {s['structures']} vs {s['n_training']} training structures; "
           f"wrote {result.output_dir}")

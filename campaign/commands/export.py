@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from campaign.commands import print_notes, value_errors_are_input
 from campaign.options import int_at_least
-from chggen_kernels.errors import ChggenError, InputError
 
 __all__ = ["register", "run"]
 
@@ -36,14 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from campaign.report import export_candidates
 
-    try:
+    with value_errors_are_input():
         result = export_candidates(args.directory, args.out, top=args.top, fmt=args.fmt,
                                    max_e_d=args.max_ed, symmetric_only=args.symmetric)
-    except ValueError as exc:
-        if isinstance(exc, ChggenError):
-            raise
-        raise InputError(str(exc)) from None
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+    print_notes(result.notes)
     print(f"wrote {result.n_candidates} candidates ({args.fmt}) to {result.output_dir}")
     return 0

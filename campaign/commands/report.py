@@ -4,9 +4,9 @@ folder (works offline: the viewer, figures and CIFs are inlined)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-from chggen_kernels.errors import ChggenError, InputError
+from campaign.commands import print_notes, value_errors_are_input
+from chggen_kernels.errors import InputError
 
 __all__ = ["register", "run"]
 
@@ -45,15 +45,10 @@ def run(args: argparse.Namespace) -> int:
             hull_source_from_spec(args.hull)
         except ValueError as exc:
             raise InputError(f"--hull {args.hull!r}: {exc}") from None
-    try:
+    with value_errors_are_input():
         result = build_report(args.directory, args.out, top=args.top, n_cells=args.cells,
                               hull=args.hull)
-    except ValueError as exc:
-        if isinstance(exc, ChggenError):
-            raise
-        raise InputError(str(exc)) from None
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+    print_notes(result.notes)
     size = result.html_path.stat().st_size / 1e6
     print(f"wrote {result.html_path} ({size:.1f} MB, {len(result.figures)} figures, "
           f"{len(result.cifs)} candidates in 3D, CIFs in {result.output_dir / 'cif'})")
