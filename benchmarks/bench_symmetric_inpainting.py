@@ -173,7 +173,6 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from pymatgen.core import Structure
 
     from campaign.resources import load_model, load_relaxer
     from chggen_kernels.relax import RelaxSettings
@@ -200,7 +199,7 @@ def main() -> None:
                                      task_id=f"{sid}-{mode}", campaign_seed=args.seed + 100 * index,
                                      mode=mode)
             specs += found
-        framework = Structure.from_dict(found[0].host)
+        framework = found[0].host.to_structure()
         hosts_out[sid] = {"system": system, "guest": guest, "label": label,
                           "framework": framework.composition.formula,
                           "framework_spacegroup": found[0].spacegroup_framework,
@@ -216,9 +215,9 @@ def main() -> None:
         record = relax_and_score(candidate, relaxer, hull).to_dict()
         spec = candidate.spec
         in_group, number = False, None
-        if candidate.structure is not None:
-            generated_structure = Structure.from_dict(candidate.structure)
-            in_group = ops_preserved(Structure.from_dict(spec.host), generated_structure)
+        generated_structure = candidate.generated_structure()
+        if generated_structure is not None:
+            in_group = ops_preserved(spec.host.to_structure(), generated_structure)
             number = final_symmetry(generated_structure, 0.01, 5.0).number
         record["generated_in_framework_group"] = in_group
         record["spacegroup_generated_tight"] = number

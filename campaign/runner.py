@@ -234,13 +234,12 @@ class StageRunner:
                          max_combinations: int, max_atoms: int | None
                          ) -> list[CandidateSpec]:
         """The specs of one host's inpainting task (``[]``: no symmetric framework, or the
-        refinement failed; never raises)."""
+        refinement failed; never raises). ``host`` is the host's row as it is (the stage
+        reads the columns it needs; no record is rebuilt from it)."""
         from chggen_kernels.workflow import inpainting_specs
 
-        names = {f.name for f in dataclasses.fields(CandidateRecord)}
         try:
-            record = CandidateRecord(**{k: v for k, v in host.items() if k in names})
-            return inpainting_specs(record, list(guest_species), n_samples, task_id=task_id,
+            return inpainting_specs(host, list(guest_species), n_samples, task_id=task_id,
                                     campaign_seed=campaign_seed, mode=mode,
                                     max_combinations=max_combinations, max_atoms=max_atoms)
         except Exception:  # noqa: BLE001 - a host that cannot be refined yields no specs

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
     from pymatgen.core import Structure
 
-__all__ = ["CrystalBatch", "CrystalInputError", "to_structure"]
+__all__ = ["CrystalBatch", "CrystalInputError", "crystal_arrays", "to_structure"]
 
 
 
@@ -309,18 +309,22 @@ class CrystalBatch:
         return out
 
 
+def crystal_arrays(batch: CrystalBatch, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crystal ``i`` of ``batch`` as float64 / int64 numpy arrays: (lattice rows Å (3, 3),
+    atomic numbers (N,), Cartesian positions Å (N, 3))."""
+    offsets = batch.offsets.tolist()
+    a, b = offsets[i], offsets[i + 1]
+    return (batch.lattices[i].detach().cpu().double().numpy(),
+            batch.atomic_numbers[a:b].cpu().numpy().astype(np.int64),
+            batch.positions[a:b].detach().cpu().double().numpy())
+
+
 def to_structure(batch: CrystalBatch, i: int) -> Structure:
     """Crystal ``i`` of ``batch`` as a pymatgen ``Structure``."""
     from pymatgen.core import Lattice, Structure
 
-    offsets = batch.offsets.tolist()
-    a, b = offsets[i], offsets[i + 1]
-    return Structure(
-        Lattice(batch.lattices[i].detach().cpu().double().numpy()),
-        batch.atomic_numbers[a:b].cpu().tolist(),
-        batch.positions[a:b].detach().cpu().double().numpy(),
-        coords_are_cartesian=True,
-    )
+    lattice, numbers, positions = crystal_arrays(batch, i)
+    return Structure(Lattice(lattice), numbers.tolist(), positions, coords_are_cartesian=True)
 
 
 def _check_arrays(pos: np.ndarray, lattice: np.ndarray, numbers: np.ndarray, label: str) -> None:

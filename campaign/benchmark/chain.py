@@ -299,7 +299,11 @@ class InProcessChain:
 
         specs = host_specs(host, n, seed, symmetric=symmetric,
                            max_combinations=self.max_combinations)
-        return self.runner.generate(specs)
+        # the host benchmark (campaign.benchmark.hosts) reads ``structure`` (as_dict()):
+        # exported here, at the benchmark's edge
+        return [dataclasses.replace(g, structure=g.crystal.as_dict())
+                if g.crystal is not None and g.structure is None else g
+                for g in self.runner.generate(specs)]
 
 
 #: Symmetric samples drawn per candidate relaxed (the rest are rejected for close contacts).
@@ -310,15 +314,13 @@ def separated_first(generated: Sequence[GeneratedCandidate], n: int, min_distanc
                     ) -> list[GeneratedCandidate]:
     """The first ``n`` of ``generated``: sampled structures whose atoms are at least
     ``min_distance`` Å apart first, in order, then the other sampled ones, then failures."""
-    from pymatgen.core import Structure
-
     from chggen_kernels.wyckoff.crystals import min_interatomic_distance
 
     def rank(g: GeneratedCandidate) -> int:
-        if g.status != "ok" or g.structure is None:
+        structure = g.generated_structure() if g.status == "ok" else None
+        if structure is None:
             return 2
-        return 0 if min_interatomic_distance(Structure.from_dict(g.structure)) >= \
-            min_distance else 1
+        return 0 if min_interatomic_distance(structure) >= min_distance else 1
 
     ranks = [rank(g) for g in generated]
     order = sorted(range(len(generated)), key=lambda i: (ranks[i], i))

@@ -115,6 +115,18 @@ def failed_result(reason: str, state: dict[str, Any], t0: float) -> RelaxResult:
     )
 
 
+def _is_plain(structure: Structure) -> bool:
+    """Whether ``structure`` already is what :func:`prepare_structure` would copy it into:
+    a mutable Structure of plain elements (occupancy 1), without site or structure
+    properties or attached calculator, so the calculator sees the same Atoms."""
+    from pymatgen.core import Element
+
+    return (type(structure) is Structure and not structure.properties
+            and getattr(structure, "calc", None) is None
+            and all(type(site.specie) is Element and site.species.num_atoms == 1
+                    and not site.properties for site in structure))
+
+
 def prepare_structure(
     structure: Structure | Atoms, settings: RelaxSettings, state: dict[str, Any]
 ) -> tuple[Structure | None, str | None]:
@@ -128,8 +140,9 @@ def prepare_structure(
     reason = check_valid_structure(structure)
     if reason is not None:
         return None, reason
-    # Plain elements (drop oxidation states and site properties) for the calculator.
-    generated = Structure(
+    # Plain elements (drop oxidation states and site properties) for the calculator; a
+    # structure that already is plain (a generated crystal) is used as it is.
+    generated = structure if _is_plain(structure) else Structure(
         structure.lattice, [site.specie.symbol for site in structure], structure.frac_coords
     )
     state["v0"] = float(generated.volume)

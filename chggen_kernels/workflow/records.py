@@ -1,14 +1,25 @@
 """Plain records passed between workflow stages (and, by the campaign, between actors).
 
-They hold only JSON-friendly values (structures as pymatgen ``as_dict()``), so they
-pickle cheaply and map one-to-one onto the campaign's Parquet columns.
+One typed record travels from plan to row: a :class:`CandidateSpec` (its host framework a
+:class:`Cell` of plain arrays), the :class:`GeneratedCandidate` (the sampled crystal a
+:class:`Cell`), then the :class:`CandidateRecord` (structures as pymatgen JSON text, the
+campaign's Parquet columns). pymatgen / ASE objects are built only at the edges: loading
+a host (:func:`~chggen_kernels.workflow.stages.inpainting_specs`), relaxing and writing a
+row (:mod:`~chggen_kernels.workflow.scoring`). The records pickle cheaply (numpy arrays,
+no per-site dicts).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymatgen.core import Structure
 
 __all__ = [
     "CANDIDATE_MODES",
@@ -16,7 +27,9 @@ __all__ = [
     "START_MODES",
     "CandidateRecord",
     "CandidateSpec",
+    "Cell",
     "GeneratedCandidate",
+    "as_cell",
     "failed_row",
     "format_composition",
     "spec_columns",
@@ -39,12 +52,111 @@ def format_composition(composition: dict[str, int]) -> str:
     return "".join(f"{el}{n}" for el, n in sorted(composition.items()) if n)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Cell:
+    """One periodic crystal as plain arrays: what the stages hand each other.
+
+    ``lattice``: lattice vectors as rows, Å, (3, 3) float64; ``numbers``: atomic numbers,
+    (N,) int64; ``coords``: (N, 3) float64 positions, fractional or, with
+    ``cartesian=True``, Cartesian in Å (the sampler's output is kept as it comes, so that
+    :meth:`to_structure` builds exactly the Structure the earlier code built).
+    """
+
+    lattice: np.ndarray
+    numbers: np.ndarray
+    coords: np.ndarray
+    cartesian: bool = False
+
+    def __post_init__(self) -> None:  # own copies: the record does not share memory
+        lattice = np.array(self.lattice, dtype=np.float64)
+        numbers = np.array(self.numbers, dtype=np.int64)
+        coords = np.array(self.coords, dtype=np.float64)
+        if lattice.shape != (3, 3) or numbers.ndim != 1 or coords.shape != (len(numbers), 3):
+            raise ValueError(f"Cell: lattice (3, 3), numbers (N,) and coords (N, 3) expected, "
+                             f"got {lattice.shape}, {numbers.shape} and {coords.shape}")
+        object.__setattr__(self, "lattice", lattice)
+        object.__setattr__(self, "numbers", numbers)
+        object.__setattr__(self, "coords", coords)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cell):
+            return NotImplemented
+        return (self.cartesian == other.cartesian and np.array_equal(self.lattice, other.lattice)
+                and np.array_equal(self.numbers, other.numbers)
+                and np.array_equal(self.coords, other.coords))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside, like a dict host
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def cart_coords(self) -> np.ndarray:
+        """Cartesian positions, Å: for fractional coords computed site by site as pymatgen's
+        ``Structure.cart_coords`` does (bit for bit the same numbers)."""
+        if self.cartesian:
+            return self.coords
+        if not len(self.numbers):
+            return np.empty((0, 3), dtype=np.float64)
+        return np.array([np.dot(f, self.lattice) for f in self.coords])
+
+    def volume(self) -> float:
+        """Cell volume, Å^3 (pymatgen's ``Lattice.volume``)."""
+        from pymatgen.core import Lattice
+
+        return float(Lattice(self.lattice).volume)
+
+    def composition(self) -> dict[str, int]:
+        """Atoms per element symbol, in order of first appearance."""
+        from pymatgen.core import Element
+
+        counts: dict[str, int] = {}
+        for z in self.numbers.tolist():
+            symbol = Element.from_Z(z).symbol
+            counts[symbol] = counts.get(symbol, 0) + 1
+        return counts
+
+    def to_structure(self) -> Structure:
+        """The pymatgen Structure (plain elements) of this cell: for an edge only."""
+        from pymatgen.core import Lattice, Structure
+
+        return Structure(Lattice(self.lattice), self.numbers.tolist(), self.coords,
+                         coords_are_cartesian=self.cartesian)
+
+    @classmethod
+    def from_structure(cls, structure: Structure) -> Cell:
+        """Lattice, atomic numbers and fractional coordinates of an ordered Structure."""
+        return cls(structure.lattice.matrix, np.array(structure.atomic_numbers, dtype=np.int64),
+                   structure.frac_coords)
+
+    @classmethod
+    def from_dict(cls, structure: Mapping[str, Any]) -> Cell:
+        """From a pymatgen ``Structure.as_dict()`` (the host of specs made before the
+        record carried arrays)."""
+        from pymatgen.core import Structure
+
+        return cls.from_structure(Structure.from_dict(dict(structure)))
+
+    def as_dict(self) -> dict[str, Any]:
+        """pymatgen ``Structure.as_dict()`` of :meth:`to_structure` (for export)."""
+        return self.to_structure().as_dict()
+
+
+def as_cell(value: Cell | Mapping[str, Any] | None) -> Cell | None:
+    """``value`` as a :class:`Cell`: a legacy ``Structure.as_dict()`` is converted once."""
+    if value is None or isinstance(value, Cell):
+        return value
+    if isinstance(value, Mapping):
+        return Cell.from_dict(value)
+    raise TypeError(f"a host must be a Cell or a Structure.as_dict(), got {type(value).__name__}")
+
+
 @dataclasses.dataclass(frozen=True)
 class CandidateSpec:
     """What to generate: one crystal of a given cell composition.
 
     ``composition`` counts atoms in the cell (e.g. ``{"Li": 10, "Si": 4}``). For
-    ``mode == "inpaint"``, ``host`` is the refined framework (pymatgen ``as_dict()``),
+    ``mode == "inpaint"``, ``host`` is the refined framework (a :class:`Cell`; a pymatgen
+    ``as_dict()``, as specs held it before, is converted on construction and unpickling),
     ``guest_species``/``n_guest`` say what to place into it, and the lattice fields are
     those of the host. ``mode == "inpaint-symmetric"`` is inpainting with the guests tied
     to Wyckoff orbits of the host's space group: ``wyckoff_letters`` names the positions
@@ -67,7 +179,7 @@ class CandidateSpec:
     parent_id: str | None = None
     guest_species: tuple[str, ...] = ()
     n_guest: int = 0
-    host: dict[str, Any] | None = None
+    host: Cell | None = None
     spacegroup_framework: int | None = None
     wyckoff_letters: str | None = None
     symmetric_fallback: str | None = None
@@ -78,6 +190,8 @@ class CandidateSpec:
     spacegroup_start: int | None = None  # symmetric: the space group drawn
 
     def __post_init__(self) -> None:
+        if self.host is not None and not isinstance(self.host, Cell):
+            object.__setattr__(self, "host", as_cell(self.host))
         if self.mode not in CANDIDATE_MODES:
             raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {self.mode!r}")
         if self.mode in INPAINT_MODES and self.host is None:
@@ -90,6 +204,13 @@ class CandidateSpec:
                 f"non-negative counts, got {self.composition}"
             )
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling: a spec stored with a dict host gets its :class:`Cell`."""
+        state = dict(state)
+        if state.get("host") is not None and not isinstance(state["host"], Cell):
+            state["host"] = as_cell(state["host"])
+        self.__dict__.update(state)
+
     @property
     def n_atoms(self) -> int:
         return int(sum(self.composition.values()))
@@ -97,7 +218,12 @@ class CandidateSpec:
 
 @dataclasses.dataclass(frozen=True)
 class GeneratedCandidate:
-    """Output of the sampling stage for one spec (``structure`` is pymatgen ``as_dict()``)."""
+    """Output of the sampling stage for one spec.
+
+    ``crystal`` is the sampled crystal (a Cartesian :class:`Cell`, what ``generate``
+    gives); ``structure`` a pymatgen ``as_dict()`` from producers that start from a
+    Structure (user structures, benchmark starts). Either may be set; ``crystal`` wins.
+    """
 
     spec: CandidateSpec
     status: Literal["ok", "failed"]
@@ -106,6 +232,23 @@ class GeneratedCandidate:
     t_sample_s: float
     sampler_settings: dict[str, Any]
     model_checkpoint: str
+    crystal: Cell | None = None
+
+    @property
+    def has_structure(self) -> bool:
+        """Whether a structure came out (``crystal`` or ``structure`` set)."""
+        return self.crystal is not None or self.structure is not None
+
+    def generated_structure(self) -> Structure | None:
+        """The generated crystal as a pymatgen Structure (built on each call; ``None``
+        without one)."""
+        if self.crystal is not None:
+            return self.crystal.to_structure()
+        if self.structure is not None:
+            from pymatgen.core import Structure
+
+            return Structure.from_dict(self.structure)
+        return None
 
 
 @dataclasses.dataclass
@@ -188,7 +331,11 @@ class CandidateRecord:
     mlip_weights_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The row as a dict of its columns (every value a scalar or a string: no copy)."""
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(CandidateRecord))
 
 
 def utc_now() -> str:

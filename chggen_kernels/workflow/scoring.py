@@ -50,20 +50,37 @@ class HullProvider:
         return self._cache[chemsys]
 
 
-def _provenance(candidate: GeneratedCandidate) -> dict[str, Any]:
-    """The columns the sampling stage determines (model, sampler settings, time, structure)."""
-    return {
+def _structure_text(structure: Structure) -> str:
+    """A structure column: pymatgen ``as_dict()`` as JSON text."""
+    return json.dumps(structure.as_dict())
+
+
+def _generated_text(candidate: GeneratedCandidate, generated: Structure | None = None
+                    ) -> str | None:
+    """The ``structure_generated`` column (``generated``: the candidate's Structure when
+    already built). A legacy ``structure`` dict is written as it came."""
+    if candidate.crystal is None:
+        return None if candidate.structure is None else json.dumps(candidate.structure)
+    return _structure_text(generated if generated is not None
+                           else candidate.crystal.to_structure())
+
+
+def _provenance(candidate: GeneratedCandidate, **known: Any) -> dict[str, Any]:
+    """The columns the sampling stage determines (model, sampler settings, time, structure);
+    a ``structure_generated`` in ``known`` is used as it is."""
+    columns = {
         "model_checkpoint": candidate.model_checkpoint,
         "sampler_settings": json.dumps(candidate.sampler_settings, sort_keys=True),
         "t_sample_s": candidate.t_sample_s,
-        "structure_generated": (json.dumps(candidate.structure)
-                                if candidate.structure is not None else None),
     }
+    if "structure_generated" not in known:
+        columns["structure_generated"] = _generated_text(candidate)
+    return columns | known
 
 
 def failed_record(candidate: GeneratedCandidate, reason: str, **known: Any) -> CandidateRecord:
     """A ``failed`` row for ``candidate`` keeping whatever was already known."""
-    return failed_row(candidate.spec, reason, **(_provenance(candidate) | known))
+    return failed_row(candidate.spec, reason, **_provenance(candidate, **known))
 
 
 def _finite(x: float | None) -> float | None:
@@ -115,22 +132,23 @@ def relax_and_score_many(
     """
     rules = (symprec, angle_tolerance, min_distance_after)
     records: list[CandidateRecord | None] = [None] * len(candidates)
-    todo: list[tuple[int, Structure, int]] = []
+    todo: list[tuple[int, Structure, int, str | None]] = []
     for index, candidate in enumerate(candidates):
         prepared = _prepare(candidate, symprec, angle_tolerance)
         if isinstance(prepared, CandidateRecord):
             records[index] = prepared
         else:
             todo.append((index, *prepared))
-    outcomes = _relax_all(relaxer, [structure for _, structure, _ in todo])
-    _preload(known_phases, [structure for _, structure, _ in todo])
-    for (index, _, sg_generated), outcome in zip(todo, outcomes, strict=True):
+    outcomes = _relax_all(relaxer, [structure for _, structure, _, _ in todo])
+    _preload(known_phases, [structure for _, structure, _, _ in todo])
+    for (index, _, sg_generated, text), outcome in zip(todo, outcomes, strict=True):
         candidate = candidates[index]
         if isinstance(outcome, Exception):
-            records[index] = failed_record(candidate, f"{type(outcome).__name__}: {outcome}")
+            records[index] = failed_record(candidate, f"{type(outcome).__name__}: {outcome}",
+                                           structure_generated=text)
         else:
             records[index] = _score(candidate, sg_generated, outcome, hull, *rules,
-                                    known_phases)
+                                    known_phases, structure_generated=text)
     return [r for r in records if r is not None]
 
 
@@ -145,13 +163,17 @@ def _preload(known: KnownPhaseLabeller | None, structures: Sequence[Structure]) 
 
 
 def _prepare(candidate: GeneratedCandidate, symprec: float, angle_tolerance: float
-             ) -> tuple[Structure, int] | CandidateRecord:
-    """The generated structure and its space group, or the failed row."""
-    if candidate.status != "ok" or candidate.structure is None:
+             ) -> tuple[Structure, int, str | None] | CandidateRecord:
+    """The generated structure (built here once: the relaxer's input, and the
+    ``structure_generated`` column), its space group and that column, or the failed row."""
+    if candidate.status != "ok" or not candidate.has_structure:
         return failed_record(candidate, candidate.failure_reason or "sampler: no structure")
     try:
-        generated = Structure.from_dict(candidate.structure)
-        return generated, final_symmetry(generated, symprec, angle_tolerance).number
+        generated = candidate.generated_structure()
+        if generated is None:
+            raise ValueError("no generated structure")
+        text = _generated_text(candidate, generated)  # before anything can touch it
+        return generated, final_symmetry(generated, symprec, angle_tolerance).number, text
     except Exception as exc:  # the contract: never raise, the campaign goes on
         return failed_record(candidate, f"{type(exc).__name__}: {exc}")
 
@@ -187,11 +209,12 @@ def _volume_change(result: Any) -> float | None:
 
 def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
            hull: HullProvider | None, symprec: float, angle_tolerance: float,
-           min_distance_after: float, labeller: KnownPhaseLabeller | None = None
-           ) -> CandidateRecord:
+           min_distance_after: float, labeller: KnownPhaseLabeller | None = None,
+           structure_generated: str | None = None) -> CandidateRecord:
     """The row of one relaxed candidate: screening, symmetry, E_d; never raises."""
     try:
         known: dict[str, Any] = {
+            "structure_generated": structure_generated,
             "spacegroup_generated": sg_generated,
             "energy_generated_per_atom": _finite(result.energy_initial_per_atom),
             "t_relax_s": result.t_relax_s,
@@ -206,7 +229,7 @@ def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
             "rmsd_relax": _finite(result.rmsd),
             "delta_v_relax": _volume_change(result),
             "relax_converged": bool(result.converged),
-            "structure_relaxed": json.dumps(relaxed.as_dict()),
+            "structure_relaxed": _structure_text(relaxed),
         }
         if len(relaxed) > 1:
             dmin = float(np.min(relaxed.distance_matrix + np.eye(len(relaxed)) * 1e9))
@@ -227,7 +250,7 @@ def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
             "is_symmetric": sym.is_symmetric,
             "cif_relaxed": _cif(relaxed, symprec),
         }
-        row = spec_row(candidate.spec, **(_provenance(candidate) | known))
+        row = spec_row(candidate.spec, **_provenance(candidate, **known))
         if hull is not None and known["energy_relaxed_per_atom"] is not None:
             try:
                 row |= _thermo_columns(relaxed, known["energy_relaxed_per_atom"],
@@ -238,7 +261,8 @@ def _score(candidate: GeneratedCandidate, sg_generated: int, result: Any,
         row.update(status="ok", failure_reason=None)
         return CandidateRecord(**row)
     except Exception as exc:  # the contract: never raise, the campaign goes on
-        return failed_record(candidate, f"{type(exc).__name__}: {exc}")
+        return failed_record(candidate, f"{type(exc).__name__}: {exc}",
+                             structure_generated=structure_generated)
 
 
 def _thermo_columns(relaxed: Structure, energy_per_atom: float, pd: Any, hull_name: str

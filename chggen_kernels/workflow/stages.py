@@ -16,14 +16,14 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from pymatgen.core import Element, Structure
 
-from chggen_kernels.crystal import CrystalBatch
+from chggen_kernels.crystal import CrystalBatch, crystal_arrays
 from chggen_kernels.lattice import LATTICE_FAMILIES, bravais_lattice
 from chggen_kernels.model import ScoreModel
 from chggen_kernels.sampling import SamplerSettings, sample
@@ -45,7 +45,9 @@ from chggen_kernels.workflow.records import (
     START_MODES,
     CandidateRecord,
     CandidateSpec,
+    Cell,
     GeneratedCandidate,
+    as_cell,
 )
 from chggen_kernels.workflow.symmetric import (
     DEFAULT_MAX_COMBINATIONS,
@@ -90,17 +92,19 @@ def initial_crystal(spec: CandidateSpec) -> tuple[np.ndarray, np.ndarray, np.nda
         numbers = np.array([Element(el).Z for el in species])
         frac = rng.uniform(size=(len(species), 3))
         return frac @ lattice, lattice, numbers, np.ones(len(species), bool)
-    host = Structure.from_dict(spec.host)  # type: ignore[arg-type]
+    host = as_cell(spec.host)
+    if host is None:
+        raise ValueError(f"candidate {spec.candidate_id}: mode {spec.mode!r} needs a host")
     guests = list(spec.guest_species)
     if not guests or spec.n_guest < 1:
         raise ValueError(f"candidate {spec.candidate_id}: inpainting needs guest_species and "
                          f"n_guest >= 1, got {guests} and {spec.n_guest}")
     counts = guest_counts(spec)  # split over the species in the composition's ratio
     guest_z = [Element(g).Z for g in guests for _ in range(counts[g])]
-    lattice = host.lattice.matrix
+    lattice = host.lattice
     frac = rng.uniform(size=(len(guest_z), 3))
-    positions = np.concatenate([host.cart_coords, frac @ lattice])
-    numbers = np.concatenate([np.array(host.atomic_numbers), np.array(guest_z, dtype=int)])
+    positions = np.concatenate([host.cart_coords(), frac @ lattice])
+    numbers = np.concatenate([host.numbers, np.array(guest_z, dtype=int)])
     mask = np.concatenate([np.zeros(len(host), bool), np.ones(len(guest_z), bool)])
     return positions, lattice, numbers, mask
 
@@ -187,21 +191,26 @@ def generate(
         elapsed = time.perf_counter() - t0
         total_atoms = max(1, batch.n_atoms)
         counts = batch.atoms_per_crystal.tolist()
-        structures = out.batch.wrap().to_structures()
+        wrapped = out.batch.wrap()
         for k, i in enumerate(ids):
             share = elapsed * counts[k] / total_atoms
             if bool(out.failed[k]):
                 reason = f"sampler: non-finite positions at level {int(out.failed_level[k])}"
                 results[i] = GeneratedCandidate(specs[i], "failed", None, reason, share,
                                                 recorded, model_checkpoint)
-            else:
-                results[i] = GeneratedCandidate(specs[i], "ok", structures[k].as_dict(), None,
-                                                share, recorded, model_checkpoint)
+            else:  # the crystal as arrays: a Structure is built once, for relaxation
+                crystal = Cell(*crystal_arrays(wrapped, k), cartesian=True)
+                results[i] = GeneratedCandidate(specs[i], "ok", None, None, share, recorded,
+                                                model_checkpoint, crystal=crystal)
     return [results[i] for i in range(len(specs))]
 
 
+def _column(row: CandidateRecord | Mapping[str, Any], name: str) -> Any:
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name)
+
+
 def inpainting_specs(
-    record: CandidateRecord,
+    record: CandidateRecord | Mapping[str, Any],
     guest_species: Sequence[str],
     n_samples: int,
     *,
@@ -216,6 +225,13 @@ def inpainting_specs(
     """The specs of one inpainting task: framework refinement of a relaxed unconditional
     candidate, then ``n_samples`` specs re-sampling its guests in the refined framework.
 
+    ``record``: the host's results row, a :class:`CandidateRecord` or the plain row dict
+    the campaign hands over (its ``status``, ``structure_relaxed``, ``candidate_id``,
+    ``lattice_family`` and ``lattice_ratio`` are read). The host's structure is loaded
+    from its JSON text here, once; the specs carry the refined framework as a
+    :class:`~chggen_kernels.workflow.records.Cell` (spglib's lattice, fractional
+    coordinates and atomic numbers).
+
     Removes the guest species, climbs the symmetry ladder and, when the framework reaches
     a space group above P-1, returns the specs (guests scaled by the refined cell's
     multiplicity; ids, seeds and the Wyckoff draw from ``task_id`` and ``campaign_seed``,
@@ -227,9 +243,10 @@ def inpainting_specs(
     """
     if mode not in INPAINT_MODES:
         raise ValueError(f"mode must be one of {INPAINT_MODES}, got {mode!r}")
-    if record.status != "ok" or record.structure_relaxed is None or n_samples < 1:
+    text = _column(record, "structure_relaxed")
+    if _column(record, "status") != "ok" or text is None or n_samples < 1:
         return []
-    structure = Structure.from_dict(json.loads(record.structure_relaxed))
+    structure = Structure.from_dict(json.loads(text))
     guests = tuple(g for g in guest_species
                    if any(site.specie.symbol == g for site in structure))
     if not guests:
@@ -252,14 +269,16 @@ def inpainting_specs(
         composition[g] = composition.get(g, 0) + n
     if n_guest < 1 or (max_atoms is not None and sum(composition.values()) > max_atoms):
         return []
-    host = framework.as_dict()
+    host = Cell.from_structure(framework)  # spglib's arrays, as the refinement left them
     specs = [
         CandidateSpec(
             candidate_id=candidate_id(task_id, k), task_id=task_id, composition=composition,
             mode="inpaint", seed=candidate_seed(campaign_seed, task_id, k),
-            lattice_family=record.lattice_family, lattice_ratio=record.lattice_ratio,
+            lattice_family=_column(record, "lattice_family"),
+            lattice_ratio=_column(record, "lattice_ratio"),
             volume_per_atom_prior=framework.volume / sum(composition.values()),
-            parent_id=record.candidate_id, guest_species=guests, n_guest=n_guest, host=host,
+            parent_id=_column(record, "candidate_id"), guest_species=guests, n_guest=n_guest,
+            host=host,
             spacegroup_framework=refined.spacegroup_number, framework_method=refined.method,
             framework_symprec=refined.symprec)
         for k in range(n_samples)

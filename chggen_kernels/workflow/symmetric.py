@@ -23,17 +23,18 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
-from pymatgen.core import Element, Structure
+from pymatgen.core import Element
 
-from chggen_kernels.workflow.records import INPAINT_MODES, CandidateSpec
+from chggen_kernels.workflow.records import INPAINT_MODES, CandidateSpec, Cell, as_cell
 from chggen_kernels.wyckoff import (
     CrystalOrbits,
     WyckoffError,
+    WyckoffTable,
     crystal_orbits,
     format_choice,
     parse_choice,
     wyckoff_combinations,
-    wyckoff_table,
+    wyckoff_table_of_cell,
 )
 from chggen_kernels.wyckoff.combinations import DEFAULT_MAX_COMBINATIONS
 
@@ -63,25 +64,47 @@ def guest_counts(spec: CandidateSpec) -> dict[str, int]:
     return counts
 
 
+def _host(spec: CandidateSpec) -> Cell:
+    """The spec's host with fractional coordinates (what the refinement hands over)."""
+    host = as_cell(spec.host)
+    if host is None:
+        raise WyckoffError(f"candidate {spec.candidate_id}: no host")
+    if host.cartesian:  # not made by the workflow; through pymatgen once
+        host = Cell.from_structure(host.to_structure())
+    return host
+
+
 def _host_key(spec: CandidateSpec) -> str:
-    text = json.dumps([spec.host, guest_counts(spec)], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """Groups the specs of one host and guest split within one call (no id or seed
+    depends on it): the host's arrays and the guest counts."""
+    host = _host(spec)
+    digest = hashlib.sha256()
+    for array in (host.lattice, host.numbers, host.coords):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps([host.cartesian, guest_counts(spec)], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _table(host: Cell) -> WyckoffTable:
+    """The (fractional) host's Wyckoff table at ``WYCKOFF_SYMPREC``, from its arrays."""
+    return wyckoff_table_of_cell(host.lattice, host.coords, host.numbers.tolist(),
+                                 symprec=WYCKOFF_SYMPREC,
+                                 angle_tolerance=WYCKOFF_ANGLE_TOLERANCE)
 
 
 def _choices(spec: CandidateSpec, seed: int, max_combinations: int,
              min_host_distance: float) -> tuple[list[str], str | None, int | None]:
     """(labels of the host's combinations, fallback reason, framework space group)."""
-    host = Structure.from_dict(spec.host)  # type: ignore[arg-type]
+    host = _host(spec)
     counts = {g: n for g, n in guest_counts(spec).items() if n > 0}
     try:
-        table = wyckoff_table(host, symprec=WYCKOFF_SYMPREC,
-                              angle_tolerance=WYCKOFF_ANGLE_TOLERANCE)
+        table = _table(host)
     except WyckoffError as exc:
         return [], f"wyckoff: {exc}", None
     if table.spacegroup_number == 1:
         return [], "framework is P1 at 0.01 Å: no orbit to tie guests to", 1
     combos = wyckoff_combinations(table, counts, max_combinations=max_combinations, seed=seed,
-                                  host_frac=host.frac_coords,
+                                  host_frac=host.coords,
                                   min_host_distance=min_host_distance)
     if not combos:
         sizes = ", ".join(f"{s.label}:{s.n_in_cell}" for s in table.sites)
@@ -156,8 +179,7 @@ def spec_orbits(spec: CandidateSpec, numbers: np.ndarray, mask: np.ndarray) -> C
     """
     if spec.wyckoff_letters is None:
         raise WyckoffError(f"candidate {spec.candidate_id}: no wyckoff_letters")
-    host = Structure.from_dict(spec.host)  # type: ignore[arg-type]
-    table = wyckoff_table(host, symprec=WYCKOFF_SYMPREC, angle_tolerance=WYCKOFF_ANGLE_TOLERANCE)
+    table = _table(_host(spec))
     species = [Element.from_Z(int(z)).symbol for z in numbers]
     return crystal_orbits(table, parse_choice(spec.wyckoff_letters), species,
                           [bool(m) for m in mask])

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "WyckoffSite": "chggen_kernels.wyckoff.tables",
     "WyckoffTable": "chggen_kernels.wyckoff.tables",
     "wyckoff_table": "chggen_kernels.wyckoff.tables",
+    "wyckoff_table_of_cell": "chggen_kernels.wyckoff.tables",
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "usable_sites",
     "wyckoff_combinations",
     "wyckoff_table",
+    "wyckoff_table_of_cell",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

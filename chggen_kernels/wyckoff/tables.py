@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import spglib
@@ -27,7 +28,8 @@ from pymatgen.core import Structure
 
 from chggen_kernels.errors import InputError
 
-__all__ = ["WyckoffError", "WyckoffSite", "WyckoffTable", "wyckoff_table"]
+__all__ = ["WyckoffError", "WyckoffSite", "WyckoffTable", "wyckoff_table",
+           "wyckoff_table_of_cell"]
 
 _KEY_DIGITS = 6  # fractional coordinates are compared to 1e-6
 
@@ -123,6 +125,17 @@ def _standard_positions(hall_number: int) -> tuple[tuple[str, int, int, np.ndarr
     return tuple(reversed(out))  # pyxtal lists the general position first; ITA order a, b, ...
 
 
+def _formula(numbers: Sequence[int]) -> str:
+    """pymatgen's formula of a cell's atomic numbers (what ``Structure.formula`` says)."""
+    from pymatgen.core import Composition, Element
+
+    counts: dict[str, int] = {}
+    for z in numbers:
+        symbol = Element.from_Z(z).symbol
+        counts[symbol] = counts.get(symbol, 0) + 1
+    return Composition(counts).formula
+
+
 def _key(matrix: np.ndarray, vector: np.ndarray) -> tuple[int, ...]:
     scale = 10**_KEY_DIGITS
     m = np.round(matrix * scale).astype(np.int64).ravel()
@@ -148,10 +161,29 @@ def wyckoff_table(
         raise WyckoffError(f"structure must be a pymatgen Structure, got {type(structure)}")
     if not structure.is_ordered or len(structure) == 0:
         raise WyckoffError(f"structure {structure.formula!r} must be ordered and non-empty")
+    return wyckoff_table_of_cell(structure.lattice.matrix, structure.frac_coords,
+                                 list(structure.atomic_numbers), symprec=symprec,
+                                 angle_tolerance=angle_tolerance)
+
+
+def wyckoff_table_of_cell(
+    lattice: np.ndarray, frac_coords: np.ndarray, numbers: Sequence[int], *,
+    symprec: float = 0.01, angle_tolerance: float = 5.0,
+) -> WyckoffTable:
+    """:func:`wyckoff_table` of a cell given as arrays: lattice rows (Å), fractional
+    coordinates and atomic numbers (a framework handed over without a Structure).
+
+    Raises:
+        WyckoffError: as :func:`wyckoff_table`.
+    """
+    numbers = [int(z) for z in numbers]
+    if len(numbers) == 0:
+        raise WyckoffError("the framework must be non-empty")
+    formula = _formula(numbers)
     for name, value in (("symprec", symprec), ("angle_tolerance", angle_tolerance)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise WyckoffError(f"{name} must be a positive number, got {value!r}")
-    cell = (structure.lattice.matrix, structure.frac_coords, list(structure.atomic_numbers))
+    cell = (lattice, frac_coords, numbers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -161,7 +193,7 @@ def wyckoff_table(
             data = None
     if data is None:
         raise WyckoffError(
-            f"spglib found no symmetry dataset for {structure.formula} at symprec {symprec} Å"
+            f"spglib found no symmetry dataset for {formula} at symprec {symprec} Å"
         )
     p_inv = np.linalg.inv(np.asarray(data.transformation_matrix, dtype=float))
     shift = np.asarray(data.origin_shift, dtype=float)
@@ -173,7 +205,7 @@ def wyckoff_table(
     full = n_general * abs(np.linalg.det(np.asarray(data.transformation_matrix, dtype=float)))
     if abs(full - n_ops) > 1e-6:
         raise WyckoffError(
-            f"the cell of {structure.formula} has {n_ops} of the {full:g} operations of "
+            f"the cell of {formula} has {n_ops} of the {full:g} operations of "
             f"{data.international} per cell: a supercell that breaks the point symmetry; give "
             "the conventional or primitive cell"
         )
@@ -206,6 +238,6 @@ def wyckoff_table(
     return WyckoffTable(
         spacegroup_number=int(data.number), spacegroup_symbol=str(data.international),
         hall_number=int(data.hall_number), symprec=float(symprec),
-        lattice=np.array(structure.lattice.matrix, dtype=float), n_operations=n_ops,
+        lattice=np.array(lattice, dtype=float), n_operations=n_ops,
         sites=tuple(sites),
     )

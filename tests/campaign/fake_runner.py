@@ -33,7 +33,12 @@ from typing import Any
 from campaign.compositions import parse_formula
 from campaign.runner import RunnerSettings, failed_row
 from chggen_kernels.workflow import candidate_id, candidate_seed
-from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec, GeneratedCandidate
+from chggen_kernels.workflow.records import (
+    CandidateRecord,
+    CandidateSpec,
+    Cell,
+    GeneratedCandidate,
+)
 
 __all__ = ["FakeRunner", "FakeRunnerFactory", "register_by_value"]
 
@@ -58,7 +63,7 @@ def _random_structure(spec: CandidateSpec) -> dict[str, Any]:
 
     rng = random.Random(spec.seed)
     if spec.mode != "unconditional" and spec.host is not None:
-        structure = Structure.from_dict(spec.host)
+        structure = spec.host.to_structure()
         guests = list(spec.guest_species) or ["Li"]
         for i in range(spec.n_guest):
             structure.append(guests[i % len(guests)], [rng.random() for _ in range(3)])
@@ -232,6 +237,7 @@ class FakeRunner:
             mode=mode, seed=candidate_seed(campaign_seed, task_id, i),
             lattice_family=host.get("lattice_family"), lattice_ratio=host.get("lattice_ratio"),
             parent_id=host["candidate_id"], guest_species=tuple(guest_species), n_guest=n_guest,
-            host=structure.as_dict(), spacegroup_framework=host.get("spacegroup_relaxed"),
+            host=Cell.from_structure(structure),
+            spacegroup_framework=host.get("spacegroup_relaxed"),
             wyckoff_letters="Li:1a" if mode == "inpaint-symmetric" else None)
             for i in range(n_samples)]

@@ -32,7 +32,8 @@ from chggen_kernels.workflow.starts import symmetric_start_specs, template_start
 from chggen_kernels.wyckoff.crystals import centring_multiplicity
 from chggen_kernels.wyckoff.prior import crystal_family, learn_wyckoff_prior, read_assignment
 
-SETTINGS = SamplerSettings(n_levels=30, n_corrector_steps=1, sigma_max=5.0, sigma_min=0.01)
+SETTINGS = SamplerSettings.from_preset(
+    "reference", n_levels=30, n_corrector_steps=1, sigma_max=5.0, sigma_min=0.01)
 SIGMAS = level_sigmas(SETTINGS.sigma_max, SETTINGS.sigma_min, SETTINGS.n_levels)
 LATTICE = np.diag([4.0, 4.5, 5.0])
 GIVEN = np.array([[0.1, 0.2, 0.3], [0.6, 0.5, 0.4], [0.3, 0.8, 0.7]])  # fractional
@@ -279,7 +280,7 @@ def test_generate_symmetric_keeps_the_start_space_group() -> None:
     for candidate in out:
         assert candidate.status == "ok" and candidate.spec.symmetric_fallback is None
         start = Structure.from_dict(candidate.spec.start)
-        got = Structure.from_dict(candidate.structure)
+        got = candidate.generated_structure()
         assert got.lattice == start.lattice and got.species == start.species
         data = spglib.get_symmetry_dataset(_cell(start), symprec=0.01)
         assert candidate.spec.spacegroup_start == data.number  # the group at 0.01 Å
@@ -331,7 +332,7 @@ def test_generate_template_denoises_from_template_sigma_near_the_start(two_templ
     finals = []
     for candidate in out:
         assert candidate.status == "ok"
-        got = Structure.from_dict(candidate.structure)
+        got = candidate.generated_structure()
         d = got.frac_coords - start.frac_coords
         d -= np.round(d)
         assert np.linalg.norm(d @ start.lattice.matrix, axis=1).max() < 0.3
@@ -383,5 +384,5 @@ def test_generate_template_symmetric_keeps_the_templates_space_group() -> None:
         assert candidate.status == "ok" and candidate.spec.symmetric_fallback is None
         assert candidate.spec.spacegroup_start == 186
         assert candidate.spec.wyckoff_letters == "Cd:2b;Se:2b"  # labels per element
-        got = Structure.from_dict(candidate.structure)
+        got = candidate.generated_structure()
         assert spglib.get_symmetry_dataset(_cell(got), symprec=1e-3).number == 186

@@ -28,8 +28,9 @@ from chggen_kernels.workflow import (
 )
 from chggen_kernels.wyckoff import OrbitConstraint, crystal_orbits, parse_choice, wyckoff_table
 
-SETTINGS = SamplerSettings(n_levels=20, n_corrector_steps=1, resample_passes=2, jump_length=4,
-                           sigma_max=5.0, sigma_min=0.01)
+SETTINGS = SamplerSettings.from_preset(
+    "reference", n_levels=20, n_corrector_steps=1, resample_passes=2, jump_length=4, sigma_max=5.0,
+    sigma_min=0.01)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -161,7 +162,7 @@ def test_generate_symmetric_keeps_the_framework_space_group() -> None:
     out = generate(_li_score(), specs + [_spec(5, 9)], SETTINGS, dtype=torch.float64)
     for candidate in out[:3]:
         assert candidate.status == "ok"
-        structure = Structure.from_dict(candidate.structure)
+        structure = candidate.generated_structure()
         assert final_symmetry(structure, 0.01, 5.0).number == 227
     fallback = out[3]  # 5 Li: no orbit sizes of Fd-3m add up to 5 -> plain inpainting
     assert fallback.status == "ok" and fallback.spec.wyckoff_letters is None

@@ -25,6 +25,7 @@ from chggen_kernels.training.tiny import tiny_model_config
 from chggen_kernels.workflow import (
     CandidateRecord,
     CandidateSpec,
+    Cell,
     GeneratedCandidate,
     HullProvider,
     candidate_seed,
@@ -36,8 +37,9 @@ from chggen_kernels.workflow import (
     relax_and_score_many,
 )
 
-SETTINGS = SamplerSettings(n_levels=8, n_corrector_steps=1, sigma_max=5.0, sigma_min=0.01,
-                           resample_passes=2, jump_length=2)
+SETTINGS = SamplerSettings.from_preset(
+    "reference", n_levels=8, n_corrector_steps=1, sigma_max=5.0, sigma_min=0.01, resample_passes=2,
+    jump_length=2)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -110,12 +112,13 @@ def test_generate_unconditional_composition_volume_and_lattice(model: ScoreModel
         assert candidate.spec is spec  # the planned lattice is what is sampled
         assert candidate.model_checkpoint == "tiny.pt"
         assert candidate.sampler_settings == SETTINGS.to_dict() and candidate.t_sample_s > 0
-        s = Structure.from_dict(candidate.structure)
+        assert candidate.structure is None and candidate.crystal.cartesian  # arrays, no dict
+        s = candidate.generated_structure()
         assert counts(s) == spec.composition
         assert np.isfinite(s.cart_coords).all()
         assert np.all((s.frac_coords >= -1e-6) & (s.frac_coords < 1 + 1e-6))
         assert s.volume == pytest.approx(spec.n_atoms * spec.volume_per_atom_prior, rel=1e-5)
-    cubic, hexagonal, triclinic = (Structure.from_dict(g.structure).lattice for g in out[:3])
+    cubic, hexagonal, triclinic = (g.generated_structure().lattice for g in out[:3])
     assert cubic.abc == pytest.approx((cubic.a,) * 3, rel=1e-5)
     assert cubic.angles == pytest.approx((90, 90, 90), abs=1e-3)
     assert hexagonal.angles == pytest.approx((90, 90, 120), abs=1e-3)
@@ -124,21 +127,21 @@ def test_generate_unconditional_composition_volume_and_lattice(model: ScoreModel
     assert triclinic.angles == pytest.approx((80, 85, 100), abs=1e-3)
     # Deterministic: a crystal depends only on its own spec (seed), not on the batch.
     again = generate(model, specs[2:3], SETTINGS)
-    np.testing.assert_allclose(Structure.from_dict(again[0].structure).cart_coords,
-                               Structure.from_dict(out[2].structure).cart_coords, atol=1e-4)
+    np.testing.assert_allclose(again[0].crystal.cart_coords(), out[2].crystal.cart_coords(),
+                               atol=1e-4)
 
 
 def test_generate_inpainting_keeps_host_and_places_guests(model: ScoreModel) -> None:
     host = Structure(Lattice.tetragonal(4.2, 6.0), ["Si", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     spec = CandidateSpec(candidate_id="t-i000", task_id="t", composition={"Si": 2, "Li": 3},
                          mode="inpaint", seed=7, volume_per_atom_prior=host.volume / 5,
-                         guest_species=("Li",), n_guest=3, host=host.as_dict(),
+                         guest_species=("Li",), n_guest=3, host=Cell.from_structure(host),
                          spacegroup_framework=139)
     mixed = [spec, unconditional(0, {"Li": 1, "Si": 1}, "cubic")]
     out = generate(model, mixed, SETTINGS)
     assert [g.status for g in out] == ["ok", "ok"]
     assert out[1].spec.mode == "unconditional"  # order kept across the per-mode batches
-    s = Structure.from_dict(out[0].structure)
+    s = out[0].generated_structure()
     assert counts(s) == {"Si": 2, "Li": 3}
     np.testing.assert_allclose(s.lattice.matrix, host.lattice.matrix, atol=1e-4)
     assert [site.specie.symbol for site in s][:2] == ["Si", "Si"]
@@ -166,7 +169,7 @@ def test_generate_failures_stay_with_their_spec() -> None:
     out = generate(nan_for_lithium, specs, SETTINGS)
     assert [g.status for g in out] == ["ok", "failed", "failed", "failed"]
     assert out[1].failure_reason.startswith("sampler: non-finite positions at level")
-    assert out[1].structure is None
+    assert out[1].structure is None and out[1].crystal is None
     assert "volume_per_atom_prior must be positive, got None" in out[2].failure_reason
     assert "needs guest_species and n_guest >= 1" in out[3].failure_reason
     # A failed sample becomes a failed row, never an exception.
@@ -353,6 +356,34 @@ def rocksalt_licl(a: float = 5.1) -> Structure:
     return Structure(fcc_primitive(a), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
+def test_specs_carry_the_host_as_arrays_and_accept_legacy_dict_hosts() -> None:
+    import pickle
+
+    record = ok_record(rocksalt_licl(), "t-u004")
+    specs = inpainting_specs(record, ["Li"], n_samples=2, task_id="t2", campaign_seed=50)
+    # the host's row as a plain dict (what the campaign hands over) gives the same specs
+    assert inpainting_specs(record.to_dict(), ["Li"], n_samples=2, task_id="t2",
+                            campaign_seed=50) == specs
+    host = specs[0].host
+    assert host is specs[1].host and not host.cartesian and len(host) == 4
+    # a spec made with a pymatgen as_dict() host (as before issue 31) holds the same Cell
+    legacy = dataclasses.replace(specs[0], host=host.to_structure().as_dict())
+    assert isinstance(legacy.host, Cell) and legacy == specs[0]
+    assert initial_crystal(legacy)[0].tolist() == initial_crystal(specs[0])[0].tolist()
+    # ... and so does one unpickled from the time hosts were dicts
+    stored = pickle.dumps(specs[0])
+    old = pickle.loads(stored)
+    object.__setattr__(old, "host", host.as_dict())
+    assert isinstance(pickle.loads(pickle.dumps(old)).host, Cell)
+    assert pickle.loads(stored) == specs[0]
+    with pytest.raises(TypeError, match="a host must be a Cell"):
+        dataclasses.replace(specs[0], host="Cl4")
+    # the framework's arrays are exactly those of the refined Structure
+    structure = host.to_structure()
+    assert np.array_equal(host.cart_coords(), structure.cart_coords)
+    assert host.volume() == structure.volume and host.composition() == {"Cl": 4}
+
+
 def test_inpainting_specs_scale_guests_by_multiplicity(model: ScoreModel) -> None:
     record = ok_record(rocksalt_licl(), "t-u004")
     assert len(Structure.from_dict(json.loads(record.structure_relaxed))) == 2
@@ -366,7 +397,8 @@ def test_inpainting_specs_scale_guests_by_multiplicity(model: ScoreModel) -> Non
         assert (spec.framework_method, spec.framework_symprec) == ("spglib", 0.1)  # rung 0
         assert spec.seed == candidate_seed(50, "t2", k) and spec.task_id == "t2"
         assert spec.candidate_id == f"t2-{k:03d}"
-        host = Structure.from_dict(spec.host)
+        assert isinstance(spec.host, Cell)  # spglib's arrays, no pymatgen dict
+        host = spec.host.to_structure()
         assert counts(host) == {"Cl": 4}
         assert host.lattice.abc == pytest.approx((5.1,) * 3, abs=1e-3)
         assert spec.volume_per_atom_prior == pytest.approx(5.1**3 / 8, rel=1e-4)
