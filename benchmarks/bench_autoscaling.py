@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from plot_autoscaling import plot  # noqa: E402
 from stamp import stamp, stamped  # noqa: E402
 
-from campaign.config import validate_config  # noqa: E402
+from campaign.config.model import validate_config  # noqa: E402
 from campaign.distributed.fake_cluster import (  # noqa: E402
     FakeAutoscalingCluster,
     node_types_from_cluster_yaml,
@@ -220,7 +220,7 @@ def check_candidates(config: Any) -> dict[str, Any]:
     """Expected ids against the folder: written, lost, duplicated, failed."""
     import pandas as pd
 
-    from campaign.tasks import task_specs, unconditional_tasks
+    from campaign.jobs.tasks import task_specs, unconditional_tasks
 
     expected = {s.candidate_id for task in unconditional_tasks(config)
                 for s in task_specs(task, config.seed, 20.0)}

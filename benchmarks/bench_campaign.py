@@ -57,7 +57,7 @@ def _machine() -> dict[str, Any]:
 
 
 def _campaign(args: argparse.Namespace, output: Path, checkpoint: str, workers: int):
-    from campaign.config import validate_config
+    from campaign.config.model import validate_config
 
     return validate_config(
         {
@@ -76,8 +76,8 @@ def _campaign(args: argparse.Namespace, output: Path, checkpoint: str, workers: 
 
 
 def _specs(config) -> list:
-    from campaign.resources import checkpoint_volume_prior
-    from campaign.tasks import task_specs, unconditional_tasks
+    from campaign.jobs.tasks import task_specs, unconditional_tasks
+    from campaign.stages.resources import checkpoint_volume_prior
 
     prior = checkpoint_volume_prior(config.model.checkpoint)
     return [s for t in unconditional_tasks(config)
@@ -89,8 +89,8 @@ def sequential_campaign(config, specs: list, threads: int) -> dict[str, Any]:
     import torch
 
     from campaign.distributed.workers import runner_settings
-    from campaign.results import ResultStore
-    from campaign.runner import build_runner
+    from campaign.engine.store import ResultStore
+    from campaign.stages.runner import build_runner
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -118,8 +118,8 @@ def bench_throughput(args: argparse.Namespace, checkpoint: str, work: Path) -> d
     import ray
 
     from campaign.distributed.driver import run_campaign
-    from campaign.distributed.toolkit import init_ray
-    from campaign.results import read_results
+    from campaign.engine.ray_toolkit import init_ray
+    from campaign.engine.store import read_results
 
     seq_config = _campaign(args, work / "sequential", checkpoint, args.workers)
     specs = _specs(seq_config)
@@ -164,9 +164,9 @@ def bench_throughput(args: argparse.Namespace, checkpoint: str, work: Path) -> d
 def bench_scaling(args: argparse.Namespace, checkpoint: str, work: Path) -> dict[str, Any]:
     import ray
 
-    from campaign.distributed.toolkit import init_ray
     from campaign.distributed.workers import RelaxWorker, SamplerWorker, runner_settings
-    from campaign.runner import build_runner
+    from campaign.engine.ray_toolkit import init_ray
+    from campaign.stages.runner import build_runner
 
     config = _campaign(args, work / "scaling", checkpoint, 2)
     specs = _specs(config)
@@ -223,9 +223,9 @@ def memory_child(n_candidates: int, output: str) -> dict[str, Any]:
     """One campaign of ``n_candidates`` fake candidates; peak and sampled driver RSS."""
     import ray
 
-    from campaign.config import validate_config
+    from campaign.config.model import validate_config
     from campaign.distributed.driver import run_campaign
-    from campaign.distributed.toolkit import init_ray
+    from campaign.engine.ray_toolkit import init_ray
     from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
     samples: list[float] = []

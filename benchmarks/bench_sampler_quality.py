@@ -2,7 +2,7 @@
 
 Every setting samples the same compositions with the same seeds through the shipped
 model, and every candidate is relaxed with CHGNet exactly as in a campaign (the stage
-runner ``campaign.runner.StageRunner``, FIRE + cell filter, fmax 0.1 eV/Å, 500 steps)
+runner ``campaign.stages.runner.StageRunner``, FIRE + cell filter, fmax 0.1 eV/Å, 500 steps)
 and scored on the shipped offline hull. Per setting it records: score evaluations per
 sample, sampling and relaxation wall time, the share relaxed without failure, median
 relaxation Delta E (eV/atom) and RMSD (Å) with bootstrap 95 % intervals, the symmetric
@@ -201,7 +201,7 @@ class Bench:
         args.work.mkdir(parents=True, exist_ok=True)
 
     def runner(self, sampler: dict[str, Any]) -> Any:
-        from campaign.runner import RunnerSettings, StageRunner
+        from campaign.stages.runner import RunnerSettings, StageRunner
 
         runner = StageRunner(RunnerSettings(checkpoint="", sampler=sampler, hull="offline"),
                              relaxer=self.relaxer)
@@ -251,8 +251,8 @@ def _row(record: Any, system: str, formula: str) -> dict[str, Any]:
 
 def run_unconditional(bench: Bench, name: str, sampler: dict[str, Any], groups: list[Group]
                       ) -> dict[str, Any]:
-    from campaign.local import plan_unconditional
-    from campaign.resources import resolve_volume_per_atom
+    from campaign.jobs.chain import plan_unconditional
+    from campaign.stages.resources import resolve_volume_per_atom
 
     runner = bench.runner(sampler)
     rows, hosts, t_sample, t_relax = [], [], 0.0, 0.0

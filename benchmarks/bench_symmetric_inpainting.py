@@ -174,7 +174,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
 
-    from campaign.resources import load_model, load_relaxer
+    from campaign.stages.resources import load_model, load_relaxer
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import SamplerSettings
     from chggen_kernels.symmetry import final_symmetry

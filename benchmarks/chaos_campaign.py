@@ -9,7 +9,7 @@
 * ``driver``: SIGKILL of the ``chggen run`` process; the same command is started again and
   resumes the campaign. Every process of the killed driver's Ray (its descendants and the
   processes of its Ray session, found by session directory with
-  ``campaign.distributed.reaper.session_processes``, recorded just before the kill) must be
+  ``campaign.engine.ray_reaper.session_processes``, recorded just before the kill) must be
   gone within 10 s (the reaper's guarantee); each one still alive then is counted in
   ``ray_processes_left_after_10s`` and fails the run (it is killed afterwards, by pid).
 
@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 import yaml
 
-from campaign.distributed.reaper import session_dir_in, session_processes
+from campaign.engine.ray_reaper import session_dir_in, session_processes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stamp import stamp, stamped  # noqa: E402
@@ -154,7 +154,7 @@ class Chaos:
 
     def ray_processes(self) -> dict[int, tuple[psutil.Process, str]]:
         """The current driver's descendants and its Ray session's processes, by pid, with
-        a label (e.g. ``raylet``, ``ray::DashboardAgent``, ``campaign.distributed.reaper``)."""
+        a label (e.g. ``raylet``, ``ray::DashboardAgent``, ``campaign.engine.ray_reaper``)."""
         found = {p.pid: p for p in self._tree()}
         session_dir = self.session_dir()
         if session_dir is not None:
@@ -258,8 +258,8 @@ def expected_ids(config: Any) -> tuple[set[str], int]:
     """Candidate ids the campaign must hold: every unconditional task's, and every
     inpainting task's of the hosts written (a host whose framework did not refine has an
     empty part and no candidates); also the number of such empty hosts."""
-    from campaign.results import ResultStore
-    from campaign.tasks import inpainting_task, unconditional_tasks
+    from campaign.engine.store import ResultStore
+    from campaign.jobs.tasks import inpainting_task, unconditional_tasks
     from chggen_kernels.workflow import INPAINT_MODES, candidate_id, select_hosts
 
     store = ResultStore(config.output)
@@ -307,7 +307,7 @@ def check_folder(config: Any) -> dict[str, Any]:
 
 
 def run_chaos(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from campaign.config import load_config
+    from campaign.config.model import load_config
 
     config_path, data = write_campaign(args, work)
     config = load_config(config_path)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from campaign.data_build import BuildOptions, run_build  # noqa: E402
-from campaign.data_cache import read_any_cache  # noqa: E402
+from campaign.jobs.data.build import BuildOptions, run_build  # noqa: E402
+from campaign.jobs.data.cache import read_any_cache  # noqa: E402
 from tests.campaign.fake_relaxer import fake_relaxer  # noqa: E402
 
 

@@ -1,8 +1,8 @@
 """Choose the default sets of ``chggen benchmark`` from a held-out test split.
 
     python benchmarks/choose_benchmark_set.py /work/known_build/test.parquet \
-        --out campaign/benchmark/default_set.py \
-        --extended-out campaign/benchmark/extended_set.py
+        --out campaign/jobs/benchmark/default_set.py \
+        --extended-out campaign/jobs/benchmark/extended_set.py
 
 The rule (:func:`chggen_kernels.benchmark.choose_benchmark_set`): every crystal of the
 target systems (Li-Si, Zn-P-S, Li-P-S and their subsystems) with at most 20 atoms, plus a
@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from campaign.benchmark.csp import known_cell  # noqa: E402
-from campaign.benchmark.known_input import read_known  # noqa: E402
+from campaign.jobs.benchmark.csp import known_cell  # noqa: E402
+from campaign.jobs.benchmark.known_input import read_known  # noqa: E402
 from chggen_kernels.benchmark import choose_benchmark_set  # noqa: E402
 from chggen_kernels.benchmark.selection import choose_extended_set  # noqa: E402
 

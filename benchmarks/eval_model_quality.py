@@ -13,7 +13,7 @@
    guest species (Zn for Zn-P-S, Li for Li-Si) is removed, the framework refined with the
    symmetry ladder, the guests inpainted back (``--samples-per-host`` each), relaxed and
    classified. Only the workflow's own pieces are used (the stage runner
-   ``campaign.runner``, the local runner ``campaign.local``, the planning rules of
+   ``campaign.stages.runner``, the local runner ``campaign.jobs.chain``, the planning rules of
    ``chggen_kernels.workflow``).
 
 Groups (composition x cell size) run in ``--workers`` processes with one torch thread
@@ -213,7 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------- generation
 def make_relaxer(fmax: float, max_steps: int) -> Any:
     """CHGNet relaxer, one thread (tests replace this function with a fake)."""
-    from campaign.resources import load_relaxer
+    from campaign.stages.resources import load_relaxer
     from chggen_kernels.relax import RelaxSettings
 
     return load_relaxer(RelaxSettings(fmax=fmax, max_steps=max_steps, n_threads=1))
@@ -223,7 +223,7 @@ def make_context(options: dict[str, Any]) -> dict[str, Any]:
     """Everything a worker needs, loaded once per process."""
     import torch
 
-    from campaign.runner import RunnerSettings, StageRunner
+    from campaign.stages.runner import RunnerSettings, StageRunner
 
     torch.set_num_threads(1)
     runner = StageRunner(
@@ -271,8 +271,8 @@ def framework_spacegroups(hosts: list[Any],
 
 def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[str, Any]:
     """Unconditional candidates of ``group``, then each inpainting mode on their hosts."""
-    from campaign.local import plan_unconditional, run_specs
-    from campaign.resources import resolve_volume_per_atom
+    from campaign.jobs.chain import plan_unconditional, run_specs
+    from campaign.stages.resources import resolve_volume_per_atom
     from chggen_kernels.workflow import inpainting_task_id
     from chggen_kernels.workflow.settings import InpaintSettings
 
@@ -347,7 +347,7 @@ def run_groups(groups: list[Group], options: dict[str, Any], workers: int) -> li
 
 # ---------------------------------------------------------------------------- main
 def _checkpoint_info(checkpoint: str) -> dict[str, Any]:
-    from campaign.resources import default_model_path, load_model
+    from campaign.stages.resources import default_model_path, load_model
 
     path = Path(checkpoint) if checkpoint else default_model_path()
     loaded = load_model(checkpoint or None)
@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                "seed": args.seed, "modes": args.modes}
     validation = None
     if args.validation_parquet:
-        from campaign.resources import default_model_path
+        from campaign.stages.resources import default_model_path
         from chggen_kernels.evaluation import validation_loss_comparison
         from chggen_kernels.training import load_training_data
 
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"validation DSM loss: {json.dumps(validation['bins'])}", file=sys.stderr)
     results = run_groups(args.groups, options, args.workers) if args.groups else []
     rows = [row for r in results for row in r["rows"]]
-    from campaign.resources import checkpoint_metadata_of, resolve_sampler_settings
+    from campaign.stages.resources import checkpoint_metadata_of, resolve_sampler_settings
 
     # what the runs sampled with: the default preset, the checkpoint's sigma range, --levels
     # and --correctors (as RunnerSettings resolves them)

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from chaos_campaign import _alive  # noqa: E402
 from stamp import stamp  # noqa: E402
 
-from campaign.distributed.reaper import session_dir_in, session_processes  # noqa: E402
+from campaign.engine.ray_reaper import session_dir_in, session_processes  # noqa: E402
 
 CHGGEN = [sys.executable, "-m", "campaign.cli"]
 MAX_WALL_S, MAX_RSS_MB = 2.0, 1500.0

@@ -2,8 +2,8 @@
 
     python benchmarks/ship_benchmark_sets.py ../shared/data/known_crystals.parquet
 
-The default CSP and host sets (`campaign/benchmark/default_set.py`) and the extended CSP
-set (`campaign/benchmark/extended_set.py`; ids only, both chosen by
+The default CSP and host sets (`campaign/jobs/benchmark/default_set.py`) and the extended CSP
+set (`campaign/jobs/benchmark/extended_set.py`; ids only, both chosen by
 `benchmarks/choose_benchmark_set.py`) are looked up by their structure ids in the
 known-structures file and written to `chggen_kernels/data/benchmark_sets.json.gz`
 (gzip JSON, one row per structure with source, source id, origin and licence, in the
@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from campaign.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT  # noqa: E402
-from campaign.benchmark.extended_set import EXTENDED_CSP  # noqa: E402
+from campaign.jobs.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT  # noqa: E402
+from campaign.jobs.benchmark.extended_set import EXTENDED_CSP  # noqa: E402
 from chggen_kernels.datasets import read_known_structures  # noqa: E402
 
 OUT = ROOT / "chggen_kernels" / "data" / "benchmark_sets.json.gz"

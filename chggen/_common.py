@@ -17,7 +17,7 @@ from chggen_kernels.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
 
-    from campaign.local import ChainResult
+    from campaign.jobs.chain import ChainResult
     from chggen.results import Results
 
 __all__ = ["as_structure", "chain_results", "formula_text", "given", "local_call", "output_dir"]

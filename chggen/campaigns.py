@@ -19,7 +19,7 @@ from chggen._common import given
 from chggen._options import CliDefault, CliDefaults, OptionError, parse_options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from campaign.config import CampaignConfig
+    from campaign.config.model import CampaignConfig
     from chggen.results import Results
 
 __all__ = ["run_campaign", "scan"]
@@ -103,7 +103,7 @@ def _scan(args: Any) -> Results:
 
 def _config(value: Any) -> CampaignConfig:
     """A validated configuration from a YAML path, a mapping or a ``CampaignConfig``."""
-    from campaign.config import CampaignConfig, load_config, validate_config
+    from campaign.config.model import CampaignConfig, load_config, validate_config
 
     if isinstance(value, CampaignConfig):
         return value
@@ -112,7 +112,7 @@ def _config(value: Any) -> CampaignConfig:
     if isinstance(value, str | Path):
         return load_config(value)
     raise OptionError(f"chggen.run_campaign(): config must be a YAML path, a mapping or a "
-                      f"campaign.config.CampaignConfig, got {type(value).__name__}")
+                      f"campaign.config.model.CampaignConfig, got {type(value).__name__}")
 
 
 def run_campaign(
@@ -129,7 +129,7 @@ def run_campaign(
 
     Args:
         config: a campaign YAML file (``examples/li_si.yaml``), the same as a mapping, or
-            a :class:`campaign.config.CampaignConfig`; checked before Ray starts.
+            a :class:`campaign.config.model.CampaignConfig`; checked before Ray starts.
         address: the Ray cluster to join (``"auto"``); default ``RAY_ADDRESS``, else a
             private local Ray.
         out: the results folder (overrides the configuration's ``output``).
@@ -154,7 +154,7 @@ def run_campaign(
 
         print("\n".join(check_cluster_fit(validated.resources, args.cluster)))
     from campaign.commands.run import output_for_settings
-    from campaign.distributed.toolkit import check_ray_address
+    from campaign.engine.ray_toolkit import check_ray_address
 
     ray_address = args.address or os.environ.get("RAY_ADDRESS")  # as init_ray reads it
     check_ray_address(ray_address, source="address" if args.address else "RAY_ADDRESS")

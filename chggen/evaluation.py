@@ -1,7 +1,7 @@
 """``chggen.evaluate``: relax, refine and rank the user's own crystals against the hull.
 
 The structures go through the second stage of the chain exactly as generated candidates
-do (:meth:`campaign.runner.StageRunner.relax_and_score_many`: CHGNet (or ``mlip``)
+do (:meth:`campaign.stages.runner.StageRunner.relax_and_score_many`: CHGNet (or ``mlip``)
 relaxation, screening, symmetry, E_d against the hull), so their rows are the rows of a results
 folder and rank with them. Each becomes a candidate of mode ``unconditional`` whose
 ``parent_id`` is ``user:<label>`` (the ``CandidateSpec`` modes are those of the sampler;
@@ -22,7 +22,7 @@ from chggen_kernels.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
 
-    from campaign.runner import Runner
+    from campaign.stages.runner import Runner
     from chggen.results import Results
     from chggen_kernels.workflow import CandidateSpec, GeneratedCandidate
 
@@ -164,7 +164,7 @@ def _candidates(loaded: Sequence[tuple[str, Structure]]
 
 class _GivenStructures:
     """A runner whose generation stage hands back the user's structures; relaxation and
-    scoring are the real runner's, so :func:`campaign.local.run_chain` writes, locks and
+    scoring are the real runner's, so :func:`campaign.jobs.chain.run_chain` writes, locks and
     fingerprints the folder as for generated candidates."""
 
     model_label = USER_MODEL
@@ -193,10 +193,10 @@ class _GivenStructures:
 
 def _evaluate(args: Any, structures: Any) -> Results:
     from campaign.commands.generate import RELAX_OPTIONS, check_output_folder
-    from campaign.local import run_chain, stderr_log
-    from campaign.options import given_values, limits_from_args
-    from campaign.resources import check_potential, make_hull_provider
-    from campaign.runner import RunnerSettings, build_runner
+    from campaign.commands.options import given_values, limits_from_args
+    from campaign.jobs.chain import run_chain, stderr_log
+    from campaign.stages.resources import check_potential, make_hull_provider
+    from campaign.stages.runner import RunnerSettings, build_runner
     from chggen._common import chain_results
     from chggen_kernels.relax import DEFAULT_MLIP, RelaxSettings
     from chggen_kernels.relax.potentials import check_potential_name

@@ -3,7 +3,7 @@ chain in this process, returning :class:`~chggen.results.Results` instead of pri
 
 The keywords are the commands' long options (``n_levels=6`` is ``--n-levels 6``), with
 the commands' defaults and checks (:mod:`chggen._options`); the chain is the commands'
-own (:func:`campaign.local.run_chain`, the stage runner of
+own (:func:`campaign.jobs.chain.run_chain`, the stage runner of
 :func:`campaign.commands.generate.build_runner_for_args`), so the same inputs give the
 same candidate ids, structures and rows. One difference: without ``out`` nothing is
 written (the command writes to ``chggen_generate_<formula>`` then); with ``out`` the rows
@@ -123,7 +123,7 @@ def generate(
 def _generate(args: Any) -> Results:
     """``chggen generate``'s ``_execute`` returning its rows (the same steps and checks)."""
     from campaign.commands import generate as command
-    from campaign.local import run_chain, stderr_log
+    from campaign.jobs.chain import run_chain, stderr_log
     from chggen_kernels.workflow.records import format_composition
 
     composition, settings, _ = command.checked_request(args)
@@ -215,8 +215,8 @@ def _inpaint(args: Any, structure: Structure | None, guest_map: dict[str, Any] |
     """``chggen inpaint``'s ``_execute`` returning its rows (the same steps and checks)."""
     from campaign.commands import generate as command
     from campaign.commands.inpaint import checked_host
-    from campaign.local import host_specs, run_chain, stderr_log
-    from campaign.options import limits_from_args
+    from campaign.commands.options import limits_from_args
+    from campaign.jobs.chain import host_specs, run_chain, stderr_log
     from chggen_kernels.hosts import infer_guest, parse_guest_spec
     from chggen_kernels.structure_io import read_structure
 

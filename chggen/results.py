@@ -57,7 +57,7 @@ def _schema_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     in ranking order."""
     import pyarrow as pa
 
-    from campaign.results import CANDIDATE_SCHEMA
+    from campaign.engine.store import CANDIDATE_SCHEMA
 
     return _in_rank_order(pa.Table.from_pylist(list(rows), schema=CANDIDATE_SCHEMA).to_pandas())
 
@@ -278,8 +278,8 @@ def load_results(folder: str | Path) -> Results:
     """The rows of a results folder (written by ``chggen scan``/``run``/``generate``, or
     by a call with ``out=``) as :class:`Results`. A folder that does not exist or holds
     a foreign file is refused with one line
-    (:class:`~campaign.results.NotAResultsFolderError`, an ``InputError``)."""
-    from campaign.results import read_results
+    (:class:`~campaign.engine.store.NotAResultsFolderError`, an ``InputError``)."""
+    from campaign.engine.store import read_results
 
     return Results(_in_rank_order(read_results(folder)), folder=folder)
 

@@ -64,7 +64,7 @@ def _jsonl(path: Path) -> dict[str, dict]:
 def _single_points(rows: list, path: Path, max_atoms: int, batch: int) -> dict[str, dict]:
     from chgnet.model import CHGNet
 
-    from campaign.data_known import chgnet_energies
+    from campaign.jobs.data.known import chgnet_energies
 
     done = _jsonl(path)
     todo = [r for r in rows if r.structure_id not in done and len(r.structure) <= max_atoms]

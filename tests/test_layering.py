@@ -1,9 +1,11 @@
 """The layering is kept, not just drawn: an import-graph walk (ast, no new dependency).
 
 Layers, lowest first: ``chggen_kernels`` (pure computation), ``campaign`` (orchestration,
-CLI), ``chggen`` (the public API, a facade over both). Nothing imports upward, and no
-module-level import cycle exists among the three packages' modules (imports inside
-functions, which run late, and ``if TYPE_CHECKING:`` blocks are not module-level).
+CLI), ``chggen`` (the public API, a facade over both). Inside ``campaign`` the rooms are
+layers too (:data:`CAMPAIGN_ROOMS`, docs/architecture.md). Nothing imports upward (not even
+inside a function), and no module-level import cycle exists among the three packages'
+modules (imports inside functions, which run late, and ``if TYPE_CHECKING:`` blocks are
+not module-level).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("chggen_kernels", "campaign", "chggen")  # lowest first
+#: the rooms of ``campaign``, lowest first (``cli``: the module ``campaign.cli``)
+CAMPAIGN_ROOMS = ("engine", "stages", "inputs", "config", "jobs", "distributed", "report",
+                  "commands", "cli")
 
 
 def _modules() -> dict[str, Path]:
@@ -114,6 +119,29 @@ def test_nothing_imports_upward():
     assert upward == []
 
 
+def _room(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "campaign" or len(parts) < 2:
+        return None
+    return CAMPAIGN_ROOMS.index(parts[1])
+
+
+def test_no_room_of_campaign_imports_a_higher_room():
+    modules = _modules()
+    loose = sorted(n for n in modules if n.startswith("campaign.") and _room_name(n) is None)
+    assert loose == []  # every module lives in a room
+    upward = sorted(f"{name} imports {target}"
+                    for name, path in modules.items() if _room(name) is not None
+                    for target in _imports(name, path, modules, everywhere=True)
+                    if _room(target) is not None and _room(target) > _room(name))
+    assert upward == []
+
+
+def _room_name(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in CAMPAIGN_ROOMS else None
+
+
 def test_no_module_level_import_cycle():
     modules = _modules()
     graph = {name: _imports(name, path, modules, everywhere=False)
@@ -124,6 +152,9 @@ def test_no_module_level_import_cycle():
 def test_the_checks_see_a_cycle_and_an_upward_import():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _layer("chggen_kernels.x") < _layer("campaign.y") < _layer("chggen.z")
+    assert _room("campaign.engine.store") < _room("campaign.jobs.chain") < _room(
+        "campaign.commands.top") < _room("campaign.cli")
+    assert _room_name("campaign.loose") is None
 
 
 @pytest.mark.parametrize("package", LAYERS)

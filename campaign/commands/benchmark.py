@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from campaign.options import add_limit_options, default_of, given_values, limits_from_args
+from campaign.commands.options import add_limit_options, default_of, given_values, limits_from_args
 
 __all__ = ["register", "run"]
 
@@ -29,8 +29,8 @@ SAMPLER_OPTIONS = {"n_levels": "--n-levels", "n_corrector_steps": "--n-corrector
 def _common(p: argparse.ArgumentParser, settings: type,
             sets: tuple[str, ...] = ("default", "all")) -> None:
     """The options of both kinds; defaults from ``settings`` (CspSettings or HostSettings)
-    and :class:`~campaign.benchmark.driver.RunSpec`."""
-    from campaign.benchmark.driver import RunSpec
+    and :class:`~campaign.jobs.benchmark.driver.RunSpec`."""
+    from campaign.jobs.benchmark.driver import RunSpec
 
     max_atoms, cell, seed = (default_of(RunSpec, "max_atoms"), default_of(settings, "cell"),
                              default_of(settings, "seed"))
@@ -67,7 +67,11 @@ def _common(p: argparse.ArgumentParser, settings: type,
                    help="no progress on stderr (a bar on a terminal, a line every 30 s in a "
                    "log file)")
     add_limit_options(p)
-    from campaign.options import add_settings_options, sampler_defaults, sampler_preset_help
+    from campaign.commands.options import (
+        add_settings_options,
+        sampler_defaults,
+        sampler_preset_help,
+    )
     from chggen_kernels.sampling.settings import SAMPLER_PRESETS, SamplerSettings
 
     s = p.add_argument_group("sampler (sigma range: the checkpoint's)")
@@ -94,9 +98,9 @@ def _common(p: argparse.ArgumentParser, settings: type,
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from campaign.benchmark import CSP_DEFAULT_METHODS, CSP_METHODS, HOST_METHODS
-    from campaign.benchmark.csp import CspSettings
-    from campaign.benchmark.hosts import HostSettings
+    from campaign.jobs.benchmark import CSP_DEFAULT_METHODS, CSP_METHODS, HOST_METHODS
+    from campaign.jobs.benchmark.csp import CspSettings
+    from campaign.jobs.benchmark.hosts import HostSettings
 
     def csp_default(name: str) -> object:
         return default_of(CspSettings, name)
@@ -141,11 +145,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> object:
-    """The :class:`~campaign.benchmark.driver.RunSpec` of the parsed arguments."""
-    from campaign.benchmark.chain import ChainOptions
-    from campaign.benchmark.csp import CspSettings
-    from campaign.benchmark.driver import RunSpec
-    from campaign.benchmark.hosts import HostSettings
+    """The :class:`~campaign.jobs.benchmark.driver.RunSpec` of the parsed arguments."""
+    from campaign.jobs.benchmark.chain import ChainOptions
+    from campaign.jobs.benchmark.csp import CspSettings
+    from campaign.jobs.benchmark.driver import RunSpec
+    from campaign.jobs.benchmark.hosts import HostSettings
 
     kind = args.benchmark_kind
     if kind == "csp":
@@ -168,7 +172,7 @@ def spec_from_args(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace, make_chain: object = None) -> int:
-    from campaign.benchmark.driver import execute
+    from campaign.jobs.benchmark.driver import execute
 
     name = f"chggen benchmark {args.benchmark_kind}"
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))

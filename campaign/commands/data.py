@@ -9,7 +9,7 @@
         [--no-undecorated] [--relaxed-cache PATH] [--read-cache PATH ...]
 
 Every default (``chggen data build --help``) is a field default of
-:class:`campaign.data_options.BuildOptions` (relaxation: ``RelaxSettings``).
+:class:`campaign.jobs.data.options.BuildOptions` (relaxation: ``RelaxSettings``).
 
 Writes to DIR: ``relaxed.jsonl`` (the relaxation cache, unless ``--relaxed-cache`` names
 another file), ``train.parquet``, ``reference_hull.json``, ``manifest.json``, ``build.yaml``.
@@ -23,7 +23,7 @@ import argparse
 import math
 from pathlib import Path
 
-from campaign.options import int_at_least
+from campaign.commands.options import int_at_least
 
 __all__ = ["register", "run_data_build"]
 
@@ -56,8 +56,8 @@ def _positive_float(value: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from campaign.data_options import SOURCES, BuildOptions
-    from campaign.options import default_of, shown
+    from campaign.commands.options import default_of, shown
+    from campaign.jobs.data.options import SOURCES, BuildOptions
 
     def default(name: str) -> object:  # BuildOptions' default, the one definition
         return default_of(BuildOptions, name)
@@ -157,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_data_build(args: argparse.Namespace) -> int:
-    from campaign.data_build import BuildOptions, DataBuildError, run_build
+    from campaign.jobs.data.build import BuildOptions, DataBuildError, run_build
     from chggen_kernels.datasets import MPSourceError
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from campaign.commands import print_notes, value_errors_are_input
-from campaign.options import int_at_least
+from campaign.commands.options import int_at_least
 
 __all__ = ["register", "run"]
 

@@ -29,7 +29,7 @@ from chggen_kernels.errors import InputError
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 
 if TYPE_CHECKING:  # pragma: no cover
-    from campaign.runner import StageRunner
+    from campaign.stages.runner import StageRunner
 
 __all__ = [
     "add_shared_arguments",
@@ -50,8 +50,8 @@ INPAINT_OPTIONS = {"samples_per_host": "--samples-per-host", "hosts_per_task": "
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from campaign.config import CampaignConfig, LatticeConfig
-    from campaign.options import add_settings_options, default_of
+    from campaign.commands.options import add_settings_options, default_of
+    from campaign.config.model import CampaignConfig, LatticeConfig
     from chggen_kernels.lattice import LATTICE_FAMILIES
     from chggen_kernels.workflow.settings import InpaintSettings
 
@@ -93,7 +93,7 @@ def warn_hull_coverage(provider: Any, target: Any) -> list[str]:
     chemical system or a composition; :mod:`chggen_kernels.thermo.coverage`), e.g.
     ``offline hull: no known ternary Mg-Si-O phase; E_d of Mg2SiO4 is measured against
     binaries only``; returns the messages."""
-    from campaign.resources import hull_coverage_of
+    from campaign.stages.resources import hull_coverage_of
 
     messages = hull_coverage_of(provider, target).messages
     for message in messages:
@@ -108,14 +108,14 @@ def build_runner_for_args(args: argparse.Namespace, chemsys: str,
     candidate), then the hull checked for ``chemsys`` (built with that potential; its gaps
     for ``composition``, else for ``chemsys``, warned on stderr), then the model (sampler
     settings resolved against its checkpoint); CHGNet loads with the first relaxation."""
-    from campaign.options import given_values
-    from campaign.resources import (
+    from campaign.commands.options import given_values
+    from campaign.stages.resources import (
         HullInputError,
         ModelNotAvailableError,
         check_potential,
         make_hull_provider,
     )
-    from campaign.runner import RunnerSettings, build_runner
+    from campaign.stages.runner import RunnerSettings, build_runner
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.relax.potentials import PotentialError
     from chggen_kernels.sampling import SamplerSettings
@@ -150,7 +150,7 @@ def cell_composition(formula: str, formula_units: int | None, atoms_per_cell: in
     """Atom counts of the cell from FORMULA and --formula-units / --atoms-per-cell, within
     ``limits.atoms_per_cell`` and of elements the potential (``--mlip``, default CHGNet)
     supports."""
-    from campaign.compositions import CompositionError, parse_formula
+    from campaign.config.compositions import CompositionError, parse_formula
     from campaign.inputs.limits import Limits, check_limit
     from campaign.inputs.structures import check_elements
 
@@ -188,7 +188,7 @@ def check_sample_count(n_samples: int, limits: Any, candidates_per_sample: int =
 def check_lattice_options(family: str | None, ratio: str | None) -> None:
     """Refuse a bad ``--lattice-ratio`` (not ``b/a:c/a`` with positive numbers) or one
     given for a family without free axis ratios, before the model is loaded."""
-    from campaign.config import RATIO_FREE_FAMILIES
+    from campaign.config.model import RATIO_FREE_FAMILIES
     from chggen_kernels.workflow.planning import parse_lattice_ratio
 
     try:
@@ -205,7 +205,7 @@ def check_output_folder(folder: str) -> None:
     unreadable part or a part of another schema, before any model is loaded."""
     from pathlib import Path
 
-    from campaign.results import ResultStore
+    from campaign.engine.store import ResultStore
 
     if Path(folder).is_dir():
         ResultStore(folder).check_folder()
@@ -214,7 +214,7 @@ def check_output_folder(folder: str) -> None:
 def output_folder(args: argparse.Namespace, runner: StageRunner, default: str) -> str:
     """The results folder: ``default``, or with ``--new-folder`` and other settings in it,
     ``<default>-<settings hash>``."""
-    from campaign.folder import folder_for
+    from campaign.stages.fingerprint import folder_for
 
     return folder_for(default, runner.settings, getattr(args, "new_folder", False))
 
@@ -246,7 +246,7 @@ def _guests(args: argparse.Namespace, composition: dict[str, int], inpaint: bool
 
 
 def inpaint_settings_from_args(args: argparse.Namespace, guests: list[str]) -> Any:
-    from campaign.options import given_values
+    from campaign.commands.options import given_values
     from chggen_kernels.settings import SettingsError, strict_from_dict
     from chggen_kernels.workflow.settings import InpaintSettings
 
@@ -261,7 +261,7 @@ def checked_request(args: argparse.Namespace) -> tuple[dict[str, int], Any, int]
     """``generate``'s options checked before any model loads (the API's
     ``chggen.generate`` checks them here too): the cell composition, the inpainting
     settings and the inpainted candidates per sample (0 without inpainting)."""
-    from campaign.options import limits_from_args
+    from campaign.commands.options import limits_from_args
     from chggen_kernels.relax.potentials import check_potential_name
 
     limits = limits_from_args(args)
@@ -282,8 +282,8 @@ def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner:
                   ) -> tuple[list[Any], float, str]:
     """The unconditional specs of ``generate`` with V0 (Å^3/atom) and where it came from:
     given, else the loaded checkpoint's volume prior."""
-    from campaign.local import plan_starts, plan_unconditional, stderr_log
-    from campaign.resources import resolve_volume_per_atom
+    from campaign.jobs.chain import plan_starts, plan_unconditional, stderr_log
+    from campaign.stages.resources import resolve_volume_per_atom
     from chggen_kernels.workflow.starts import START_MODES
 
     try:
@@ -309,7 +309,7 @@ def _execute(args: argparse.Namespace) -> int:
     if args.dry_run:
         return print_dry_run(f"generate {format_composition(composition)}", composition,
                              args.n_samples, args.n_samples * per_host, args)
-    from campaign.local import run_chain, stderr_log
+    from campaign.jobs.chain import run_chain, stderr_log
 
     set_threads(args)
     default_out = args.out or f"chggen_generate_{format_composition(composition)}"

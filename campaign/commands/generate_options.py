@@ -32,8 +32,7 @@ RELAX_OPTIONS = {"fmax": "--fmax", "max_steps": "--max-steps", "mlip": "--mlip"}
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     """Model, sampler, relaxation, hull and output options of generate and inpaint (sampler
     and relaxation options and their defaults come from the settings classes)."""
-    from campaign.config import CampaignConfig
-    from campaign.options import (
+    from campaign.commands.options import (
         add_limit_options,
         add_settings_options,
         default_of,
@@ -41,6 +40,7 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
         sampler_defaults,
         sampler_preset_help,
     )
+    from campaign.config.model import CampaignConfig
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import (
         CORRECTOR_STEP_RULES,

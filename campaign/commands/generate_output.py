@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from campaign.commands.generate_options import SAMPLER_OPTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from campaign.local import ChainResult
+    from campaign.jobs.chain import ChainResult
 
 __all__ = ["REPORTED_MODES", "print_dry_run", "print_results"]
 
@@ -24,9 +24,9 @@ def print_dry_run(what: str, composition: dict[str, int], n_samples: int,
     """The plan of a single-process command and its estimated cost; exit code 0."""
     import dataclasses
 
-    from campaign.inputs.plan import estimate_cost
-    from campaign.options import given_values
-    from campaign.resources import resolve_sampler_settings
+    from campaign.commands.options import given_values
+    from campaign.config.plan import estimate_cost
+    from campaign.stages.resources import resolve_sampler_settings
 
     n_atoms = sum(composition.values())
     sampler = dataclasses.asdict(resolve_sampler_settings(
@@ -51,7 +51,7 @@ def print_results(result: ChainResult, modes: tuple[str, ...] | None, top: int,
     qualified (exit 0).
     """
     from campaign.commands.top import format_table, group_duplicates
-    from campaign.local import rank_table
+    from campaign.jobs.chain import rank_table
 
     records = result.records
     n_ok = sum(r.status == "ok" for r in records)

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symmetric", action="store_true",
                    help="mode inpaint-symmetric: guests on Wyckoff orbits of the framework")
     add_shared_arguments(p)
-    from campaign.options import add_settings_options
+    from campaign.commands.options import add_settings_options
     from chggen_kernels.workflow.settings import InpaintSettings
 
     add_settings_options(p.add_argument_group("symmetric inpainting"), InpaintSettings,
@@ -84,7 +84,7 @@ def checked_host(args: argparse.Namespace, source: Any, guest: Any, label: str |
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from campaign.options import limits_from_args
+    from campaign.commands.options import limits_from_args
     from chggen_kernels.hosts import infer_guest, parse_guest_spec
     from chggen_kernels.structure_io import read_structure
 
@@ -104,7 +104,7 @@ def _execute(args: argparse.Namespace) -> int:
         for guest, n in host.guest_counts.items():
             composition[guest] = composition.get(guest, 0) + n
         return print_dry_run(f"inpaint {host.source}", composition, 0, args.n_samples, args)
-    from campaign.local import host_specs, run_chain, stderr_log
+    from campaign.jobs.chain import host_specs, run_chain, stderr_log
 
     specs = host_specs(host, args.n_samples, args.seed, symmetric=args.symmetric,
                        max_combinations=cap)

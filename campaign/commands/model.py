@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def model_card(checkpoint: str | None) -> dict[str, Any]:
     """The model card of ``checkpoint`` (None: the shipped default) as a plain dict."""
-    from campaign.resources import load_model
+    from campaign.stages.resources import load_model
 
     loaded = load_model(checkpoint)
     md = loaded.metadata

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def print_plan(config: Any) -> int:
     """The plan, resources and cost of a validated configuration on stdout; exit code 0
     (``--dry-run`` and ``chggen check``)."""
-    from campaign.inputs.plan import describe_campaign
+    from campaign.config.plan import describe_campaign
 
     print("\n".join(describe_campaign(config)))
     print("dry run: nothing started")
@@ -76,9 +76,9 @@ def output_for_settings(config: Any, new_folder: bool) -> Any:
     """The configuration with ``output`` moved to ``<output>-<settings hash>`` when
     ``new_folder`` is asked for and the folder belongs to other settings. An ``output``
     that exists and is not a folder is refused before any work."""
-    from campaign.config import CampaignConfigError
+    from campaign.config.model import CampaignConfigError
     from campaign.distributed.workers import runner_settings
-    from campaign.folder import folder_for
+    from campaign.stages.fingerprint import folder_for
 
     if Path(config.output).exists() and not Path(config.output).is_dir():
         raise CampaignConfigError(f"output = {config.output!r}: exists and is not a folder")
@@ -90,7 +90,7 @@ def output_for_settings(config: Any, new_folder: bool) -> Any:
 def checked_config(args: argparse.Namespace) -> Any:
     """The campaign of ``args.config`` with ``--out`` applied, its actors checked against
     ``--cluster`` when given (one line per actor group on stdout); ``run`` and ``check``."""
-    from campaign.config import load_config
+    from campaign.config.model import load_config
 
     config = load_config(args.config)
     if args.out:
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     config = checked_config(args)
     if args.dry_run:
         return print_plan(config)
-    from campaign.distributed.toolkit import check_ray_address
+    from campaign.engine.ray_toolkit import check_ray_address
 
     address = args.address or os.environ.get("RAY_ADDRESS")  # as init_ray reads it
     check_ray_address(address, source="address" if args.address else "RAY_ADDRESS")

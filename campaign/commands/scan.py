@@ -16,9 +16,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from campaign.config import CampaignConfig
-from campaign.options import add_limit_options, default_of, int_at_least, sampler_preset_help
-from campaign.runner import CANDIDATES_PER_RELAX_CALL
+from campaign.commands.options import (
+    add_limit_options,
+    default_of,
+    int_at_least,
+    sampler_preset_help,
+)
+from campaign.config.model import CampaignConfig
+from campaign.stages.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 from chggen_kernels.sampling.settings import SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
@@ -120,8 +125,8 @@ def _ordered_cells(chemsys: str, elements: Sequence[str], guest: str | None,
                    line: Sequence[str] | None, constraints: Sequence[str], min_atoms: int,
                    max_atoms: int) -> list[dict[str, int]]:
     """One cell per reduced formula (the largest within the atom limits), by guest fraction."""
-    from campaign.compositions import cell_compositions, guest_fraction
-    from campaign.config import CampaignConfigError
+    from campaign.config.compositions import cell_compositions, guest_fraction
+    from campaign.config.model import CampaignConfigError
 
     cells = cell_compositions(
         chemical_systems=() if line else (chemsys,),
@@ -165,10 +170,10 @@ def scan_config(
     One cell per reduced formula (the largest with at most ``max_atoms`` atoms), formulas
     spread evenly by guest fraction when there are more than the budget allows. Only what
     the scan decides is written; every other setting is the campaign sections' default
-    (:mod:`campaign.config_sections`, the kernel settings).
+    (:mod:`campaign.config.sections`, the kernel settings).
     """
-    from campaign.compositions import parse_chemsys
-    from campaign.config import CampaignConfigError, validate_config
+    from campaign.config.compositions import parse_chemsys
+    from campaign.config.model import CampaignConfigError, validate_config
     from campaign.inputs.limits import Limits, check_limit
 
     if budget < 1:
@@ -219,10 +224,10 @@ def scan_config(
 def config_from_args(args: argparse.Namespace) -> Any:
     """The validated campaign of ``chggen scan``'s options (the API's ``chggen.scan`` builds
     its configuration here too); ``--limits`` that differ from the defaults are kept in it."""
-    from campaign.compositions import CompositionError
-    from campaign.config import CampaignConfigError
+    from campaign.commands.options import limits_from_args
+    from campaign.config.compositions import CompositionError
+    from campaign.config.model import CampaignConfigError
     from campaign.inputs.limits import Limits
-    from campaign.options import limits_from_args
 
     try:
         return scan_config(
@@ -253,7 +258,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from campaign.commands.run import execute, output_for_settings
-    from campaign.config import dump_config
+    from campaign.config.model import dump_config
 
     config = config_from_args(args)
     if args.print_config:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from campaign.options import int_at_least
+from campaign.commands.options import int_at_least
 from chggen_kernels.errors import RunFailedError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +41,7 @@ def rank_candidates(
     directory: str, n: int = 20, max_e_d: float | None = None, symmetric: bool = False
 ) -> pd.DataFrame:
     """Successful candidates sorted by E_d (eV/atom), lowest first; failed rows excluded."""
-    from campaign.results import NotAResultsFolderError, read_results
+    from campaign.engine.store import NotAResultsFolderError, read_results
 
     table = read_results(directory, columns=COLUMNS)
     if table.empty:

@@ -77,7 +77,7 @@ def _ordered(request: Mapping[str, float]) -> dict[str, float]:
 
 def actor_requests(resources: Any) -> list[ActorRequest]:
     """The sampler and relaxation actor groups of a campaign's ``resources`` (a
-    :class:`campaign.config.ResourcesConfig`), as Ray is asked for them."""
+    :class:`campaign.config.model.ResourcesConfig`), as Ray is asked for them."""
     sampler = {"CPU": resources.cpus_per_sampler, "GPU": resources.gpus_per_sampler,
                **resources.sampler_resources}
     relax = {"CPU": resources.cpus_per_relax_actor, **resources.relax_resources}

@@ -1,6 +1,6 @@
 """The campaign driver: a campaign is a job of the task engine, run on Ray.
 
-:class:`~campaign.distributed.feed.CampaignJob` says what the tasks are (unconditional
+:class:`~campaign.jobs.campaign.CampaignJob` says what the tasks are (unconditional
 tasks, then one inpainting task per selected host); :func:`campaign.engine.run_job`
 skips what is on disk, submits, writes each task's part atomically and queues the
 follow-ups; :class:`~campaign.distributed.executor.RayCampaignExecutor` runs the tasks on
@@ -15,18 +15,19 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from campaign.config import CampaignConfig
+from campaign.config.model import CampaignConfig
 from campaign.distributed.executor import RayCampaignExecutor
-from campaign.distributed.feed import CampaignJob
 from campaign.distributed.preflight import check_hull, prepare_folder
 from campaign.distributed.summary import CampaignError, CampaignSummary
-from campaign.distributed.toolkit import init_ray
 from campaign.distributed.workers import auto_in_flight, runner_settings
 from campaign.engine import RunReport, run_job
-from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
-from campaign.results import ResultStore
-from campaign.runner import RunnerFactory, build_runner
-from campaign.tasks import count_unconditional_tasks
+from campaign.engine.folder import check_fingerprint, folder_lock
+from campaign.engine.ray_toolkit import init_ray
+from campaign.engine.store import ResultStore
+from campaign.jobs.campaign import CampaignJob
+from campaign.jobs.tasks import count_unconditional_tasks
+from campaign.stages.fingerprint import runner_fingerprint
+from campaign.stages.runner import RunnerFactory, build_runner
 
 __all__ = ["CampaignError", "CampaignSummary", "drive", "run_campaign"]
 
@@ -74,7 +75,7 @@ def run_campaign(
     runner_factory: RunnerFactory = build_runner,
 ) -> CampaignSummary:
     """Run (or resume) a campaign on the Ray this process is connected to, else on a new one
-    (:func:`~campaign.distributed.toolkit.init_ray`: ``address``, ``RAY_ADDRESS``, or a
+    (:func:`~campaign.engine.ray_toolkit.init_ray`: ``address``, ``RAY_ADDRESS``, or a
     private local Ray on loopback). ``runner_factory`` builds each actor's stage runner."""
     import ray
 

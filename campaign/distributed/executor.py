@@ -8,7 +8,7 @@ Data flow for one candidate::
     all records of a task                    --> one Outcome for the engine (one part)
     an inpainting task (its host row)        --> RelaxWorker.inpainting_specs -> its specs
 
-Both actor kinds wrap one :class:`~campaign.runner.StageRunner` built by ``runner_factory``
+Both actor kinds wrap one :class:`~campaign.stages.runner.StageRunner` built by ``runner_factory``
 (the real one unless a test injects a fake). The engine (:func:`campaign.engine.run_job`)
 decides what runs, in which order, and writes; this executor has room while fewer than
 ``limit`` candidates are between submission and their task's outcome, so the driver's
@@ -23,10 +23,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from campaign.config import CampaignConfig
+from campaign.config.model import CampaignConfig
 from campaign.distributed.nodes import NodeWatch
 from campaign.distributed.summary import CampaignError, CampaignSummary, _ActiveTask
-from campaign.distributed.toolkit import start_actors
 from campaign.distributed.workers import (
     RELAX_QUEUE_DEPTH,
     SAMPLER_QUEUE_DEPTH,
@@ -34,8 +33,9 @@ from campaign.distributed.workers import (
     plan_actors,
 )
 from campaign.engine import Outcome
-from campaign.runner import RunnerFactory, failed_row, short_reason
-from campaign.tasks import Task
+from campaign.engine.ray_toolkit import start_actors
+from campaign.jobs.tasks import Task
+from campaign.stages.runner import RunnerFactory, failed_row, short_reason
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
 
 __all__ = ["MAX_CONSECUTIVE_WORKER_ERRORS", "RayCampaignExecutor"]
@@ -229,7 +229,7 @@ class RayCampaignExecutor:
     def _on_relaxed(self, ref: Any) -> None:
         import ray
 
-        from campaign.resources import potential_columns
+        from campaign.stages.resources import potential_columns
 
         spec, index, call, generated, shared = self._relax_pending.pop(ref)
         self._relax_call_left[call] -= 1

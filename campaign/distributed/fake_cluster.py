@@ -6,7 +6,7 @@ worker node is one more raylet on this machine) from ``ray start --head --block`
 ``ray.cluster_utils.AutoscalingCluster``, which reads a file the Ray 2.60 wheel lacks
 (``fake_multi_node/example.yaml``) and runs ``ray stop --force`` (every Ray of the machine).
 It ends its own processes only (:meth:`~FakeAutoscalingCluster.shutdown`); a reaper
-(:mod:`campaign.distributed.reaper`) and ``PR_SET_PDEATHSIG`` end them if the process that
+(:mod:`campaign.engine.ray_reaper`) and ``PR_SET_PDEATHSIG`` end them if the process that
 started the cluster dies first.
 
 Every process binds or connects to 127.0.0.1 only: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
@@ -49,7 +49,7 @@ from campaign.distributed.fake_autoscaler import (
     autoscaler_report,
     node_types_from_cluster_yaml,
 )
-from campaign.distributed.reaper import session_processes, start_reaper, terminate
+from campaign.engine.ray_reaper import session_processes, start_reaper, terminate
 
 __all__ = ["FAKE_HEAD_TYPE", "FakeAutoscalingCluster", "StatusFixedProvider", "autoscaler_config",
            "autoscaler_report", "free_port", "is_loopback", "node_types_from_cluster_yaml"]
@@ -159,13 +159,13 @@ class FakeAutoscalingCluster:
     def driver_env(self) -> Iterator[None]:
         """What a driver joining this cluster (``ray.init(address=self.address)``, e.g.
         :func:`campaign.distributed.driver.run_campaign` with ``address``) needs meanwhile:
-        Ray's single-node mode (:func:`~campaign.distributed.toolkit.loopback_only`, else
+        Ray's single-node mode (:func:`~campaign.engine.ray_toolkit.loopback_only`, else
         the driver swaps 127.0.0.1 for the machine's address) and this cluster's token
         (``ray start`` turns token authentication on; a driver given an explicit address
         does not, ``ray/_private/worker.py``, ``init``). Both are put back afterwards."""
         from ray._raylet import AuthenticationTokenLoader, Config
 
-        from campaign.distributed.toolkit import loopback_only
+        from campaign.engine.ray_toolkit import loopback_only
 
         saved = {k: os.environ.get(k) for k in (_AUTH_MODE, _AUTH_TOKEN)}
         os.environ.update({_AUTH_MODE: "token", _AUTH_TOKEN: self.token})

@@ -6,9 +6,9 @@
   for the campaign's chemical systems are warned about (and recorded in
   ``_hull_coverage.json`` by :func:`prepare_folder`);
 * :func:`prepare_folder`: the results folder is verified before a (re)run (see
-  :meth:`~campaign.results.ResultStore.quarantine_bad_parts`).
+  :meth:`~campaign.engine.store.ResultStore.quarantine_bad_parts`).
 
-The lock and the settings fingerprint are :mod:`campaign.folder`'s.
+The lock and the settings fingerprint are :mod:`campaign.engine.folder`'s.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from campaign.config import CampaignConfig, dump_config
-from campaign.folder import keep_config
-from campaign.results import ResultStore
-from campaign.tasks import part_rows_checker
+from campaign.config.model import CampaignConfig, dump_config
+from campaign.engine.folder import keep_config
+from campaign.engine.store import ResultStore
+from campaign.jobs.tasks import part_rows_checker
 from chggen_kernels.errors import InputError
 
 __all__ = ["COVERAGE_NAME", "check_hull", "hull_coverage", "prepare_folder", "seed_change",
@@ -36,10 +36,10 @@ logger = logging.getLogger("campaign")
 def check_hull(config: CampaignConfig) -> dict[str, Any] | None:
     """Build the phase diagram of every element of the campaign once, before Ray starts:
     a hull source that cannot score it (no MP key, no network, a missing elemental
-    reference) is refused here (:class:`~campaign.resources.HullInputError`, exit 2).
+    reference) is refused here (:class:`~campaign.stages.resources.HullInputError`, exit 2).
     Then one warning per gap of the hull for the campaign's chemical systems and cells
     (:func:`hull_coverage`); returns that coverage (``None`` without a hull)."""
-    from campaign.resources import check_potential, make_hull_provider
+    from campaign.stages.resources import check_potential, make_hull_provider
     from chggen_kernels.relax.settings import DEFAULT_MLIP
 
     check_potential(config.relax)  # another potential: made here, before Ray starts
@@ -81,7 +81,7 @@ def hull_coverage(config: CampaignConfig, provider: Any = None) -> dict[str, Any
     if key in _COVERAGE:
         return _COVERAGE[key]
     if provider is None:
-        from campaign.resources import make_hull_provider
+        from campaign.stages.resources import make_hull_provider
 
         provider = make_hull_provider(config.hull.source, relax=config.relax)
     if hasattr(provider.source, "prepare"):  # a potential's hull: the run's systems only
@@ -112,7 +112,7 @@ def hull_coverage(config: CampaignConfig, provider: Any = None) -> dict[str, Any
 def write_hull_coverage(directory: Path, config: CampaignConfig) -> Path | None:
     """``_hull_coverage.json`` in the results folder (written atomically): the campaign's
     :func:`hull_coverage`; nothing without a hull."""
-    from campaign.results import write_text_atomic
+    from campaign.engine.store import write_text_atomic
 
     if config.hull.source == "none":
         return None
@@ -123,17 +123,16 @@ def write_hull_coverage(directory: Path, config: CampaignConfig) -> Path | None:
 def seed_change(directory: Path, seed: int) -> str | None:
     """One line when the folder's latest configuration ran with another ``seed``: the
     new seed names new tasks, which are added beside the folder's existing ones."""
-    from campaign.config import CampaignConfig
+    from campaign.config.model import CampaignConfig
+    from campaign.engine.store import CONFIG_NAME
     from campaign.inputs.text import load_yaml_file
-    from campaign.options import default_of
-    from campaign.results import CONFIG_NAME
 
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
         return None
     try:
         earlier = (load_yaml_file(path, what="configuration") or {}).get(
-            "seed", default_of(CampaignConfig, "seed"))  # a file without one: the default
+            "seed", CampaignConfig.model_fields["seed"].default)  # a file without one: the default
     except (InputError, AttributeError):
         return None
     if earlier == seed:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from campaign.tasks import Task
+from campaign.jobs.tasks import Task
 from chggen_kernels.errors import RunFailedError
 from chggen_kernels.workflow.records import CandidateRecord
 
@@ -44,7 +44,7 @@ class CampaignSummary:
     def keep(self, folder: str | Path) -> Path:
         """Write this summary into the results folder as ``_runs/<UTC time>-<pid>.json``
         (every run of the driver keeps its own)."""
-        from campaign.results import write_text_atomic
+        from campaign.engine.store import write_text_atomic
 
         runs = Path(folder) / "_runs"
         runs.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 A :class:`SamplerWorker` builds its runner with the score model (GPU when asked), a
 :class:`RelaxWorker` its runner with CHGNet and the hull; both load once, in
-``__init__``, through the factory the driver was given (:func:`campaign.runner.build_runner`
+``__init__``, through the factory the driver was given (:func:`campaign.stages.runner.build_runner`
 unless a test injects another). The never-raise guard is the runner's; an actor that
 crashes is restarted (``max_restarts``) and its calls retried (``max_task_retries``).
 """
@@ -14,9 +14,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from campaign.config import CampaignConfig
-from campaign.distributed.toolkit import ActorGroup, set_worker_threads
-from campaign.runner import RunnerFactory, RunnerSettings
+from campaign.config.model import CampaignConfig
+from campaign.engine.ray_toolkit import ActorGroup, set_worker_threads
+from campaign.stages.runner import RunnerFactory, RunnerSettings
 from chggen_kernels.errors import RunFailedError
 from chggen_kernels.relax.settings import RelaxSettings
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec, GeneratedCandidate

@@ -5,8 +5,8 @@
 * executors: :class:`InProcessExecutor`, :class:`PoolExecutor` (process or Ray pool,
   :func:`make_pool`), :class:`RayActorExecutor` (Ray actors holding a worker each);
 * jobs: a :class:`JobBase` subclass per kind of work (the campaign's in
-  :mod:`campaign.local`, the benchmark's in :mod:`campaign.benchmark.runner`, the data
-  build's in :mod:`campaign.data_relax`).
+  :mod:`campaign.jobs.chain`, the benchmark's in :mod:`campaign.jobs.benchmark.runner`, the data
+  build's in :mod:`campaign.jobs.data.relax`).
 """
 
 from campaign.engine.executors import (

@@ -166,12 +166,12 @@ def make_pool(workers: int, address: str | None, make_worker: Callable[[], Any],
               run_one: RunOne) -> Any:
     """A process pool of ``workers`` (spawn), or, with ``address``, Ray's pool of
     ``workers`` actors on that cluster (``"auto"``: the one running here; ``"local"``: a
-    private Ray on 127.0.0.1 only, :func:`~campaign.distributed.toolkit.init_ray`)."""
+    private Ray on 127.0.0.1 only, :func:`~campaign.engine.ray_toolkit.init_ray`)."""
     args = (make_worker, run_one)
     if address is not None:
         from ray.util.multiprocessing import Pool as RayPool
 
-        from campaign.distributed.toolkit import init_ray
+        from campaign.engine.ray_toolkit import init_ray
 
         own_ray = init_ray(address, num_cpus=workers if address == "local" else None)
         try:

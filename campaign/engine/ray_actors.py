@@ -6,7 +6,7 @@ built its worker, submits every task to the least-loaded actor with at most ``de
 calls per actor (so memory is bounded by ``workers * depth`` tasks) and collects with
 ``ray.wait``. A call lost with its actor comes back as an error outcome, for the engine
 to retry or record. Ray itself is joined or started on loopback by the caller
-(:func:`~campaign.distributed.toolkit.init_ray`).
+(:func:`~campaign.engine.ray_toolkit.init_ray`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from campaign.engine.executors import RunOne, run_guarded
-from campaign.engine.run import Outcome
+from campaign.engine.run import Outcome, short_reason
 
 __all__ = ["RayActorExecutor", "TaskActor"]
 
@@ -30,7 +30,7 @@ class TaskActor:
 
     def __init__(self, make_worker: Callable[[], Any], run_one: RunOne,
                  n_threads: int = 1) -> None:
-        from campaign.distributed.toolkit import set_worker_threads
+        from campaign.engine.ray_toolkit import set_worker_threads
 
         set_worker_threads(n_threads)
         self.worker, self.run_one = make_worker(), run_one
@@ -56,7 +56,7 @@ class RayActorExecutor:
         self._pending: dict[Any, Any] = {}
 
     def _start(self) -> None:
-        from campaign.distributed.toolkit import ActorGroup, ActorPool, start_actors
+        from campaign.engine.ray_toolkit import ActorGroup, ActorPool, start_actors
 
         group = ActorGroup(TaskActor, self.options, self.args, self.workers, self.name)
         (actors,), _ = start_actors([group])
@@ -84,8 +84,6 @@ class RayActorExecutor:
             try:
                 out.append(ray.get(ref))
             except ray.exceptions.RayError as exc:
-                from campaign.runner import short_reason
-
                 out.append(Outcome(task, None, short_reason("worker_error", exc),
                                    time.perf_counter() - started))
         return out

@@ -26,10 +26,17 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-__all__ = ["Executor", "Job", "JobBase", "Outcome", "RunReport", "Store", "run_job"]
+__all__ = ["Executor", "Job", "JobBase", "Outcome", "RunReport", "Store", "run_job",
+           "short_reason"]
 
 Log = Callable[[str], None]
 Rows = list[Any]
+
+
+def short_reason(stage: str, exc: BaseException) -> str:
+    """``"<stage>: <ExceptionType>: <last line>"``, at most 500 characters."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{stage}: {type(exc).__name__}: {lines[-1].strip() if lines else ''}"[:500]
 
 
 @dataclasses.dataclass
@@ -55,7 +62,7 @@ class RunReport:
 
 
 class Store(Protocol):
-    """Where finished tasks' rows go (:class:`campaign.results.ResultStore` and the
+    """Where finished tasks' rows go (:class:`campaign.engine.store.ResultStore` and the
     benchmark and data-build stores built on it)."""
 
     def is_done(self, task_id: str) -> bool: ...
@@ -131,7 +138,7 @@ def run_job(job: Job, store: Store, executor: Executor, *, retries: int = 0,
     executor when done (also on an interrupt). The executor's ``state()``, when it has
     one, joins the bar's postfix.
     """
-    from campaign.progress import progress_bar
+    from campaign.engine.progress import progress_bar
 
     started = time.perf_counter()
     report = report if report is not None else RunReport()

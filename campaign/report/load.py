@@ -52,7 +52,7 @@ def load_candidates(
             ``require_success``) every candidate failed (the message counts the most
             common failure reasons).
     """
-    from campaign.results import ResultsError, read_results
+    from campaign.engine.store import ResultsError, read_results
 
     cols = None if columns is None else list(dict.fromkeys([*columns, "status", "failure_reason"]))
     try:
@@ -60,7 +60,7 @@ def load_candidates(
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
     if table.empty:
-        from campaign.results import NotAResultsFolderError
+        from campaign.engine.store import NotAResultsFolderError
 
         raise NotAResultsFolderError(
             f"results folder {str(directory)!r} holds no candidates yet (no part-*.parquet "

@@ -1,6 +1,6 @@
 """Benchmarks of structure recovery: matching, scoring, baselines, guests-only relaxation.
 
-Pure computation (no Ray, no files): ``chggen benchmark`` (``campaign/benchmark``) runs the
+Pure computation (no Ray, no files): ``chggen benchmark`` (``campaign/jobs/benchmark``) runs the
 methods and stores the rows; this package decides what a row means. See
 ``docs/benchmark.md``.
 """

@@ -22,7 +22,7 @@ SAMPLER_METHODS = ("pc", "ode")
 
 DEFAULT_PRESET = "fast-pc"
 """The name of the :class:`SamplerSettings` field defaults: the preset a run uses and
-records when none is named (``campaign.resources.resolve_sampler_settings``, ``chggen
+records when none is named (``campaign.stages.resources.resolve_sampler_settings``, ``chggen
 generate --sampler``, YAML ``sampler: {preset: ...}``)."""
 
 # the CHGGen reference: every level gets the predictor and 5 corrector steps, inpainting

@@ -7,7 +7,7 @@
 3. :func:`inpainting_specs`: framework refinement of a relaxed unconditional candidate
    and the inpainting specs that place its guests back into the refined framework.
 
-The campaign's stage runner (``campaign.runner``) calls exactly these functions, in Ray
+The campaign's stage runner (``campaign.stages.runner``) calls exactly these functions, in Ray
 actors or in one process.
 """
 

@@ -18,7 +18,7 @@ from pymatgen.io.cif import CifWriter
 import chggen
 from campaign.cli import build_parser, main
 from campaign.commands.top import rank_candidates
-from campaign.results import CANDIDATE_SCHEMA, read_results
+from campaign.engine.store import CANDIDATE_SCHEMA, read_results
 from chggen._options import CliDefault
 from chggen_kernels.workflow import rank_key
 from tests.api.conftest import FAST, FAST_ARGV

@@ -3,7 +3,7 @@
 ``FakeRelaxer`` returns the structure unchanged (or, every ``snap_every``-th call, the
 target crystal of that formula: a relaxation that falls into the known structure) with an
 energy per atom from ``energy_fn``. ``fake_chain`` is the real
-:class:`~campaign.benchmark.chain.InProcessChain` around the real stage runner, whose
+:class:`~campaign.jobs.benchmark.chain.InProcessChain` around the real stage runner, whose
 resources are a zero score function, a three-level sampler and the fake relaxer, so the
 whole benchmark runs in seconds.
 """
@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 import torch
 from pymatgen.core import Structure
 
-from campaign.benchmark.chain import InProcessChain
-from campaign.runner import RunnerSettings, StageRunner
+from campaign.jobs.benchmark.chain import InProcessChain
+from campaign.stages.runner import RunnerSettings, StageRunner
 from chggen_kernels.relax import RelaxResult
 from chggen_kernels.sampling import SamplerSettings
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from campaign.benchmark.runner import init_worker
 from campaign.cli import build_parser, run_command
 from campaign.commands import benchmark as command
+from campaign.jobs.benchmark.runner import init_worker
 from chggen_kernels.testing import diamond, rock_salt
 from chggen_kernels.training import TrainingCrystal
 from chggen_kernels.training.parquet import write_training_parquet
@@ -168,7 +168,7 @@ def test_failing_candidates_are_rows_and_a_failing_task_is_retried(
 
 
 def test_pool_runs_every_task(known: str, tmp_path: Path) -> None:
-    from campaign.benchmark.driver import execute
+    from campaign.jobs.benchmark.driver import execute
 
     def pool_factory(workers, address, make_chain, run_one):
         return ThreadPool(workers, initializer=init_worker, initargs=(make_chain, run_one))
@@ -207,7 +207,7 @@ def test_real_chain_factory_with_a_tiny_checkpoint(known: str, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    import campaign.resources
+    import campaign.stages.resources
     from chggen_kernels.model import ScoreModel
     from chggen_kernels.training import CheckpointMetadata, save_checkpoint
     from chggen_kernels.training.tiny import tiny_model_config
@@ -219,7 +219,7 @@ def test_real_chain_factory_with_a_tiny_checkpoint(known: str, tmp_path: Path,
     save_checkpoint(checkpoint, config.to_dict(), ScoreModel(config).state_dict(),
                     CheckpointMetadata(data_hash="feedbeef", sigma_min=0.05, sigma_max=2.0))
     relaxer = FakeRelaxer(TARGETS)
-    monkeypatch.setattr(campaign.resources, "load_relaxer", lambda settings: relaxer)
+    monkeypatch.setattr(campaign.stages.resources, "load_relaxer", lambda settings: relaxer)
     out = tmp_path / "real"
     a = csp_args(known, out, "--k", "2", "--methods", "unconditional", "--limit", "1",
                  "--checkpoint", str(checkpoint), "--n-levels", "3", "--n-corrector", "0")
@@ -237,7 +237,7 @@ def test_hosts_guest_must_be_an_element(known: str, tmp_path: Path,
 
 
 def test_sampler_preset_reaches_the_chain(known: str, tmp_path: Path) -> None:
-    from campaign.resources import resolve_sampler_settings
+    from campaign.stages.resources import resolve_sampler_settings
 
     chosen = command.spec_from_args(csp_args(known, tmp_path / "a", "--sampler", "reference",
                                              "--n-levels", "50")).chain.sampler

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from campaign.benchmark.driver import execute
 from campaign.commands import benchmark as command
-from campaign.distributed.toolkit import init_ray
+from campaign.engine.ray_toolkit import init_ray
+from campaign.jobs.benchmark.driver import execute
 from tests.benchmark.fakes import FakeRelaxer, fake_chain
 from tests.benchmark.test_benchmark_cli import TARGETS, csp_args, known  # noqa: F401
 

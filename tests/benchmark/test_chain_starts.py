@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from campaign.benchmark.chain import raw_start, separated_first
+from campaign.jobs.benchmark.chain import raw_start, separated_first
 from chggen_kernels.templates import TEMPLATE_SIGMA, TemplateLibrary
 from chggen_kernels.testing import rock_salt
 from chggen_kernels.thermo.known_structures import KnownPhase

@@ -8,10 +8,10 @@ import random
 import pytest
 from pymatgen.core import Composition
 
-from campaign.benchmark.default_set import CSP_DEFAULT
-from campaign.benchmark.extended_set import EXTENDED_CSP
-from campaign.benchmark.known_input import shipped_sets_path
 from campaign.cli import main
+from campaign.jobs.benchmark.default_set import CSP_DEFAULT
+from campaign.jobs.benchmark.extended_set import EXTENDED_CSP
+from campaign.jobs.benchmark.known_input import shipped_sets_path
 from chggen_kernels.benchmark.selection import choose_extended_set
 from chggen_kernels.datasets import read_known_structures
 

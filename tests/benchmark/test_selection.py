@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
-from campaign.benchmark.known_input import BenchmarkInputError, Compound, select_compounds
+from campaign.jobs.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
+from campaign.jobs.benchmark.known_input import BenchmarkInputError, Compound, select_compounds
 from chggen_kernels.benchmark import choose_benchmark_set, in_systems
 from chggen_kernels.testing import diamond, rock_salt
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from campaign.benchmark.store import schema
-from campaign.results import ResultsError, ResultStore
+from campaign.engine.store import ResultsError, ResultStore
+from campaign.jobs.benchmark.store import schema
 
 NEW = schema([("task_id", "str"), ("energy_per_atom", "float"), ("cpu_task_s", "float")],
              "benchmark-test")

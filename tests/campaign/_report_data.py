@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-from campaign.results import ResultStore
+from campaign.engine.store import ResultStore
 from chggen_kernels.workflow.records import CandidateRecord
 
 

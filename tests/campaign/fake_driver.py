@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 from campaign.commands.run import execute
-from campaign.config import load_config
-from campaign.distributed.toolkit import loopback_only
+from campaign.config.model import load_config
+from campaign.engine.ray_toolkit import loopback_only
 from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 
 

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from campaign.compositions import parse_formula
-from campaign.runner import RunnerSettings, failed_row
+from campaign.config.compositions import parse_formula
+from campaign.stages.runner import RunnerSettings, failed_row
 from chggen_kernels.workflow import candidate_id, candidate_seed
 from chggen_kernels.workflow.records import (
     CandidateRecord,

@@ -21,7 +21,7 @@ import pytest
 
 ray = pytest.importorskip("ray")  # fake_cluster subclasses Ray's fake node provider
 
-from campaign.config import validate_config  # noqa: E402
+from campaign.config.model import validate_config  # noqa: E402
 from campaign.distributed.driver import run_campaign  # noqa: E402
 from campaign.distributed.fake_cluster import (  # noqa: E402
     FAKE_HEAD_TYPE,
@@ -31,7 +31,7 @@ from campaign.distributed.fake_cluster import (  # noqa: E402
     autoscaler_report,
     node_types_from_cluster_yaml,
 )
-from campaign.tasks import task_specs, unconditional_tasks  # noqa: E402
+from campaign.jobs.tasks import task_specs, unconditional_tasks  # noqa: E402
 from tests.campaign.fake_runner import FakeRunnerFactory  # noqa: E402
 from tests.campaign.placed_runner import (  # noqa: E402
     PlacedRunnerFactory,

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from campaign.config import load_config, validate_config
+from campaign.config.model import load_config, validate_config
 from campaign.distributed.driver import run_campaign
-from campaign.distributed.toolkit import loopback_only
+from campaign.engine.ray_toolkit import loopback_only
 from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 from tests.campaign.sockets import off_loopback_sockets
 

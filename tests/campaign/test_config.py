@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from campaign.compositions import (
+from campaign.config.compositions import (
     CompositionError,
     Constraint,
     cell_compositions,
@@ -16,7 +16,7 @@ from campaign.compositions import (
     line_compositions,
     parse_formula,
 )
-from campaign.config import (
+from campaign.config.model import (
     CampaignConfigError,
     dump_config,
     load_config,
@@ -202,7 +202,7 @@ def test_load_config_file_errors(tmp_path: Path) -> None:
 def test_scan_defaults_spread_the_line_within_the_budget(capsys) -> None:
     from campaign.cli import main
     from campaign.commands.scan import scan_config
-    from campaign.tasks import count_unconditional_tasks
+    from campaign.jobs.tasks import count_unconditional_tasks
 
     config = scan_config("Li-Si", output="out")
     assert config.modes == ["unconditional", "inpaint"] and config.inpaint.guest_species == ("Li",)

@@ -36,16 +36,17 @@ import torch
 from ase.calculators.calculator import Calculator, all_changes
 from pymatgen.core import Lattice, Structure
 
-from campaign.results import CANDIDATE_SCHEMA, ResultStore, read_results
-from campaign.runner import RunnerSettings, StageRunner
+from campaign.engine.store import CANDIDATE_SCHEMA, ResultStore, read_results
+from campaign.stages.runner import RunnerSettings, StageRunner
 from chggen_kernels.relax import Relaxer, RelaxSettings
 from chggen_kernels.workflow.records import CandidateRecord
 
 pytestmark = pytest.mark.slow
 
 #: modules on the path of one inpainted candidate (their own calls are the ones counted)
-PATH_MODULES = ("campaign.runner", "campaign.results", "campaign.local", "chggen_kernels.crystal",
-                "chggen_kernels.symmetry", "chggen_kernels.workflow.", "chggen_kernels.relax.")
+PATH_MODULES = ("campaign.stages.runner", "campaign.engine.store", "campaign.jobs.chain",
+                "chggen_kernels.crystal", "chggen_kernels.symmetry", "chggen_kernels.workflow.",
+                "chggen_kernels.relax.")
 
 #: the edges, by the functions that convert there ("module.function")
 EDGES = {

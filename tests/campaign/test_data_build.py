@@ -15,11 +15,11 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from campaign.cli import main
-from campaign.data_build import BuildOptions, gather_candidates, run_build
-from campaign.data_cache import RelaxStore, read_any_cache
-from campaign.data_relax import blocks, build_relaxer, relax_one
 from campaign.engine import TaskActor
-from campaign.folder import FolderSettingsError
+from campaign.engine.folder import FolderSettingsError
+from campaign.jobs.data.build import BuildOptions, gather_candidates, run_build
+from campaign.jobs.data.cache import RelaxStore, read_any_cache
+from campaign.jobs.data.relax import blocks, build_relaxer, relax_one
 from chggen_kernels.datasets import append_record, system_of
 from chggen_kernels.thermo import OfflineHullSource, get_hull
 from chggen_kernels.training import load_training_data
@@ -301,7 +301,7 @@ def test_substituted_source_errors_name_the_option(tmp_path, capsys, args, messa
 
 def test_command_line_reproduces_the_build_and_names_only_given_inputs(tmp_path) -> None:
     from campaign.commands import data as data_command
-    from campaign.data_build import command_line
+    from campaign.jobs.data.build import command_line
 
     plain = _options(tmp_path / "o", max_atoms=8)
     line = command_line(plain)

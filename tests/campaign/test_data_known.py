@@ -13,7 +13,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from campaign.cli import main
-from campaign.data_build import BuildOptions, DataBuildError, run_build
+from campaign.jobs.data.build import BuildOptions, DataBuildError, run_build
 from chggen_kernels.testing import diamond, fcc
 from chggen_kernels.training import load_training_data
 

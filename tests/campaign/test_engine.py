@@ -20,9 +20,9 @@ from campaign.engine import (
     init_worker,
     run_job,
 )
-from campaign.local import run_chain
-from campaign.runner import RunnerSettings
-from campaign.tasks import Task, task_specs
+from campaign.jobs.chain import run_chain
+from campaign.jobs.tasks import Task, task_specs
+from campaign.stages.runner import RunnerSettings
 from chggen_kernels.workflow.settings import InpaintSettings
 from tests.campaign.fake_runner import FakeRunnerFactory
 

@@ -6,8 +6,8 @@ import pytest
 from pymatgen.core import Structure
 
 from campaign.cli import main
+from campaign.engine.store import NotAResultsFolderError
 from campaign.report import export_candidates, load_candidates, unique_candidates
-from campaign.results import NotAResultsFolderError
 from chggen_kernels.analysis import MatchSettings, duplicate_groups
 from tests.campaign._report_data import (
     cscl_lisi,

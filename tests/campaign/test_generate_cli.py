@@ -17,8 +17,8 @@ from pymatgen.io.cif import CifWriter
 from campaign import resources
 from campaign.cli import main
 from campaign.commands.top import rank_candidates
-from campaign.local import host_specs, rank_table
-from campaign.results import read_results
+from campaign.engine.store import read_results
+from campaign.jobs.chain import host_specs, rank_table
 from chggen_kernels.hosts import parse_guest_spec, read_host
 from chggen_kernels.model import ScoreModel
 from chggen_kernels.relax import RelaxSettings

@@ -11,8 +11,8 @@ from pymatgen.core import Structure
 
 from campaign.cli import main
 from campaign.commands.scan import config_from_args, register
-from campaign.results import read_results
-from campaign.tasks import load_starts, task_specs, unconditional_tasks
+from campaign.engine.store import read_results
+from campaign.jobs.tasks import load_starts, task_specs, unconditional_tasks
 
 FAST = ["--n-levels", "6", "--n-corrector", "1", "--max-steps", "12", "--threads", "1",
         "--quiet"]

@@ -13,7 +13,7 @@ from campaign.cli import build_parser
 from campaign.commands.benchmark import SAMPLER_OPTIONS as BENCHMARK_SAMPLER
 from campaign.commands.generate import RELAX_OPTIONS
 from campaign.commands.generate import SAMPLER_OPTIONS as GENERATE_SAMPLER
-from campaign.resources import resolve_sampler_settings
+from campaign.stages.resources import resolve_sampler_settings
 from chggen_kernels.relax import RelaxSettings
 from chggen_kernels.sampling import SamplerSettings
 

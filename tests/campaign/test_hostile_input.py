@@ -14,8 +14,8 @@ import yaml
 from pymatgen.core import Lattice, Structure
 
 from campaign.cli import main
-from campaign.config import CampaignConfigError, validate_config
-from campaign.folder import LOCK_NAME, folder_lock
+from campaign.config.model import CampaignConfigError, validate_config
+from campaign.engine.folder import LOCK_NAME, folder_lock
 from campaign.inputs.limits import LimitError, Limits, parse_limit_options
 from campaign.inputs.text import load_yaml_text
 
@@ -213,7 +213,7 @@ def test_data_build_refuses_when_no_structure_is_usable(tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from campaign.data_build import BuildOptions, run_build
+    from campaign.jobs.data.build import BuildOptions, run_build
     from chggen_kernels.errors import InputError
 
     path = tmp_path / "known.parquet"

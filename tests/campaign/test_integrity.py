@@ -19,23 +19,23 @@ import pytest
 
 from campaign.cli import main, run_command
 from campaign.commands.run import output_for_settings
-from campaign.config import validate_config
+from campaign.config.model import validate_config
 from campaign.distributed.driver import run_campaign
 from campaign.distributed.preflight import prepare_folder
 from campaign.distributed.workers import runner_settings
-from campaign.folder import (
+from campaign.engine.folder import (
     LOCK_NAME,
     FolderLockedError,
     FolderSettingsError,
     check_fingerprint,
     folder_lock,
     keep_config,
-    runner_fingerprint,
 )
-from campaign.local import run_chain
-from campaign.results import CANDIDATE_SCHEMA, QUARANTINE_NAME, ResultStore
-from campaign.runner import RunnerSettings
-from campaign.tasks import task_specs, unconditional_tasks
+from campaign.engine.store import CANDIDATE_SCHEMA, QUARANTINE_NAME, ResultStore
+from campaign.jobs.chain import run_chain
+from campaign.jobs.tasks import task_specs, unconditional_tasks
+from campaign.stages.fingerprint import runner_fingerprint
+from campaign.stages.runner import RunnerSettings
 from chggen_kernels.errors import ChggenError, InputError, RunFailedError, RunInterrupted
 from tests.campaign.fake_runner import FakeRunnerFactory
 
@@ -195,7 +195,7 @@ def test_every_configuration_is_kept(tmp_path) -> None:
 # ---------------------------------------------------------------- one writer
 _HOLD = """
 import sys, time
-from campaign.folder import folder_lock
+from campaign.engine.folder import folder_lock
 with folder_lock(sys.argv[1], command="holder"):
     print("held", flush=True)
     time.sleep(60)
@@ -335,10 +335,10 @@ def test_errors_map_to_one_line_and_an_exit_code(capsys, error, code, line) -> N
 
 
 def test_project_errors_share_the_base_type() -> None:
-    from campaign.compositions import CompositionError
-    from campaign.config import CampaignConfigError
-    from campaign.resources import HullInputError, ModelNotAvailableError
-    from campaign.results import ResultsError
+    from campaign.config.compositions import CompositionError
+    from campaign.config.model import CampaignConfigError
+    from campaign.engine.store import ResultsError
+    from campaign.stages.resources import HullInputError, ModelNotAvailableError
     from chggen_kernels.settings import SettingsError
     from chggen_kernels.training import CheckpointError
 
@@ -354,7 +354,7 @@ def test_project_errors_share_the_base_type() -> None:
                                             (errno.EROFS, "Read-only file system")])
 def test_disk_full_is_one_line_and_the_folder_resumes(tmp_path, monkeypatch, capsys, code,
                                                       reason) -> None:
-    import campaign.results as results
+    import campaign.engine.store as results
 
     config = _config(tmp_path / "out")
     runner = FakeRunnerFactory()(runner_settings(config))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from campaign.results import QUARANTINE_NAME, ResultStore
+from campaign.engine.store import QUARANTINE_NAME, ResultStore
 from tests.campaign.test_pipeline import _check_exactly_once, _config, _run, ray_session
 
 pytest.importorskip("ray")
@@ -40,8 +40,8 @@ def test_disk_full_stops_the_campaign_with_one_error_and_it_resumes(
         ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    import campaign.results as results
-    from campaign.folder import LOCK_NAME
+    import campaign.engine.store as results
+    from campaign.engine.folder import LOCK_NAME
 
     config = _config(tmp_path / "out")
     real = results.pq.write_table

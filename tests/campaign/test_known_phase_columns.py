@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from campaign.cli import main
+from campaign.engine.store import ResultsError, ResultStore, read_results
 from campaign.report import build_report
-from campaign.results import ResultsError, ResultStore, read_results
 from tests.campaign._report_data import (
     antifluorite_li2si,
     cscl_lisi,

@@ -99,7 +99,7 @@ def test_model_info_missing_checkpoint_is_a_clear_error(tmp_path, capsys) -> Non
 def test_the_shipped_model_is_the_documented_architecture() -> None:
     """The shipped weights use ``cpu_default_config`` (cap 16 since the cap-16 retraining)
     and carry a measured quality table, so ``model info`` never prints a bare card."""
-    from campaign.resources import default_model_path
+    from campaign.stages.resources import default_model_path
     from chggen_kernels.model import ScoreModelConfig, cpu_default_config
     from chggen_kernels.training.checkpoint import read_checkpoint
 

@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from campaign.config import dump_config, validate_config
+from campaign.config.model import dump_config, validate_config
 from campaign.distributed.driver import run_campaign
-from campaign.distributed.toolkit import init_ray
 from campaign.distributed.workers import CampaignResourceError, plan_actors
-from campaign.results import ResultStore
-from campaign.tasks import inpainting_task, task_specs, unconditional_tasks
+from campaign.engine.ray_toolkit import init_ray
+from campaign.engine.store import ResultStore
+from campaign.jobs.tasks import inpainting_task, task_specs, unconditional_tasks
 from chggen_kernels.workflow import select_hosts
 from tests.campaign.fake_runner import FakeRunnerFactory, register_by_value
 from tests.campaign.sockets import off_loopback_sockets, ray_processes
@@ -261,7 +261,7 @@ def test_actor_plan_fallback_and_infeasible_requests(tmp_path: Path) -> None:
 
 def test_actor_that_cannot_start_stops_before_any_row(ray_session, tmp_path: Path) -> None:
     from campaign.distributed.driver import CampaignError
-    from campaign.resources import ModelNotAvailableError
+    from campaign.stages.resources import ModelNotAvailableError
 
     data = yaml.safe_load(dump_config(_config(tmp_path / "out")))
     data["resources"]["relax_actors"] = 1
@@ -275,7 +275,7 @@ def test_actor_that_cannot_start_stops_before_any_row(ray_session, tmp_path: Pat
 
 
 def test_a_campaign_file_cannot_choose_the_stage_code(tmp_path: Path) -> None:
-    from campaign.config import CampaignConfigError
+    from campaign.config.model import CampaignConfigError
 
     data = yaml.safe_load(dump_config(_config(tmp_path / "out")))
     data["stages"] = {"module": "tests.campaign.fake_runner"}
@@ -301,7 +301,7 @@ def test_chggen_run_and_generate_make_the_same_candidates(ray_session, tmp_path:
     import torch
 
     from campaign.cli import main
-    from campaign.results import read_results
+    from campaign.engine.store import read_results
     from tests.campaign.test_runner import SIGMA, write_user_checkpoint
 
     checkpoint = write_user_checkpoint(tmp_path / "user.pt")

@@ -20,7 +20,7 @@ from pymatgen.core import Lattice, Structure
 
 import chggen
 from campaign.cli import main
-from campaign.results import read_results
+from campaign.engine.store import read_results
 from chggen_kernels.relax import Relaxer, RelaxSettings
 from chggen_kernels.relax.potentials import PotentialError, resolve_potential
 from chggen_kernels.thermo.known_structures import read_known_phase_structures
@@ -130,7 +130,7 @@ def test_a_potentials_hull_is_read_back_from_the_cache(_cache) -> None:
 
 
 def test_failed_phases_and_phases_without_structure_are_counted(capsys, _cache) -> None:
-    from campaign.resources import make_hull_provider
+    from campaign.stages.resources import make_hull_provider
     from chggen_kernels.thermo.sources import build_hull_data_path
 
     # NaN above 2 atoms: Cu3Au and CuAu3 fail to relax and are left out, and said so
@@ -271,8 +271,9 @@ def test_an_entry_point_of_group_chggen_mlips_names_a_potential(tmp_path, monkey
 
 
 def test_a_folder_written_before_potentials_were_recorded_resumes_with_chgnet(tmp_path) -> None:
-    from campaign.folder import FINGERPRINT_NAME, check_fingerprint, runner_fingerprint
-    from campaign.runner import RunnerSettings
+    from campaign.engine.folder import FINGERPRINT_NAME, check_fingerprint
+    from campaign.stages.fingerprint import runner_fingerprint
+    from campaign.stages.runner import RunnerSettings
 
     folder = tmp_path / "old"
     fingerprint = runner_fingerprint(RunnerSettings())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from campaign.progress import PLAIN_INTERVAL_S, PlainProgress, progress_bar
+from campaign.engine.progress import PLAIN_INTERVAL_S, PlainProgress, progress_bar
 
 
 def test_a_log_file_gets_plain_lines_at_most_every_interval_and_one_at_the_end() -> None:

@@ -1,4 +1,4 @@
-"""The reaper of a private local Ray (``campaign.distributed.reaper``).
+"""The reaper of a private local Ray (``campaign.engine.ray_reaper``).
 
 * :func:`test_killed_driver_leaves_no_ray_process`: a real driver process starts a private
   Ray through ``init_ray`` (as ``chggen run`` does), is SIGKILLed once its Ray runs, or
@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from campaign.distributed.reaper import mentions_session, session_dir_in, session_processes
+from campaign.engine.ray_reaper import mentions_session, session_dir_in, session_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 GONE_WITHIN_S = 10.0  # the guarantee: no Ray process of a run alive 10 s after its driver
@@ -32,7 +32,7 @@ GONE_WITHIN_S = 10.0  # the guarantee: no Ray process of a run alive 10 s after 
 DRIVER = """
 import sys, time
 import ray
-from campaign.distributed.toolkit import init_ray
+from campaign.engine.ray_toolkit import init_ray
 init_ray(None, num_cpus=1)
 print(ray._private.worker._global_node.get_session_dir_path(), flush=True)
 time.sleep(300)
@@ -92,11 +92,11 @@ def test_killed_driver_leaves_no_ray_process(moment: str) -> None:
         if moment == "after_ray_init":
             session_dir: str | None = _readline(driver.stdout, timeout_s=120.0)
             wanted = {"gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent",
-                      "campaign.distributed.reaper"}
+                      "campaign.engine.ray_reaper"}
         else:
             session_dir = None
             wanted = {"raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent",
-                      "campaign.distributed.reaper"}
+                      "campaign.engine.ray_reaper"}
         deadline = time.monotonic() + 120.0
         while True:  # the agents may start after ray.init returns on a loaded machine
             _record(driver.pid, session_dir, recorded)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from campaign.config import load_config
+from campaign.config.model import load_config
+from campaign.config.recipes import RAY_REQUIREMENT, RAY_VERSION, render_slurm
 from campaign.distributed.cluster_fit import actor_requests, load_node_types, shortfall
-from campaign.recipes import RAY_REQUIREMENT, RAY_VERSION, render_slurm
 
 ROOT = Path(__file__).resolve().parents[2]
 SBATCH = ROOT / "examples" / "slurm" / "chggen_ray.sbatch"

@@ -8,10 +8,10 @@ import re
 import pytest
 
 from campaign.cli import main
+from campaign.engine.store import NotAResultsFolderError
 from campaign.report import ReportError, build_report, load_candidates, summary_counts
 from campaign.report.figures import symmetry_rates
 from campaign.report.hull import binary_systems, candidate_formation_energies, infer_hull_spec
-from campaign.results import NotAResultsFolderError
 from tests.campaign._report_data import write_all_failed, write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
+from campaign.engine.store import ResultStore
 from campaign.report import build_report, load_candidates
 from campaign.report.cards import volume_change
 from campaign.report.phase import decomposition_sources, multinary_systems
 from campaign.report.viewer import structure_scene
-from campaign.results import ResultStore
 from tests.campaign._report_data import antifluorite_li2si, p1_li3si, record, write_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,13 +14,13 @@ import pytest
 
 from campaign.cli import main
 from campaign.commands.top import EmptyResults, rank_candidates
-from campaign.results import (
+from campaign.engine.store import (
     CANDIDATE_SCHEMA,
     ResultsError,
     ResultStore,
     read_results,
 )
-from campaign.runner import failed_row as failed_record
+from campaign.stages.runner import failed_row as failed_record
 from chggen_kernels.workflow.records import CandidateRecord, CandidateSpec
 
 

@@ -14,11 +14,11 @@ import torch
 from pymatgen.core import Structure
 
 from campaign.cli import main
-from campaign.config import validate_config
+from campaign.config.model import validate_config
 from campaign.distributed.workers import RelaxWorker, SamplerWorker, runner_settings
-from campaign.results import read_results
-from campaign.runner import build_runner
-from campaign.tasks import task_specs, unconditional_tasks
+from campaign.engine.store import read_results
+from campaign.jobs.tasks import task_specs, unconditional_tasks
+from campaign.stages.runner import build_runner
 from chggen_kernels.model import ScoreModel
 from chggen_kernels.training import CheckpointMetadata, save_checkpoint
 from chggen_kernels.training.tiny import tiny_model_config
@@ -61,7 +61,7 @@ def _campaign(checkpoint: str, output: Path, n_samples: int = 2):
 
 def _campaign_rows(config) -> list:
     """What ``chggen run`` computes: the driver's plan, then the actors' classes."""
-    from campaign.resources import checkpoint_volume_prior
+    from campaign.stages.resources import checkpoint_volume_prior
 
     task = next(unconditional_tasks(config))
     v0 = checkpoint_volume_prior(config.model.checkpoint).volume_per_atom(task.composition)
@@ -120,7 +120,7 @@ def test_worker_guards_turn_failures_into_rows(checkpoint: str, tmp_path: Path) 
 
 
 def test_missing_checkpoint_names_the_path(tmp_path: Path) -> None:
-    from campaign.resources import ModelNotAvailableError
+    from campaign.stages.resources import ModelNotAvailableError
 
     config = _campaign(str(tmp_path / "nowhere.pt"), tmp_path / "c")
     with pytest.raises(ModelNotAvailableError, match="nowhere.pt"):

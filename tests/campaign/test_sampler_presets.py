@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from campaign.commands.generate import SAMPLER_OPTIONS, add_shared_arguments
-from campaign.config import CampaignConfigError, validate_config
-from campaign.options import given_values
-from campaign.resources import resolve_sampler_settings
+from campaign.commands.options import given_values
+from campaign.config.model import CampaignConfigError, validate_config
+from campaign.stages.resources import resolve_sampler_settings
 from chggen_kernels.sampling import DEFAULT_PRESET, SAMPLER_PRESETS, SamplerSettings
 
 TRAINED = SimpleNamespace(sigma_min=0.02, sigma_max=8.0)  # a checkpoint's sigma range, Å
@@ -109,7 +109,7 @@ def test_sampler_option_help_is_read_from_the_preset_table() -> None:
 
 
 def test_cost_estimate_reads_the_resolved_repaint_passes() -> None:
-    from campaign.inputs.plan import score_evaluations
+    from campaign.config.plan import score_evaluations
 
     sampler = resolve_sampler_settings({"preset": "reference"}, None).to_dict()
     assert score_evaluations(sampler, inpainting=True) == 3 * (200 + 5 * 200)

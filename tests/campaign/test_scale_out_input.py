@@ -13,7 +13,7 @@ import yaml
 from campaign.cli import main
 from campaign.distributed import toolkit
 from campaign.distributed.cluster_fit import ClusterFitError, node_types
-from campaign.distributed.toolkit import RayAddressError, check_ray_address
+from campaign.engine.ray_toolkit import RayAddressError, check_ray_address
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = str(ROOT / "cluster.yaml")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from campaign.cli import build_parser, main
-from campaign.config import (
+from campaign.commands.options import default_of, shown
+from campaign.config.model import (
     CampaignConfig,
     CampaignConfigError,
     LatticeConfig,
@@ -22,7 +23,6 @@ from campaign.config import (
     ResourcesConfig,
     validate_config,
 )
-from campaign.options import default_of, shown
 
 BASE = {"compositions": {"chemical_systems": ["Li-Si"]}}
 
@@ -48,9 +48,9 @@ def _assert_reads(parser: argparse.ArgumentParser, option: str, value: object) -
 
 
 def _benchmark_cases() -> list[tuple[tuple[str, ...], str, object]]:
-    from campaign.benchmark.csp import CspSettings
-    from campaign.benchmark.driver import RunSpec
-    from campaign.benchmark.hosts import HostSettings
+    from campaign.jobs.benchmark.csp import CspSettings
+    from campaign.jobs.benchmark.driver import RunSpec
+    from campaign.jobs.benchmark.hosts import HostSettings
 
     csp, hosts = ("benchmark", "csp"), ("benchmark", "hosts")
     return [
@@ -65,7 +65,7 @@ def _benchmark_cases() -> list[tuple[tuple[str, ...], str, object]]:
 
 
 def _data_cases() -> list[tuple[tuple[str, ...], str, object]]:
-    from campaign.data_options import BuildOptions
+    from campaign.jobs.data.options import BuildOptions
 
     options = {"--random-per-system": "random_per_system", "--max-atoms": "max_atoms",
                "--ehull-max": "ehull_max", "--mp-ehull-max": "mp_ehull_max",
@@ -111,8 +111,8 @@ def test_every_option_reads_its_settings_default(command, option, value) -> None
 
 
 def test_help_follows_a_changed_settings_default(monkeypatch) -> None:
-    from campaign.benchmark.csp import CspSettings
-    from campaign.data_options import BuildOptions
+    from campaign.jobs.benchmark.csp import CspSettings
+    from campaign.jobs.data.options import BuildOptions
 
     monkeypatch.setattr(CspSettings.__dataclass_fields__["k"], "default", 7)
     monkeypatch.setattr(BuildOptions.__dataclass_fields__["workers"], "default", 3)
@@ -124,7 +124,7 @@ def test_help_follows_a_changed_settings_default(monkeypatch) -> None:
 
 def test_one_definition_of_each_shared_constant() -> None:
     from campaign.commands.train import TrainConfig, load_train_config
-    from campaign.data_options import BuildOptions
+    from campaign.jobs.data.options import BuildOptions
     from chggen_kernels.datasets import DEFAULT_MAX_ATOMS
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.structure_check import DEFAULT_MIN_DISTANCE
@@ -181,7 +181,7 @@ def _known(cls: type) -> str:
 
 
 def _sections() -> list[tuple[dict, str]]:
-    from campaign.config import CompositionLine, HullConfig, Limits
+    from campaign.config.model import CompositionLine, HullConfig, Limits
     from chggen_kernels.relax import RelaxSettings
     from chggen_kernels.sampling import SamplerSettings
     from chggen_kernels.workflow.settings import InpaintSettings
@@ -251,8 +251,8 @@ def test_report_refuses_a_bad_hull_with_the_kernels_message(tmp_path: Path, caps
 
 
 def test_fingerprint_hashes_a_hull_file_through_the_kernels_parser(tmp_path: Path) -> None:
-    from campaign.folder import file_sha256, settings_fingerprint
-    from campaign.resources import checkpoint_file
+    from campaign.engine.folder import file_sha256, settings_fingerprint
+    from campaign.stages.resources import checkpoint_file
 
     hull = tmp_path / "hull.csv"
     hull.write_text("formula,energy_per_atom\nLi,-1.9\n")

@@ -15,10 +15,10 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
 from campaign.cli import main
-from campaign.config import CampaignConfigError, validate_config
-from campaign.results import CANDIDATE_SCHEMA, read_results
-from campaign.runner import RunnerSettings, StageRunner
-from campaign.tasks import inpainting_task
+from campaign.config.model import CampaignConfigError, validate_config
+from campaign.engine.store import CANDIDATE_SCHEMA, read_results
+from campaign.jobs.tasks import inpainting_task
+from campaign.stages.runner import RunnerSettings, StageRunner
 from chggen_kernels.symmetry import final_symmetry
 from chggen_kernels.testing import diamond
 
@@ -78,7 +78,7 @@ def test_one_task_per_inpainting_mode_and_host() -> None:
     with pytest.raises(ValueError, match="inpainting mode must be one of"):
         inpainting_task(config, host, "unconditional")
 
-    from campaign.distributed.feed import CampaignJob
+    from campaign.jobs.campaign import CampaignJob
 
     tasks = list(CampaignJob(config).hosts_of([host]))
     assert [t.mode for t in tasks] == ["inpaint", "inpaint-symmetric"]
@@ -160,7 +160,7 @@ def test_generate_inpaint_symmetric_chain(tmp_path, checkpoint, capsys) -> None:
 
 def test_no_refined_host_ranks_the_unconditional_candidates(capsys) -> None:
     from campaign.commands.generate import print_results
-    from campaign.local import ChainResult
+    from campaign.jobs.chain import ChainResult
     from chggen_kernels.workflow import CandidateSpec, failed_row
 
     rows = []

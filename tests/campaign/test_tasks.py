@@ -7,14 +7,14 @@ import random
 
 import pytest
 
-from campaign.config import validate_config
-from campaign.runner import failed_row
-from campaign.tasks import (
+from campaign.config.model import validate_config
+from campaign.jobs.tasks import (
     count_unconditional_tasks,
     inpainting_task,
     task_specs,
     unconditional_tasks,
 )
+from campaign.stages.runner import failed_row
 from chggen_kernels.lattice import LATTICE_FAMILIES
 from chggen_kernels.workflow import candidate_seed, select_hosts, short_hash
 from chggen_kernels.workflow.planning import SEED_MODULUS

@@ -3,7 +3,7 @@
 Hypothesis generates YAML documents three ways: valid campaign files with random sizes
 and settings, mutated ones (a field replaced by a value of another type, a huge number,
 an unknown key), and adversarial text (deep nesting, anchor fans, binary bytes, random
-unicode). Each is written to a file and loaded with :func:`campaign.config.load_config`
+unicode). Each is written to a file and loaded with :func:`campaign.config.model.load_config`
 in a forked child under a memory ceiling (:mod:`tests.fuzz.forked`). An accepted file
 must plan within its limits; a refused one must raise a chggen ``InputError``; anything
 else fails the test. ``CHGGEN_FUZZ_EXAMPLES`` sets the number of examples per strategy
@@ -21,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaign.config import load_config
+from campaign.config.model import load_config
 from tests.fuzz.forked import run_forked, tally
 
 EXAMPLES = int(os.environ.get("CHGGEN_FUZZ_EXAMPLES", "60"))

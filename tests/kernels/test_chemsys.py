@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.compositions import CompositionError
-from campaign.compositions import parse_chemsys as campaign_parse
+from campaign.config.compositions import CompositionError
+from campaign.config.compositions import parse_chemsys as campaign_parse
 from chggen_kernels.chemsys import ChemicalSystemError, parse_chemsys
 from chggen_kernels.datasets import parse_chemsys as datasets_parse
 from chggen_kernels.thermo import ThermoInputError

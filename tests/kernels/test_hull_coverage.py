@@ -66,7 +66,7 @@ def test_generate_warns_before_ranking(capsys) -> None:
     """What ``chggen generate Mg2SiO4`` prints once the hull is made (build_runner_for_args,
     before the model loads), with the offline hull and the cell composition it is given."""
     from campaign.commands.generate import warn_hull_coverage
-    from campaign.resources import make_hull_provider
+    from campaign.stages.resources import make_hull_provider
 
     provider = make_hull_provider("offline", "Mg-O-Si")
     assert warn_hull_coverage(provider, {"Mg": 4, "Si": 2, "O": 8}) == [
@@ -78,7 +78,7 @@ def test_generate_warns_before_ranking(capsys) -> None:
 
 
 def test_campaign_records_the_gaps(tmp_path: Path, caplog) -> None:
-    from campaign.config import validate_config
+    from campaign.config.model import validate_config
     from campaign.distributed.preflight import COVERAGE_NAME, check_hull, write_hull_coverage
     from campaign.report.provenance import _hull_gaps
 

@@ -209,7 +209,7 @@ def test_relax_and_score_complete_ok_record(relaxer: Relaxer, hull: HullProvider
                     "framework_method", "framework_symprec", "known_phase_id",
                     "start_from", "spacegroup_start",
                     # the potential's columns: the stage runner sets them from its settings
-                    # (campaign.runner.StageRunner; a bare relaxer does not say what it is)
+                    # (campaign.stages.runner.StageRunner; a bare relaxer does not say what it is)
                     "mlip", "mlip_version", "mlip_weights_sha256"}
     assert sorted(k for k, v in row.items() if v is None) == sorted(allowed_null)
     volume_change = record.delta_v_relax  # relaxed / generated cell volume - 1

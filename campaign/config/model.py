@@ -2,14 +2,14 @@
 
 Every section's keys are checked first, with the one unknown-field check of the project
 (:func:`chggen_kernels.settings.reject_unknown`, via
-:func:`campaign.config_sections.reject_unknown_keys`), so a typo is an error that names
+:func:`campaign.config.sections.reject_unknown_keys`), so a typo is an error that names
 the key and the known ones: ``relax.fmaxx = 1: unknown field (known: fmax, ...)``.
 Validation errors are re-raised as :class:`CampaignConfigError` whose message lists each
 bad field as a dotted path with the value that was given, e.g.
 ``resources.relax_actors = 0: Input should be greater than or equal to 1``.
 
 The sections (``compositions:``, ``lattice:``, ``resources:``, ...) are defined in
-:mod:`campaign.config_sections` and importable from here too.
+:mod:`campaign.config.sections` and importable from here too.
 
 Units: energies eV/atom, forces eV/Å, volumes Å^3/atom.
 """
@@ -23,13 +23,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from campaign.compositions import (
+from campaign.config.compositions import (
     CompositionError,
     cell_compositions,
     enumeration_size,
     parse_formula,
 )
-from campaign.config_sections import (
+from campaign.config.plan import PlanCounts
+from campaign.config.sections import (
     RATIO_FREE_FAMILIES,
     AtomsRange,
     CompositionLine,
@@ -42,7 +43,6 @@ from campaign.config_sections import (
     reject_unknown_keys,
 )
 from campaign.inputs.limits import Limits, check_limit
-from campaign.inputs.plan import PlanCounts
 from campaign.inputs.text import load_yaml_file
 from chggen_kernels.errors import InputError
 from chggen_kernels.relax import RelaxSettings

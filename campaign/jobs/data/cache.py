@@ -1,7 +1,7 @@
 """The relaxation cache of ``chggen data build``: a results folder like a campaign's.
 
 ``DIR/relaxed/`` holds one Parquet part per task of relaxations (a block of candidates,
-:data:`BLOCK`), written atomically by :class:`campaign.results.ResultStore`; one row per
+:data:`BLOCK`), written atomically by :class:`campaign.engine.store.ResultStore`; one row per
 candidate with the record fields of :mod:`chggen_kernels.datasets.relaxed` (the relaxed
 structure as pymatgen JSON text, unknown fields of imported records in ``extra`` as JSON
 text). On opening, temporaries of a killed writer are removed and every part that
@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from campaign.results import ResultStore
+from campaign.engine.store import ResultStore
 from chggen_kernels.datasets import RelaxCache, load_relax_cache, validate_record
 from chggen_kernels.workflow.planning import short_hash
 

@@ -1,7 +1,7 @@
 """A campaign's plan in numbers, and what it will cost, known before any work starts.
 
 :class:`PlanCounts` is computed from the configuration without expanding its tasks
-(:meth:`campaign.config.CampaignConfig.plan_counts`); ``chggen check`` and ``--dry-run``
+(:meth:`campaign.config.model.CampaignConfig.plan_counts`); ``chggen check`` and ``--dry-run``
 print it with the resources asked for and a cost estimate from measured per-candidate
 costs (:func:`estimate_cost`).
 """
@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from campaign.config import CampaignConfig
+    from campaign.config.model import CampaignConfig
 
 __all__ = ["CostEstimate", "PlanCounts", "describe_campaign", "estimate_cost", "score_evaluations"]
 
@@ -131,7 +131,7 @@ def estimate_cost(*, unconditional_atoms: float, inpainting_atoms: float, sample
 def describe_campaign(config: CampaignConfig) -> list[str]:
     """What ``chggen check`` / ``--dry-run`` print of a validated campaign: the plan, the
     actors and the resources they ask for, the sampler, the cost estimate."""
-    from campaign.resources import resolve_sampler_settings
+    from campaign.stages.resources import resolve_sampler_settings
 
     plan = config.plan_counts()
     res = config.resources

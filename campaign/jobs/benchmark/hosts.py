@@ -28,10 +28,10 @@ from typing import Any
 
 from pymatgen.core import Element, Structure
 
-from campaign.benchmark import HOST_METHODS
-from campaign.benchmark.csp import known_cell, reference_row, task_seed
-from campaign.benchmark.known_input import BenchmarkInputError, Compound
-from campaign.benchmark.store import BenchmarkStore, Task, schema
+from campaign.jobs.benchmark import HOST_METHODS
+from campaign.jobs.benchmark.csp import known_cell, reference_row, task_seed
+from campaign.jobs.benchmark.known_input import BenchmarkInputError, Compound
+from campaign.jobs.benchmark.store import BenchmarkStore, Task, schema
 from chggen_kernels.benchmark.baselines import GUEST_MIN_DISTANCE
 
 __all__ = ["HOST_METHODS", "HOSTS_SCHEMA", "HostSettings", "host_scores", "run_hosts_task"]
@@ -199,7 +199,7 @@ def run_hosts_task(chain: Any, task: Task, settings: HostSettings) -> list[dict[
 def host_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
                energy_tol: float) -> tuple[list[Any], list[dict[str, Any]]]:
     """Scores per (host, method) with finished parts, and every candidate row."""
-    from campaign.benchmark.store import collect_scores
+    from campaign.jobs.benchmark.store import collect_scores
     from chggen_kernels.benchmark import score_host
 
     return collect_scores(store, compounds, methods, energy_tol, score_host)

@@ -1,9 +1,9 @@
 """Drive one benchmark run: select compounds, run the unfinished tasks, write the outputs.
 
 :func:`execute` is what ``chggen benchmark csp|hosts`` calls; ``make_chain`` (a callable
-returning a :class:`~campaign.benchmark.chain.BenchmarkChain`) and ``pool`` can be
+returning a :class:`~campaign.jobs.benchmark.chain.BenchmarkChain`) and ``pool`` can be
 injected, so tests run the whole command with a fake relaxer and a tiny model. The
-folder is held with a campaign folder's writer lock (:func:`campaign.folder.folder_lock`)
+folder is held with a campaign folder's writer lock (:func:`campaign.engine.folder.folder_lock`)
 from before its manifest is read to after its outputs are written: a second writer is
 refused in one line naming the holder, and a lock left by a killed run is taken over.
 """
@@ -20,21 +20,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from campaign.benchmark.chain import ChainOptions
-from campaign.benchmark.csp import CSP_METHODS, CSP_SCHEMA, CspSettings, csp_scores, run_csp_task
-from campaign.benchmark.hosts import (
+from campaign.engine.folder import folder_lock
+from campaign.inputs.limits import Limits, check_limit
+from campaign.jobs.benchmark.chain import ChainOptions
+from campaign.jobs.benchmark.csp import (
+    CSP_METHODS,
+    CSP_SCHEMA,
+    CspSettings,
+    csp_scores,
+    run_csp_task,
+)
+from campaign.jobs.benchmark.hosts import (
     HOST_METHODS,
     HOSTS_SCHEMA,
     HostSettings,
     host_scores,
     run_hosts_task,
 )
-from campaign.benchmark.known_input import BenchmarkInputError, read_known, select_compounds
-from campaign.benchmark.report import write_outputs
-from campaign.benchmark.runner import RunReport, make_pool, run_tasks
-from campaign.benchmark.store import BenchmarkStore, Task
-from campaign.folder import folder_lock
-from campaign.inputs.limits import Limits, check_limit
+from campaign.jobs.benchmark.known_input import BenchmarkInputError, read_known, select_compounds
+from campaign.jobs.benchmark.report import write_outputs
+from campaign.jobs.benchmark.runner import RunReport, make_pool, run_tasks
+from campaign.jobs.benchmark.store import BenchmarkStore, Task
 from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 
@@ -80,13 +86,13 @@ def _check(spec: RunSpec) -> None:
         check_limit(spec.limits, "samples_per_task", spec.settings.n_samples,
                     field="--n-samples")
     check_limit(spec.limits, "atoms_per_cell", spec.max_atoms, field="--max-atoms")
-    from campaign.resources import ModelNotAvailableError, checkpoint_file
+    from campaign.stages.resources import ModelNotAvailableError, checkpoint_file
 
     try:  # the one checkpoint resolution (None: the shipped model, which must exist too)
         checkpoint_file(spec.chain.checkpoint)
     except ModelNotAvailableError as exc:
         raise BenchmarkInputError(str(exc)) from None
-    from campaign.benchmark.chain import check_options
+    from campaign.jobs.benchmark.chain import check_options
 
     try:
         check_options(spec.chain)
@@ -126,8 +132,8 @@ def set_ids(kind: str, set_name: str) -> list[str]:
     """The structure ids of the shipped set ``set_name`` of a ``kind`` benchmark
     (``default``: ``CSP_DEFAULT`` / ``HOSTS_DEFAULT``; ``extended``: ``EXTENDED_CSP``, csp
     only); none for ``all``."""
-    from campaign.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
-    from campaign.benchmark.extended_set import EXTENDED_CSP
+    from campaign.jobs.benchmark.default_set import CSP_DEFAULT, HOSTS_DEFAULT
+    from campaign.jobs.benchmark.extended_set import EXTENDED_CSP
 
     if set_name == "extended" and kind != "csp":
         raise BenchmarkInputError("--set extended is a CSP set (chggen benchmark csp); "
@@ -175,8 +181,8 @@ def _planned_candidates(spec: RunSpec, n_compounds: int) -> int:
 
 def _dry_run(spec: RunSpec, compounds: Sequence[Any]) -> dict[str, Any]:
     """Print the plan of the benchmark and return it (nothing runs)."""
-    from campaign.inputs.plan import estimate_cost
-    from campaign.resources import resolve_sampler_settings
+    from campaign.config.plan import estimate_cost
+    from campaign.stages.resources import resolve_sampler_settings
 
     per = _planned_candidates(spec, 1) // max(len(spec.methods), 1)
     n_atoms = sum(c.n_atoms for c in compounds)
@@ -206,7 +212,7 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
 
     ``pool_factory(workers, address, make_chain, run_one)`` makes the worker pool when
     ``spec.workers > 1`` or ``spec.address`` is set (default
-    :func:`~campaign.benchmark.runner.make_pool`).
+    :func:`~campaign.jobs.benchmark.runner.make_pool`).
 
     Raises:
         BenchmarkInputError: bad input, found before any task runs.
@@ -239,7 +245,7 @@ def _run(spec: RunSpec, compounds: Sequence[Any], make_chain: Callable[[], Any] 
     run_one = functools.partial(run_csp_task if csp else run_hosts_task,
                                 settings=spec.settings)
     if make_chain is None:
-        from campaign.benchmark.chain import build_chain
+        from campaign.jobs.benchmark.chain import build_chain
 
         make_chain = functools.partial(build_chain, spec.chain)
     if log:
@@ -278,6 +284,6 @@ def _run(spec: RunSpec, compounds: Sequence[Any], make_chain: Callable[[], Any] 
 
 
 def default_methods(kind: str) -> Sequence[str]:
-    from campaign.benchmark import CSP_DEFAULT_METHODS
+    from campaign.jobs.benchmark import CSP_DEFAULT_METHODS
 
     return CSP_DEFAULT_METHODS if kind == "csp" else HOST_METHODS

@@ -1,8 +1,8 @@
 """The benchmark as a job of the task engine (:mod:`campaign.engine`).
 
 A benchmark task is the reference relaxation of one compound or one method on it
-(:class:`~campaign.benchmark.store.Task`); ``run_one(chain, task) -> rows`` runs it on a
-worker's :class:`~campaign.benchmark.chain.BenchmarkChain`. :func:`run_tasks` hands the
+(:class:`~campaign.jobs.benchmark.store.Task`); ``run_one(chain, task) -> rows`` runs it on a
+worker's :class:`~campaign.jobs.benchmark.chain.BenchmarkChain`. :func:`run_tasks` hands the
 tasks to :func:`campaign.engine.run_job`: finished parts are skipped, the others run in
 this process or on a pool (``pool``: anything with ``apply_async`` whose workers were
 started with :func:`init_worker`, e.g. :func:`make_pool`), every task's rows are written
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from campaign.benchmark.store import BenchmarkStore, Task
 from campaign.engine import (
     InProcessExecutor,
     JobBase,
@@ -26,6 +25,7 @@ from campaign.engine import (
     make_pool,
     run_job,
 )
+from campaign.jobs.benchmark.store import BenchmarkStore, Task
 
 __all__ = ["BenchmarkJob", "RunReport", "init_worker", "make_pool", "run_tasks"]
 

@@ -1,7 +1,7 @@
 """Relaxing training-set candidates, as a job of the task engine (:mod:`campaign.engine`).
 
 One task per block of candidates (its id: a hash of their structure ids), written as one
-part of the cache (:class:`campaign.data_cache.RelaxStore`); the worker is a relaxer built once
+part of the cache (:class:`campaign.jobs.data.cache.RelaxStore`); the worker is a relaxer built once
 from a factory: a picklable callable taking a ``RelaxSettings`` and returning an object
 with ``relax(structure) -> RelaxResult``. The default (:func:`chgnet_relaxer`) is the
 CHGNet :class:`~chggen_kernels.relax.Relaxer`; tests inject their own. Every finished
@@ -12,7 +12,7 @@ interrupt loses at most the blocks running.
 (:class:`~campaign.engine.RayActorExecutor`: one CPU each, at most :data:`QUEUE_DEPTH`
 calls per actor, so memory stays bounded by ``workers * QUEUE_DEPTH`` blocks). Without
 an address (or ``RAY_ADDRESS``) a private local Ray on loopback with ``workers`` CPUs is
-started and shut down afterwards (:func:`campaign.distributed.toolkit.init_ray`). A call
+started and shut down afterwards (:func:`campaign.engine.ray_toolkit.init_ray`). A call
 lost with its actor (after Ray's retry) becomes a failed record (``worker_error: ...``).
 """
 
@@ -90,7 +90,7 @@ class Progress:
 
 @dataclasses.dataclass(frozen=True)
 class RelaxBlock:
-    """A task: up to :data:`campaign.data_cache.BLOCK` candidates, relaxed together into
+    """A task: up to :data:`campaign.jobs.data.cache.BLOCK` candidates, relaxed together into
     one part of the cache."""
 
     task_id: str
@@ -99,7 +99,7 @@ class RelaxBlock:
 
 def blocks(candidates: Sequence[SourceStructure], size: int) -> list[RelaxBlock]:
     """``candidates`` in order, ``size`` per block (ids: their structure ids)."""
-    from campaign.data_cache import block_id
+    from campaign.jobs.data.cache import block_id
 
     out = []
     for start in range(0, len(candidates), size):
@@ -147,10 +147,10 @@ def relax_candidates(
     block: int | None = None,
 ) -> None:
     """Relax ``candidates`` in this process (``workers == 1``) or on ``workers`` Ray
-    actors, ``block`` per task (default :data:`campaign.data_cache.BLOCK`); every
-    finished block is written to ``store`` (:class:`campaign.data_cache.RelaxStore`) and
+    actors, ``block`` per task (default :data:`campaign.jobs.data.cache.BLOCK`); every
+    finished block is written to ``store`` (:class:`campaign.jobs.data.cache.RelaxStore`) and
     its records go to ``on_record`` (module docstring)."""
-    from campaign.data_cache import BLOCK
+    from campaign.jobs.data.cache import BLOCK
 
     job = _RelaxJob(blocks(candidates, block or BLOCK))
     make_worker = functools.partial(build_relaxer, factory, settings.to_dict())
@@ -165,7 +165,7 @@ def relax_candidates(
         return
     import ray
 
-    from campaign.distributed.toolkit import init_ray
+    from campaign.engine.ray_toolkit import init_ray
 
     own_ray = init_ray(address, num_cpus=workers)
     try:

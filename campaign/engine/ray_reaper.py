@@ -1,8 +1,8 @@
 """The watchdog that takes a private local Ray down with its driver, however the driver ends.
 
-:func:`campaign.distributed.toolkit.init_ray` starts one (:func:`start_reaper`) just before
+:func:`campaign.engine.ray_toolkit.init_ray` starts one (:func:`start_reaper`) just before
 it starts a private local Ray (never for a Ray it joins): ``python -m
-campaign.distributed.reaper --driver-pid PID --driver-create-time T``, in its own session
+campaign.engine.ray_reaper --driver-pid PID --driver-create-time T``, in its own session
 (``start_new_session``: a Ctrl-C sent to the driver's process group does not reach it, nor
 does the driver's ``kill -9``), stdin, stdout and stderr on ``/dev/null``; it logs to
 ``<session dir>/logs/chggen_reaper.log``. It imports psutil and the standard library only
@@ -299,7 +299,7 @@ def start_reaper(session_dir: str | None = None,
     root = Path(__file__).resolve().parents[2]  # where the ``campaign`` package is
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
-    argv = [sys.executable, "-m", "campaign.distributed.reaper", "--driver-pid",
+    argv = [sys.executable, "-m", "campaign.engine.ray_reaper", "--driver-pid",
             str(driver_pid), "--driver-create-time", repr(create_time)]
     if session_dir is not None:
         argv += ["--session-dir", session_dir]

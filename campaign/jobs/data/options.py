@@ -179,7 +179,7 @@ class BuildOptions:
 
     @property
     def cache_path(self) -> Path:
-        """The relaxation cache folder (:mod:`campaign.data_cache`): ``DIR/relaxed``, or
+        """The relaxation cache folder (:mod:`campaign.jobs.data.cache`): ``DIR/relaxed``, or
         ``--relaxed-cache`` (a ``.jsonl`` file of an older build: the folder of its
         name, into which it is imported)."""
         if self.relaxed_cache is None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from campaign.benchmark.store import write_table
-from campaign.results import write_text_atomic
+from campaign.engine.store import write_text_atomic
+from campaign.jobs.benchmark.store import write_table
 
 __all__ = ["plot_host_recovery", "plot_match_at_k", "write_outputs"]
 

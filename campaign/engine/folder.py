@@ -7,7 +7,8 @@
   lattices, seeds and sample counts are not in it: they name the tasks, so adding
   compositions to a finished campaign only adds tasks. A writer with another fingerprint
   is refused (:class:`FolderSettingsError`, naming each setting that differs; another
-  potential in a line of its own) unless it asks for a new folder (:func:`folder_for`).
+  potential in a line of its own) unless it asks for a new folder
+  (:func:`campaign.stages.fingerprint.folder_for`).
 * **Configurations**: every configuration that wrote into the folder is kept, in order,
   under ``_configs/`` (``_campaign.yaml`` is the latest); none is overwritten.
 * **Lock** (``_lock``, JSON with host, pid and start time): a second writer on the same
@@ -29,9 +30,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from campaign.results import write_text_atomic
+from campaign.engine.store import write_text_atomic
 from chggen_kernels.errors import InputError, RunFailedError
 
 __all__ = [
@@ -42,15 +43,10 @@ __all__ = [
     "Fingerprint",
     "check_fingerprint",
     "file_sha256",
-    "folder_for",
     "folder_lock",
     "keep_config",
-    "runner_fingerprint",
     "settings_fingerprint",
 ]
-
-if TYPE_CHECKING:  # pragma: no cover
-    from campaign.runner import RunnerSettings
 
 logger = logging.getLogger("campaign")
 FINGERPRINT_NAME = "_fingerprint.json"
@@ -119,26 +115,6 @@ def settings_fingerprint(*, checkpoint: str | Path, sampler: Mapping[str, Any],
     if potential is not None:
         values["potential"] = dict(sorted(dict(potential).items()))
     return Fingerprint(values)
-
-
-def runner_fingerprint(settings: RunnerSettings) -> Fingerprint:
-    """The fingerprint of a stage runner's settings, with the sampler settings resolved
-    against the checkpoint (a changed default changes the fingerprint too)."""
-    from campaign.resources import (
-        checkpoint_file,
-        checkpoint_metadata_of,
-        resolve_sampler_settings,
-    )
-
-    sampler = resolve_sampler_settings(settings.sampler,
-                                       checkpoint_metadata_of(settings.checkpoint)).to_dict()
-    sampler.pop("max_atoms_per_batch", None)  # batching does not change a candidate
-    from chggen_kernels.relax.potentials import resolve_potential
-
-    return settings_fingerprint(checkpoint=checkpoint_file(settings.checkpoint),
-                                sampler=sampler, relax=dataclasses.asdict(settings.relax),
-                                hull=settings.hull,
-                                potential=resolve_potential(settings.relax.mlip).record())
 
 
 def _recorded(directory: Path) -> dict[str, Any] | None:
@@ -222,23 +198,6 @@ def _with_chgnet_record(recorded: dict[str, Any], current: Mapping[str, Any]
     relax = dict(recorded.get("relax") or {})
     relax.setdefault("mlip", DEFAULT_MLIP)
     return {**recorded, "potential": resolve_potential(DEFAULT_MLIP).record(), "relax": relax}
-
-
-def folder_for(directory: str, settings: RunnerSettings, new_folder: bool,
-               note: Callable[[str], None] | None = None) -> str:
-    """``directory`` unless ``new_folder`` is asked for and the folder belongs to other
-    settings than ``settings``: then ``<directory>-<digest[:8]>`` (the same name for the
-    same settings, so a rerun resumes there), said through ``note`` (default: stderr)."""
-    path = Path(directory)
-    recorded = _recorded(path) if new_folder and path.is_dir() else None
-    if recorded is None:
-        return directory
-    fingerprint = runner_fingerprint(settings)
-    if not _differences(_with_chgnet_record(recorded, fingerprint.plain), fingerprint.plain):
-        return directory
-    target = str(path.with_name(f"{path.name}-{fingerprint.digest[:8]}"))
-    (note or _to_stderr)(f"{directory} holds other settings: writing to {target}")
-    return target
 
 
 def _to_stderr(line: str) -> None:

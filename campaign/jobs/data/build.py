@@ -7,7 +7,7 @@ Steps (see docs/training_data.md):
    prototypes with their own species and one of files outside every system; each pool
    sorted smallest cells first and the pools interleaved (:func:`interleave`); ``limit``
    keeps the first candidates of that order.
-2. Candidates without a record in the cache (:mod:`campaign.data_cache`: a locked
+2. Candidates without a record in the cache (:mod:`campaign.jobs.data.cache`: a locked
    results folder of Parquet parts bound to the relaxation settings) are relaxed in
    blocks (in process, or on Ray relax actors), every block written as it finishes.
 3. The relaxed records of the candidates are filtered by their energy above the hull of
@@ -27,15 +27,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from campaign.data_cache import RelaxStore, read_any_cache
-from campaign.data_options import SOURCES, BuildOptions, DataBuildError
-from campaign.data_relax import (
+from campaign.engine.folder import Fingerprint, check_fingerprint, folder_lock
+from campaign.jobs.data.cache import RelaxStore, read_any_cache
+from campaign.jobs.data.options import SOURCES, BuildOptions, DataBuildError
+from campaign.jobs.data.relax import (
     Progress,
     RelaxerFactory,
     chgnet_relaxer,
     relax_candidates,
 )
-from campaign.folder import Fingerprint, check_fingerprint, folder_lock
 from chggen_kernels.datasets import (
     SourceStructure,
     aflow_prototypes,
@@ -186,7 +186,7 @@ def run_build(
     relaxation returns a summary with ``interrupted=True`` and writes no outputs."""
     stream = stream or sys.stderr
     if "known" in opts.sources:
-        from campaign.data_known import run_known_build
+        from campaign.jobs.data.known import run_known_build
 
         summary = BuildSummary()
         summary.manifest = run_known_build(opts, energy_function=energy_function,

@@ -2,7 +2,7 @@
 
 * :func:`init_ray`: join ``address`` (or ``RAY_ADDRESS``), else start a private local Ray
   whose every process listens on 127.0.0.1 only (:func:`loopback_only`), never someone
-  else's cluster, and that goes with this process (:mod:`campaign.distributed.reaper`);
+  else's cluster, and that goes with this process (:mod:`campaign.engine.ray_reaper`);
 * :func:`check_ray_address`: a cluster address that cannot be reached (nothing listens, no
   answer, a name that does not resolve, no Ray for ``"auto"``) is one line, exit 2,
   before ``ray.init`` would retry it for minutes;
@@ -173,7 +173,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
     ``"auto"`` for the one running on this machine; its settings are left alone. Without
     either a private local Ray is started with ``num_cpus`` CPUs, every process of it
     listening on 127.0.0.1 only (:func:`loopback_only`), without the dashboard web UI, and
-    watched by a reaper (:mod:`campaign.distributed.reaper`) that terminates its processes
+    watched by a reaper (:mod:`campaign.engine.ray_reaper`) that terminates its processes
     once this process is gone, however it ended (``kill -9`` included). An address that
     cannot be reached is refused first (:func:`check_ray_address`, :class:`RayAddressError`).
     """
@@ -209,7 +209,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None,
 
 def _start_reaper() -> None:
     """Start the reaper of the private Ray this process starts next (a warning if not)."""
-    from campaign.distributed.reaper import start_reaper
+    from campaign.engine.ray_reaper import start_reaper
 
     try:
         _REAPERS[:] = [r for r in _REAPERS if r.poll() is None]  # collect ended ones

@@ -35,9 +35,9 @@ from typing import Any
 
 from pymatgen.core import Element, Structure
 
-from campaign.benchmark import CSP_METHODS
-from campaign.benchmark.known_input import BenchmarkInputError, Compound
-from campaign.benchmark.store import BenchmarkStore, Task, schema
+from campaign.jobs.benchmark import CSP_METHODS
+from campaign.jobs.benchmark.known_input import BenchmarkInputError, Compound
+from campaign.jobs.benchmark.store import BenchmarkStore, Task, schema
 from chggen_kernels.benchmark.baselines import RANDOM_SEARCH_MIN_DISTANCE
 from chggen_kernels.datasets.sources import DEFAULT_MAX_ATOMS
 
@@ -256,7 +256,7 @@ def _method_rows(chain: Any, task: Task, settings: CspSettings, known: Structure
 def csp_scores(store: BenchmarkStore, compounds: Sequence[Compound], methods: Sequence[str],
                energy_tol: float) -> tuple[list[Any], list[dict[str, Any]]]:
     """Scores per (compound, method) with finished parts, and every candidate row."""
-    from campaign.benchmark.store import collect_scores
+    from campaign.jobs.benchmark.store import collect_scores
     from chggen_kernels.benchmark import score_csp_compound
 
     return collect_scores(store, compounds, methods, energy_tol, score_csp_compound)

@@ -126,7 +126,7 @@ def load_model(checkpoint: str | Path | None, device: str = "cpu") -> LoadedMode
         ModelNotAvailableError: no checkpoint given and none shipped, or the checkpoint is
             missing, corrupt or incompatible (the message names the path).
     """
-    from campaign.folder import file_sha256
+    from campaign.engine.folder import file_sha256
     from chggen_kernels.training import CheckpointError, load_score_model
 
     path, label_base = _checkpoint_path(checkpoint)

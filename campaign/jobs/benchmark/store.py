@@ -4,18 +4,18 @@ Layout of ``OUT``:
 
 * ``_fingerprint.json``: the kind (``csp`` / ``hosts``) and every setting that changes the
   candidates (k or samples, seed, sampler, relaxation, checkpoint, cell), checked like a
-  campaign folder's (:func:`campaign.folder.check_fingerprint`): a rerun with other
+  campaign folder's (:func:`campaign.engine.folder.check_fingerprint`): a rerun with other
   settings is refused naming every differing field; methods and compounds may be added
   (they are new tasks). Folders written before keep these settings in ``_benchmark.json``,
   which a rerun checks and migrates in place.
 * ``reference/part-<compound>.reference.parquet``: the CHGNet relaxation of the known
   crystal; ``candidates/part-<compound>.<method>.parquet``: that method's candidates.
-  Parts are written to a temporary name and renamed (:class:`campaign.results.ResultStore`),
+  Parts are written to a temporary name and renamed (:class:`campaign.engine.store.ResultStore`),
   so a part exists exactly when its task finished; a rerun skips finished parts.
 * ``candidates.parquet``, ``summary.json``, ``summary.md`` and a figure, rewritten at the
   end of every run from the parts of the compounds and methods asked for.
-* ``_lock``: a campaign folder's writer lock (:func:`campaign.folder.folder_lock`), held
-  by :func:`campaign.benchmark.driver.execute` around this store for the whole run.
+* ``_lock``: a campaign folder's writer lock (:func:`campaign.engine.folder.folder_lock`), held
+  by :func:`campaign.jobs.benchmark.driver.execute` around this store for the whole run.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from campaign.benchmark.known_input import BenchmarkInputError, Compound
-from campaign.results import ResultStore, write_text_atomic
+from campaign.engine.store import ResultStore, write_text_atomic
+from campaign.jobs.benchmark.known_input import BenchmarkInputError, Compound
 
 __all__ = ["REFERENCE_SCHEMA", "BenchmarkStore", "Task", "schema", "write_table"]
 
@@ -72,7 +72,7 @@ def _warn(line: str) -> None:
 
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]], table_schema: pa.Schema) -> Path:
     """Write ``rows`` as one Parquet file atomically (temporary name, then rename)."""
-    from campaign.results import write_parquet_atomic
+    from campaign.engine.store import write_parquet_atomic
 
     table = pa.Table.from_pylist([dict(r) for r in rows], schema=table_schema)
     return write_parquet_atomic(table, path)
@@ -99,9 +99,9 @@ class BenchmarkStore:
 
     def _check_manifest(self, settings: dict[str, Any]) -> None:
         """Bind the folder to these settings with the campaign folders' fingerprint
-        (:func:`campaign.folder.check_fingerprint`); a folder written before, with its
+        (:func:`campaign.engine.folder.check_fingerprint`); a folder written before, with its
         settings in ``_benchmark.json``, is checked against those and migrated in place."""
-        from campaign.folder import FINGERPRINT_NAME, Fingerprint, check_fingerprint
+        from campaign.engine.folder import FINGERPRINT_NAME, Fingerprint, check_fingerprint
 
         fingerprint = Fingerprint({"kind": self.kind, **settings})
         advice = "rerun with the folder's settings to resume, or pick another --out"

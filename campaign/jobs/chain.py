@@ -1,15 +1,15 @@
 """The local runner: the CHGGen chain in this process, for ``chggen generate`` / ``inpaint``.
 
 The same planning (:mod:`chggen_kernels.workflow.planning`) and the same stage runner
-(:class:`campaign.runner.StageRunner`) as the Ray campaign, in a plain loop:
+(:class:`campaign.stages.runner.StageRunner`) as the Ray campaign, in a plain loop:
 
 1. the unconditional specs of one task (lattices drawn once, at ``V = N * V0``) ->
-   :meth:`~campaign.runner.StageRunner.generate` -> ``relax_and_score``;
+   :meth:`~campaign.stages.runner.StageRunner.generate` -> ``relax_and_score``;
 2. per inpainting mode, the hosts of that task (:func:`~chggen_kernels.workflow.select_hosts`)
    each give one inpainting task (ids and seeds as in a campaign) -> generate -> relax.
 
 Every task's rows are written as one part file of a results folder
-(:class:`campaign.results.ResultStore`), so ``chggen top DIR`` and pandas read them like
+(:class:`campaign.engine.store.ResultStore`), so ``chggen top DIR`` and pandas read them like
 campaign output; the same composition, seed and settings give the same candidate ids,
 lattices and structures as ``chggen run``. Units: Å, Å^3/atom, eV/atom.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campaign.engine import InProcessExecutor, JobBase, run_job
-from campaign.runner import CANDIDATES_PER_RELAX_CALL
+from campaign.stages.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.workflow import (
     CandidateRecord,
     CandidateSpec,
@@ -43,7 +43,7 @@ from chggen_kernels.workflow.settings import InpaintSettings
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from campaign.runner import Runner
+    from campaign.stages.runner import Runner
     from chggen_kernels.hosts import HostSpec
 
 __all__ = [
@@ -79,14 +79,14 @@ class ChainResult:
 
 class SamplingProgress:
     """Sampler progress ``(mode, levels done, total levels)`` as a progress bar of the
-    noise levels, one per mode (:func:`campaign.progress.progress_bar`)."""
+    noise levels, one per mode (:func:`campaign.engine.progress.progress_bar`)."""
 
     def __init__(self, n_candidates: int, enabled: bool = True) -> None:
         self.n, self.enabled = n_candidates, enabled
         self._bars: dict[str, Any] = {}
 
     def __call__(self, mode: str, done: int, total: int) -> None:
-        from campaign.progress import progress_bar
+        from campaign.engine.progress import progress_bar
 
         bar = self._bars.get(mode)
         if bar is None or done == 1 and bar.n:
@@ -103,9 +103,9 @@ def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed:
                 volume_per_atom: float, log: Log | None = None) -> list[CandidateSpec]:
     """The specs of one ``symmetric``, ``template`` or ``template-symmetric`` task at
     ``volume_per_atom`` Å^3/atom, planned as a campaign's first-stage task
-    (:func:`campaign.tasks.task_specs`); a mode that falls back for this composition says
+    (:func:`campaign.jobs.tasks.task_specs`); a mode that falls back for this composition says
     so in one line on ``log`` (and in every row)."""
-    from campaign.tasks import Task, load_starts, task_specs
+    from campaign.jobs.tasks import Task, load_starts, task_specs
     from chggen_kernels.workflow.planning import short_hash
     from chggen_kernels.workflow.records import format_composition
 
@@ -176,7 +176,7 @@ def run_specs(runner: Runner, specs: Sequence[CandidateSpec], log: Log | None = 
     ``per_call`` together (one batched CHGNet forward per step), logging the progress."""
     if not specs:
         return []
-    from campaign.progress import progress_bar
+    from campaign.engine.progress import progress_bar
 
     generated = runner.generate(specs, SamplingProgress(len(specs), enabled=log is not None))
     if log:
@@ -311,16 +311,17 @@ def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
     whose part exists are not run again (a rerun resumes, reading their rows).
 
     ``out_dir`` is checked before any work (a foreign entry, an unreadable part or a part
-    of another schema: :class:`~campaign.results.ResultsError`), locked against a second
-    writer, and bound to the runner's settings fingerprint (:mod:`campaign.folder`).
+    of another schema: :class:`~campaign.engine.store.ResultsError`), locked against a second
+    writer, and bound to the runner's settings fingerprint (:mod:`campaign.engine.folder`).
     """
     job = ChainJob(specs, inpaint, inpaint_modes, seed, log)
     executor = InProcessExecutor(lambda: runner, job.run_one, run_batch=job.run_batch)
     if out_dir is None:
         run_job(job, _MemoryStore(), executor, retries=0)
         return _result(job, ())
-    from campaign.folder import check_fingerprint, folder_lock, runner_fingerprint
-    from campaign.results import ResultStore
+    from campaign.engine.folder import check_fingerprint, folder_lock
+    from campaign.engine.store import ResultStore
+    from campaign.stages.fingerprint import runner_fingerprint
 
     store = ResultStore(out_dir)
     store.check_folder()

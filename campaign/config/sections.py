@@ -1,6 +1,6 @@
 """The sections of the campaign file (``compositions:``, ``atoms_per_cell:``, ``lattice:``,
 ``hull:``, ``model:``, ``resources:``), each a pydantic model that forbids unknown keys;
-:class:`campaign.config.CampaignConfig` composes them (and re-exports them).
+:class:`campaign.config.model.CampaignConfig` composes them (and re-exports them).
 :func:`reject_unknown_keys` checks a whole file's keys with the one unknown-field check
 (:func:`chggen_kernels.settings.reject_unknown`).
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from campaign.compositions import parse_chemsys, parse_constraint, parse_formula
-from campaign.runner import CANDIDATES_PER_RELAX_CALL
+from campaign.config.compositions import parse_chemsys, parse_constraint, parse_formula
+from campaign.stages.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.settings import reject_unknown
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 
@@ -222,7 +222,7 @@ class HullConfig(StrictModel):
 
 class ModelConfig(StrictModel):
     """Score model checkpoint; ``None`` (or ``""``, read as ``None``) means the model
-    shipped with chggen (:func:`campaign.resources.checkpoint_file` resolves it)."""
+    shipped with chggen (:func:`campaign.stages.resources.checkpoint_file` resolves it)."""
 
     checkpoint: str | None = None
 

@@ -73,9 +73,9 @@ def _first_sentence(text: str) -> str:
 def sampler_defaults() -> dict[str, Any]:
     """What a run samples with when no sampler option is given: the default preset over
     the :class:`~chggen_kernels.sampling.SamplerSettings` field defaults (resolved as
-    :func:`campaign.resources.resolve_sampler_settings` does), the sigma range being the
+    :func:`campaign.stages.resources.resolve_sampler_settings` does), the sigma range being the
     checkpoint's."""
-    from campaign.resources import resolve_sampler_settings
+    from campaign.stages.resources import resolve_sampler_settings
 
     values = dataclasses.asdict(resolve_sampler_settings({}, None))
     values["sigma_min"] = values["sigma_max"] = "the checkpoint's"

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from campaign.config import CampaignConfig
+from campaign.config.model import CampaignConfig
 from campaign.engine import JobBase, Outcome
-from campaign.tasks import (
+from campaign.jobs.tasks import (
     Task,
     inpainting_task,
     load_starts,
@@ -78,7 +78,7 @@ class CampaignJob(JobBase):
         if self.config.volume_per_atom is not None:
             return float(self.config.volume_per_atom)
         if self._volume_prior is None:
-            from campaign.resources import checkpoint_volume_prior
+            from campaign.stages.resources import checkpoint_volume_prior
 
             self._volume_prior = checkpoint_volume_prior(self.config.model.checkpoint)
         return self._volume_prior.volume_per_atom(dict(composition))

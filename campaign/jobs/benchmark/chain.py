@@ -1,11 +1,12 @@
 """The benchmark's one door into the chain's middle layer (stage runner, local chain).
 
-Everything ``chggen benchmark`` needs from ``campaign.runner`` (the
-:class:`~campaign.runner.StageRunner`), ``campaign.local``, ``campaign.resources`` and the
-workflow planning goes through :class:`InProcessChain` (interface:
-:class:`BenchmarkChain`); nothing else under ``campaign/benchmark`` imports them. A change
+Everything ``chggen benchmark`` needs from ``campaign.stages.runner`` (the
+:class:`~campaign.stages.runner.StageRunner`), ``campaign.jobs.chain``,
+``campaign.stages.resources`` and the workflow planning goes through
+:class:`InProcessChain` (interface: :class:`BenchmarkChain`); nothing else under
+``campaign/jobs/benchmark`` imports them. A change
 of the middle layer rewires this file only. The chain wraps any
-:class:`~campaign.runner.Runner`, so a runner that submits to the Ray campaign's actors
+:class:`~campaign.stages.runner.Runner`, so a runner that submits to the Ray campaign's actors
 can stand in for the in-process one.
 
 Units: Å, Å^3/atom, eV/atom.
@@ -93,7 +94,7 @@ class ChainOptions:
 
 def chain_errors() -> tuple[type[Exception], ...]:
     """Exceptions of the chain layer that mean bad input (exit code 2)."""
-    from campaign.resources import HullInputError, ModelNotAvailableError
+    from campaign.stages.resources import HullInputError, ModelNotAvailableError
 
     return ModelNotAvailableError, HullInputError
 
@@ -142,7 +143,7 @@ class InProcessChain:
         return str(getattr(self.runner, "model_label", ""))
 
     def volume_per_atom(self, composition: Mapping[str, int]) -> float:
-        from campaign.resources import resolve_volume_per_atom
+        from campaign.stages.resources import resolve_volume_per_atom
 
         return resolve_volume_per_atom(composition, None, self.volume_prior)[0]
 
@@ -158,14 +159,14 @@ class InProcessChain:
                                    fixed).relax(structure)
 
     def _run(self, specs: Sequence[Any]) -> list[CandidateRecord]:
-        from campaign.local import run_specs
+        from campaign.jobs.chain import run_specs
 
         return run_specs(self.runner, list(specs))
 
     def unconditional(self, composition: Mapping[str, int], n: int, seed: int
                       ) -> list[CandidateRecord]:
         """``n`` unconditional candidates (random Bravais lattices at the volume prior)."""
-        from campaign.local import plan_unconditional
+        from campaign.jobs.chain import plan_unconditional
 
         if n < 1:
             return []
@@ -219,7 +220,7 @@ class InProcessChain:
     def _relax(self, generated: Sequence[GeneratedCandidate]) -> list[CandidateRecord]:
         """Relax and score sampled candidates as ``run_specs`` does (batches of
         ``CANDIDATES_PER_RELAX_CALL``), so every method pays the same per relaxation."""
-        from campaign.runner import CANDIDATES_PER_RELAX_CALL
+        from campaign.stages.runner import CANDIDATES_PER_RELAX_CALL
 
         out: list[CandidateRecord] = []
         for start in range(0, len(generated), CANDIDATES_PER_RELAX_CALL):
@@ -295,11 +296,11 @@ class InProcessChain:
                         ) -> list[GeneratedCandidate]:
         """``n`` sampled (not relaxed) candidates placing ``host``'s guests into its
         framework as given; ``symmetric``: guests on Wyckoff orbits."""
-        from campaign.local import host_specs
+        from campaign.jobs.chain import host_specs
 
         specs = host_specs(host, n, seed, symmetric=symmetric,
                            max_combinations=self.max_combinations)
-        # the host benchmark (campaign.benchmark.hosts) reads ``structure`` (as_dict()):
+        # the host benchmark (campaign.jobs.benchmark.hosts) reads ``structure`` (as_dict()):
         # exported here, at the benchmark's edge
         return [dataclasses.replace(g, structure=g.crystal.as_dict())
                 if g.crystal is not None and g.structure is None else g
@@ -350,8 +351,8 @@ def build_chain(options: ChainOptions) -> InProcessChain:
     shipped one; CHGNet; no hull), loaded at once, and a relaxer sharing its CHGNet."""
     import torch
 
-    from campaign.resources import load_relaxer
-    from campaign.runner import RunnerSettings, build_runner
+    from campaign.stages.resources import load_relaxer
+    from campaign.stages.runner import RunnerSettings, build_runner
 
     if options.threads is not None:
         torch.set_num_threads(options.threads)

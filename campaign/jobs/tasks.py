@@ -17,8 +17,8 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from campaign.compositions import parse_formula
-from campaign.config import CampaignConfig
+from campaign.config.compositions import parse_formula
+from campaign.config.model import CampaignConfig
 from chggen_kernels.workflow import (
     INPAINT_MODES,
     CandidateSpec,

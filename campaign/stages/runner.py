@@ -12,7 +12,7 @@ the model label, and runs the three stages on them:
 * :meth:`StageRunner.inpainting_specs`: one host row -> the specs of its inpainting task.
 
 None of them raises: a failure becomes a failed candidate, a failed row or no specs (the
-guard is written here once). The local runner (:mod:`campaign.local`) and the Ray actors
+guard is written here once). The local runner (:mod:`campaign.jobs.chain`) and the Ray actors
 (:mod:`campaign.distributed.workers`) both call a runner; :func:`build_runner` is the one
 factory, and tests inject their own (``runner_factory=``) instead.
 """
@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from campaign.engine.run import short_reason
 from chggen_kernels.relax import RelaxSettings
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
 from chggen_kernels.workflow import (
@@ -49,12 +50,6 @@ Progress = Callable[[str, int, int], None]  # (mode, noise levels done, total)
 #: Candidates relaxed together by one :meth:`StageRunner.relax_and_score_many` call of the
 #: local chain and (``resources.candidates_per_relax_call``) of a relaxation actor.
 CANDIDATES_PER_RELAX_CALL = 4
-
-
-def short_reason(stage: str, exc: BaseException) -> str:
-    """``"<stage>: <ExceptionType>: <last line>"``, at most 500 characters."""
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{stage}: {type(exc).__name__}: {lines[-1].strip() if lines else ''}"[:500]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +127,7 @@ class StageRunner:
     # ------------------------------------------------------------------ resources
     def load(self, *, model: bool = True, relaxer: bool = True) -> None:
         """Load the score model (and resolve the sampler settings) and/or CHGNet + hull."""
-        from campaign.resources import (
+        from campaign.stages.resources import (
             load_model,
             load_relaxer,
             make_hull_provider,
@@ -207,7 +202,7 @@ class StageRunner:
     def _with_potential(self, records: list[CandidateRecord]) -> list[CandidateRecord]:
         """``records`` with the potential's columns (``mlip``, ``mlip_version``,
         ``mlip_weights_sha256``) set; left null when the potential cannot be resolved."""
-        from campaign.resources import potential_columns
+        from campaign.stages.resources import potential_columns
 
         try:
             columns = potential_columns(self.settings.relax)
