@@ -14,11 +14,11 @@ import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
-from campaign import resources
 from campaign.cli import main
 from campaign.commands.top import rank_candidates
 from campaign.engine.store import read_results
 from campaign.jobs.chain import host_specs, rank_table
+from campaign.stages import resources
 from chggen_kernels.hosts import parse_guest_spec, read_host
 from chggen_kernels.model import ScoreModel
 from chggen_kernels.relax import RelaxSettings

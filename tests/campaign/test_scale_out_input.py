@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from campaign.cli import main
-from campaign.distributed import toolkit
 from campaign.distributed.cluster_fit import ClusterFitError, node_types
+from campaign.engine import ray_toolkit as toolkit
 from campaign.engine.ray_toolkit import RayAddressError, check_ray_address
 
 ROOT = Path(__file__).resolve().parents[2]

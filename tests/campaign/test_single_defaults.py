@@ -264,7 +264,7 @@ def test_fingerprint_hashes_a_hull_file_through_the_kernels_parser(tmp_path: Pat
 
 def test_benchmark_resolves_the_checkpoint_as_every_command(tmp_path: Path, monkeypatch,
                                                            capsys) -> None:
-    from campaign import resources
+    from campaign.stages import resources
 
     monkeypatch.setattr(resources, "default_model_path", lambda: tmp_path / "absent.pt")
     assert main(["benchmark", "csp", "--out", str(tmp_path / "o"), "--limit", "1",
