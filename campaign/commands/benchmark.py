@@ -67,6 +67,9 @@ def _common(p: argparse.ArgumentParser, settings: type,
                    help="no progress on stderr (a bar on a terminal, a line every 30 s in a "
                    "log file)")
     add_limit_options(p)
+    p.add_argument("--summary-only", action="store_true",
+                   help="run nothing: rewrite the summary, table and figure of --out from "
+                   "the tasks finished so far (a long run's partial result)")
     from campaign.commands.options import (
         add_settings_options,
         sampler_defaults,
@@ -177,7 +180,8 @@ def run(args: argparse.Namespace, make_chain: object = None) -> int:
     name = f"chggen benchmark {args.benchmark_kind}"
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     summary, report = execute(spec_from_args(args), make_chain=make_chain,  # type: ignore[arg-type]
-                              log=log, dry_run=args.dry_run)
+                              log=log, dry_run=args.dry_run,
+                              summary_only=args.summary_only)
     if args.dry_run:
         return 0
     out = args.out or f"chggen_benchmark_{args.benchmark_kind}"

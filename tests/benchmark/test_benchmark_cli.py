@@ -106,6 +106,15 @@ def test_csp_resumes_finished_parts_and_refuses_other_settings(
     err = capsys.readouterr().err
     assert "was written with other settings (k: folder 4, now 5); rerun with the folder's " \
         "settings to resume, or pick another --out" in err and err.count("\n") == 1
+    # the summary of the finished tasks, running nothing (a long run's partial result)
+    (out / "summary.md").unlink()
+    aside = part.rename(tmp_path / part.name)
+    assert run_command(csp_args(known, out, "--methods", "random", "unconditional",
+                                "--summary-only"), make_chain=broken) == 0
+    assert "| unconditional |" in (out / "summary.md").read_text() and not part.exists()
+    partial = json.loads((out / "summary.json").read_text())["scores"]["methods"]
+    assert partial["unconditional"]["n_compounds"] == 1  # si-dia's part is missing
+    aside.rename(part)
     # a folder written before the fingerprint file: settings in _benchmark.json, migrated
     fingerprint = out / "_fingerprint.json"
     recorded = json.loads(fingerprint.read_text())

@@ -206,9 +206,11 @@ def _dry_run(spec: RunSpec, compounds: Sequence[Any]) -> dict[str, Any]:
 
 def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
             pool_factory: Callable[..., Any] | None = None,
-            log: Log | None = None, dry_run: bool = False) -> tuple[dict[str, Any], RunReport]:
+            log: Log | None = None, dry_run: bool = False, summary_only: bool = False
+            ) -> tuple[dict[str, Any], RunReport]:
     """Run (or resume) one benchmark; returns the summary and what this run did
-    (``dry_run``: print the plan and return it with an empty report, running nothing).
+    (``dry_run``: print the plan and return it with an empty report, running nothing;
+    ``summary_only``: run nothing, write the outputs from the tasks finished so far).
 
     ``pool_factory(workers, address, make_chain, run_one)`` makes the worker pool when
     ``spec.workers > 1`` or ``spec.address`` is set (default
@@ -224,11 +226,11 @@ def execute(spec: RunSpec, *, make_chain: Callable[[], Any] | None = None,
         return _dry_run(spec, compounds), RunReport()
     with folder_lock(Path(spec.out).expanduser(), command=f"chggen benchmark {spec.kind}",
                      warn=_warn(log)):
-        return _run(spec, compounds, make_chain, pool_factory, log)
+        return _run(spec, compounds, make_chain, pool_factory, log, summary_only)
 
 
 def _run(spec: RunSpec, compounds: Sequence[Any], make_chain: Callable[[], Any] | None,
-         pool_factory: Callable[..., Any] | None, log: Log | None
+         pool_factory: Callable[..., Any] | None, log: Log | None, summary_only: bool = False
          ) -> tuple[dict[str, Any], RunReport]:
     """The run of :func:`execute`, inside the folder's lock."""
     from chggen_kernels.benchmark import (
@@ -252,7 +254,9 @@ def _run(spec: RunSpec, compounds: Sequence[Any], make_chain: Callable[[], Any] 
         log(f"benchmark {spec.kind}: {len(compounds)} compounds x {len(spec.methods)} "
             f"methods + references = {len(tasks)} tasks; out {spec.out}")
     pool = None
-    if spec.workers > 1 or spec.address is not None:
+    if summary_only:
+        tasks = []
+    elif spec.workers > 1 or spec.address is not None:
         pool = (pool_factory or make_pool)(spec.workers, spec.address, make_chain, run_one)
     t0 = time.perf_counter()
     report = run_tasks(tasks, run_one, make_chain, store, pool=pool, workers=spec.workers,
