@@ -51,83 +51,26 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from stamp import stamp  # noqa: E402
-
-REFERENCE_LEVELS, REFERENCE_CORRECTORS, REFERENCE_RELAX_STEPS = 200, 5, 500
-DEFAULT_SIZES = ("ZnP2S6:1,2", "Zn2P2S7:1,2", "Li2Si:2,4", "Li5Si2:1,2", "Li4Si:2")
-DEFAULT_GUESTS = {"P-S-Zn": "Zn", "Li-Si": "Li"}
-MAX_ATOMS = 64
-ROW_COLUMNS = (
-    "candidate_id", "parent_id", "task_id", "composition", "n_atoms", "seed", "status",
-    "failure_reason", "lattice_family", "lattice_ratio", "volume_per_atom_prior",
-    "spacegroup_generated", "spacegroup_framework", "spacegroup_relaxed",
-    "spacegroup_symbol_relaxed", "energy_generated_per_atom", "energy_relaxed_per_atom",
-    "delta_e_relax", "rmsd_relax", "relax_steps", "relax_converged", "e_d",
-    "t_sample_s", "t_relax_s",
+from _model_quality_groups import (  # noqa: E402
+    DEFAULT_GUESTS,
+    DEFAULT_SIZES,
+    REFERENCE_CORRECTORS,
+    REFERENCE_LEVELS,
+    REFERENCE_RELAX_STEPS,
+    Group,
+    available_modes,
+    parse_sizes,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Group:
-    """One composition at one cell size: ``z`` formula units, ``composition`` atoms/cell."""
-
-    system: str  # e.g. "Zn-P-S" (guest first)
-    guest: str
-    formula: str  # formula unit as given, e.g. "ZnP2S6"
-    z: int
-    composition: dict[str, int]
-
-    @property
-    def atoms_per_cell(self) -> int:
-        return sum(self.composition.values())
+from _model_quality_groups import MAX_ATOMS as MAX_ATOMS  # noqa: E402 - re-exported
+from _model_quality_groups import ROW_COLUMNS as ROW_COLUMNS  # noqa: E402 - re-exported
+from _model_quality_runs import evaluate_group  # noqa: E402
+from _model_quality_runs import (  # noqa: E402 - re-exported
+    framework_spacegroups as framework_spacegroups,
+)
+from stamp import stamp  # noqa: E402
 
 
 # ---------------------------------------------------------------------------- arguments
-def available_modes() -> tuple[str, ...]:
-    """Modes this installation can evaluate: unconditional plus the workflow's
-    inpainting modes (``inpaint``; ``inpaint-symmetric`` once the workflow has it)."""
-    from chggen_kernels.workflow.records import CANDIDATE_MODES
-
-    return tuple(dict.fromkeys(("unconditional", *CANDIDATE_MODES)))
-
-
-def parse_sizes(items: list[str], guests: dict[str, str]) -> list[Group]:
-    """``FORMULA:Z[,Z...]`` items (formula units per cell) -> groups; errors name the item."""
-    from pymatgen.core import Composition
-
-    groups = []
-    for item in items:
-        formula, sep, zs = item.partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            unit = Composition(formula)
-            z_values = [int(z) for z in zs.split(",")]
-        except (ValueError, KeyError):
-            raise ValueError(f"--sizes: expected FORMULA:Z[,Z...] such as 'ZnP2S6:1,2', "
-                             f"got {item!r}") from None
-        counts = unit.get_el_amt_dict()
-        if not counts or any(abs(n - round(n)) > 1e-8 for n in counts.values()):
-            raise ValueError(f"--sizes: formula {formula!r} must name elements with integer "
-                             "counts")
-        chemsys = "-".join(sorted(counts))
-        if chemsys not in guests:
-            raise ValueError(f"--sizes: no guest species for {formula!r} (chemical system "
-                             f"{chemsys}); give one with --guest {chemsys}=ELEMENT")
-        guest = guests[chemsys]
-        system = "-".join([guest] + [el for el in sorted(counts) if el != guest])
-        for z in z_values:
-            cell = {el: int(round(n)) * z for el, n in sorted(counts.items())}
-            if z < 1 or sum(cell.values()) > MAX_ATOMS:
-                raise ValueError(f"--sizes {item!r}: Z = {z} gives {sum(cell.values())} atoms; "
-                                 f"Z must be >= 1 and cells at most {MAX_ATOMS} atoms")
-            groups.append(Group(system, guest, formula.strip(), z, cell))
-    keys = [(Composition(g.formula).reduced_formula, g.z) for g in groups]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"--sizes: a formula and Z appear twice: {items}")
-    return groups
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,86 +175,6 @@ def make_context(options: dict[str, Any]) -> dict[str, Any]:
         relaxer=make_relaxer(options["fmax"], options["relax_steps"]))
     runner.load()
     return {**options, "runner": runner}
-
-
-def _row(record: Any, group: Group, mode: str) -> dict[str, Any]:
-    data = record.to_dict()
-    return {"system": group.system, "formula": group.formula, "z": group.z,
-            "atoms_per_cell": group.atoms_per_cell, "mode": mode,
-            **{k: data[k] for k in ROW_COLUMNS}}
-
-
-def framework_spacegroups(hosts: list[Any],
-                          guest: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Space group number -> hosts whose framework (``guest`` removed) ends the symmetry
-    ladder there (P1 / P-1 when no rung finds more): with the two-fold pass, and with the
-    reference ladder (spglib alone). The two differ only where the two-fold pass refined
-    the framework, so only those hosts are refined a second time."""
-    from pymatgen.core import Structure
-
-    from chggen_kernels.symmetry import refine_framework
-
-    with_twofold: dict[str, int] = {}
-    reference: dict[str, int] = {}
-    for host in hosts:
-        structure = Structure.from_dict(json.loads(host.structure_relaxed))
-        if not any(site.specie.symbol == guest for site in structure):
-            continue
-        refined = refine_framework(structure, guest)
-        spglib_only = (refine_framework(structure, guest, twofold_search=False)
-                       if refined.method == "twofold" else refined)
-        for counts, result in ((with_twofold, refined), (reference, spglib_only)):
-            number = str(result.spacegroup_number)
-            counts[number] = counts.get(number, 0) + 1
-    def by_number(counts: dict[str, int]) -> dict[str, int]:
-        return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
-
-    return by_number(with_twofold), by_number(reference)
-
-
-def evaluate_group(group: Group, ctx: dict[str, Any], log: Any = None) -> dict[str, Any]:
-    """Unconditional candidates of ``group``, then each inpainting mode on their hosts."""
-    from campaign.jobs.chain import plan_unconditional, run_specs
-    from campaign.stages.resources import resolve_volume_per_atom
-    from chggen_kernels.workflow import inpainting_task_id
-    from chggen_kernels.workflow.settings import InpaintSettings
-
-    t0 = time.perf_counter()
-    runner = ctx["runner"]
-    vpa, vpa_source = resolve_volume_per_atom(group.composition, None, runner.volume_prior)
-    specs = plan_unconditional(group.composition, ctx["samples"], ctx["seed"], vpa)
-    records = run_specs(runner, specs, log)
-    rows = [_row(r, group, "unconditional") for r in records]
-    timings = {"unconditional_s": time.perf_counter() - t0}
-    hosts_by_mode: dict[str, dict[str, Any]] = {}
-    hosts = [r for r in records if r.status == "ok" and r.structure_relaxed is not None]
-    ladder, reference_ladder = framework_spacegroups(hosts, group.guest)
-    for mode in ctx["modes"]:
-        if mode == "unconditional":
-            continue
-        t1 = time.perf_counter()
-        inpaint, framework_sg = [], {}
-        cap = InpaintSettings.max_wyckoff_combinations
-        for host in hosts:
-            task_id = inpainting_task_id(mode, host.candidate_id, (group.guest,),
-                                         ctx["samples_per_host"], ctx["seed"], cap)
-            found = runner.inpainting_specs(
-                host.to_dict(), [group.guest], ctx["samples_per_host"], task_id=task_id,
-                campaign_seed=ctx["seed"], mode=mode, max_combinations=cap, max_atoms=None)
-            inpaint += found
-            if found:
-                sg = str(found[0].spacegroup_framework)
-                framework_sg[sg] = framework_sg.get(sg, 0) + 1
-        rows += [_row(r, group, mode) for r in run_specs(runner, inpaint, log)]
-        hosts_by_mode[mode] = {"n_hosts": len(hosts),
-                               "n_symmetric_framework": sum(framework_sg.values()),
-                               "framework_spacegroups": dict(sorted(framework_sg.items()))}
-        timings[f"{mode}_s"] = time.perf_counter() - t1
-    return {"group": dataclasses.asdict(group), "rows": rows, "hosts": hosts_by_mode,
-            "system": group.system, "framework_spacegroups": ladder,
-            "framework_spacegroups_reference_ladder": reference_ladder,
-            "volume_per_atom": vpa, "volume_source": vpa_source,
-            "wall_s": time.perf_counter() - t0, "timings": timings}
 
 
 _CONTEXT: dict[str, Any] = {}
