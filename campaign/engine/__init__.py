@@ -4,9 +4,11 @@
   bounded in-flight work, write each task's rows, retry, follow-ups, progress;
 * executors: :class:`InProcessExecutor`, :class:`PoolExecutor` (process or Ray pool,
   :func:`make_pool`), :class:`RayActorExecutor` (Ray actors holding a worker each);
-* jobs: a :class:`JobBase` subclass per kind of work (the campaign's in
-  :mod:`campaign.jobs.chain`, the benchmark's in :mod:`campaign.jobs.benchmark.runner`, the data
-  build's in :mod:`campaign.jobs.data.relax`).
+* jobs (:mod:`campaign.jobs`): a :class:`JobBase` subclass per kind of work: the
+  campaign's (:mod:`campaign.jobs.campaign`, on Ray through
+  :class:`campaign.distributed.executor.RayCampaignExecutor`), the same chain in process
+  (:mod:`campaign.jobs.chain`), the benchmark's (:mod:`campaign.jobs.benchmark.runner`)
+  and the data build's relaxations (:mod:`campaign.jobs.data.relax`).
 """
 
 from campaign.engine.executors import (
