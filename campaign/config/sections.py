@@ -103,6 +103,13 @@ class AtomsRange(StrictModel):
         return self
 
 
+def _parsed_formulas(value: list[str]) -> list[str]:
+    """``value`` unchanged once every formula in it parses (else the parser's error)."""
+    for formula in value:
+        parse_formula(formula)
+    return value
+
+
 class CompositionLine(StrictModel):
     """``x1*A + x2*B + ...`` with integer multiples of the end-member formulas."""
 
@@ -112,9 +119,7 @@ class CompositionLine(StrictModel):
     @field_validator("end_members")
     @classmethod
     def _formulas(cls, value: list[str]) -> list[str]:
-        for formula in value:
-            parse_formula(formula)
-        return value
+        return _parsed_formulas(value)
 
 
 class CompositionsConfig(StrictModel):
@@ -138,9 +143,7 @@ class CompositionsConfig(StrictModel):
     @field_validator("formulas", "cells")
     @classmethod
     def _formula_list(cls, value: list[str]) -> list[str]:
-        for formula in value:
-            parse_formula(formula)
-        return value
+        return _parsed_formulas(value)
 
     @field_validator("constraints")
     @classmethod

@@ -121,10 +121,6 @@ class JobBase:
     def describe(self, outcome: Outcome) -> str:
         return f"{self.task_id(outcome.task)} {outcome.seconds:.0f} s"
 
-    def write_empty(self, task: Any) -> bool:
-        """Whether a task that returned no rows still gets its (empty) part."""
-        return True
-
 
 def run_job(job: Job, store: Store, executor: Executor, *, retries: int = 0,
             log: Log | None = None, progress: bool | None = None,
@@ -193,9 +189,8 @@ def run_job(job: Job, store: Store, executor: Executor, *, retries: int = 0,
 def _finish(job: Job, store: Store, outcome: Outcome,
             on_written: Callable[[Any, Rows], None] | None) -> list[Any]:
     """Write a finished task's rows; its follow-ups not in the store yet."""
-    rows = list(outcome.rows or [])
-    if rows or getattr(job, "write_empty", lambda _t: True)(outcome.task):
-        store.write_task(job.task_id(outcome.task), rows, allow_empty=True)
+    rows = list(outcome.rows or [])  # no rows is a result too: the task is done
+    store.write_task(job.task_id(outcome.task), rows, allow_empty=True)
     if on_written is not None:
         on_written(outcome.task, rows)
     new = []

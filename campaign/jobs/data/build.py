@@ -254,7 +254,8 @@ def _build(opts: BuildOptions, candidates: list[SourceStructure], notes: dict[st
         print(f"data build: skipped {len(cache.bad_lines)} bad cache lines; first: "
               f"{cache.bad_lines[0]}", file=stream)
     if todo and not opts.no_relax:
-        summary.interrupted = not _relax(opts, todo, records, summary, relaxer_factory, stream)
+        summary.interrupted = not _relax(opts, store, todo, records, summary, relaxer_factory,
+                                         stream)
         if summary.interrupted:
             print("data build: interrupted; every finished relaxation is in the cache, run "
                   "the same command again to resume", file=stream)
@@ -265,7 +266,8 @@ def _build(opts: BuildOptions, candidates: list[SourceStructure], notes: dict[st
     return summary
 
 
-def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, Any],
+def _relax(opts: BuildOptions, store: RelaxStore, todo: list[SourceStructure],
+           records: dict[str, Any],
            summary: BuildSummary, relaxer_factory: RelaxerFactory | None,
            stream: TextIO) -> bool:
     settings = RelaxSettings(fmax=opts.fmax, max_steps=opts.max_steps)
@@ -283,7 +285,7 @@ def _relax(opts: BuildOptions, todo: list[SourceStructure], records: dict[str, A
 
     try:
         relax_candidates(todo, workers=opts.workers, factory=factory, settings=settings,
-                         label=label, store=RelaxStore(opts.cache_path), on_record=on_record,
+                         label=label, store=store, on_record=on_record,
                          address=opts.address)
     except KeyboardInterrupt:
         return False
