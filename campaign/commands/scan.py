@@ -27,6 +27,7 @@ from campaign.stages.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.relax.settings import DEFAULT_MLIP
 from chggen_kernels.sampling.settings import SAMPLER_PRESETS
 from chggen_kernels.thermo.sources import DEFAULT_HULL_SOURCE
+from chggen_kernels.workflow.records import FIRST_STAGE_MODES
 
 __all__ = ["config_from_args", "register", "run", "scan_config"]
 
@@ -35,7 +36,7 @@ DEFAULT_BUDGET = 24  # candidates
 DEFAULT_SEED: int = default_of(CampaignConfig, "seed")
 DEFAULT_GENERATION: str = default_of(CampaignConfig, "generation")
 UNCONDITIONAL_SHARE = 2 / 3
-GENERATION_MODES = ("unconditional", "symmetric", "template", "template-symmetric")
+GENERATION_MODES = FIRST_STAGE_MODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from campaign.engine import InProcessExecutor, JobBase, run_job
 from campaign.stages.runner import CANDIDATES_PER_RELAX_CALL
 from chggen_kernels.workflow import (
+    INPAINT_MODES,
     CandidateRecord,
     CandidateSpec,
     candidate_id,
@@ -64,7 +65,8 @@ Log = Callable[[str], None]
 
 @dataclasses.dataclass(frozen=True)
 class ChainResult:
-    """Rows of one run: unconditional and inpainted candidates, hosts used, files written."""
+    """Rows of one run: first-stage candidates (``unconditional``: unconditional, symmetric
+    or template starts) and inpainted ones, hosts used, files written."""
 
     unconditional: list[CandidateRecord]
     inpainted: list[CandidateRecord]
@@ -236,7 +238,7 @@ class ChainJob(JobBase):
             return []
         inp = self.inpaint
         assert inp is not None
-        hosts = select_hosts([r.to_dict() for r in records if r.mode == "unconditional"],
+        hosts = select_hosts([r.to_dict() for r in records],
                              inp.hosts_per_task, inp.host_max_e_d)
         return [ChainTask(inpainting_task_id(mode, host["candidate_id"], inp.guest_species,
                                              inp.samples_per_host, self.seed,
@@ -336,8 +338,8 @@ def run_chain(runner: Runner, specs: Sequence[CandidateSpec], *,
 def _result(job: ChainJob, files: tuple[Path, ...]) -> ChainResult:
     records = [r for rows in job.rows.values() for r in rows]
     return ChainResult(
-        [r for r in records if r.mode == "unconditional"],
-        [r for r in records if r.mode != "unconditional"],
+        [r for r in records if r.mode not in INPAINT_MODES],
+        [r for r in records if r.mode in INPAINT_MODES],
         n_hosts=max(job.hosts.values(), default=0),
         n_symmetric_hosts=max(job.frameworks.values(), default=0), files=files)
 

@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "unconditional_specs": "chggen_kernels.workflow.planning",
     "unconditional_task_id": "chggen_kernels.workflow.planning",
     "CANDIDATE_MODES": "chggen_kernels.workflow.records",
+    "FIRST_STAGE_MODES": "chggen_kernels.workflow.records",
     "CandidateRecord": "chggen_kernels.workflow.records",
     "CandidateSpec": "chggen_kernels.workflow.records",
     "Cell": "chggen_kernels.workflow.records",
@@ -40,6 +41,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CANDIDATE_MODES",
+    "FIRST_STAGE_MODES",
     "INPAINT_MODES",
     "CandidateRecord",
     "CandidateSpec",

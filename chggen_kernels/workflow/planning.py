@@ -10,7 +10,7 @@ settings give the same candidate ids, lattices and seeds everywhere.
 * lattice: drawn once per unconditional candidate by :func:`draw_lattice` from its seed at
   the real ``V = N * V0`` and recorded in the spec as family and axis ratios; the sampler
   rebuilds exactly that lattice from them (``bravais_lattice``);
-* hosts: :func:`select_hosts` (successful unconditional rows with a structure, ranked by
+* hosts: :func:`select_hosts` (successful first-stage rows with a structure, ranked by
   :func:`rank_key`: E_d, then energy per atom, rows without E_d after those with one);
 * inpainting: :func:`inpainting_task_id` names the task of one host and mode; the
   framework stage (``stages.inpainting_specs``) gives its specs ids and seeds from it.
@@ -25,7 +25,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from chggen_kernels.workflow.records import INPAINT_MODES, CandidateSpec, format_composition
+from chggen_kernels.workflow.records import (
+    FIRST_STAGE_MODES,
+    INPAINT_MODES,
+    CandidateSpec,
+    format_composition,
+)
 
 __all__ = [
     "INPAINT_MODES",
@@ -169,10 +174,11 @@ def rank_rows(rows: Iterable[Mapping[str, Any]], modes: Sequence[str] | None = N
 
 def select_hosts(rows: Iterable[Mapping[str, Any]], max_hosts: int | None,
                  max_e_d: float | None = None) -> list[Mapping[str, Any]]:
-    """Hosts for inpainting: successful unconditional rows with a relaxed structure (and
-    E_d <= ``max_e_d`` eV/atom when given), ranked by :func:`rank_key`, at most
+    """Hosts for inpainting: successful first-stage rows (unconditional, symmetric or
+    template starts) with a relaxed structure (and E_d <= ``max_e_d`` eV/atom when
+    given), ranked by :func:`rank_key`, at most
     ``max_hosts`` (``None``: all). The result does not depend on the order of ``rows``."""
-    eligible = [r for r in rank_rows(rows, ("unconditional",))
+    eligible = [r for r in rank_rows(rows, FIRST_STAGE_MODES)
                 if r.get("structure_relaxed") is not None
                 and (max_e_d is None or (r.get("e_d") is not None and r["e_d"] <= max_e_d))]
     return eligible if max_hosts is None else eligible[:max_hosts]

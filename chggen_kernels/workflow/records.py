@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CANDIDATE_MODES",
+    "FIRST_STAGE_MODES",
     "INPAINT_MODES",
     "START_MODES",
     "CandidateRecord",
@@ -41,7 +42,9 @@ CANDIDATE_MODES = ("unconditional", "inpaint", "inpaint-symmetric", "symmetric",
                    "template-symmetric")
 #: Modes that start from a structure stored in the spec (chggen_kernels.workflow.starts).
 START_MODES = ("symmetric", "template", "template-symmetric")
-#: Modes that inpaint guests into the frameworks of unconditional hosts.
+#: Modes of first-stage candidates (whole crystals), the hosts that inpainting may follow.
+FIRST_STAGE_MODES = ("unconditional", *START_MODES)
+#: Modes that inpaint guests into the frameworks of first-stage hosts.
 INPAINT_MODES = ("inpaint", "inpaint-symmetric")
 Mode = Literal["unconditional", "inpaint", "inpaint-symmetric", "symmetric", "template",
                "template-symmetric"]

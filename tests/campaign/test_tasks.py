@@ -8,6 +8,7 @@ import random
 import pytest
 
 from campaign.config.model import validate_config
+from campaign.jobs.campaign import CampaignJob
 from campaign.jobs.tasks import (
     count_unconditional_tasks,
     inpainting_task,
@@ -18,7 +19,7 @@ from campaign.stages.runner import failed_row
 from chggen_kernels.lattice import LATTICE_FAMILIES
 from chggen_kernels.workflow import candidate_seed, select_hosts, short_hash
 from chggen_kernels.workflow.planning import SEED_MODULUS
-from chggen_kernels.workflow.records import CandidateSpec
+from chggen_kernels.workflow.records import FIRST_STAGE_MODES, CandidateSpec
 
 
 def unconditional_specs(task, seed):
@@ -131,6 +132,32 @@ def test_host_selection_is_order_independent() -> None:
         assert [r["candidate_id"] for r in select_hosts(shuffled, 3)] == expected
     assert [r["candidate_id"] for r in select_hosts(rows, 5, max_e_d=0.0)] == ["t-001"]
     assert [r["candidate_id"] for r in select_hosts(rows, None)][-1] == "t-002"
+
+
+def test_hosts_come_from_every_first_stage_mode_never_from_inpainted_rows() -> None:
+    """A campaign whose first stage starts from templates or Wyckoff orbits inpaints its
+    best hosts exactly as an unconditional one (scan --mode template-symmetric)."""
+    rows = []
+    for i, mode in enumerate(("template-symmetric", "inpaint", "symmetric", "template",
+                              "inpaint-symmetric", "unconditional")):
+        rows.append(_row(f"t-{i:03d}", -0.1 * i) | {"mode": mode})
+    hosts = [r["mode"] for r in select_hosts(rows, None)]
+    assert hosts == ["unconditional", "template", "symmetric", "template-symmetric"]
+    job = CampaignJob(_config(generation="template-symmetric"))
+    task = next(iter(job.tasks()))
+    follow = job.follow_ups(task, [r | {"task_id": task.task_id} for r in rows], False)
+    assert [t.parent_id for t in follow] == ["t-005", "t-003"]  # hosts_per_task = 2
+    assert {t.mode for t in follow} == {"inpaint"}
+
+
+def test_generation_modes_are_the_first_stage_modes() -> None:
+    from typing import get_args
+
+    from campaign.commands.scan import GENERATION_MODES
+    from campaign.config.model import CampaignConfig
+
+    literal = CampaignConfig.model_fields["generation"].annotation
+    assert set(get_args(literal)) == set(FIRST_STAGE_MODES) == set(GENERATION_MODES)
 
 
 def test_inpainting_task_ids() -> None:
