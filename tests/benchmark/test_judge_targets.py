@@ -105,3 +105,42 @@ def test_command_line_writes_a_stamped_result(judge_module, tmp_path, capsys) ->
     with pytest.raises(SystemExit):
         judge_module.main([str(path), "--k", "0"])
     assert "--k must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def coverage_module():
+    spec = importlib.util.spec_from_file_location(
+        "diagnose_template_starts", ROOT / "benchmarks" / "diagnose_template_starts.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["diagnose_template_starts"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("diagnose_template_starts", None)
+
+
+def test_template_coverage_ranks_the_structure_type(coverage_module) -> None:
+    """benchmarks/diagnose_template_starts.py: KBr in rock salt finds its type at rank 2
+    (CsCl ranks first by similarity), KBr in CsCl at rank 1, KBr3 has no template."""
+    from pymatgen.core import Lattice, Structure
+
+    from campaign.jobs.benchmark.known_input import Compound
+    from chggen_kernels.templates import TemplateLibrary
+    from chggen_kernels.testing import rock_salt
+    from chggen_kernels.thermo.known_structures import KnownPhase
+
+    def cscl(species: tuple[str, str], a: float) -> Structure:
+        return Structure(Lattice.cubic(a), list(species), [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+    library = TemplateLibrary([KnownPhase(i, "test", "hand-made", "CC0", s) for i, s in
+                               (("t-nacl", rock_salt()), ("t-cscl", cscl(("Cs", "Cl"), 4.12)))])
+    kbr3 = Structure(Lattice.cubic(5.0), ["K", "Br", "Br", "Br"],
+                     [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    compounds = [Compound("rs", rock_salt(6.6, ("K", "Br"))),
+                 Compound("cs", cscl(("K", "Br"), 4.0)), Compound("ab3", kbr3)]
+    result = coverage_module.diagnose(compounds, library, k=1)
+    ranks = {r["compound_id"]: (r["n_templates"], r["rank_same_elements"],
+                                r["rank_any_mapping"]) for r in result["compounds"]}
+    assert ranks == {"rs": (2, 2, 2), "cs": (2, 1, 1), "ab3": (0, None, None)}
+    assert (result["type_within_k"], result["type_beyond_k"], result["type_absent"],
+            result["no_template_of_type"]) == (1, 1, 1, 1)
+    assert result["compounds"][0]["template_same_elements"].startswith("t-nacl NaCl (")
