@@ -291,7 +291,8 @@ def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner:
                                                 runner.volume_prior)
         if args.mode in START_MODES:
             specs = plan_starts(args.mode, composition, args.n_samples, args.seed, v0,
-                                log=stderr_log(args.quiet))
+                                log=stderr_log(args.quiet),
+                                volume_given=args.volume_per_atom)
         else:
             specs = plan_unconditional(composition, args.n_samples, args.seed, v0,
                                        volume_given=args.volume_per_atom,

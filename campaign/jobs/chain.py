@@ -102,17 +102,17 @@ class SamplingProgress:
 
 
 def plan_starts(mode: str, composition: Mapping[str, int], n_samples: int, seed: int,
-                volume_per_atom: float, log: Log | None = None) -> list[CandidateSpec]:
+                volume_per_atom: float, log: Log | None = None, *,
+                volume_given: float | None = None) -> list[CandidateSpec]:
     """The specs of one ``symmetric``, ``template`` or ``template-symmetric`` task at
-    ``volume_per_atom`` Å^3/atom, planned as a campaign's first-stage task
-    (:func:`campaign.jobs.tasks.task_specs`); a mode that falls back for this composition says
-    so in one line on ``log`` (and in every row)."""
-    from campaign.jobs.tasks import Task, load_starts, task_specs
-    from chggen_kernels.workflow.planning import short_hash
-    from chggen_kernels.workflow.records import format_composition
+    ``volume_per_atom`` Å^3/atom, named and planned as a campaign's first first-stage task
+    of that mode (:func:`campaign.jobs.tasks.first_stage_task_id`, ``volume_given``: the
+    V0 the user fixed, ``None``: the prior's); a mode that falls back for this composition
+    says so in one line on ``log`` (and in every row)."""
+    from campaign.jobs.tasks import Task, first_stage_task_id, load_starts, task_specs
 
     counts = {el: int(n) for el, n in sorted(composition.items()) if n}
-    task_id = short_hash(mode, format_composition(counts), n_samples, seed, volume_per_atom)
+    task_id = first_stage_task_id(mode, counts, "any", None, volume_given, n_samples, 0, seed)
     task = Task(task_id=task_id, mode="unconditional", composition=counts,
                 n_samples=n_samples)
     specs = task_specs(task, seed, volume_per_atom, mode, load_starts(mode))
@@ -234,7 +234,7 @@ class ChainJob(JobBase):
     def follow_ups(self, task: ChainTask, rows: list[Any], resumed: bool) -> list[ChainTask]:
         records = [r if isinstance(r, CandidateRecord) else _record(r) for r in rows]
         self.rows[task.task_id] = records
-        if task.mode != "unconditional" or not self.modes:
+        if task.specs is None or not self.modes:  # an inpainting task has no follow-ups
             return []
         inp = self.inpaint
         assert inp is not None

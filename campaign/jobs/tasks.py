@@ -32,6 +32,7 @@ from chggen_kernels.workflow import (
 __all__ = [
     "Task",
     "count_unconditional_tasks",
+    "first_stage_task_id",
     "inpainting_task",
     "part_rows_checker",
     "task_specs",
@@ -45,7 +46,9 @@ class Task:
 
     For inpainting tasks ``composition`` is the host candidate's cell composition,
     ``parent_id`` its candidate id and ``host`` its row (what the framework is refined
-    from).
+    from). ``start_rank``: the template rank a template-mode task starts from (the tasks
+    of one composition, over lattice choices and seed blocks, go on down the ranking
+    instead of repeating its top).
     """
 
     task_id: str
@@ -55,6 +58,7 @@ class Task:
     lattice_family: str | None = None
     lattice_ratio: str | None = None
     seed_block: int = 0
+    start_rank: int = 0
     parent_id: str | None = None
     host: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
@@ -73,15 +77,16 @@ def unconditional_tasks(config: CampaignConfig) -> Iterator[Task]:
         return
     pairs = config.lattice.combinations()
     for composition in config.cell_compositions():
-        for family, ratio in pairs:
+        for index, (family, ratio) in enumerate(pairs):
             for block in range(config.seed_blocks):
+                rank = (index * config.seed_blocks + block) * config.samples_per_task
                 yield Task(
-                    task_id=_generation_id(config.generation, unconditional_task_id(
-                        composition, family, ratio, config.volume_per_atom,
-                        config.samples_per_task, block, config.seed)),
+                    task_id=first_stage_task_id(
+                        config.generation, composition, family, ratio,
+                        config.volume_per_atom, config.samples_per_task, block, config.seed),
                     mode="unconditional", composition=dict(composition),
                     n_samples=config.samples_per_task, lattice_family=family,
-                    lattice_ratio=ratio, seed_block=block)
+                    lattice_ratio=ratio, seed_block=block, start_rank=rank)
 
 
 def count_unconditional_tasks(config: CampaignConfig) -> int:
@@ -91,9 +96,15 @@ def count_unconditional_tasks(config: CampaignConfig) -> int:
         config.seed_blocks)
 
 
-def _generation_id(generation: str, task_id: str) -> str:
-    """Task id of a first-stage task: the unconditional one as before, another generation
-    mode's its own (so a folder never mixes them under one id)."""
+def first_stage_task_id(generation: str, composition: Mapping[str, int], family: str,
+                        ratio: str | None, volume_given: float | None, n_samples: int,
+                        block: int, seed: int) -> str:
+    """Task id of a first-stage task (``chggen generate`` names its one task the same way,
+    block 0): the unconditional one as before, another generation mode's its own, so a
+    folder never mixes them under one id. ``volume_given``: the V0 (Å^3/atom) the user
+    fixed, ``None`` for the prior's."""
+    task_id = unconditional_task_id(composition, family, ratio, volume_given, n_samples,
+                                    block, seed)
     if generation == "unconditional":
         return task_id
     from chggen_kernels.workflow.planning import short_hash
@@ -121,7 +132,7 @@ def task_specs(task: Task, campaign_seed: int, volume_per_atom: float,
 
         return template_start_specs(task.task_id, task.composition, task.n_samples,
                                     campaign_seed, volume_per_atom, starts[1], starts[0],
-                                    first_rank=task.seed_block * task.n_samples,
+                                    first_rank=task.start_rank,
                                     symmetric=generation == "template-symmetric")
     return unconditional_specs(task.task_id, task.composition, task.n_samples, campaign_seed,
                                volume_per_atom, task.lattice_family, task.lattice_ratio)

@@ -81,7 +81,10 @@ def min_interatomic_distance(structure: Structure) -> float:
     return float(min(d.min(), min(structure.lattice.abc)))
 
 
-def _lattice(spacegroup: int, shape: tuple[float, ...], volume: float):
+def _lattice(spacegroup: int, shape: tuple[float, ...], volume: float, random_state: int):
+    """pyxtal's lattice of ``shape`` (b/a, c/a, angles in degrees) at ``volume`` Å^3, with
+    its own generator seeded: pyxtal draws the free Wyckoff coordinates from the given
+    lattice's generator, so an unseeded one makes the same seed give other crystals."""
     from pyxtal.lattice import Lattice
     from pyxtal.symmetry import Group
 
@@ -90,7 +93,7 @@ def _lattice(spacegroup: int, shape: tuple[float, ...], volume: float):
     unit = b_a * c_a * math.sqrt(max(1e-6, 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
     a = (volume / unit) ** (1 / 3)
     return Lattice.from_para(a, a * b_a, a * c_a, alpha, beta, gamma,
-                             ltype=Group(spacegroup).lattice_type)
+                             ltype=Group(spacegroup).lattice_type, random_state=random_state)
 
 
 def _build(species: list[str], counts: list[int], spacegroup: int,
@@ -164,13 +167,13 @@ def random_symmetric_crystal(
         else:
             break
         shape = None if prior is None else prior.shape(crystal_family(sg), rng)
+        seed = int(rng.integers(2**31))
         lattice = None
         if shape is not None:
             try:
-                lattice = _lattice(sg, shape, volume * centring_multiplicity(sg))
+                lattice = _lattice(sg, shape, volume * centring_multiplicity(sg), seed)
             except Exception:  # a shape pyxtal refuses for this group: its own lattice
                 lattice = None
-        seed = int(rng.integers(2**31))
         built = _build(species, counts, sg, sites, lattice, n_atoms, volume, seed)
         if built is None and lattice is not None:
             built = _build(species, counts, sg, sites, None, n_atoms, volume, seed)

@@ -169,3 +169,52 @@ def test_inpainting_task_ids() -> None:
     assert task.task_id == inpainting_task(config, host).task_id
     assert task.task_id != inpainting_task(config, _row("abc-002", 0.0)).task_id
     assert task.task_id == short_hash("inpaint", "abc-001", ("Li",), 2, 0)  # pinned
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "template"])
+def test_generate_plans_a_start_mode_as_the_campaigns_first_task(mode) -> None:
+    """chggen generate --mode MODE and a campaign with generation MODE give the same ids,
+    seeds and starts (at the V0 the user fixed, and at the prior's)."""
+    from campaign.jobs.chain import plan_starts
+
+    for volume_given in (20.0, None):
+        config = validate_config({
+            "compositions": {"cells": ["Li2Si2"]}, "samples_per_task": 3, "seed": 5,
+            "volume_per_atom": volume_given, "generation": mode})
+        (task,) = unconditional_tasks(config)
+        campaign = task_specs(task, 5, 20.0, mode)
+        generated = plan_starts(mode, {"Li": 2, "Si": 2}, 3, 5, 20.0,
+                                volume_given=volume_given)
+        assert [s.candidate_id for s in generated] == [s.candidate_id for s in campaign]
+        assert [(s.seed, s.start, s.start_from) for s in generated] == \
+            [(s.seed, s.start, s.start_from) for s in campaign]
+    assert task.task_id != next(iter(unconditional_tasks(
+        config.model_copy(update={"generation": "unconditional"})))).task_id
+
+
+def test_template_tasks_go_down_the_ranking_over_lattice_choices_and_blocks() -> None:
+    """Two lattice choices x two seed blocks of a template campaign: four tasks of 2
+    candidates take template ranks 0-7 once each, not the top two four times."""
+    config = validate_config({
+        "compositions": {"cells": ["Li2Si2"]}, "samples_per_task": 2, "seed_blocks": 2,
+        "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["random"]},
+        "volume_per_atom": 20.0, "generation": "template"})
+    tasks = list(unconditional_tasks(config))
+    assert [t.start_rank for t in tasks] == [0, 2, 4, 6]
+    starts = [s.start_from for t in tasks for s in task_specs(t, 0, 20.0, "template")]
+    assert len(set(starts)) == 8 and not any("repeat" in s for s in starts)
+
+
+def test_the_local_chain_inpaints_hosts_of_a_template_task() -> None:
+    from campaign.jobs.chain import ChainJob
+    from chggen_kernels.testing import rock_salt
+    from chggen_kernels.workflow.settings import InpaintSettings
+
+    spec = CandidateSpec(candidate_id="t-000", task_id="t", composition={"Na": 4, "Cl": 4},
+                         mode="template", seed=1, start=rock_salt().as_dict())
+    job = ChainJob([spec], InpaintSettings(guest_species=("Li",)), ["inpaint"], 0, None)
+    (task,) = job.tasks()
+    row = _row("t-000", -0.1) | {"mode": "template"}
+    (follow,) = job.follow_ups(task, [row], False)
+    assert follow.mode == "inpaint" and follow.host["candidate_id"] == "t-000"
+    assert job.follow_ups(follow, [row | {"mode": "inpaint"}], False) == []
