@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING, Any
 
 from campaign.commands.options import int_at_least
@@ -11,14 +12,25 @@ from chggen_kernels.errors import RunFailedError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["decomposition_text", "novelty_text", "rank_candidates", "register", "run"]
+__all__ = [
+    "decomposition_text",
+    "novelty_text",
+    "rank_candidates",
+    "register",
+    "run",
+    "start_text",
+]
 
 COLUMNS = [
     "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
     "spacegroup_symbol_relaxed", "is_symmetric", "e_d", "e_above_hull",
     "energy_relaxed_per_atom", "n_atoms", "status", "structure_relaxed", "rmsd_relax",
     "delta_v_relax", "decomposition", "decomposition_products", "novelty", "known_phase_id",
+    "start_from", "spacegroup_start",
 ]  # fmt: skip
+START_WIDTH = 24  # characters of the table's start column at most
+_TEMPLATE = re.compile(r"^template (\S+) (\S+) \(")  # "template mp-7845 Zn3As2 (As->P, ..."
+_SPACEGROUP = re.compile(r"^sg (\d+),")  # "sg 194, learned (...)"
 
 
 class EmptyResults(RunFailedError, ValueError):
@@ -119,7 +131,28 @@ def decomposition_text(row: Any) -> str:
     return text if isinstance(text, str) else ""
 
 
+def start_text(row: Any) -> str:
+    """The start of a symmetric or template candidate in a few characters: the
+    template's id and formula (``mp-7845 Zn3As2``), the space group drawn (``sg 194``),
+    ``no template`` for a template mode that fell back, else the row's ``start_from``
+    cut to :data:`START_WIDTH`; ``""`` without one (other modes, older folders)."""
+    text = row.get("start_from")
+    if not isinstance(text, str) or not text.strip():
+        return ""
+    if match := _TEMPLATE.match(text):
+        short = f"{match.group(1)} {match.group(2)}"
+    elif match := _SPACEGROUP.match(text):
+        short = f"sg {match.group(1)}"
+    elif text.startswith("template:"):
+        short = "no template"
+    else:
+        short = text.strip()
+    return short if len(short) <= START_WIDTH else short[:START_WIDTH - 3] + "..."
+
+
 def format_table(ranked: pd.DataFrame) -> str:
+    """The ranked rows as a text table; a ``start`` column (:func:`start_text`) only
+    when a row has a ``start_from``."""
     import pandas as pd
 
     shown = pd.DataFrame(
@@ -150,6 +183,9 @@ def format_table(ranked: pd.DataFrame) -> str:
             "decomposition": [decomposition_text(row) for _, row in ranked.iterrows()],
         }
     )
+    starts = [start_text(row) for _, row in ranked.iterrows()]
+    if any(starts):
+        shown.insert(shown.columns.get_loc("mode") + 1, "start", starts)
     return shown.to_string(index=False)
 
 

@@ -33,6 +33,7 @@ from campaign.report.load import (
     parse_structure,
     summary_counts,
 )
+from campaign.report.modes import describe_modes
 from campaign.report.phase import (
     close_figure,
     decomposition_sources,
@@ -72,10 +73,6 @@ def safe_name(text: str) -> str:
 
 
 _CAPTIONS = {
-    "symmetry_rate": ("Symmetry success rate versus atoms per cell",
-                      "Share of relaxed candidates whose space group is above P1 / P-1, "
-                      "unconditional versus inpainting (paper Fig. 6); failed candidates "
-                      "are not counted."),
     "relaxation": ("Relaxation distributions",
                    "Energy change (generated minus relaxed, eV/atom) and RMSD between "
                    "generated and relaxed structures (Å), dashed lines at the medians "
@@ -86,6 +83,13 @@ _CAPTIONS = {
             "(paper Fig. 4c)."),
     "spacegroups": ("Space groups", "Space groups of the relaxed candidates, by mode."),
 }
+
+
+def _symmetry_caption(table: pd.DataFrame) -> str:
+    """The symmetry figure's caption, naming the modes of the successful candidates."""
+    modes = table.loc[table["status"] == "ok", "mode"].dropna()
+    return ("Share of relaxed candidates whose space group is above P1 / P-1, by mode: "
+            f"{describe_modes(modes)} (paper Fig. 6); failed candidates are not counted.")
 
 
 def _block(name: str, fig: Figure | None, out: Path, figures: dict[str, Path],
@@ -226,7 +230,8 @@ def build_report(
     notes: list[str] = []
     summary = summary_counts(table)
     blocks = [
-        _block("symmetry_rate", symmetry_rate_figure(table), out, figures),
+        _block("symmetry_rate", symmetry_rate_figure(table), out, figures,
+               "Symmetry success rate versus atoms per cell", _symmetry_caption(table)),
         _block("relaxation", relaxation_figure(table), out, figures),
         _block("e_d", e_d_figure(table), out, figures,
                note="no E_d in the results (run without a hull?)"),

@@ -6,8 +6,9 @@ needs no file beside it). The card's facts: formula, cell, space group, E_d and 
 the decomposition products with the hull entry ids behind them (the row's own
 ``decomposition_products``; for rows of an older chggen, looked up in the report's hull),
 whether it is a known phase (``novelty``, ``known_phase_id``), mode (and host, guests),
-relaxation Delta E, the volume change on relaxation (relaxed / generated volume - 1) and
-the RMSD.
+where a symmetric or template start came from (``start_from``: a template candidate of a
+"new composition" is still a known phase's structure type, substituted), relaxation
+Delta E, the volume change on relaxation (relaxed / generated volume - 1) and the RMSD.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from pymatgen.core import Structure
 
-__all__ = ["CandidateCard", "candidate_cards", "cif_text", "render_cards", "volume_change"]
+__all__ = [
+    "CandidateCard",
+    "candidate_cards",
+    "cif_text",
+    "render_cards",
+    "start_text",
+    "volume_change",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +120,20 @@ def _novelty(row: Any) -> str:
                             getattr(row, "formula", None))
 
 
+def start_text(row: Any) -> str | None:
+    """Where a symmetric or template candidate's start came from: the row's
+    ``start_from`` (e.g. ``template mp-7845 Zn3As2 (As->P, similarity 0.93)``), with the
+    start's space group where the text does not name it; ``None`` for other modes and
+    for rows of a chggen before the column."""
+    text = getattr(row, "start_from", None)
+    if not isinstance(text, str) or not text.strip():
+        return None
+    number = getattr(row, "spacegroup_start", None)
+    if number is None or number != number or text.startswith(f"sg {int(number)},"):
+        return text
+    return f"{text}; start in space group {int(number)}"
+
+
 def _facts(row: Any, dv: float | None, sources: Sequence[tuple[str, str]],
            cif_name: str, cif_uri: str) -> tuple[tuple[str, str], ...]:
     sg = row.spacegroup_symbol_relaxed
@@ -125,6 +147,7 @@ def _facts(row: Any, dv: float | None, sources: Sequence[tuple[str, str]],
     guests = getattr(row, "guest_species", None)
     if isinstance(guests, str) and guests:
         mode += f", guests {html.escape(guests)}"
+    start = start_text(row)
     return (
         ("formula", f"{_text(row.formula)} (cell {_text(row.composition)}, "
                     f"{int(row.n_atoms)} atoms)"),
@@ -134,6 +157,7 @@ def _facts(row: Any, dv: float | None, sources: Sequence[tuple[str, str]],
         ("decomposition", _decomposition(row, sources)),
         ("known phase?", html.escape(_novelty(row))),
         ("mode", mode),
+        *((("start", html.escape(start)),) if start else ()),
         ("relaxation ΔE", _number(row.delta_e_relax, "{:+.4f}", "eV/atom")),
         ("relaxation ΔV", "n/a" if dv is None else html.escape(f"{100 * dv:+.1f} %")),
         ("RMSD", _number(row.rmsd_relax, "{:.3f}", "Å")),

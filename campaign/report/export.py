@@ -28,11 +28,15 @@ FRAME_FIELDS = [
     "spacegroup_symbol_relaxed", "e_d", "e_above_hull", "energy_relaxed_per_atom",
     "delta_e_relax", "rmsd_relax", "n_duplicates", "duplicate_ids", "decomposition",
     "hull_source", "model_checkpoint", "parent_id", "task_id", "novelty", "known_phase_id",
+    "start_from", "spacegroup_start",
 ]  # fmt: skip
+#: Columns of ``manifest.csv``; ``start_from`` (where a symmetric or template start came
+#: from, e.g. ``template mp-7845 Zn3As2 (As->P, similarity 0.93)``) is empty for other
+#: modes and for rows of a chggen before the column.
 MANIFEST_COLUMNS = [
-    "rank", "candidate_id", "formula", "composition", "mode", "spacegroup_relaxed",
-    "spacegroup_symbol_relaxed", "e_d", "e_above_hull", "energy_relaxed_per_atom",
-    "n_duplicates", "duplicate_ids", "novelty", "known_phase_id",
+    "rank", "candidate_id", "formula", "composition", "mode", "start_from",
+    "spacegroup_relaxed", "spacegroup_symbol_relaxed", "e_d", "e_above_hull",
+    "energy_relaxed_per_atom", "n_duplicates", "duplicate_ids", "novelty", "known_phase_id",
 ]  # fmt: skip
 POTCAR_NOTE = (
     "POTCAR files are not written (they are licensed VASP data and not available here). "

@@ -2,7 +2,9 @@
 
 Each ``*_figure`` function takes the results DataFrame and returns a matplotlib
 ``Figure``, or ``None`` when the table holds nothing to plot (the report then says so).
-Colours follow the paper: blue for unconditional generation, orange for inpainting.
+Colours follow the paper, blue for unconditional generation and orange for inpainting;
+every other mode has its own colour too (:mod:`campaign.report.modes`), the same in every
+figure.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from campaign.report.modes import MODE_COLORS, MODE_LABELS, mode_color, mode_label, mode_order
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -29,8 +33,6 @@ __all__ = [
     "symmetry_rates",
 ]
 
-MODE_COLORS = {"unconditional": "#1f77b4", "inpaint": "#ff7f0e"}
-MODE_LABELS = {"unconditional": "unconditional", "inpaint": "inpainting"}
 E_D_SCREENING_THRESHOLD = 0.030  # eV/atom, the paper's suggested DFT screening threshold
 FIGURE_DPI = 120
 
@@ -54,12 +56,7 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
 
 
 def _modes(table: pd.DataFrame) -> list[str]:
-    present = set(table["mode"].dropna())
-    return [m for m in MODE_COLORS if m in present] + sorted(present - set(MODE_COLORS))
-
-
-def _color(mode: str) -> str | None:
-    return MODE_COLORS.get(mode)
+    return mode_order(table["mode"].dropna())
 
 
 def _ok(table: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +100,7 @@ def symmetry_rate_figure(table: pd.DataFrame) -> Figure | None:
         sub = rates[rates["mode"] == mode].set_index("n_atoms")
         heights = [100 * float(sub.at[n, "rate"]) if n in sub.index else 0.0 for n in sizes]
         pos = x + (k - (len(modes) - 1) / 2) * width
-        ax.bar(pos, heights, width, color=_color(mode), label=MODE_LABELS.get(mode, mode))
+        ax.bar(pos, heights, width, color=mode_color(mode), label=mode_label(mode))
         for p, h, n in zip(pos, heights, sizes, strict=True):
             if n in sub.index:
                 ax.annotate(f"n={int(sub.at[n, 'n'])}", (p, h), ha="center", va="bottom",
@@ -127,9 +124,9 @@ def _histograms(ax, table: pd.DataFrame, column: str, bins: np.ndarray, unit: st
         if not len(values):
             continue
         median = float(np.median(values))
-        label = f"{MODE_LABELS.get(mode, mode)} (median {median:.3g} {unit}, n={len(values)})"
-        ax.hist(values, bins=bins, alpha=0.6, color=_color(mode), label=label)
-        ax.axvline(median, color=_color(mode) or "k", linestyle="--", linewidth=1)
+        label = f"{mode_label(mode)} (median {median:.3g} {unit}, n={len(values)})"
+        ax.hist(values, bins=bins, alpha=0.6, color=mode_color(mode), label=label)
+        ax.axvline(median, color=mode_color(mode), linestyle="--", linewidth=1)
         drawn = True
     if drawn:
         ax.legend(frameon=False, fontsize=7)
@@ -222,8 +219,8 @@ def spacegroup_figure(table: pd.DataFrame, max_groups: int = 25) -> Figure | Non
         if mode not in counts:
             continue
         values = counts[mode].to_numpy(float)
-        ax.bar(np.arange(len(counts)), values, bottom=bottom, color=_color(mode),
-               label=MODE_LABELS.get(mode, mode))
+        ax.bar(np.arange(len(counts)), values, bottom=bottom, color=mode_color(mode),
+               label=mode_label(mode))
         bottom += values
     ax.set_xticks(np.arange(len(counts)), list(counts.index), rotation=60, ha="right",
                   fontsize=8)

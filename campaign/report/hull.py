@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from campaign.report.figures import MODE_COLORS, MODE_LABELS, new_figure
+from campaign.report.figures import new_figure
+from campaign.report.modes import REFERENCE_COLOR, mode_color, mode_label, mode_order
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -129,17 +130,15 @@ def binary_hull_figure(
     if unstable:
         ax.scatter([e.composition.get_atomic_fraction(b) for e in unstable],
                    [phase_diagram.get_form_energy_per_atom(e) for e in unstable],
-                   marker="s", facecolors="none", edgecolors="tab:blue", s=30,
+                   marker="s", facecolors="none", edgecolors=REFERENCE_COLOR, s=30,
                    label="reference, above hull")
-    ax.plot(x_ref, e_ref, "-", color="tab:blue", linewidth=1.2)
-    ax.scatter(x_ref, e_ref, marker="s", color="tab:blue", s=40, zorder=3,
+    ax.plot(x_ref, e_ref, "-", color=REFERENCE_COLOR, linewidth=1.2)
+    ax.scatter(x_ref, e_ref, marker="s", color=REFERENCE_COLOR, s=40, zorder=3,
                label="reference, on hull")
-    order = list(MODE_COLORS)
-    for mode in sorted(set(points["mode"]), key=lambda m: (order.index(m) if m in order
-                                                           else len(order), m)):
+    for mode in mode_order(points["mode"]):
         sub = points[points["mode"] == mode]
         ax.scatter(sub["x"], sub["e_form"], marker="D", s=18, alpha=0.7,
-                   color=MODE_COLORS.get(mode), label=f"candidates, {MODE_LABELS.get(mode, mode)}")
+                   color=mode_color(mode), label=f"candidates, {mode_label(mode)}")
     combined = PhaseDiagram(list(phase_diagram.all_entries) + _candidate_entries(table, chemsys)[1],
                             elements=phase_diagram.elements)
     x_new, e_new = _hull_line(combined, b)

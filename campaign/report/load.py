@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from campaign.report.modes import mode_order
 from chggen_kernels.errors import RunFailedError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,8 +107,9 @@ def parse_structure(text: str | None, label: str = "") -> Structure | None:
 
 
 def summary_counts(table: pd.DataFrame, e_d_threshold: float = 0.030) -> dict[str, Any]:
-    """Headline numbers of a run: candidates, failures, per mode the symmetric share and
-    the share with E_d < 0 and E_d < ``e_d_threshold`` (eV/atom), all among successful
+    """Headline numbers of a run: candidates, failures, per mode (first-stage modes before
+    inpainting, :data:`~campaign.report.modes.MODE_ORDER`) the symmetric share and the
+    share with E_d < 0 and E_d < ``e_d_threshold`` (eV/atom), all among successful
     candidates."""
     ok = table[table["status"] == "ok"]
     out: dict[str, Any] = {
@@ -117,8 +119,9 @@ def summary_counts(table: pd.DataFrame, e_d_threshold: float = 0.030) -> dict[st
         "chemsys": sorted(set(table["chemsys"].dropna())),
         "by_mode": {},
     }
-    for mode, group in sorted(ok.groupby("mode"), key=lambda kv: (kv[0] != "unconditional",
-                                                                   str(kv[0]))):
+    groups = {str(mode): group for mode, group in ok.groupby("mode")}
+    for mode in mode_order(groups):  # first-stage modes, then inpainting
+        group = groups[mode]
         e_d = group["e_d"].dropna()
         symmetric = group["is_symmetric"].dropna().astype(bool)
         out["by_mode"][str(mode)] = {

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from campaign.report.figures import MODE_COLORS, MODE_LABELS
 from campaign.report.hull import _candidate_entries, _elements
+from campaign.report.modes import REFERENCE_COLOR, mode_color, mode_label, mode_order
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -86,11 +86,6 @@ def _candidate_points(table: pd.DataFrame, phase_diagram: Any, chemsys: str) -> 
     return points
 
 
-def _mode_order(modes: set[str]) -> list[str]:
-    order = list(MODE_COLORS)
-    return sorted(modes, key=lambda m: (order.index(m) if m in order else len(order), m))
-
-
 def multinary_hull_figure(table: pd.DataFrame, phase_diagram: Any, chemsys: str,
                           hull_name: str = "") -> Figure | None:
     """The hull of a ternary (Gibbs triangle) or quaternary (tetrahedron) system drawn by
@@ -110,7 +105,7 @@ def multinary_hull_figure(table: pd.DataFrame, phase_diagram: Any, chemsys: str,
     ax = fig.add_subplot(projection="3d" if n_elements == 4 else None)
     plt.sca(ax)
     plotter = PDPlotter(phase_diagram, show_unstable=0.0, backend="matplotlib",
-                        markerfacecolor="#4a7fb5", markersize=6, linewidth=1.2)
+                        markerfacecolor=REFERENCE_COLOR, markersize=6, linewidth=1.2)
     plotter.get_plot(label_stable=True, label_unstable=False, ax=ax)
     fig.set_size_inches(6.4, 5.6)
     for text in ax.texts:  # PDPlotter labels at 24 pt bold
@@ -123,7 +118,7 @@ def multinary_hull_figure(table: pd.DataFrame, phase_diagram: Any, chemsys: str,
             text.set_fontsize(6)
             text.set_verticalalignment("bottom")
         fig.subplots_adjust(left=0.12, right=1.0, top=0.9, bottom=0.0)
-    for mode in _mode_order({p["mode"] for p in points}):
+    for mode in mode_order(p["mode"] for p in points):
         for below in (False, True):
             sub = [p["xyz"] for p in points if p["mode"] == mode and p["below"] == below]
             if not sub:
@@ -131,9 +126,9 @@ def multinary_hull_figure(table: pd.DataFrame, phase_diagram: Any, chemsys: str,
             xyz = np.array(sub).T
             where = "below" if below else "above"
             ax.scatter(*xyz, marker="*" if below else "D", s=110 if below else 22,
-                       color=MODE_COLORS.get(mode, "0.4"), edgecolors="k" if below else "none",
+                       color=mode_color(mode), edgecolors="k" if below else "none",
                        linewidths=0.6, alpha=0.85, zorder=5,
-                       label=f"{MODE_LABELS.get(mode, mode)}, {where} the reference hull "
+                       label=f"{mode_label(mode)}, {where} the reference hull "
                        f"({len(sub)})")
     n_below = sum(p["below"] for p in points)
     title = (f"{chemsys} hull{f' ({hull_name})' if hull_name else ''}: {len(points)} "
