@@ -78,10 +78,13 @@ def generate(
     Args:
         composition: the cell composition, ``"Li2Si"`` or ``{"Li": 2, "Si": 1}``
             (``formula_units`` / ``atoms_per_cell`` scale it).
-        n_samples: unconditional candidates to sample.
+        n_samples: first-stage candidates to sample.
         mode: ``unconditional``, ``inpaint``, ``both`` or ``inpaint-symmetric``; with
             ``inpaint`` / ``inpaint-symmetric`` the hosts are kept in the table but only
-            the inpainted candidates are ranked (:attr:`Results.modes`).
+            the inpainted candidates are ranked (:attr:`Results.modes`). ``symmetric``,
+            ``template`` or ``template-symmetric``: whole crystals started on Wyckoff
+            orbits of the learned prior or from substituted known structures
+            (docs/generation_modes.md), without inpainting.
         guest: guest species for inpainting, ``"Li"``, ``"Li,Mg"`` or ``["Li", "Mg"]``.
         checkpoint: score-model checkpoint (``None``: the model shipped with chggen).
         hull: reference hull for E_d: ``offline`` (shipped), ``mp``, ``none`` or a

@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--guest", default=None, help="guest element to inpaint (default: most electropositive)"
     )
-    p.add_argument("--no-inpaint", action="store_true", help="unconditional generation only")
+    p.add_argument("--no-inpaint", action="store_true", help="the first stage only (no inpainting)")
     p.add_argument("--mode", choices=GENERATION_MODES, default=DEFAULT_GENERATION,
                    help="how first-stage candidates start: random Bravais lattices "
                    "(unconditional), Wyckoff orbits from the learned prior "

@@ -115,6 +115,18 @@ class CampaignConfig(StrictModel):
         reject_unknown_keys(data, cls, extra=("mlip",), sections={"sampler": SamplerSettings})
         return data
 
+    @field_validator("modes", mode="before")
+    @classmethod
+    def _start_modes_belong_to_generation(cls, value: Any) -> Any:
+        """A first-stage start (``symmetric``, ``template``, ...) is ``generation``, not a
+        mode: say so instead of pydantic's list of literals."""
+        starts = ("symmetric", "template", "template-symmetric")
+        wrong = [m for m in value if m in starts] if isinstance(value, list) else []
+        if wrong:
+            raise ValueError(f"{wrong[0]!r} is how the first stage starts: set generation: "
+                             f"{wrong[0]} and keep 'unconditional' in modes")
+        return value
+
     @field_validator("sampler")
     @classmethod
     def _sampler_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -158,8 +170,9 @@ class CampaignConfig(StrictModel):
         inpainting = [m for m in self.modes if m in INPAINT_MODES]
         if inpainting:
             if "unconditional" not in self.modes:
-                raise ValueError(f"modes: {inpainting[0]!r} needs 'unconditional' (hosts come "
-                                 "from it)")
+                raise ValueError(f"modes: {inpainting[0]!r} needs 'unconditional' (the first "
+                                 f"stage, started as generation {self.generation!r}: hosts "
+                                 "come from it)")
             if not self.inpaint.guest_species:
                 raise ValueError("inpaint.guest_species must name at least one element")
             elements = {el for comp in self.cell_compositions() for el in comp}
@@ -218,7 +231,8 @@ class CampaignConfig(StrictModel):
         inpainted = hosts * self.inpaint.samples_per_host * len(inpaint_modes)
         return PlanCounts(cells=cells, lattice_choices=lattices, seed_blocks=self.seed_blocks,
                           unconditional_tasks=tasks, unconditional_candidates=unconditional,
-                          hosts=hosts, inpainting_candidates=inpainted)
+                          hosts=hosts, inpainting_candidates=inpainted,
+                          generation=self.generation)
 
     def _check_cell_sizes(self) -> None:
         """Every explicit cell, formula unit and line fits ``atoms_per_cell``, else one line

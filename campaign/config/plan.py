@@ -31,6 +31,7 @@ class PlanCounts:
     unconditional_candidates: int
     hosts: int
     inpainting_candidates: int
+    generation: str = "unconditional"  # how the first-stage candidates start
 
     @property
     def candidates(self) -> int:
@@ -39,10 +40,13 @@ class PlanCounts:
 
     def line(self) -> str:
         """One line for the user, e.g. ``plan: 8 cells x 1 lattice choice x 1 seed block =
-        8 tasks; 16 unconditional + at most 8 inpainted = at most 24 candidates``."""
+        8 tasks; 16 unconditional + at most 8 inpainted = at most 24 candidates``
+        (``16 first-stage (template) + ...`` when the first stage starts otherwise)."""
+        first = "unconditional" if self.generation == "unconditional" else \
+            f"first-stage ({self.generation})"
         return (f"plan: {self.cells:,} cells x {self.lattice_choices:,} lattice choices x "
                 f"{self.seed_blocks:,} seed blocks = {self.unconditional_tasks:,} tasks; "
-                f"{self.unconditional_candidates:,} unconditional + at most "
+                f"{self.unconditional_candidates:,} {first} + at most "
                 f"{self.inpainting_candidates:,} inpainted (from at most {self.hosts:,} hosts) "
                 f"= at most {self.candidates:,} candidates")
 
@@ -59,11 +63,14 @@ RELAX_CPU_S_PER_ATOM = 0.27
 WORKER_START_CPU_S = 15.0
 
 
-def score_evaluations(sampler: dict, *, inpainting: bool) -> int:
+def score_evaluations(sampler: dict, *, inpainting: bool, generation: str = "unconditional"
+                      ) -> int:
     """Score evaluations of one sample under the resolved ``sampler`` settings (a
     :class:`~chggen_kernels.sampling.SamplerSettings` as a dict): predictor levels below
     the start plus corrector steps at the levels at or below ``corrector_sigma_max``,
-    times the RePaint passes when inpainting. Levels are geometric in sigma."""
+    times the RePaint passes when inpainting. Levels are geometric in sigma. A first-stage
+    sample of a template ``generation`` starts at ``TEMPLATE_SIGMA`` (Å), the others at
+    the top of the schedule."""
     n_levels = int(sampler["n_levels"])
     n_corr = int(sampler["n_corrector_steps"])
     if inpainting:
@@ -77,7 +84,14 @@ def score_evaluations(sampler: dict, *, inpainting: bool) -> int:
             return 1.0
         return max(0.0, math.log(sigma / lo) / math.log(hi / lo))
 
-    start = share_below(sampler.get("start_sigma")) if inpainting else 1.0
+    if inpainting:
+        start = share_below(sampler.get("start_sigma"))
+    elif generation.startswith("template"):
+        from chggen_kernels.templates import TEMPLATE_SIGMA
+
+        start = share_below(TEMPLATE_SIGMA)
+    else:
+        start = 1.0
     levels = max(1, round(n_levels * start))
     corrected = round(n_levels * min(start, share_below(sampler.get("corrector_sigma_max"))))
     passes = int(sampler["resample_passes"]) if inpainting else 1
@@ -116,11 +130,13 @@ def _duration(seconds: float) -> str:
 
 
 def estimate_cost(*, unconditional_atoms: float, inpainting_atoms: float, sampler: dict,
-                  workers: int, cpus: float) -> CostEstimate:
-    """The cost of sampling and relaxing ``unconditional_atoms`` and ``inpainting_atoms``
-    (sums of atoms per cell over the planned candidates) with ``sampler`` settings, on
-    ``workers`` actors sharing ``cpus`` CPUs."""
-    sampling = (unconditional_atoms * score_evaluations(sampler, inpainting=False)
+                  workers: int, cpus: float, generation: str = "unconditional"
+                  ) -> CostEstimate:
+    """The cost of sampling and relaxing ``unconditional_atoms`` (first stage, started as
+    ``generation``) and ``inpainting_atoms`` (sums of atoms per cell over the planned
+    candidates) with ``sampler`` settings, on ``workers`` actors sharing ``cpus`` CPUs."""
+    first = score_evaluations(sampler, inpainting=False, generation=generation)
+    sampling = (unconditional_atoms * first
                 + inpainting_atoms * score_evaluations(sampler, inpainting=True)) \
         / ATOM_STEPS_PER_CPU_S
     relax = (unconditional_atoms + inpainting_atoms) * RELAX_CPU_S_PER_ATOM
@@ -143,16 +159,19 @@ def describe_campaign(config: CampaignConfig) -> list[str]:
     inpainted_share = plan.inpainting_candidates / max(plan.unconditional_candidates, 1)
     cpus = res.sampler_actors * res.cpus_per_sampler + res.relax_actors * \
         res.cpus_per_relax_actor
+    first_stage = "" if config.generation == "unconditional" else \
+        f" (first stage started as {config.generation})"
     cost = estimate_cost(unconditional_atoms=atoms, inpainting_atoms=atoms * inpainted_share,
                          sampler=sampler, workers=res.sampler_actors + res.relax_actors,
-                         cpus=max(cpus, 1.0))
+                         cpus=max(cpus, 1.0), generation=config.generation)
 
     def asked(cpu: float, gpu: float, custom: dict[str, float]) -> str:
         parts = [f"{cpu:g} CPU", f"{gpu:g} GPU", *(f"{v:g} {k}" for k, v in custom.items())]
         return ", ".join(parts)
 
     return [
-        f"campaign {config.name!r}: modes {', '.join(config.modes)}; output {config.output}",
+        f"campaign {config.name!r}: modes {', '.join(config.modes)}"
+        f"{first_stage}; output {config.output}",
         plan.line(),
         f"cells: {len(cells):,}, {min(sum(c.values()) for c in cells)}-"
         f"{max(sum(c.values()) for c in cells)} atoms",
@@ -160,8 +179,9 @@ def describe_campaign(config: CampaignConfig) -> list[str]:
         f"{asked(res.cpus_per_sampler, res.gpus_per_sampler, res.sampler_resources)} each; "
         f"{res.relax_actors} relaxation actor(s) asking "
         f"{asked(res.cpus_per_relax_actor, 0.0, res.relax_resources)} each",
-        f"sampler: preset {sampler['preset']}, {score_evaluations(sampler, inpainting=False)} "
-        f"score evaluations per unconditional sample, "
+        f"sampler: preset {sampler['preset']}, "
+        f"{score_evaluations(sampler, inpainting=False, generation=config.generation)} "
+        f"score evaluations per {config.generation} sample, "
         f"{score_evaluations(sampler, inpainting=True)} per inpainted one",
         f"hull: {config.hull.source}; relaxation: potential {config.relax.mlip}, fmax "
         f"{config.relax.fmax:g} eV/Å, at most {config.relax.max_steps} steps",

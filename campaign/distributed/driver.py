@@ -51,6 +51,7 @@ def drive(config: CampaignConfig, *, progress: bool = True,
         summary.tasks_written += bool(rows)
         summary.candidates_written += len(rows)
         summary.candidates_failed += sum(r.status != "ok" for r in rows)
+        summary.count_start_fallbacks(config.generation, rows)
 
     started = time.monotonic()
     report = RunReport()

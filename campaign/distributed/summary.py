@@ -12,7 +12,7 @@ from typing import Any
 
 from campaign.jobs.tasks import Task
 from chggen_kernels.errors import RunFailedError
-from chggen_kernels.workflow.records import CandidateRecord
+from chggen_kernels.workflow.records import INPAINT_MODES, CandidateRecord
 
 __all__ = ["CampaignError", "CampaignSummary"]
 
@@ -38,6 +38,10 @@ class CampaignSummary:
     elapsed_s: float = 0.0
     interrupted: bool = False
     parts_quarantined: int = 0  # untrustworthy parts moved aside on resume (tasks redone)
+    # first-stage candidates that did not start as configured (generation symmetric or
+    # template): how many, and the first reason seen
+    start_fallbacks: int = 0
+    start_fallback_reason: str | None = None
     # node events, actor placement and tasks retried after a node loss (NodeWatch.report)
     nodes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -52,6 +56,24 @@ class CampaignSummary:
         path = runs / f"{stamp}-{os.getpid()}.json"
         return write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=1) + "\n")
 
+    def count_start_fallbacks(self, generation: str, rows: list[Any]) -> None:
+        """Count the rows of a first-stage task that did not start as ``generation``, or
+        were sampled without its orbits (the reason is in each row: ``symmetric_fallback``
+        or ``start_from``)."""
+        if generation == "unconditional":
+            return
+        for row in rows:
+            mode = getattr(row, "mode", None)
+            unconstrained = getattr(row, "symmetric_fallback", None)
+            if mode is None or mode in INPAINT_MODES or (mode == generation
+                                                         and not unconstrained):
+                continue
+            self.start_fallbacks += 1
+            if self.start_fallback_reason is None:
+                reason = getattr(row, "symmetric_fallback", None) or \
+                    getattr(row, "start_from", None) or f"started as {mode}"
+                self.start_fallback_reason = reason.split(";")[0]
+
     def line(self) -> str:
         state = "interrupted" if self.interrupted else "finished"
         quarantined = (f", {self.parts_quarantined} bad parts moved to _quarantine"
@@ -63,10 +85,13 @@ class CampaignSummary:
         retried = self.nodes.get("tasks_retried_after_node_loss") or {}
         nodes = (f", {len(events)} node events, {len(retried)} tasks retried after a node "
                  "loss" if events else "")
+        fell_back = (f", {self.start_fallbacks} first-stage candidates fell back "
+                     f"({self.start_fallback_reason})" if self.start_fallbacks else "")
         return (
             f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
             f"({self.tasks_skipped} already done{quarantined}), {self.candidates_written} "
-            f"candidates, {self.candidates_failed} failed{no_framework}{nodes} (actors ready after "
+            f"candidates, {self.candidates_failed} failed{no_framework}{fell_back}{nodes} "
+            f"(actors ready after "
             f"{self.actor_start_s:.1f} s); results in {self.output}"
         )
 

@@ -154,6 +154,12 @@ def test_unquoted_yaml_ratio_is_caught(tmp_path: Path) -> None:
             r"inpaint\.guest_species \['Zn'\] do not occur in any composition",
         ),
         ({"modes": ["inpaint"]}, r"modes: 'inpaint' needs 'unconditional'"),
+        ({"modes": ["inpaint"], "generation": "template"},
+         r"modes: 'inpaint' needs 'unconditional' \(the first stage, started as generation "
+         r"'template': hosts come from it\)"),
+        ({"modes": ["template", "inpaint"]},
+         r"modes = \['template', 'inpaint'\]: 'template' is how the first stage starts: set "
+         r"generation: template and keep 'unconditional' in modes"),
         (
             {"compositions": {"chemical_systems": ["Li-Si"], "constraints": ["Li > 100"]}},
             r"compositions: no cell composition with 1-20 atoms satisfies the constraints",

@@ -73,3 +73,25 @@ def test_scan_rejects_an_unknown_mode(capsys):
     with pytest.raises(SystemExit):
         _scan_args("--mode", "nope")
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_dry_run_names_the_first_stage_mode_and_counts_template_levels(capsys):
+    """The plan of scan --mode template-symmetric says how the 16 first-stage candidates
+    start, and a template sample costs only the levels below TEMPLATE_SIGMA (0.75 Å)."""
+    from campaign.config.plan import describe_campaign, score_evaluations
+    from campaign.stages.resources import resolve_sampler_settings
+
+    config = config_from_args(_scan_args("--mode", "template-symmetric"))
+    lines = describe_campaign(config)
+    assert lines[0].startswith("campaign 'scan-Li-Si': modes unconditional (first stage "
+                               "started as template-symmetric)")
+    assert " 4 first-stage (template-symmetric) + at most 0 inpainted" in lines[1]
+    sampler = resolve_sampler_settings({}, None).to_dict()
+    full = score_evaluations(sampler, inpainting=False)
+    template = score_evaluations(sampler, inpainting=False, generation="template")
+    assert full == 220 and template == 190  # fast-pc: 60 levels, 4 correctors below 1 Å
+    assert score_evaluations(sampler, inpainting=False, generation="symmetric") == full
+    assert f"{template} score evaluations per template-symmetric sample" in lines[4]
+    plain = describe_campaign(config_from_args(_scan_args()))
+    assert "4 unconditional + at most 0 inpainted" in plain[1]
+    assert "first stage" not in plain[0]

@@ -20,3 +20,20 @@ def test_summary_line_names_hosts_that_gave_no_framework_and_quarantined_parts()
     assert line.startswith("campaign interrupted in 0.0 s: 15 tasks written (0 already done, "
                            "2 bad parts moved to _quarantine), 23 candidates, 0 failed, "
                            "1 of 8 hosts without a framework to inpaint (actors ready")
+
+
+def test_summary_line_counts_first_stage_candidates_that_fell_back() -> None:
+    from types import SimpleNamespace as Row
+
+    reason = ("template: no known phase of stoichiometry type AB3|8 other than the target "
+              "formula")
+    rows = [Row(mode="template"), Row(mode="symmetric", symmetric_fallback=None,
+                                       start_from=f"{reason}; symmetric (sg 221)"),
+            Row(mode="template", symmetric_fallback="orbits: spglib finds no symmetry"),
+            Row(mode="inpaint", symmetric_fallback="x")]  # inpainting: not a start
+    summary = CampaignSummary(output="runs/x")
+    summary.count_start_fallbacks("unconditional", rows)
+    assert summary.start_fallbacks == 0
+    summary.count_start_fallbacks("template", rows)
+    assert (summary.start_fallbacks, summary.start_fallback_reason) == (2, reason)
+    assert f"0 failed, 2 first-stage candidates fell back ({reason}) (actors" in summary.line()
