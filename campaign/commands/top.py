@@ -134,12 +134,16 @@ def decomposition_text(row: Any) -> str:
 def start_text(row: Any) -> str:
     """The start of a symmetric or template candidate in a few characters: the
     template's id and formula (``mp-7845 Zn3As2``), the space group drawn (``sg 194``),
-    ``no template`` for a template mode that fell back, else the row's ``start_from``
+    ``no template`` for a template mode that fell back, ``fell back`` for a symmetric
+    start sampled unconditionally, else the row's ``start_from``
     cut to :data:`START_WIDTH`; ``""`` without one (other modes, older folders)."""
     text = row.get("start_from")
     if not isinstance(text, str) or not text.strip():
         return ""
-    if match := _TEMPLATE.match(text):
+    fallback = row.get("symmetric_fallback")
+    if row.get("mode") == "unconditional" and isinstance(fallback, str) and fallback:
+        short = "fell back"  # a symmetric start that could not be drawn: unconditional
+    elif match := _TEMPLATE.match(text):
         short = f"{match.group(1)} {match.group(2)}"
     elif match := _SPACEGROUP.match(text):
         short = f"sg {match.group(1)}"

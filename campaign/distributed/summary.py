@@ -40,8 +40,7 @@ class CampaignSummary:
     parts_quarantined: int = 0  # untrustworthy parts moved aside on resume (tasks redone)
     # first-stage candidates that did not start as configured (generation symmetric or
     # template): how many, and the first reason seen
-    start_fallbacks: int = 0
-    start_fallback_reason: str | None = None
+    start_fallbacks: dict[str, int] = dataclasses.field(default_factory=dict)  # per reason
     # node events, actor placement and tasks retried after a node loss (NodeWatch.report)
     nodes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -68,11 +67,9 @@ class CampaignSummary:
             if mode is None or mode in INPAINT_MODES or (mode == generation
                                                          and not unconstrained):
                 continue
-            self.start_fallbacks += 1
-            if self.start_fallback_reason is None:
-                reason = getattr(row, "symmetric_fallback", None) or \
-                    getattr(row, "start_from", None) or f"started as {mode}"
-                self.start_fallback_reason = reason.split(";")[0]
+            reason = (unconstrained or getattr(row, "start_from", None)
+                      or f"started as {mode}").split(";")[0]
+            self.start_fallbacks[reason] = self.start_fallbacks.get(reason, 0) + 1
 
     def line(self) -> str:
         state = "interrupted" if self.interrupted else "finished"
@@ -85,8 +82,12 @@ class CampaignSummary:
         retried = self.nodes.get("tasks_retried_after_node_loss") or {}
         nodes = (f", {len(events)} node events, {len(retried)} tasks retried after a node "
                  "loss" if events else "")
-        fell_back = (f", {self.start_fallbacks} first-stage candidates fell back "
-                     f"({self.start_fallback_reason})" if self.start_fallbacks else "")
+        fell_back = ""
+        if self.start_fallbacks:
+            reason, n = max(self.start_fallbacks.items(), key=lambda kv: (kv[1], kv[0]))
+            others = sum(self.start_fallbacks.values()) - n
+            fell_back = (f", {n + others} first-stage candidates fell back ({n}: {reason}"
+                         f"{f'; {others} other' if others else ''})")
         return (
             f"campaign {state} in {self.elapsed_s:.1f} s: {self.tasks_written} tasks written "
             f"({self.tasks_skipped} already done{quarantined}), {self.candidates_written} "

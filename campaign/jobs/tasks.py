@@ -83,7 +83,8 @@ def unconditional_tasks(config: CampaignConfig) -> Iterator[Task]:
                 yield Task(
                     task_id=first_stage_task_id(
                         config.generation, composition, family, ratio,
-                        config.volume_per_atom, config.samples_per_task, block, config.seed),
+                        config.volume_per_atom, config.samples_per_task, block, config.seed,
+                        start_rank=rank),
                     mode="unconditional", composition=dict(composition),
                     n_samples=config.samples_per_task, lattice_family=family,
                     lattice_ratio=ratio, seed_block=block, start_rank=rank)
@@ -98,17 +99,21 @@ def count_unconditional_tasks(config: CampaignConfig) -> int:
 
 def first_stage_task_id(generation: str, composition: Mapping[str, int], family: str,
                         ratio: str | None, volume_given: float | None, n_samples: int,
-                        block: int, seed: int) -> str:
+                        block: int, seed: int, *, start_rank: int = 0) -> str:
     """Task id of a first-stage task (``chggen generate`` names its one task the same way,
-    block 0): the unconditional one as before, another generation mode's its own, so a
-    folder never mixes them under one id. ``volume_given``: the V0 (Å^3/atom) the user
-    fixed, ``None`` for the prior's."""
+    block 0 with the default lattice): the unconditional one as before, another generation
+    mode's its own, so a folder never mixes them under one id. ``volume_given``: the V0
+    (Å^3/atom) the user fixed, ``None`` for the prior's. A template task's first rank is
+    part of its id (from rank 1 on), so a part on disk always holds the ranks its id says,
+    whatever the lattice choices and seed blocks around it."""
     task_id = unconditional_task_id(composition, family, ratio, volume_given, n_samples,
                                     block, seed)
     if generation == "unconditional":
         return task_id
     from chggen_kernels.workflow.planning import short_hash
 
+    if generation.startswith("template") and start_rank:
+        return short_hash(generation, task_id, start_rank)
     return short_hash(generation, task_id)
 
 

@@ -91,6 +91,10 @@ def _comment(row: dict) -> str:
         + e_d_text
 
 
+#: Frame fields that are integers even when their column holds nulls (float in pandas).
+INTEGER_FIELDS = frozenset({"rank", "spacegroup_relaxed", "spacegroup_start", "n_duplicates"})
+
+
 def _frame_info(row: dict) -> dict:
     """The row's scalar fields for an extxyz frame (NaN and None left out)."""
     info = {}
@@ -98,7 +102,10 @@ def _frame_info(row: dict) -> dict:
         value = row.get(key)
         if value is None or (isinstance(value, float) and value != value):
             continue
-        info[key] = value.item() if hasattr(value, "item") else value
+        value = value.item() if hasattr(value, "item") else value
+        if key in INTEGER_FIELDS and isinstance(value, float) and value.is_integer():
+            value = int(value)  # a column with nulls is stored as float
+        info[key] = value
     return info
 
 

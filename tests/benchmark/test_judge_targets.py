@@ -30,7 +30,8 @@ def _summary(scores: dict[str, list[tuple[int | None, bool, float]]], atoms: lis
     rows = [{"method": m, "compound_id": f"c{i}", "n_atoms": atoms[i], "first_match": first,
              "found_as_lowest": lowest, "cpu_s": cpu, "best_minus_reference": 0.0}
             for m, per in scores.items() for i, (first, lowest, cpu) in enumerate(per)]
-    return {"compounds": compounds, "scores": {"compounds": rows}}
+    k_max = max([20] + [f for per in scores.values() for f, _, _ in per if f is not None])
+    return {"compounds": compounds, "scores": {"compounds": rows, "k_max": k_max}}
 
 
 def _by_name(result):
@@ -72,7 +73,9 @@ def test_missed_targets_say_by_how_much_and_list_the_compounds(judge_module) -> 
     assert (t["match_at_k_10to20"]["method"], t["match_at_k_10to20"]["needed"]) == (0, 4.0)
     assert t["match_at_k_10to20"]["short_by"] == 4.0 and not t["match_at_k_10to20"]["passed"]
     assert t["misses_at_k"]["over_by"] == pytest.approx(3 - 0.5)
-    assert t["cpu_s_per_match"]["method"] == float("inf")  # nothing matched at 5
+    # CPU per match is at the run's budget (20): 40 CPU-s x 3 / 1 match against 30 / 2
+    assert (t["cpu_s_per_match"]["method"], t["cpu_s_per_match"]["baseline"]) == (120.0, 15.0)
+    assert not t["cpu_s_per_match"]["passed"]
     assert [m["compound_id"] for m in result["missed_at_k"]] == ["c0", "c1", "c2"]
     assert result["missed_at_k"][0]["found_by"] == ["other", "random"]
     assert result["missed_at_k"][1]["found_by"] == []
@@ -91,6 +94,10 @@ def test_only_compounds_both_methods_ran_are_compared(judge_module) -> None:
     assert not _by_name(judge_module.judge(zero, "m", "random", 20))["match_at_1"]["passed"]
     with pytest.raises(SystemExit, match="no compound has scores for both 'x' and 'random'"):
         judge_module.judge(summary, "x", "random", 20)
+    with pytest.raises(SystemExit, match=r"--k must be 1-20 \(the run's budget\), got 21"):
+        judge_module.judge(summary, "m", "random", 21)
+    nothing = _by_name(judge_module.judge(zero, "m", "random"))["cpu_s_per_match"]
+    assert (nothing["method"], nothing["baseline"], nothing["passed"]) == (None, None, False)
 
 
 def test_command_line_writes_a_stamped_result(judge_module, tmp_path, capsys) -> None:
@@ -102,9 +109,8 @@ def test_command_line_writes_a_stamped_result(judge_module, tmp_path, capsys) ->
     data = json.loads(out.read_text())
     assert list(data)[0] == "stamp" and data["method"] == "m" and data["k"] == 20
     assert "| match_at_1 | 1 | 0 | >= 0 | yes |" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="--k must be 1-20"):
         judge_module.main([str(path), "--k", "0"])
-    assert "--k must be >= 1, got 0" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,8 @@ def test_summary_line_counts_first_stage_candidates_that_fell_back() -> None:
             Row(mode="inpaint", symmetric_fallback="x")]  # inpainting: not a start
     summary = CampaignSummary(output="runs/x")
     summary.count_start_fallbacks("unconditional", rows)
-    assert summary.start_fallbacks == 0
-    summary.count_start_fallbacks("template", rows)
-    assert (summary.start_fallbacks, summary.start_fallback_reason) == (2, reason)
-    assert f"0 failed, 2 first-stage candidates fell back ({reason}) (actors" in summary.line()
+    assert summary.start_fallbacks == {}
+    summary.count_start_fallbacks("template", rows + rows[1:2])
+    assert summary.start_fallbacks == {reason: 2, "orbits: spglib finds no symmetry": 1}
+    assert (f"0 failed, 3 first-stage candidates fell back (2: {reason}; 1 other) (actors"
+            in summary.line())

@@ -218,3 +218,19 @@ def test_the_local_chain_inpaints_hosts_of_a_template_task() -> None:
     (follow,) = job.follow_ups(task, [row], False)
     assert follow.mode == "inpaint" and follow.host["candidate_id"] == "t-000"
     assert job.follow_ups(follow, [row | {"mode": "inpaint"}], False) == []
+
+
+def test_a_template_tasks_id_says_its_first_rank() -> None:
+    """Two seed blocks instead of one move the second lattice choice's ranks: its id
+    changes with them, so a part on disk never holds other ranks than a fresh run's."""
+    def ids(blocks: int) -> list[tuple[str, int]]:
+        config = validate_config({
+            "compositions": {"cells": ["Li2Si2"]}, "samples_per_task": 2,
+            "seed_blocks": blocks, "volume_per_atom": 20.0, "generation": "template",
+            "lattice": {"families": ["cubic", "hexagonal"], "ratios": ["random"]}})
+        return [(t.task_id, t.start_rank) for t in unconditional_tasks(config)]
+
+    one, two = ids(1), ids(2)
+    assert [r for _, r in one] == [0, 2] and [r for _, r in two] == [0, 2, 4, 6]
+    assert one[0] == two[0]  # rank 0: the same task
+    assert one[1][0] not in {i for i, _ in two}  # (hexagonal, block 0) now starts at rank 4
