@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from pymatgen.core import Composition, Element, Structure
@@ -32,7 +33,15 @@ from pymatgen.core import Composition, Element, Structure
 from chggen_kernels.thermo.known_structures import KnownPhase
 from chggen_kernels.wyckoff.prior import anonymous_species, stoichiometry_type
 
-__all__ = ["TEMPLATE_SIGMA", "TemplateLibrary", "TemplateStart", "substitution_distance"]
+__all__ = [
+    "TEMPLATE_RANKINGS",
+    "TEMPLATE_SIGMA",
+    "TemplateLibrary",
+    "TemplateStart",
+    "prototype_key",
+    "prototypes_first",
+    "substitution_distance",
+]
 
 #: Noise level (Å) a template start is denoised from: 7.5 % of the trained sigma range
 #: (0.01-10 Å), within the 5-10 % DiffCSP++ uses for template starts.
@@ -48,6 +57,7 @@ class TemplateStart:
     template_formula: str
     mapping: dict[str, str]  # template element -> target element
     similarity: float  # 1 / (1 + distance), 1 for the same elements
+    prototype: str = ""  # space group and occupied orbits per anonymous species
 
     @property
     def label(self) -> str:
@@ -69,6 +79,47 @@ def _radius(symbol: str) -> float:
     return 1.5 if r is None else float(r)
 
 
+#: Rankings of the template starts: by chemical similarity alone, or one template per
+#: prototype first (the most similar of each, prototypes in that order), then the second
+#: of each, and so on.
+TEMPLATE_RANKINGS = ("similarity", "prototypes")
+
+
+def prototype_key(primitive: Structure, symprec: float = 0.1) -> str:
+    """The structure type of a cell as text: its space group (spglib at ``symprec`` Å)
+    and the Wyckoff letters its orbits occupy per anonymous species, e.g. ``"sg 225:
+    A 4a; B 4b"``; ``"sg ?"`` where spglib finds nothing. Cells of one stoichiometry type
+    with equal keys differ only in lattice ratios and free coordinates."""
+    import spglib
+
+    order = anonymous_species({el.symbol: int(n) for el, n in primitive.composition.items()})
+    index = {el: chr(65 + i) for i, el in enumerate(order)}
+    cell = (primitive.lattice.matrix, primitive.frac_coords,
+            [site.specie.Z for site in primitive])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    if data is None:
+        return "sg ?"
+    orbits = Counter((index[primitive[i].specie.symbol], str(data.wyckoffs[i]))
+                     for i in sorted({int(e) for e in data.equivalent_atoms}))
+    parts = []
+    for species in sorted({s for s, _ in orbits}):
+        letters = sorted((w, n) for (s, w), n in orbits.items() if s == species)
+        parts.append(f"{species} " + ",".join(f"{n}x{w}" if n > 1 else w for w, n in letters))
+    return f"sg {int(data.number)}: {'; '.join(parts)}"
+
+
+def prototypes_first(starts: Sequence[TemplateStart]) -> list[TemplateStart]:
+    """``starts`` (most similar first) reordered: the first of each prototype, in the
+    order the prototypes first appear, then the second of each, and so on."""
+    groups: dict[str, list[TemplateStart]] = {}
+    for start in starts:
+        groups.setdefault(start.prototype, []).append(start)
+    depth = max((len(g) for g in groups.values()), default=0)
+    return [g[i] for i in range(depth) for g in groups.values() if i < len(g)]
+
+
 def substitution_distance(mapping: Mapping[str, str]) -> float:
     """Mean ``|ΔX| + |Δr| / 1 Å`` over the mapped element pairs (see module)."""
     if not mapping:
@@ -86,15 +137,16 @@ class TemplateLibrary:
         for phase in phases:
             anonymous = phase.structure.composition.reduced_composition.anonymized_formula
             self._by_formula.setdefault(anonymous, []).append(phase)
-        self._typed: dict[str, list[tuple[str, KnownPhase, Structure]]] = {}
+        self._typed: dict[str, list[tuple[str, KnownPhase, Structure, str]]] = {}
 
-    def _of_type(self, anonymous: str) -> list[tuple[str, KnownPhase, Structure]]:
+    def _of_type(self, anonymous: str) -> list[tuple[str, KnownPhase, Structure, str]]:
         if anonymous not in self._typed:
             typed = []
             for phase in self._by_formula.get(anonymous, []):
                 primitive = phase.structure.get_primitive_structure()
                 counts = {el.symbol: int(n) for el, n in primitive.composition.items()}
-                typed.append((stoichiometry_type(counts), phase, primitive))
+                typed.append((stoichiometry_type(counts), phase, primitive,
+                              prototype_key(primitive)))
             self._typed[anonymous] = typed
         return self._typed[anonymous]
 
@@ -105,11 +157,15 @@ class TemplateLibrary:
         self._of_type(Composition(counts).reduced_composition.anonymized_formula)
 
     def starts(self, composition: Mapping[str, int], volume_per_atom: float,
-               exclude_formulas: Sequence[str] = ()) -> list[TemplateStart]:
+               exclude_formulas: Sequence[str] = (), ranking: str = "similarity"
+               ) -> list[TemplateStart]:
         """Every template start for the primitive-cell ``composition``, scaled to
-        ``volume_per_atom`` Å^3/atom, most similar first (ties: template id). Polymorphs of
-        the target formula and of ``exclude_formulas`` (any way of writing them) are never
-        used."""
+        ``volume_per_atom`` Å^3/atom, most similar first (ties: template id; ``ranking``
+        ``"prototypes"``: :func:`prototypes_first`). Polymorphs of the target formula and
+        of ``exclude_formulas`` (any way of writing them) are never used."""
+        if ranking not in TEMPLATE_RANKINGS:
+            raise ValueError(f"template ranking must be one of {TEMPLATE_RANKINGS}, got "
+                             f"{ranking!r}")
         counts = {el: int(n) for el, n in composition.items() if n}
         target = Composition(counts)
         kind = stoichiometry_type(counts)
@@ -118,7 +174,7 @@ class TemplateLibrary:
         order = anonymous_species(counts)
         n_atoms = sum(counts.values())
         out = []
-        for phase_kind, phase, primitive in self._of_type(
+        for phase_kind, phase, primitive, prototype in self._of_type(
                 target.reduced_composition.anonymized_formula):
             if phase_kind != kind or phase.formula in excluded:
                 continue
@@ -130,5 +186,6 @@ class TemplateLibrary:
             structure.scale_lattice(n_atoms * volume_per_atom)
             similarity = 1.0 / (1.0 + substitution_distance(mapping))
             out.append(TemplateStart(structure, phase.source_id, phase.formula, mapping,
-                                     similarity))
-        return sorted(out, key=lambda t: (-t.similarity, t.template_id))
+                                     similarity, prototype))
+        ranked = sorted(out, key=lambda t: (-t.similarity, t.template_id))
+        return prototypes_first(ranked) if ranking == "prototypes" else ranked

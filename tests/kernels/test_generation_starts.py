@@ -400,3 +400,36 @@ def test_generate_template_symmetric_keeps_the_templates_space_group() -> None:
         assert candidate.spec.wyckoff_letters == "Cd:2b;Se:2b"  # labels per element
         got = candidate.generated_structure()
         assert spglib.get_symmetry_dataset(_cell(got), symprec=1e-3).number == 186
+
+
+def test_prototype_keys_name_the_structure_type() -> None:
+    from chggen_kernels.templates import prototype_key
+
+    cscl = Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert prototype_key(rock_salt().get_primitive_structure()) == "sg 225: A a; B b"
+    assert prototype_key(cscl) == "sg 221: A a; B b"
+    # the same type with other elements and lattice constant: the same key
+    assert prototype_key(rock_salt(6.6, ("K", "Br")).get_primitive_structure()) == \
+        prototype_key(rock_salt().get_primitive_structure())
+    fluorite = Structure(Lattice.cubic(5.46), ["Ca"] * 4 + ["F"] * 8,
+                         [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]]
+                         + [[x, y, z] for x in (.25, .75) for y in (.25, .75)
+                            for z in (.25, .75)]).get_primitive_structure()
+    assert prototype_key(fluorite) == "sg 225: A a; B c"
+
+
+def test_prototypes_first_ranking_takes_each_type_once_before_any_twice() -> None:
+    """Two rock-salt templates rank above the CsCl one by similarity; with ranking
+    'prototypes' the second rock salt comes after CsCl."""
+    cscl = Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    library = TemplateLibrary([_phase("t-nacl", rock_salt()),
+                               _phase("t-kcl", rock_salt(6.3, ("K", "Cl"))),
+                               _phase("t-cscl", cscl)])
+    by_similarity = library.starts({"Na": 1, "F": 1}, 20.0)
+    assert [s.template_id for s in by_similarity] == ["t-nacl", "t-kcl", "t-cscl"]
+    by_type = library.starts({"Na": 1, "F": 1}, 20.0, ranking="prototypes")
+    assert [s.template_id for s in by_type] == ["t-nacl", "t-cscl", "t-kcl"]
+    assert [s.prototype for s in by_type] == ["sg 225: A a; B b", "sg 221: A a; B b",
+                                              "sg 225: A a; B b"]
+    with pytest.raises(ValueError, match="template ranking must be one of"):
+        library.starts({"Na": 1, "F": 1}, 20.0, ranking="size")
