@@ -245,6 +245,27 @@ def _guests(args: argparse.Namespace, composition: dict[str, int], inpaint: bool
     return guests
 
 
+def _check_start_mode_options(args: argparse.Namespace) -> None:
+    """A start mode takes its lattice from its start and does not inpaint: options that
+    would be ignored are refused, one line naming the option and its value."""
+    from campaign.commands.options import given_values
+    from chggen_kernels.workflow.starts import START_MODES
+
+    if args.mode not in START_MODES:
+        return
+    lattice = "takes its lattice from its start"
+    inpainting = f"does not inpaint (chggen scan --mode {args.mode} inpaints after it)"
+    ignored = [(f"--guest {args.guest}", args.guest, inpainting),
+               (f"--lattice-family {args.lattice_family}", args.lattice_family != "any",
+                lattice),
+               (f"--lattice-ratio {args.lattice_ratio}", args.lattice_ratio, lattice)]
+    ignored += [(f"{INPAINT_OPTIONS[k]} {v}", True, inpainting)
+                for k, v in given_values(args, INPAINT_OPTIONS).items()]
+    for option, given, why in ignored:
+        if given:
+            raise InputError(f"{option}: --mode {args.mode} {why}")
+
+
 def inpaint_settings_from_args(args: argparse.Namespace, guests: list[str]) -> Any:
     from campaign.commands.options import given_values
     from chggen_kernels.settings import SettingsError, strict_from_dict
@@ -270,6 +291,7 @@ def checked_request(args: argparse.Namespace) -> tuple[dict[str, int], Any, int]
     composition = cell_composition(args.formula, args.formula_units, args.atoms_per_cell,
                                    limits, potential)
     check_lattice_options(args.lattice_family, args.lattice_ratio)
+    _check_start_mode_options(args)
     inpaint = args.mode in ("inpaint", "both", "inpaint-symmetric")
     guests = _guests(args, composition, inpaint)
     settings = inpaint_settings_from_args(args, guests)

@@ -33,7 +33,8 @@ def print_dry_run(what: str, composition: dict[str, int], n_samples: int,
         given_values(args, [*SAMPLER_OPTIONS, "preset"]), None))
     cost = estimate_cost(unconditional_atoms=n_atoms * n_samples,
                          inpainting_atoms=n_atoms * inpainted, sampler=sampler, workers=1,
-                         cpus=float(args.threads or 1))
+                         cpus=float(args.threads or 1),
+                         generation=getattr(args, "mode", "unconditional"))
     print(f"{what}: {n_samples} samples of {n_atoms} atoms"
           + (f" + at most {inpainted} inpainted" if inpainted else "")
           + f"; one process; out {args.out or '(default folder)'}")

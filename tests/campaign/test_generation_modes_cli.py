@@ -95,3 +95,19 @@ def test_dry_run_names_the_first_stage_mode_and_counts_template_levels(capsys):
     plain = describe_campaign(config_from_args(_scan_args()))
     assert "4 unconditional + at most 0 inpainted" in plain[1]
     assert "first stage" not in plain[0]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--guest", "Li"], "--guest Li: --mode template does not inpaint (chggen scan --mode "
+                        "template inpaints after it)"),
+    (["--samples-per-host", "3"], "--samples-per-host 3: --mode template does not inpaint"),
+    (["--lattice-family", "cubic"], "--lattice-family cubic: --mode template takes its "
+                                    "lattice from its start"),
+    (["--lattice-ratio", "1:1.5"], "--lattice-ratio 1:1.5: --mode template takes its lattice"),
+])
+def test_generate_refuses_options_a_start_mode_would_ignore(capsys, extra, message):
+    assert main(["generate", "Li2Si", "--mode", "template", "--dry-run", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["generate", "Li2Si", "--mode", "template", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing started" in out
