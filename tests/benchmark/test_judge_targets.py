@@ -108,7 +108,7 @@ def test_command_line_writes_a_stamped_result(judge_module, tmp_path, capsys) ->
     assert judge_module.main([str(path), "--method", "m", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert list(data)[0] == "stamp" and data["method"] == "m" and data["k"] == 20
-    assert "| match_at_1 | 1 | 0 | >= 0 | yes |" in capsys.readouterr().out
+    assert "| match_at_1 | 1 | 0 | >= 1 | yes |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="--k must be 1-20"):
         judge_module.main([str(path), "--k", "0"])
 
