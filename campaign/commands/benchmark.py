@@ -47,6 +47,9 @@ def _common(p: argparse.ArgumentParser, settings: type,
                    "all of a KNOWN you name, the shipped set when KNOWN is omitted)")
     p.add_argument("--max-atoms", type=int, default=max_atoms,
                    help=f"largest cell, atoms (default {max_atoms})")
+    p.add_argument("--min-atoms", type=int, default=default_of(RunSpec, "min_atoms"),
+                   help="smallest cell searched, atoms (e.g. 10: the 10-20 atom class only; "
+                   "default 1)")
     p.add_argument("--limit", type=int, default=None, help="first N compounds only")
     p.add_argument("--cell", default=cell, choices=("primitive", "given"),
                    help=f"the known cell as given or its primitive cell (default {cell})")
@@ -169,7 +172,7 @@ def spec_from_args(args: argparse.Namespace) -> object:
     return RunSpec(kind=kind, known=args.known, out=args.out or f"chggen_benchmark_{kind}",
                    settings=settings, chain=chain, methods=tuple(args.methods),  # type: ignore[arg-type]
                    set_name=args.set_name or ("default" if args.known == "default" else "all"),
-                   max_atoms=args.max_atoms, limit=args.limit,
+                   max_atoms=args.max_atoms, min_atoms=args.min_atoms, limit=args.limit,
                    energy_tol=args.energy_tol, workers=args.workers, address=args.address,
                    limits=limits_from_args(args))
 

@@ -130,6 +130,7 @@ def test_csp_resumes_finished_parts_and_refuses_other_settings(
     (("--methods", "nope"), "--methods nope: choose from random, random-prior, unconditional"),
     (("--k", "0"), "--k must be >= 1, got 0"),
     (("--limit", "0"), "--limit must be >= 1, got 0"),
+    (("--min-atoms", "21"), "--min-atoms must be 1-20 (--max-atoms), got 21"),
     (("--n-levels", "1"), "n_levels"),
     (("--checkpoint", "missing.pt"), "checkpoint 'missing.pt' does not exist (--checkpoint)"),
 ])
@@ -157,6 +158,28 @@ def test_known_given_is_benchmarked_and_the_shipped_set_runs_without_one(
     for argv in (("csp", "--dry-run"), ("csp", "default", "--dry-run")):  # the shipped set
         assert run_command(args(*argv), make_chain=None) == 0
         assert capsys.readouterr().out.startswith("benchmark csp: 12 compounds x 4 methods")
+
+
+def test_min_atoms_keeps_the_cells_searched_of_that_size(capsys: pytest.CaptureFixture
+                                                        ) -> None:
+    """The extended set's 10-20 atom class is 30 compounds; Sr2NiWO6 is stored as a
+    20-atom cell and searched as its 10-atom primitive cell, so --min-atoms 11 leaves it
+    out with --cell primitive and keeps it with --cell given."""
+    def planned(*extra: str) -> str:
+        assert run_command(args("csp", "--set", "extended", "--dry-run", *extra),
+                           make_chain=None) == 0
+        return capsys.readouterr().out
+
+    assert planned("--min-atoms", "10").startswith("benchmark csp: 30 compounds x 4 methods")
+    primitive, given = planned("--min-atoms", "11"), planned("--min-atoms", "11", "--cell",
+                                                            "given")
+    n = [int(text.split(": ")[1].split(" compounds")[0]) for text in (primitive, given)]
+    assert n[1] == n[0] + 1
+    # the size filter comes before --limit: the first 2 of the 10-20 class
+    assert planned("--min-atoms", "10", "--limit", "2").startswith("benchmark csp: 2 compounds")
+    assert run_command(args("csp", "--set", "extended", "--min-atoms", "19", "--max-atoms",
+                            "19", "--dry-run"), make_chain=None) == 2
+    assert "no crystal of KNOWN with 19-19 atoms in --set extended" in capsys.readouterr().err
 
 
 def test_failing_candidates_are_rows_and_a_failing_task_is_retried(

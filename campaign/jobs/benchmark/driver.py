@@ -61,6 +61,7 @@ class RunSpec:
     methods: tuple[str, ...]
     set_name: str = "default"
     max_atoms: int = DEFAULT_MAX_ATOMS
+    min_atoms: int = 1  # smallest cell searched (csp: the primitive cell unless --cell given)
     limit: int | None = None
     energy_tol: float = 0.0
     workers: int = 1
@@ -86,6 +87,9 @@ def _check(spec: RunSpec) -> None:
         check_limit(spec.limits, "samples_per_task", spec.settings.n_samples,
                     field="--n-samples")
     check_limit(spec.limits, "atoms_per_cell", spec.max_atoms, field="--max-atoms")
+    if not 1 <= spec.min_atoms <= spec.max_atoms:
+        raise BenchmarkInputError(f"--min-atoms must be 1-{spec.max_atoms} (--max-atoms), got "
+                                  f"{spec.min_atoms}")
     from campaign.stages.resources import ModelNotAvailableError, checkpoint_file
 
     try:  # the one checkpoint resolution (None: the shipped model, which must exist too)
@@ -153,7 +157,8 @@ def usable_compounds(spec: RunSpec, default_ids: Sequence[str], log: Log | None
     csp = spec.kind == "csp"
     compounds = select_compounds(
         read_known(spec.known), spec.set_name, default_ids, max_atoms=spec.max_atoms,
-        limit=spec.limit, require=None if csp else spec.settings.guest)  # type: ignore[union-attr]
+        limit=spec.limit, require=None if csp else spec.settings.guest,  # type: ignore[union-attr]
+        min_atoms=spec.min_atoms, atoms_of=lambda c: _atoms_searched(spec, c))
     warn = _warn(log)
     screened = screen_structures(
         compounds, structure_of=lambda c: c.structure,
@@ -167,6 +172,16 @@ def usable_compounds(spec: RunSpec, default_ids: Sequence[str], log: Log | None
     check_limit(spec.limits, "candidates", _planned_candidates(spec, len(compounds)),
                 field="planned benchmark candidates")
     return compounds
+
+
+def _atoms_searched(spec: RunSpec, compound: Any) -> int:
+    """Atoms of the cell a csp benchmark searches (the primitive cell unless ``--cell
+    given``), of the host otherwise."""
+    if spec.kind != "csp":
+        return compound.n_atoms
+    from campaign.jobs.benchmark.csp import known_cell
+
+    return len(known_cell(compound, spec.settings.cell))  # type: ignore[union-attr]
 
 
 def _warn(log: Log | None) -> Log:

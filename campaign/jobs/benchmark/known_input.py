@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pymatgen.core import Structure
@@ -129,10 +129,13 @@ def select_compounds(
     max_atoms: int,
     limit: int | None,
     require: str | None = None,
+    min_atoms: int = 1,
+    atoms_of: Callable[[Compound], int] | None = None,
 ) -> list[Compound]:
     """The compounds to run: ``set_name`` ``"default"`` or ``"extended"`` (``default_ids``,
     the ids of that shipped set, in that order) or ``"all"``, at most ``max_atoms`` atoms,
-    holding ``require`` (the guest) with at least one other element, the first ``limit``."""
+    holding ``require`` (the guest) with at least one other element, cells searched of at
+    least ``min_atoms`` atoms (``atoms_of``: their size), the first ``limit``."""
     if set_name not in ("default", "extended", "all"):
         raise BenchmarkInputError(f"--set must be 'default', 'extended' or 'all', got "
                                   f"{set_name!r}")
@@ -150,10 +153,14 @@ def select_compounds(
                 "(chosen from the held-out test split of the known-structures build); pass "
                 "--set all to benchmark every crystal of KNOWN")
     chosen = [c for c in chosen if c.n_atoms <= max_atoms]
+    if min_atoms > 1:  # the cell searched (atoms_of; default the cell as given)
+        size = atoms_of or (lambda c: c.n_atoms)
+        chosen = [c for c in chosen if size(c) >= min_atoms]
     if require is not None:
         chosen = [c for c in chosen if require in c.elements and len(c.elements) > 1]
     if not chosen:
         what = f" containing {require} and another element" if require else ""
-        raise BenchmarkInputError(f"no crystal of KNOWN{what} with at most {max_atoms} atoms "
+        span = f"{min_atoms}-{max_atoms}" if min_atoms > 1 else f"at most {max_atoms}"
+        raise BenchmarkInputError(f"no crystal of KNOWN{what} with {span} atoms "
                                   f"in --set {set_name}")
     return chosen[:limit] if limit is not None else chosen
