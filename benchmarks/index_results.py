@@ -37,6 +37,13 @@ KINDS: list[tuple[str, str, str]] = [
      "bench_batched_relax.py"),
     (r"^benchmark_csp", "CSP benchmark (default set, shipped weights): match@k of known "
      "crystals vs random search", "chggen benchmark csp"),
+    (r"^csp_extended_targets", "issue 36's targets on the extended set: the chosen mode "
+     "against random search, paired, with the missed compounds", "judge_csp_targets.py"),
+    (r"^csp_extended", "CSP benchmark on the extended set (60 held-out compounds, k = 20): "
+     "the chosen mode, random search and the ablation arms", "chggen benchmark csp --set "
+     "extended"),
+    (r"^template_coverage", "whether the template starts hold each compound's structure "
+     "type, and at which rank", "diagnose_template_starts.py"),
     (r"^csp_modes_validation_template_sigma05", "template mode denoised from 0.5 Å instead "
      "of 0.75 Å, the same 8 validation compounds (k = 10)", "chggen benchmark csp"),
     (r"^csp_modes_validation", "generation modes on 8 validation compounds (k = 10): the "
@@ -52,6 +59,8 @@ KINDS: list[tuple[str, str, str]] = [
     (r"^forward_repeats", "score-model forward time per atom, three runs back to back",
      "bench_forward.py"),
     (r"^forward", "score-model forward time per atom and stage profile", "bench_forward.py"),
+    (r"^main_job_modes", "the main job (chggen scan Li-Si) with unconditional and "
+     "template-symmetric first stages, side by side", "bench_main_job.py"),
     (r"^main_job", "the README's main job (chggen scan Li-Si), old and current code side by "
      "side", "bench_main_job.py"),
     (r"^model_quality_zn_p_s_seed1", "generation quality of the shipped model, Zn-P-S only, "
@@ -78,6 +87,7 @@ KINDS: list[tuple[str, str, str]] = [
 
 # files that belong to a JSON result (its table or figure): their stamp is the JSON's
 COMPANIONS = {"autoscaling_timeline.png": "autoscaling.json",
+              "csp_extended_match_at_k.png": "csp_extended.json",
               "benchmark_csp_match_at_k.png": "benchmark_csp_default.json",
               "benchmark_hosts_recovery.png": "benchmark_hosts_default.json"}
 
@@ -103,6 +113,20 @@ def _best_csp(d: dict) -> str:
         if last:
             parts.append(f"{name} {last['hits']}/{last['n']}")
     return f"match@{d.get('scores', {}).get('k_max', '?')}: " + ", ".join(parts)
+
+
+def _targets(d: dict) -> str:
+    met = [t["target"] for t in d["targets"] if t["passed"]]
+    missed = [t["target"] for t in d["targets"] if not t["passed"]]
+    return (f"{d['method']} vs {d['baseline']} on {d['n_compounds']} compounds: "
+            f"{len(met)}/{len(d['targets'])} targets met"
+            + (f"; missed: {', '.join(missed)}" if missed else ""))
+
+
+def _coverage(d: dict) -> str:
+    return (f"{d['n_compounds']} compounds ({d['ranking']} ranking): structure type among the "
+            f"first {d['k']} starts {d['type_within_k']}, beyond {d['type_beyond_k']}, "
+            f"absent {d['type_absent']}")
 
 
 def _hosts(d: dict) -> str:
@@ -232,6 +256,8 @@ def _potentials(d: dict) -> str:
 
 HEADLINES: list[tuple[str, Callable[[dict], str]]] = [
     (r"^benchmark_csp.*\.json$", _best_csp), (r"^csp_modes.*\.json$", _best_csp),
+    (r"^csp_extended_targets.*\.json$", _targets), (r"^csp_extended.*\.json$", _best_csp),
+    (r"^template_coverage.*\.json$", _coverage),
     (r"^benchmark_hosts.*\.json$", _hosts),
     (r"^chaos_campaign\.json$", _chaos), (r"^autoscaling.*\.json$", _candidates),
     (r"^probe_inputs\.json$", _probes), (r"^potentials.*\.json$", _potentials),
