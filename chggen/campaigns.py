@@ -59,8 +59,9 @@ def scan(
     """Scan the composition line of a chemical system (``chggen scan``, the main job).
 
     About ``budget`` candidates in cells of at most ``max_atoms`` atoms, spread evenly
-    along the line: two thirds unconditional, one third inpainted into the refined
-    frameworks of the best hosts (``no_inpaint=True``: unconditional only).
+    along the line: two thirds first-stage (``mode``, by default template starts denoised
+    on their orbits), one third inpainted into the refined frameworks of the best hosts
+    (``no_inpaint=True``: the first stage only).
 
     Args:
         chemsys: the chemical system, e.g. ``"Li-Si"``.

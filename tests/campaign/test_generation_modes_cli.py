@@ -60,13 +60,22 @@ def _scan_args(*extra: str) -> argparse.Namespace:
 def test_scan_mode_plans_first_stage_tasks_of_that_mode(mode):
     config = config_from_args(_scan_args("--mode", mode))
     assert config.generation == mode
-    uncond = config_from_args(_scan_args())
+    uncond = config_from_args(_scan_args("--mode", "unconditional"))
     tasks = list(unconditional_tasks(config))
     # a mode's tasks never share an id with the unconditional ones (a folder never mixes them)
     assert {t.task_id for t in tasks}.isdisjoint(t.task_id for t in unconditional_tasks(uncond))
     specs = task_specs(tasks[0], config.seed, 15.0, config.generation, load_starts())
     assert {s.mode for s in specs} == {mode}
     assert len(specs) == tasks[0].n_samples
+
+
+def test_the_main_job_starts_from_templates_on_their_orbits():
+    """chggen scan's default first stage is the mode chosen on the validation split and
+    measured on --set extended; a YAML campaign keeps the paper's unconditional one."""
+    from campaign.config.model import CampaignConfig
+
+    assert config_from_args(_scan_args()).generation == "template-symmetric"
+    assert CampaignConfig.model_fields["generation"].default == "unconditional"
 
 
 def test_scan_rejects_an_unknown_mode(capsys):
@@ -92,7 +101,7 @@ def test_dry_run_names_the_first_stage_mode_and_counts_template_levels(capsys):
     assert full == 220 and template == 190  # fast-pc: 60 levels, 4 correctors below 1 Å
     assert score_evaluations(sampler, inpainting=False, generation="symmetric") == full
     assert f"{template} score evaluations per template-symmetric sample" in lines[4]
-    plain = describe_campaign(config_from_args(_scan_args()))
+    plain = describe_campaign(config_from_args(_scan_args("--mode", "unconditional")))
     assert "4 unconditional + at most 0 inpainted" in plain[1]
     assert "first stage" not in plain[0]
 

@@ -77,7 +77,7 @@ def _data_cases() -> list[tuple[tuple[str, ...], str, object]]:
 
 
 def _campaign_cases() -> list[tuple[tuple[str, ...], str, object]]:
-    from campaign.commands.scan import DEFAULT_BUDGET
+    from campaign.commands.scan import DEFAULT_BUDGET, DEFAULT_GENERATION
     from chggen_kernels.hosts import OCCUPANCY_TOLERANCE
 
     samples, seed = default_of(CampaignConfig, "samples_per_task"), default_of(CampaignConfig,
@@ -88,8 +88,7 @@ def _campaign_cases() -> list[tuple[tuple[str, ...], str, object]]:
         (("inpaint",), "--occupancy-tolerance", OCCUPANCY_TOLERANCE),
         (("generate",), "--lattice-family", default_of(LatticeConfig, "families")[0]),
         (("generate",), "--formula-units", None), (("scan",), "--budget", DEFAULT_BUDGET),
-        (("scan",), "--seed", seed), (("scan",), "--mode", default_of(CampaignConfig,
-                                                                       "generation")),
+        (("scan",), "--seed", seed), (("scan",), "--mode", DEFAULT_GENERATION),
     ]
 
 
