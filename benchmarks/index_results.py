@@ -37,6 +37,9 @@ KINDS: list[tuple[str, str, str]] = [
      "bench_batched_relax.py"),
     (r"^benchmark_csp", "CSP benchmark (default set, shipped weights): match@k of known "
      "crystals vs random search", "chggen benchmark csp"),
+    (r"^csp_extended_zfree", "the extended set with the atom count not given (--z free: 20 "
+     "relaxations round-robin over Z formula units up to 20 atoms)", "chggen benchmark csp "
+     "--set extended --z free"),
     (r"^csp_extended_targets", "issue 36's targets on the extended set: the chosen mode "
      "against random search, paired, with the missed compounds", "judge_csp_targets.py"),
     (r"^csp_extended", "CSP benchmark on the extended set (60 held-out compounds, k = 20): "
@@ -88,6 +91,7 @@ KINDS: list[tuple[str, str, str]] = [
 # files that belong to a JSON result (its table or figure): their stamp is the JSON's
 COMPANIONS = {"autoscaling_timeline.png": "autoscaling.json",
               "csp_extended_match_at_k.png": "csp_extended.json",
+              "csp_extended_zfree_match_at_k.png": "csp_extended_zfree.json",
               "benchmark_csp_match_at_k.png": "benchmark_csp_default.json",
               "benchmark_hosts_recovery.png": "benchmark_hosts_default.json"}
 
