@@ -60,8 +60,11 @@ def test_config_accepts_the_mode_and_names_bad_values() -> None:
                        r"integer >= 1, got 0"):
         validate_config({**BASE, "modes": ["unconditional", "inpaint-symmetric"],
                          "inpaint": {"guest_species": ["Li"], "max_wyckoff_combinations": 0}})
-    with pytest.raises(CampaignConfigError, match=r"modes\[1\] = 'symmetric': Input should be"):
+    with pytest.raises(CampaignConfigError, match=r"modes = \['unconditional', 'symmetric'\]: "
+                       r"'symmetric' is how the first stage starts: set generation: symmetric"):
         validate_config({**BASE, "modes": ["unconditional", "symmetric"]})
+    with pytest.raises(CampaignConfigError, match=r"modes\[1\] = 'sideways': Input should be"):
+        validate_config({**BASE, "modes": ["unconditional", "sideways"]})
 
 
 def test_one_task_per_inpainting_mode_and_host() -> None:
