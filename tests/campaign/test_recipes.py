@@ -284,3 +284,26 @@ def test_one_ray_version_everywhere() -> None:
     assert f"FROM rayproject/ray:{RAY_VERSION}-" in dockerfile
     assert f"ray_version={RAY_VERSION}" in SBATCH.read_text().splitlines()
     assert metadata.version("ray") == RAY_VERSION  # the Ray installed here
+
+
+def test_the_slurm_example_is_the_10000_candidate_scan() -> None:
+    """examples/slurm/li_si_10k.yaml and `chggen scan Li-Si --budget 10000` plan the same
+    tasks (ids, samples, first-stage mode) under the same settings fingerprint, so either
+    resumes the other's folder (docs/scale-out.md)."""
+    import argparse
+
+    from campaign.commands.scan import config_from_args, register
+    from campaign.config.model import load_config
+    from campaign.distributed.workers import runner_settings
+    from campaign.jobs.tasks import unconditional_tasks
+    from campaign.stages.fingerprint import runner_fingerprint
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    scan = config_from_args(parser.parse_args(["scan", "Li-Si", "--budget", "10000"]))
+    slurm = load_config(ROOT / SLURM_CONFIG)
+    assert slurm.generation == scan.generation == "template-symmetric"
+    assert [t.task_id for t in unconditional_tasks(slurm)] == \
+        [t.task_id for t in unconditional_tasks(scan)]
+    assert slurm.inpaint.samples_per_host == scan.inpaint.samples_per_host
+    assert runner_fingerprint(runner_settings(slurm)) == runner_fingerprint(runner_settings(scan))
