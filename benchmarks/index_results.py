@@ -37,6 +37,9 @@ KINDS: list[tuple[str, str, str]] = [
      "bench_batched_relax.py"),
     (r"^benchmark_csp", "CSP benchmark (default set, shipped weights): match@k of known "
      "crystals vs random search", "chggen benchmark csp"),
+    (r"^csp_extended_zfree_targets", "issue 36's targets judged on the free-Z variant "
+     "(reported beside the main table, not the one the issue is judged on)",
+     "judge_csp_targets.py"),
     (r"^csp_extended_zfree", "the extended set with the atom count not given (--z free: 20 "
      "relaxations round-robin over Z formula units up to 20 atoms)", "chggen benchmark csp "
      "--set extended --z free"),
@@ -260,7 +263,7 @@ def _potentials(d: dict) -> str:
 
 HEADLINES: list[tuple[str, Callable[[dict], str]]] = [
     (r"^benchmark_csp.*\.json$", _best_csp), (r"^csp_modes.*\.json$", _best_csp),
-    (r"^csp_extended_targets.*\.json$", _targets), (r"^csp_extended.*\.json$", _best_csp),
+    (r"^csp_extended(_zfree)?_targets.*\.json$", _targets), (r"^csp_extended.*\.json$", _best_csp),
     (r"^template_coverage.*\.json$", _coverage),
     (r"^benchmark_hosts.*\.json$", _hosts),
     (r"^chaos_campaign\.json$", _chaos), (r"^autoscaling.*\.json$", _candidates),
