@@ -35,6 +35,9 @@ KINDS: list[tuple[str, str, str]] = [
     (r"^autoscaling_timeline", "timeline figure of `autoscaling.json`", "plot_autoscaling.py"),
     (r"^batched_relax", "CHGNet relaxation throughput on CPU: one by one vs batched",
      "bench_batched_relax.py"),
+    (r"^benchmark_sets_reproduce", "the split rebuilt from the data with the committed "
+     "command and the set rules rerun: do the shipped sets' ids come back?",
+     "check_benchmark_sets.py"),
     (r"^benchmark_csp", "CSP benchmark (default set, shipped weights): match@k of known "
      "crystals vs random search", "chggen benchmark csp"),
     (r"^csp_extended_zfree_targets", "issue 36's targets judged on the free-Z variant "
@@ -265,6 +268,9 @@ HEADLINES: list[tuple[str, Callable[[dict], str]]] = [
     (r"^benchmark_csp.*\.json$", _best_csp), (r"^csp_modes.*\.json$", _best_csp),
     (r"^csp_extended(_zfree)?_targets.*\.json$", _targets), (r"^csp_extended.*\.json$", _best_csp),
     (r"^template_coverage.*\.json$", _coverage),
+    (r"^benchmark_sets_reproduce\.json$", lambda d: ", ".join(
+        f"{s['set']} {s['n_chosen']}/{s['n_shipped']} "
+        f"{'identical' if s['identical'] else 'DIFFERENT'}" for s in d["sets"])),
     (r"^benchmark_hosts.*\.json$", _hosts),
     (r"^chaos_campaign\.json$", _chaos), (r"^autoscaling.*\.json$", _candidates),
     (r"^probe_inputs\.json$", _probes), (r"^potentials.*\.json$", _potentials),
