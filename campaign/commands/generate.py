@@ -312,8 +312,9 @@ def planned_specs(args: argparse.Namespace, composition: dict[str, int], runner:
         v0, v0_source = resolve_volume_per_atom(composition, args.volume_per_atom,
                                                 runner.volume_prior)
         if args.mode in START_MODES:
+            # the fallback line is a result, not progress: printed under --quiet too
             specs = plan_starts(args.mode, composition, args.n_samples, args.seed, v0,
-                                log=stderr_log(args.quiet),
+                                log=stderr_log(False),
                                 volume_given=args.volume_per_atom)
         else:
             specs = plan_unconditional(composition, args.n_samples, args.seed, v0,

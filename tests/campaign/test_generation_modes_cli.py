@@ -38,6 +38,25 @@ def test_generate_template_starts_from_substituted_known_phases(tmp_path, checkp
         assert Structure.from_str(text, fmt="json").composition.reduced_formula == "LiSi"
 
 
+def test_generate_says_in_one_line_when_no_template_of_the_type_exists(tmp_path, checkpoint,
+                                                                      capsys):
+    """Li11Si2 (A2B11, 13 atoms) has no known phase of its type: the candidates fall back
+    to symmetric starts, one line on stderr says so (under --quiet too), every row too."""
+    out = tmp_path / "run"
+    argv = ["generate", "Li11Si2", "--n-samples", "2", "--mode", "template",
+            "--checkpoint", checkpoint, "--out", str(out), *FAST]
+    assert main(argv) == 0
+    reason = ("template: no known phase of stoichiometry type A2B11|13 other than the "
+              "target formula; symmetric (sg ")
+    lines = [line for line in capsys.readouterr().err.splitlines() if "fall back" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"--mode template: 2/2 candidates fall back to symmetric: "
+                               f"{reason}")
+    rows = read_results(out)
+    assert list(rows["mode"]) == ["symmetric", "symmetric"]
+    assert rows["start_from"].str.startswith(reason).all()
+
+
 def test_generate_symmetric_records_the_space_group_of_each_start(tmp_path, checkpoint):
     out = tmp_path / "run"
     argv = ["generate", "Li2Si", "--formula-units", "2", "--n-samples", "2", "--mode",
