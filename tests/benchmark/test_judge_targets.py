@@ -150,3 +150,26 @@ def test_template_coverage_ranks_the_structure_type(coverage_module) -> None:
     assert (result["type_within_k"], result["type_beyond_k"], result["type_absent"],
             result["no_template_of_type"]) == (1, 1, 1, 1)
     assert result["compounds"][0]["template_same_elements"].startswith("t-nacl NaCl (")
+
+
+def test_the_method_is_paired_with_every_other_method_on_the_compounds_both_ran(
+        judge_module) -> None:
+    # "a" ran on 3 compounds only; at 1 the method finds c0, c1, "a" finds c2; at 20 the
+    # method c0-c2 and "a" c2 alone
+    method = [(1, True, 1.0), (1, True, 1.0), (3, True, 1.0), (None, False, 1.0)]
+    random = [(None, False, 1.0)] * 4
+    other = [(None, False, 1.0), (None, False, 1.0), (1, True, 1.0)]
+    summary = _summary({"m": method, "random": random}, [4, 4, 12, 12])
+    summary["scores"]["compounds"] += [
+        {"method": "a", "compound_id": f"c{i}", "n_atoms": 4, "first_match": f,
+         "found_as_lowest": low, "cpu_s": cpu} for i, (f, low, cpu) in enumerate(other)]
+    pairs = {p["other"]: p for p in judge_module.judge(summary, "m", "random")[
+        "paired_with_every_method"]}
+    assert set(pairs) == {"a", "random"}
+    a = pairs["a"]
+    assert a["n_compounds"] == 3
+    assert (a["match_at_1"]["method_only"], a["match_at_1"]["other_only"]) == (2, 1)
+    assert a["match_at_1"]["p"] == pytest.approx(1.0)
+    assert (a["match_at_20"]["method"], a["match_at_20"]["other"]) == (3, 1)
+    assert a["match_at_20"]["p"] == pytest.approx(0.5)  # 2 against 0
+    assert pairs["random"]["match_at_20"]["method_only"] == 3
