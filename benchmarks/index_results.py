@@ -46,6 +46,9 @@ KINDS: list[tuple[str, str, str]] = [
     (r"^csp_extended_zfree", "the extended set with the atom count not given (--z free: 20 "
      "relaxations round-robin over Z formula units up to 20 atoms)", "chggen benchmark csp "
      "--set extended --z free"),
+    (r"^csp_extended_setup_cpu", "the CPU a benchmark task does not count (its warm-up: "
+     "compatible space groups, the template library of the type), measured cold per "
+     "compound, and CPU per match with it added", "measure_setup_cpu.py"),
     (r"^csp_extended_targets", "issue 36's targets on the extended set: the chosen mode "
      "against random search, paired, with the missed compounds", "judge_csp_targets.py"),
     (r"^csp_extended", "CSP benchmark on the extended set (60 held-out compounds, k = 20): "
@@ -266,6 +269,10 @@ def _potentials(d: dict) -> str:
 
 HEADLINES: list[tuple[str, Callable[[dict], str]]] = [
     (r"^benchmark_csp.*\.json$", _best_csp), (r"^csp_modes.*\.json$", _best_csp),
+    (r"^csp_extended_setup_cpu\.json$", lambda d: ", ".join(
+        f"{m} {v['cpu_s_per_match']:.1f} -> {v['cpu_s_per_match_with_setup']:.1f}"
+        for m, v in d["methods"].items() if v["setup_counted"] and v["cpu_s_per_match"])
+        + " CPU s per match with the warm-up"),
     (r"^csp_extended(_zfree)?_targets.*\.json$", _targets), (r"^csp_extended.*\.json$", _best_csp),
     (r"^template_coverage.*\.json$", _coverage),
     (r"^benchmark_sets_reproduce\.json$", lambda d: ", ".join(
