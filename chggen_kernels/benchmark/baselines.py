@@ -63,6 +63,8 @@ class BaselineStructure:
     structure: Structure | None
     label: str  # e.g. "sg166" or "voronoi"
     failure_reason: str | None = None
+    spacegroup: int | None = None  # random search: the space group drawn
+    wyckoff_letters: str | None = None  # random search: "Li:4e;Si:2a" (ITA labels)
 
 
 def random_search_structures(
@@ -82,7 +84,8 @@ def random_search_structures(
     positions from it) and a pyxtal crystal in it, rescaled to
     ``sum(composition) * volume_per_atom`` Å^3; draws that pyxtal refuses, that reduce to
     another atom count, or that have atoms closer than ``min_distance`` Å after rescaling
-    are drawn again, up to ``max_tries`` times (then a failed entry). Labels: ``"sg166"``.
+    are drawn again, up to ``max_tries`` times (then a failed entry). Labels: ``"sg166"``;
+    the space group and Wyckoff letters drawn are kept beside.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -98,7 +101,9 @@ def random_search_structures(
                 None, "random-search", f"random search: no crystal with atoms >= "
                 f"{min_distance} Å apart in {max_tries} draws"))
         else:
-            out.append(BaselineStructure(drawn.structure, f"sg{drawn.spacegroup}"))
+            out.append(BaselineStructure(drawn.structure, f"sg{drawn.spacegroup}",
+                                         spacegroup=drawn.spacegroup,
+                                         wyckoff_letters=drawn.wyckoff_letters))
     return out
 
 

@@ -51,7 +51,11 @@ def test_csp_writes_candidates_summary_table_and_figure(known: str, tmp_path: Pa
     assert sorted(rows.groupby("task_id")["budget_index"].apply(list).iloc[0]) == [1, 2, 3, 4]
     random = rows[rows.method == "random"]
     assert set(random.candidate_mode) == {"random-search"}
-    assert random.label.str.startswith("sg").all()
+    # the space group and Wyckoff letters each random crystal was drawn with
+    assert random.spacegroup_start.between(1, 230).all()
+    assert list(random.start_from) == [f"sg {g:.0f}" for g in random.spacegroup_start], \
+        (list(random.start_from), list(random.spacegroup_start))
+    assert random.label.str.contains(":").all()  # "Na:4a;Cl:4b"
     nacl_inpaint = rows[(rows.method == "inpaint") & (rows.formula == "NaCl")]
     assert list(nacl_inpaint.candidate_mode[:2]) == ["unconditional"] * 2  # ceil(4/2) first
     si_inpaint = rows[(rows.method == "inpaint") & (rows.formula == "Si")]

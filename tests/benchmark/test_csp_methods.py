@@ -98,6 +98,9 @@ def test_ablation_methods_take_their_own_starts(known: str, tmp_path: Path,  # n
     # random search gets no prior, random-prior the learned one
     assert sorted(p is None for p in priors.values()) == [False, True]
     by = {m: g for m, g in rows.groupby("method")}
+    for method in ("random", "random-prior"):
+        assert by[method].spacegroup_start.between(1, 230).all()
+        assert by[method].label.str.match(r"^(Na|Cl):").all()
     assert by["symmetric"].spacegroup_start.notna().all()
     for method in ("template", "template-raw", "template-symmetric"):
         starts = by[method].start_from

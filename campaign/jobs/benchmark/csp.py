@@ -236,7 +236,9 @@ def _method_rows(chain: Any, task: Task, settings: CspSettings, known: Structure
                                          prior=prior)
         records = chain.score_structures(composition, [b.structure for b in built], seed,
                                          [b.failure_reason for b in built])
-        return [_row(task, i + 1, r, matcher, b.label, "random-search")
+        return [_row(task, i + 1, r, matcher, b.wyckoff_letters or b.label, "random-search")
+                | {"spacegroup_start": b.spacegroup,
+                   "start_from": None if b.spacegroup is None else f"sg {b.spacegroup}"}
                 for i, (r, b) in enumerate(zip(records, built, strict=True))]
     if task.method == "symmetric":
         records = chain.symmetric(composition, settings.k, seed,
