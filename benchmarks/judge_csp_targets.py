@@ -27,6 +27,7 @@ Counts are compounds; CPU seconds are process time (generation, sampling, relaxa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from stamp import stamp, stamped  # noqa: E402
 
-from chggen_kernels.benchmark.paired import mcnemar_exact  # noqa: E402
+from chggen_kernels.benchmark.paired import mcnemar_exact, paired_against  # noqa: E402
 
 ALPHA = 0.05  # significance level of the paired test
 FACTOR = 2.0  # "at least twice", "at most half"
@@ -133,7 +134,7 @@ def judge(summary: dict[str, Any], method: str, baseline: str, k: int | None = N
                "best_minus_reference_eV_per_atom": r.get("best_minus_reference"),
                "found_by": [o for o in others if (o, i) in by and _hit(by[(o, i)], k)]}
               for i, r in zip(ids, mine, strict=True) if not _hit(r, k)]
-    paired = [_paired_with(by, summary, method, o, k) for o in others]
+    paired = _paired_with_every_method(rows, method, k)
     formulas = {c["compound_id"]: c.get("formula") for c in summary["compounds"]}
     for entry in missed:
         entry["formula"] = entry["formula"] or formulas.get(entry["compound_id"])
@@ -143,21 +144,35 @@ def judge(summary: dict[str, Any], method: str, baseline: str, k: int | None = N
             "missed_at_k": missed, "paired_with_every_method": paired}
 
 
-def _paired_with(by: dict[tuple[str, str], dict[str, Any]], summary: dict[str, Any],
-                 method: str, other: str, k: int) -> dict[str, Any]:
-    """``method`` against ``other`` on the compounds both ran: McNemar's exact test at
-    match@1 and at match@``k`` (what the ablation paragraphs of the docs quote)."""
-    ids = [c["compound_id"] for c in summary["compounds"]
-           if (method, c["compound_id"]) in by and (other, c["compound_id"]) in by]
-    out: dict[str, Any] = {"other": other, "n_compounds": len(ids)}
-    for at in (1, k):
-        mine = [_hit(by[(method, i)], at) for i in ids]
-        theirs = [_hit(by[(other, i)], at) for i in ids]
-        only_m = sum(a and not b for a, b in zip(mine, theirs, strict=True))
-        only_o = sum(b and not a for a, b in zip(mine, theirs, strict=True))
-        out[f"match_at_{at}"] = {"method": sum(mine), "other": sum(theirs),
-                                 "method_only": only_m, "other_only": only_o,
-                                 "p": mcnemar_exact(only_m, only_o)}
+@dataclasses.dataclass(frozen=True)
+class _Score:
+    """A summary row as :func:`~chggen_kernels.benchmark.paired.paired_against` reads it."""
+
+    method: str
+    compound_id: str
+    first_match: int | None
+
+    def matched_at(self, k: int) -> bool:
+        return self.first_match is not None and int(self.first_match) <= k
+
+
+def _paired_with_every_method(rows: Sequence[dict[str, Any]], method: str, k: int
+                              ) -> list[dict[str, Any]]:
+    """``method`` against every other method of ``rows`` on the compounds both ran:
+    McNemar's exact test at match@1 and at match@``k`` (what the ablation paragraphs of
+    the docs quote)."""
+    scores = [_Score(r["method"], r["compound_id"], r.get("first_match")) for r in rows]
+    at = {a: paired_against(scores, method, a) for a in (1, k)}
+    out = []
+    for other in sorted(at[k]):
+        entry: dict[str, Any] = {"other": other, "n_compounds": at[k][other]["n_compounds"]}
+        for a, per in at.items():
+            p = per[other]  # seen from ``other``: its "baseline" is ``method``
+            entry[f"match_at_{a}"] = {
+                "method": p["baseline_only"] + p["both"], "other": p["method_only"] + p["both"],
+                "method_only": p["baseline_only"], "other_only": p["method_only"],
+                "p": p["p_mcnemar"]}
+        out.append(entry)
     return out
 
 

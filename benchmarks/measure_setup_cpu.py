@@ -7,10 +7,9 @@ Before a task's clock starts, the benchmark's chain warms up what the method nee
 worker process (``InProcessChain.warm_up``): the space groups compatible with the
 composition (random search and ``symmetric``, pyxtal's tables) and the template library's
 known phases of the composition's stoichiometry type (template modes: their primitive
-cells). In a run
-these are shared by the compounds of a type; here each compound of the summary pays them
-alone, from cold caches and a fresh library (an upper bound), and the CPU seconds per
-match of ``random`` and the template modes are given with that added. Process time, one
+cells). In a run these are shared by the compounds of a type; here each compound of the
+summary pays them alone, from cold caches and a fresh library (an upper bound), and the
+CPU seconds per match of those methods are given with that added. Process time, one
 thread.
 """
 
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from stamp import stamp, stamped  # noqa: E402
 
-TEMPLATE_METHODS = ("template", "template-raw", "template-symmetric")
+from campaign.jobs.benchmark import GROUP_TABLE_METHODS, TEMPLATE_METHODS  # noqa: E402
 
 
 def cold_setup_seconds(composition: dict[str, int], phases: list) -> dict[str, float]:
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 if r["method"] == method and r.get("cpu_s") is not None]
         found = sum(r["first_match"] is not None and r["first_match"] <= k for r in rows)
         key = "templates_s" if method in TEMPLATE_METHODS else \
-            "groups_s" if method in ("random", "random-prior", "symmetric") else None
+            "groups_s" if method in GROUP_TABLE_METHODS else None
         added = sum(setup[r["compound_id"]][key] for r in rows) if key else 0.0
         cpu = sum(float(r["cpu_s"]) for r in rows)
         methods[method] = {

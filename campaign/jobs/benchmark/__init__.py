@@ -14,5 +14,11 @@ CSP_METHODS = ("random", "random-prior", "unconditional", "inpaint", "inpaint-sy
 #: symmetric template``).
 CSP_DEFAULT_METHODS = ("random", "unconditional", "inpaint", "inpaint-symmetric")
 HOST_METHODS = ("inpaint", "inpaint-symmetric", "random", "voronoi")
+#: CSP methods whose starts are known phases (the chain prepares the template library for
+#: the composition's stoichiometry type), and those that scan the space groups compatible
+#: with the composition (pyxtal's tables) before drawing.
+TEMPLATE_METHODS = ("template", "template-raw", "template-symmetric")
+GROUP_TABLE_METHODS = ("random", "random-prior", "symmetric")
 
-__all__ = ["CSP_DEFAULT_METHODS", "CSP_METHODS", "HOST_METHODS"]
+__all__ = ["CSP_DEFAULT_METHODS", "CSP_METHODS", "GROUP_TABLE_METHODS", "HOST_METHODS",
+           "TEMPLATE_METHODS"]

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from campaign.jobs.benchmark import GROUP_TABLE_METHODS, TEMPLATE_METHODS
 from chggen_kernels.relax import RelaxSettings
 from chggen_kernels.wyckoff.combinations import DEFAULT_MAX_COMBINATIONS
 
@@ -240,14 +241,13 @@ class InProcessChain:
         """Load what ``method`` needs once per process (the prior, the template library
         and its stoichiometry type, pyxtal's group tables), so no task's CPU time pays
         for what the first task of a worker happened to load."""
-        if method in ("random", "random-prior", "symmetric"):
+        if method in GROUP_TABLE_METHODS:
             from chggen_kernels.wyckoff.crystals import compatible_space_groups
 
             compatible_space_groups(composition)
-        if method in ("random-prior", "symmetric", "template", "template-raw",
-                      "template-symmetric"):
+        if method in ("random-prior", "symmetric", *TEMPLATE_METHODS):
             self.wyckoff_prior()
-        if method in ("template", "template-raw", "template-symmetric"):
+        if method in TEMPLATE_METHODS:
             self.template_library().prepare(composition)
 
     def template_library(self) -> Any:

@@ -35,7 +35,7 @@ from typing import Any
 
 from pymatgen.core import Element, Structure
 
-from campaign.jobs.benchmark import CSP_METHODS
+from campaign.jobs.benchmark import CSP_METHODS, TEMPLATE_METHODS
 from campaign.jobs.benchmark.known_input import BenchmarkInputError, Compound
 from campaign.jobs.benchmark.store import BenchmarkStore, Task, schema
 from chggen_kernels.benchmark.baselines import RANDOM_SEARCH_MIN_DISTANCE
@@ -243,7 +243,7 @@ def _method_rows(chain: Any, task: Task, settings: CspSettings, known: Structure
     if task.method == "symmetric":
         records = chain.symmetric(composition, settings.k, seed,
                                   min_distance=settings.random_min_distance)
-    elif task.method in ("template", "template-raw", "template-symmetric"):
+    elif task.method in TEMPLATE_METHODS:
         records = chain.template(composition, settings.k, seed,
                                  denoise=task.method != "template-raw",
                                  symmetric=task.method == "template-symmetric")
